@@ -1,0 +1,312 @@
+/*
+ * emgmm — Gaussian mixture models fitted by Expectation–Maximisation on
+ * BLAS and LAPACK.
+ *
+ * Getting started:
+ *
+ *     emgmm_params p;
+ *     emgmm_params_default(&p);
+ *     p.n_components = 3;
+ *     emgmm_model *model = NULL;
+ *     emgmm_fit_info info;
+ *     int rc = emgmm_fit(&p, X, n, d, d, &model, &info);  // X: n x d, row-major
+ *     if (rc != EMGMM_OK) fprintf(stderr, "%s\n", emgmm_strerror(rc));
+ *     ...
+ *     emgmm_predict(model, X, n, d, labels);
+ *     emgmm_free(&model);
+ *
+ * Conventions
+ * - Data are row-major double arrays: row i, column j at X[i * ldx + j],
+ *   with ldx >= d (the leading dimension lets a caller pass a column slice
+ *   of a wider table without copying).
+ * - Every function that can fail returns an emgmm_status (0 = success, a
+ *   negative code otherwise). The library never prints, exits or aborts.
+ * - Ownership: arrays passed in are only read during the call and never
+ *   kept; output arrays are caller-allocated unless a comment says otherwise.
+ *   A model returned through `emgmm_model **` belongs to the caller and is
+ *   released with emgmm_free().
+ * - Thread safety: a fitted model is never modified by predict, score,
+ *   sample or save, so one model can serve any number of threads at once.
+ *   Different fits may run concurrently on different threads, but the BLAS
+ *   thread count is process-wide: a non-zero emgmm_params.n_threads changes
+ *   it for the whole process (see that field).
+ *
+ * This version implements the `full` covariance type. The other three types
+ * are named in the API (and in model files) but fitting, loading or creating
+ * such a model returns EMGMM_ERR_UNSUPPORTED.
+ */
+#ifndef EMGMM_H
+#define EMGMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(EMGMM_BUILDING_LIBRARY) && defined(__GNUC__)
+#define EMGMM_API __attribute__((visibility("default")))
+#else
+#define EMGMM_API
+#endif
+
+#define EMGMM_VERSION_MAJOR 0
+#define EMGMM_VERSION_MINOR 1
+#define EMGMM_VERSION_PATCH 0
+
+/** The library's version as "MAJOR.MINOR.PATCH" (static storage). */
+EMGMM_API const char *emgmm_version(void);
+
+/* ------------------------------------------------------------------ */
+/* Status codes. The values are pinned: they will not change.          */
+/* ------------------------------------------------------------------ */
+
+typedef enum emgmm_status {
+    EMGMM_OK = 0,
+    /** An allocation failed. Nothing was leaked; outputs are untouched. */
+    EMGMM_ERR_NOMEM = -1,
+    /** An argument is out of range or inconsistent (NULL pointer, K < 1,
+     *  ldx < d, a model whose shapes do not match the data, ...). */
+    EMGMM_ERR_INVALID = -2,
+    /** A covariance matrix is not positive definite even after adding
+     *  reg_covar; emgmm_fit_info.bad_component names the component.
+     *  Raise reg_covar, or use fewer components. */
+    EMGMM_ERR_SINGULAR = -3,
+    /** The data contain NaN or infinity. */
+    EMGMM_ERR_NONFINITE = -4,
+    /** A file could not be opened, read, written or renamed (errno kept). */
+    EMGMM_ERR_IO = -5,
+    /** A model file is malformed or inconsistent (see emgmm_error). */
+    EMGMM_ERR_FORMAT = -6,
+    /** A feature that this version or build does not implement. */
+    EMGMM_ERR_UNSUPPORTED = -7,
+    /** Fewer samples (or distinct samples) than components. */
+    EMGMM_ERR_TOO_FEW_SAMPLES = -8,
+    /** The progress callback asked the fit to stop. */
+    EMGMM_ERR_CANCELLED = -9
+} emgmm_status;
+
+/** A short English sentence for a status code; never NULL (unknown codes
+ *  get "unknown error"). Static storage. */
+EMGMM_API const char *emgmm_strerror(int status);
+
+/* ------------------------------------------------------------------ */
+/* Enumerations and their names (the names used by the command line    */
+/* and the model file).                                                 */
+/* ------------------------------------------------------------------ */
+
+typedef enum emgmm_covariance_type {
+    EMGMM_COVARIANCE_FULL = 0,      /* "full":      K x D x D */
+    EMGMM_COVARIANCE_TIED = 1,      /* "tied":      D x D     (not yet) */
+    EMGMM_COVARIANCE_DIAG = 2,      /* "diag":      K x D     (not yet) */
+    EMGMM_COVARIANCE_SPHERICAL = 3  /* "spherical": K         (not yet) */
+} emgmm_covariance_type;
+
+typedef enum emgmm_init_method {
+    /** k-means++ seeding, then Lloyd iterations; responsibilities are the
+     *  hard k-means labels (scikit-learn's default). */
+    EMGMM_INIT_KMEANS = 0,
+    /** k-means++ seeding only; each sample goes to its nearest seed. */
+    EMGMM_INIT_KMEANSPP = 1,
+    /** Uniform random responsibilities, normalised per sample. */
+    EMGMM_INIT_RANDOM = 2,
+    /** K distinct random samples as means; each sample goes to its
+     *  nearest mean. */
+    EMGMM_INIT_RANDOM_DATA = 3
+} emgmm_init_method;
+
+/** "full", "tied", "diag", "spherical"; NULL for an unknown value. */
+EMGMM_API const char *emgmm_covariance_type_name(emgmm_covariance_type type);
+/** Parses a name above; returns EMGMM_OK or EMGMM_ERR_INVALID. */
+EMGMM_API int emgmm_covariance_type_parse(const char *name,
+                                          emgmm_covariance_type *type);
+/** "kmeans", "kmeans++", "random", "random-data"; NULL if unknown. */
+EMGMM_API const char *emgmm_init_method_name(emgmm_init_method method);
+/** Parses a name above; returns EMGMM_OK or EMGMM_ERR_INVALID. */
+EMGMM_API int emgmm_init_method_parse(const char *name,
+                                      emgmm_init_method *method);
+
+/* ------------------------------------------------------------------ */
+/* Fitting                                                             */
+/* ------------------------------------------------------------------ */
+
+typedef struct emgmm_model emgmm_model;
+
+/** What the progress callback sees after every EM iteration. */
+typedef struct emgmm_iteration {
+    int init_run;          /**< restart index, 0 .. n_init-1 */
+    int iteration;         /**< 1-based iteration within this restart */
+    double log_likelihood; /**< mean log-likelihood per sample at this
+                                iteration's E-step */
+    double change;         /**< against the previous E-step (inf at 1) */
+    double seconds;        /**< wall time of this iteration */
+} emgmm_iteration;
+
+/** Called after every iteration; return non-zero to stop the fit, which
+ *  then returns EMGMM_ERR_CANCELLED. Runs on the calling thread. */
+typedef int (*emgmm_progress_fn)(const emgmm_iteration *it, void *user);
+
+typedef struct emgmm_params {
+    int n_components;                      /**< required, >= 1; default 0
+                                                (rejected unless init_model
+                                                gives it) */
+    emgmm_covariance_type covariance_type; /**< default FULL */
+    double tol;        /**< default 1e-3: stop when the mean log-likelihood
+                            per sample changes by less; 0 runs max_iter */
+    double reg_covar;  /**< default 1e-6: added to covariance diagonals */
+    int max_iter;      /**< default 100; 0 with init_model returns it */
+    int n_init;        /**< default 1: restarts, best log-likelihood kept */
+    emgmm_init_method init; /**< default KMEANS */
+    /** default NULL. A model to start from (a warm start): its weights,
+     *  means and covariances are the initial parameters, `init` and
+     *  `n_init` are ignored, and n_components / covariance_type must be 0
+     *  or agree with it. Only read during the call. */
+    const emgmm_model *init_model;
+    uint64_t seed;     /**< default 0; same seed, data and thread count
+                            give bit-identical results */
+    /** default 0: as many threads as OpenMP offers (OMP_NUM_THREADS), or
+     *  the BLAS's own setting in a build without OpenMP. A positive value
+     *  is the number of threads. In an OpenMP build, row blocks are spread
+     *  over OpenMP threads and the BLAS is held to one thread during the
+     *  call (then restored), so the two never oversubscribe the cores.
+     *  Without OpenMP, a positive value sets the BLAS provider's thread
+     *  count, process-wide, and leaves it so. */
+    int n_threads;
+    emgmm_progress_fn progress; /**< default NULL */
+    void *progress_data;        /**< passed to progress; default NULL */
+    /** Spare room so that fields can be added without breaking the ABI;
+     *  emgmm_params_default() zeroes it. */
+    uint64_t reserved[16];
+} emgmm_params;
+
+/** Fills *p with the defaults listed above (scikit-learn's). */
+EMGMM_API void emgmm_params_default(emgmm_params *p);
+
+typedef struct emgmm_fit_info {
+    int n_iter;            /**< EM iterations of the returned restart */
+    int converged;         /**< 1 if |change| < tol was reached */
+    int best_init;         /**< index of the restart that was kept */
+    int bad_component;     /**< with EMGMM_ERR_SINGULAR: the 0-based
+                                component; -1 otherwise */
+    double log_likelihood; /**< mean log-likelihood per sample of the
+                                returned model on X (scikit-learn's
+                                score(X) after fit) */
+    double lower_bound;    /**< the value at the last E-step, before the
+                                last M-step (scikit-learn's lower_bound_) */
+    double seconds;        /**< wall time of the whole call */
+    uint64_t reserved[8];
+} emgmm_fit_info;
+
+/**
+ * Fits a mixture to X (n x d, row-major, leading dimension ldx >= d).
+ * On success *model receives a new model (free with emgmm_free). On
+ * failure *model is set to NULL; `info`, if not NULL, is filled in both
+ * cases (bad_component tells which covariance was singular).
+ * Not converging within max_iter is not an error: see info->converged.
+ */
+EMGMM_API int emgmm_fit(const emgmm_params *p, const double *X, size_t n,
+                        size_t d, size_t ldx, emgmm_model **model,
+                        emgmm_fit_info *info);
+
+/* ------------------------------------------------------------------ */
+/* Models built from parameters, and read access                       */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Builds a model from given parameters (copied): weights (k), means
+ * (k x d) and covariances (shape of the covariance type: k x d x d for
+ * full). Weights must be non-negative and sum to 1 within 1e-6 (they are
+ * renormalised); covariances must be symmetric within 1e-10 relative (the
+ * lower triangle is used) and positive definite. Returns EMGMM_ERR_INVALID
+ * for bad weights, asymmetry or non-finite numbers, EMGMM_ERR_SINGULAR for
+ * a covariance that is not positive definite (component in *bad_component
+ * when that pointer is not NULL).
+ */
+EMGMM_API int emgmm_model_create(emgmm_covariance_type type, size_t k,
+                                 size_t d, const double *weights,
+                                 const double *means,
+                                 const double *covariances,
+                                 emgmm_model **model, int *bad_component);
+
+/** Releases a model and sets *model to NULL. NULL and *NULL are fine. */
+EMGMM_API void emgmm_free(emgmm_model **model);
+
+EMGMM_API size_t emgmm_n_components(const emgmm_model *m);
+EMGMM_API size_t emgmm_n_features(const emgmm_model *m);
+EMGMM_API emgmm_covariance_type emgmm_get_covariance_type(const emgmm_model *m);
+/** Number of free parameters, counted as scikit-learn does for BIC. */
+EMGMM_API size_t emgmm_n_parameters(const emgmm_model *m);
+/** Read-only views owned by the model, valid until emgmm_free:
+ *  weights (k), means (k x d), covariances (see emgmm_covariance_type). */
+EMGMM_API const double *emgmm_weights(const emgmm_model *m);
+EMGMM_API const double *emgmm_means(const emgmm_model *m);
+EMGMM_API const double *emgmm_covariances(const emgmm_model *m);
+
+/* ------------------------------------------------------------------ */
+/* Using a model. All of these are safe to call concurrently.          */
+/* ------------------------------------------------------------------ */
+
+/** labels[i] = the most probable component (0-based) of row i. */
+EMGMM_API int emgmm_predict(const emgmm_model *m, const double *X, size_t n,
+                            size_t ldx, int32_t *labels);
+/** proba (n x k, row-major): posterior probability of each component. */
+EMGMM_API int emgmm_predict_proba(const emgmm_model *m, const double *X,
+                                  size_t n, size_t ldx, double *proba);
+/** logp[i] = log p(x_i) under the mixture. */
+EMGMM_API int emgmm_score_samples(const emgmm_model *m, const double *X,
+                                  size_t n, size_t ldx, double *logp);
+/** *mean_log_likelihood = mean over rows of log p(x_i). */
+EMGMM_API int emgmm_score(const emgmm_model *m, const double *X, size_t n,
+                          size_t ldx, double *mean_log_likelihood);
+/** BIC = -2 * total log-likelihood + p * ln(n). Lower is better. */
+EMGMM_API int emgmm_bic(const emgmm_model *m, const double *X, size_t n,
+                        size_t ldx, double *bic);
+/** AIC = -2 * total log-likelihood + 2 * p. Lower is better. */
+EMGMM_API int emgmm_aic(const emgmm_model *m, const double *X, size_t n,
+                        size_t ldx, double *aic);
+
+/**
+ * Draws n samples into X (n x d, row-major, contiguous) and, when labels
+ * is not NULL, the component of each. The same seed gives the same bits.
+ */
+EMGMM_API int emgmm_sample(const emgmm_model *m, size_t n, uint64_t seed,
+                           double *X, int32_t *labels);
+
+/* ------------------------------------------------------------------ */
+/* Model files (JSON; see SPEC section 4)                              */
+/* ------------------------------------------------------------------ */
+
+/** Where and why reading a model file failed. line and column are
+ *  1-based, 0 when the problem has no position (a shape mismatch). */
+typedef struct emgmm_error {
+    int line;
+    int column;
+    char message[256];
+} emgmm_error;
+
+/**
+ * Writes the model as JSON, numbers with 17 significant digits so that
+ * emgmm_load gives back the same bits. Written atomically: a temporary
+ * file in the same folder, then rename; on failure no file is left and an
+ * existing file of that name is untouched.
+ */
+EMGMM_API int emgmm_save(const emgmm_model *m, const char *path);
+/** The same JSON text, written to an open stream (not atomic). */
+EMGMM_API int emgmm_write(const emgmm_model *m, FILE *stream);
+
+/**
+ * Reads and checks a model file (path "-" reads standard input). On
+ * failure *model is NULL and err (if not NULL) says where and what.
+ * A file with only weights, means and covariances is accepted; the
+ * optional "fit" record is kept and written back by emgmm_save.
+ */
+EMGMM_API int emgmm_load(const char *path, emgmm_model **model,
+                         emgmm_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EMGMM_H */

@@ -1,0 +1,219 @@
+/*
+ * The EM loop. Per iteration, as scikit-learn's GaussianMixture.fit:
+ *   E-step  (responsibilities and the mean log-likelihood L_t of the
+ *            current parameters, in one pass)
+ *   M-step  (new parameters)
+ *   stop when |L_t - L_{t-1}| < tol, or after max_iter iterations.
+ * After the loop one more E-step scores the returned parameters; the best
+ * of n_init restarts by that score is kept.
+ *
+ * Everything the loop touches is allocated before it starts.
+ */
+#include "internal.h"
+#include "emgmm_config.h"
+#include "rng.h"
+
+#include <math.h>
+#include <string.h>
+
+void emgmm_params_default(emgmm_params *p)
+{
+    if (!p)
+        return;
+    memset(p, 0, sizeof *p);
+    p->n_components = 0;
+    p->covariance_type = EMGMM_COVARIANCE_FULL;
+    p->tol = 1e-3;
+    p->reg_covar = 1e-6;
+    p->max_iter = 100;
+    p->n_init = 1;
+    p->init = EMGMM_INIT_KMEANS;
+    p->init_model = NULL;
+    p->seed = 0;
+    p->n_threads = 0;
+}
+
+static void info_reset(emgmm_fit_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->bad_component = -1;
+    info->log_likelihood = NAN;
+    info->lower_bound = NAN;
+}
+
+static int check_params(const emgmm_params *p, size_t n, size_t d,
+                        size_t ldx, size_t *k)
+{
+    if (d == 0 || n == 0 || ldx < d)
+        return EMGMM_ERR_INVALID;
+    if (!emgmm_covariance_type_name(p->covariance_type) ||
+        !emgmm_init_method_name(p->init))
+        return EMGMM_ERR_INVALID;
+    if (!(p->tol >= 0.0) || !(p->reg_covar >= 0.0) || p->max_iter < 0 ||
+        p->n_init < 1 || p->n_threads < 0 || !isfinite(p->tol) ||
+        !isfinite(p->reg_covar))
+        return EMGMM_ERR_INVALID;
+    if (p->init_model) {
+        const emgmm_model *im = p->init_model;
+        if (im->d != d || im->type != p->covariance_type ||
+            (p->n_components != 0 && (size_t)p->n_components != im->k))
+            return EMGMM_ERR_INVALID;
+        *k = im->k;
+    } else {
+        if (p->n_components < 1)
+            return EMGMM_ERR_INVALID;
+        *k = (size_t)p->n_components;
+    }
+    if (p->covariance_type != EMGMM_COVARIANCE_FULL)
+        return EMGMM_ERR_UNSUPPORTED;
+    if (n < *k)
+        return EMGMM_ERR_TOO_FEW_SAMPLES;
+    return EMGMM_OK;
+}
+
+static int data_is_finite(const double *X, size_t n, size_t d, size_t ldx)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            if (!isfinite(X[i * ldx + j]))
+                return 0;
+    return 1;
+}
+
+/* The outcome of one restart. */
+typedef struct run_result {
+    int n_iter;
+    int converged;
+    double lower_bound;
+    double score; /* mean log-likelihood of the final parameters */
+} run_result;
+
+/* One restart: initial parameters into m, then EM. */
+static int run_em(const emgmm_params *p, int run, const double *X, size_t n,
+                  size_t ldx, emgmm_model *m, double *resp,
+                  emgmm_workspace *ws, run_result *out, int *bad)
+{
+    int rc;
+    if (p->init_model) {
+        emgmm__model_copy(m, p->init_model);
+    } else {
+        emgmm_rng rng;
+        emgmm__rng_seed(&rng, p->seed, (uint64_t)run);
+        rc = emgmm__init_resp(p->init, X, n, m->d, ldx, m->k, &rng, resp);
+        if (rc != EMGMM_OK)
+            return rc;
+        rc = emgmm__mstep(m, X, n, ldx, resp, p->reg_covar, ws, bad);
+        if (rc != EMGMM_OK)
+            return rc;
+    }
+
+    double previous = -INFINITY;
+    out->n_iter = 0;
+    out->converged = 0;
+    out->lower_bound = NAN;
+    for (int it = 1; it <= p->max_iter; it++) {
+        double t0 = emgmm__now();
+        double current = emgmm__estep(m, X, n, ldx, resp, ws) / (double)n;
+        rc = emgmm__mstep(m, X, n, ldx, resp, p->reg_covar, ws, bad);
+        if (rc != EMGMM_OK)
+            return rc;
+        double change = current - previous;
+        previous = current;
+        out->n_iter = it;
+        out->lower_bound = current;
+        if (p->progress) {
+            emgmm_iteration iter = {run, it, current, change,
+                                    emgmm__now() - t0};
+            if (p->progress(&iter, p->progress_data) != 0)
+                return EMGMM_ERR_CANCELLED;
+        }
+        if (fabs(change) < p->tol) {
+            out->converged = 1;
+            break;
+        }
+    }
+    out->score = emgmm__estep(m, X, n, ldx, resp, ws) / (double)n;
+    return EMGMM_OK;
+}
+
+int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
+              size_t ldx, emgmm_model **model, emgmm_fit_info *info)
+{
+    emgmm_fit_info local;
+    if (!info)
+        info = &local;
+    info_reset(info);
+    if (!model)
+        return EMGMM_ERR_INVALID;
+    *model = NULL;
+    if (!p || !X)
+        return EMGMM_ERR_INVALID;
+    const double t_start = emgmm__now();
+
+    size_t k = 0;
+    int rc = check_params(p, n, d, ldx, &k);
+    if (rc != EMGMM_OK)
+        return rc;
+    if (!data_is_finite(X, n, d, ldx))
+        return EMGMM_ERR_NONFINITE;
+
+    /* Row-block loops run on OpenMP threads, each calling a one-thread
+     * BLAS; without OpenMP the BLAS's own threads do the work. Either way
+     * the two never multiply into more threads than asked for. */
+    const int loop_threads = emgmm__loop_threads(p->n_threads);
+    const int saved_blas_threads = emgmm__get_blas_threads();
+    if (EMGMM_HAVE_OPENMP && loop_threads > 1)
+        emgmm__set_blas_threads(1);
+    else if (p->n_threads > 0)
+        emgmm__set_blas_threads(p->n_threads);
+
+    emgmm_model *current = NULL, *best = NULL;
+    emgmm_workspace ws = {0};
+    double *resp = emgmm__malloc(n * k, sizeof(double));
+    rc = resp ? EMGMM_OK : EMGMM_ERR_NOMEM;
+    if (rc == EMGMM_OK)
+        rc = emgmm__workspace_alloc(&ws, n, k, d, loop_threads);
+    if (rc == EMGMM_OK)
+        rc = emgmm__model_alloc(p->covariance_type, k, d, &current);
+    if (rc == EMGMM_OK)
+        rc = emgmm__model_alloc(p->covariance_type, k, d, &best);
+
+    const int n_init = p->init_model ? 1 : p->n_init;
+    double best_score = -INFINITY;
+    for (int run = 0; rc == EMGMM_OK && run < n_init; run++) {
+        run_result r;
+        rc = run_em(p, run, X, n, ldx, current, resp, &ws, &r,
+                    &info->bad_component);
+        if (rc != EMGMM_OK)
+            break;
+        if (run == 0 || r.score > best_score) {
+            best_score = r.score;
+            emgmm__model_copy(best, current);
+            info->n_iter = r.n_iter;
+            info->converged = r.converged;
+            info->lower_bound = r.lower_bound;
+            info->log_likelihood = r.score;
+            info->best_init = run;
+        }
+    }
+
+    emgmm__workspace_free(&ws);
+    emgmm__free(resp);
+    emgmm_free(&current);
+    if (EMGMM_HAVE_OPENMP && loop_threads > 1)
+        emgmm__set_blas_threads(saved_blas_threads);
+    info->seconds = emgmm__now() - t_start;
+    if (rc != EMGMM_OK) {
+        emgmm_free(&best);
+        return rc;
+    }
+    best->fit.present = 1;
+    best->fit.converged = info->converged;
+    best->fit.n_iter = info->n_iter;
+    best->fit.log_likelihood = info->log_likelihood;
+    best->fit.tol = p->tol;
+    best->fit.reg_covar = p->reg_covar;
+    best->fit.seed = p->seed;
+    *model = best;
+    return EMGMM_OK;
+}

@@ -1,0 +1,345 @@
+/*
+ * Initial responsibilities, from which one M-step gives the starting
+ * parameters (as in scikit-learn):
+ *   kmeans       k-means++ seeding, then Lloyd iterations; hard labels
+ *   kmeans++     k-means++ seeding; each sample to its nearest seed
+ *   random       uniform random responsibilities, normalised per sample
+ *   random-data  k distinct random samples as centres; nearest centre
+ *
+ * Distances are computed in coordinates shifted by the column means of X:
+ * ||x - c||^2 = ||x'||^2 - 2 x'.c' + ||c'||^2 with x' = x - s, c' = c - s.
+ * The expanded form lets one gemm compute a block's distances to all
+ * centres; the shift keeps its three terms of the size of the spread of
+ * the data, not of its offset, so the subtraction keeps its digits.
+ *
+ * Initialisation runs once per restart, so it may allocate.
+ */
+#include "internal.h"
+#include "rng.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+enum { KMEANS_MAX_ITER = 300, BLOCK_ROWS = 256 };
+
+typedef struct kmeans_state {
+    const double *X;
+    size_t n, d, ldx, k;
+    double *shift;    /* d: column means */
+    double *centres;  /* k x d, shifted coordinates */
+    double *c_norm;   /* k: ||c'||^2 */
+    double *block;    /* BLOCK_ROWS x d, shifted rows */
+    double *gram;     /* BLOCK_ROWS x k */
+    int32_t *labels;  /* n */
+    double *dist;     /* n: squared distance to the own centre */
+    double *sums;     /* k x d */
+    double *counts;   /* k */
+} kmeans_state;
+
+static void kmeans_free(kmeans_state *s)
+{
+    emgmm__free(s->shift);
+    emgmm__free(s->centres);
+    emgmm__free(s->c_norm);
+    emgmm__free(s->block);
+    emgmm__free(s->gram);
+    emgmm__free(s->labels);
+    emgmm__free(s->dist);
+    emgmm__free(s->sums);
+    emgmm__free(s->counts);
+}
+
+static int kmeans_alloc(kmeans_state *s, const double *X, size_t n,
+                        size_t d, size_t ldx, size_t k)
+{
+    memset(s, 0, sizeof *s);
+    s->X = X;
+    s->n = n;
+    s->d = d;
+    s->ldx = ldx;
+    s->k = k;
+    s->shift = emgmm__calloc(d, sizeof(double));
+    s->centres = emgmm__malloc(k * d, sizeof(double));
+    s->c_norm = emgmm__malloc(k, sizeof(double));
+    s->block = emgmm__malloc(BLOCK_ROWS * d, sizeof(double));
+    s->gram = emgmm__malloc(BLOCK_ROWS * k, sizeof(double));
+    s->labels = emgmm__malloc(n, sizeof(int32_t));
+    s->dist = emgmm__malloc(n, sizeof(double));
+    s->sums = emgmm__malloc(k * d, sizeof(double));
+    s->counts = emgmm__malloc(k, sizeof(double));
+    if (!s->shift || !s->centres || !s->c_norm || !s->block || !s->gram ||
+        !s->labels || !s->dist || !s->sums || !s->counts) {
+        kmeans_free(s);
+        return EMGMM_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            s->shift[j] += X[i * ldx + j];
+    for (size_t j = 0; j < d; j++)
+        s->shift[j] /= (double)n;
+    return EMGMM_OK;
+}
+
+/* Squared distance of row i to a point p given in shifted coordinates. */
+static double dist2_to(const kmeans_state *s, size_t i, const double *p)
+{
+    const double *x = s->X + i * s->ldx;
+    double acc = 0.0;
+    for (size_t j = 0; j < s->d; j++) {
+        double t = (x[j] - s->shift[j]) - p[j];
+        acc += t * t;
+    }
+    return acc;
+}
+
+static void set_centre_from_row(kmeans_state *s, size_t c, size_t i)
+{
+    for (size_t j = 0; j < s->d; j++)
+        s->centres[c * s->d + j] = s->X[i * s->ldx + j] - s->shift[j];
+}
+
+/* Labels and distances of every row to the nearest centre (gemm form). */
+static void assign(kmeans_state *s)
+{
+    const size_t n = s->n, d = s->d, k = s->k;
+    for (size_t c = 0; c < k; c++) {
+        double a = 0.0;
+        for (size_t j = 0; j < d; j++)
+            a += s->centres[c * d + j] * s->centres[c * d + j];
+        s->c_norm[c] = a;
+    }
+    for (size_t i0 = 0; i0 < n; i0 += BLOCK_ROWS) {
+        size_t rows = n - i0 < BLOCK_ROWS ? n - i0 : BLOCK_ROWS;
+        for (size_t i = 0; i < rows; i++)
+            for (size_t j = 0; j < d; j++)
+                s->block[i * d + j] =
+                    s->X[(i0 + i) * s->ldx + j] - s->shift[j];
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows,
+                    (int)k, (int)d, 1.0, s->block, (int)d, s->centres,
+                    (int)d, 0.0, s->gram, (int)k);
+        for (size_t i = 0; i < rows; i++) {
+            double x_norm = 0.0;
+            for (size_t j = 0; j < d; j++)
+                x_norm += s->block[i * d + j] * s->block[i * d + j];
+            size_t best = 0;
+            double best_d = INFINITY;
+            for (size_t c = 0; c < k; c++) {
+                double dd = x_norm - 2.0 * s->gram[i * k + c] + s->c_norm[c];
+                if (dd < best_d) {
+                    best_d = dd;
+                    best = c;
+                }
+            }
+            s->labels[i0 + i] = (int32_t)best;
+            s->dist[i0 + i] = best_d > 0.0 ? best_d : 0.0;
+        }
+    }
+}
+
+/* Gives every empty cluster the point farthest from its own centre (as
+ * scikit-learn's k-means does). Returns EMGMM_ERR_TOO_FEW_SAMPLES when no
+ * point lies away from its centre, i.e. there are fewer distinct samples
+ * than clusters. */
+static int fill_empty_clusters(kmeans_state *s)
+{
+    const size_t n = s->n, k = s->k;
+    memset(s->counts, 0, k * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        s->counts[s->labels[i]] += 1.0;
+    for (size_t c = 0; c < k; c++) {
+        if (s->counts[c] > 0.0)
+            continue;
+        size_t far = 0;
+        double far_d = -1.0;
+        for (size_t i = 0; i < n; i++)
+            if (s->counts[s->labels[i]] > 1.0 && s->dist[i] > far_d) {
+                far_d = s->dist[i];
+                far = i;
+            }
+        if (far_d <= 0.0)
+            return EMGMM_ERR_TOO_FEW_SAMPLES;
+        s->counts[s->labels[far]] -= 1.0;
+        s->labels[far] = (int32_t)c;
+        s->counts[c] = 1.0;
+        s->dist[far] = 0.0;
+        set_centre_from_row(s, c, far);
+    }
+    return EMGMM_OK;
+}
+
+/* Greedy k-means++ (Arthur and Vassilvitskii 2007, with 2 + ln k local
+ * trials per centre as scikit-learn does). */
+static int kmeanspp_seed(kmeans_state *s, emgmm_rng *rng)
+{
+    const size_t n = s->n, k = s->k;
+    double *closest = s->dist;
+    double *trial = emgmm__malloc(n, sizeof(double));
+    double *best_trial = emgmm__malloc(n, sizeof(double));
+    if (!trial || !best_trial) {
+        emgmm__free(trial);
+        emgmm__free(best_trial);
+        return EMGMM_ERR_NOMEM;
+    }
+    const size_t n_trials = 2 + (size_t)log((double)k);
+
+    set_centre_from_row(s, 0, (size_t)emgmm__rng_below(rng, n));
+    double potential = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        closest[i] = dist2_to(s, i, s->centres);
+        potential += closest[i];
+    }
+    int rc = EMGMM_OK;
+    for (size_t c = 1; c < k; c++) {
+        if (!(potential > 0.0)) {
+            rc = EMGMM_ERR_TOO_FEW_SAMPLES;
+            break;
+        }
+        double best_pot = INFINITY;
+        size_t best_idx = 0;
+        for (size_t t = 0; t < n_trials; t++) {
+            /* Sample a row with probability closest[i] / potential. */
+            double target = emgmm__rng_uniform(rng) * potential, acc = 0.0;
+            size_t idx = n;
+            for (size_t i = 0; i < n; i++) {
+                acc += closest[i];
+                if (acc > target) {
+                    idx = i;
+                    break;
+                }
+            }
+            /* Rounding can leave target beyond the last sum: take the last
+             * row not already at a centre. */
+            if (idx == n)
+                for (idx = n - 1; idx > 0 && closest[idx] == 0.0; idx--)
+                    ;
+            set_centre_from_row(s, c, idx);
+            double pot = 0.0;
+            for (size_t i = 0; i < n; i++) {
+                double dd = dist2_to(s, i, s->centres + c * s->d);
+                trial[i] = dd < closest[i] ? dd : closest[i];
+                pot += trial[i];
+            }
+            if (pot < best_pot) {
+                best_pot = pot;
+                best_idx = idx;
+                memcpy(best_trial, trial, n * sizeof(double));
+            }
+        }
+        set_centre_from_row(s, c, best_idx);
+        memcpy(closest, best_trial, n * sizeof(double));
+        potential = best_pot;
+    }
+    emgmm__free(trial);
+    emgmm__free(best_trial);
+    return rc;
+}
+
+/* Lloyd iterations until labels stop changing or the centres move less
+ * than scikit-learn's tolerance (1e-4 times the mean column variance). */
+static int lloyd(kmeans_state *s)
+{
+    const size_t n = s->n, d = s->d, k = s->k;
+    double var = 0.0;
+    for (size_t j = 0; j < d; j++) {
+        double a = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            double t = s->X[i * s->ldx + j] - s->shift[j];
+            a += t * t;
+        }
+        var += a / (double)n;
+    }
+    const double tol = 1e-4 * var / (double)d;
+
+    assign(s);
+    for (int it = 0; it < KMEANS_MAX_ITER; it++) {
+        int rc = fill_empty_clusters(s);
+        if (rc != EMGMM_OK)
+            return rc;
+        memset(s->sums, 0, k * d * sizeof(double));
+        for (size_t i = 0; i < n; i++) {
+            double *sum = s->sums + (size_t)s->labels[i] * d;
+            for (size_t j = 0; j < d; j++)
+                sum[j] += s->X[i * s->ldx + j] - s->shift[j];
+        }
+        double shift2 = 0.0;
+        for (size_t c = 0; c < k; c++)
+            for (size_t j = 0; j < d; j++) {
+                double v = s->sums[c * d + j] / s->counts[c];
+                double t = v - s->centres[c * d + j];
+                shift2 += t * t;
+                s->centres[c * d + j] = v;
+            }
+        assign(s);
+        if (shift2 <= tol)
+            break;
+    }
+    return fill_empty_clusters(s);
+}
+
+/* k distinct rows, uniformly at random (partial Fisher–Yates). */
+static int random_rows_as_centres(kmeans_state *s, emgmm_rng *rng)
+{
+    size_t *idx = emgmm__malloc(s->n, sizeof(size_t));
+    if (!idx)
+        return EMGMM_ERR_NOMEM;
+    for (size_t i = 0; i < s->n; i++)
+        idx[i] = i;
+    for (size_t c = 0; c < s->k; c++) {
+        size_t j = c + (size_t)emgmm__rng_below(rng, s->n - c);
+        size_t t = idx[c];
+        idx[c] = idx[j];
+        idx[j] = t;
+        set_centre_from_row(s, c, idx[c]);
+    }
+    emgmm__free(idx);
+    return EMGMM_OK;
+}
+
+int emgmm__init_resp(emgmm_init_method method, const double *X, size_t n,
+                     size_t d, size_t ldx, size_t k, emgmm_rng *rng,
+                     double *resp)
+{
+    if (method == EMGMM_INIT_RANDOM) {
+        for (size_t i = 0; i < n; i++) {
+            double s = 0.0;
+            for (size_t c = 0; c < k; c++)
+                s += resp[i * k + c] = emgmm__rng_uniform(rng);
+            for (size_t c = 0; c < k; c++)
+                resp[i * k + c] /= s;
+        }
+        return EMGMM_OK;
+    }
+
+    kmeans_state s;
+    int rc = kmeans_alloc(&s, X, n, d, ldx, k);
+    if (rc != EMGMM_OK)
+        return rc;
+    switch (method) {
+    case EMGMM_INIT_KMEANS:
+        rc = kmeanspp_seed(&s, rng);
+        if (rc == EMGMM_OK)
+            rc = lloyd(&s);
+        break;
+    case EMGMM_INIT_KMEANSPP:
+        rc = kmeanspp_seed(&s, rng);
+        break;
+    case EMGMM_INIT_RANDOM_DATA:
+        rc = random_rows_as_centres(&s, rng);
+        break;
+    default:
+        rc = EMGMM_ERR_INVALID;
+    }
+    if (rc == EMGMM_OK && method != EMGMM_INIT_KMEANS) {
+        assign(&s);
+        rc = fill_empty_clusters(&s);
+    }
+    if (rc == EMGMM_OK) {
+        memset(resp, 0, n * k * sizeof(double));
+        for (size_t i = 0; i < n; i++)
+            resp[i * k + (size_t)s.labels[i]] = 1.0;
+    }
+    kmeans_free(&s);
+    return rc;
+}

@@ -1,0 +1,172 @@
+/*
+ * Internal declarations shared by the library's files. Not installed.
+ *
+ * Architecture (one file each):
+ *   alloc.c      every allocation goes through emgmm__malloc/free
+ *   linalg.c     per-component Cholesky and precision factors
+ *   model.c      the model object: lifetime, validation, accessors
+ *   estep.c      log-densities on row blocks (gemm), log-sum-exp
+ *   mstep.c      weights, means (gemm), covariances (syrk, centred)
+ *   init.c       initial responsibilities: kmeans, kmeans++, random, ...
+ *   fit.c        the EM loop, restarts, progress
+ *   predict.c    predict, predict_proba, score*, bic, aic
+ *   sample.c     drawing from a model
+ *   model_json.c model files
+ */
+#ifndef EMGMM_INTERNAL_H
+#define EMGMM_INTERNAL_H
+
+#include "emgmm.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- allocation (alloc.c) ------------------------------------------- */
+
+/* malloc of count*size bytes with an overflow check; NULL on failure
+ * (also when the test hook says so). Never returns NULL for size 0. */
+void *emgmm__malloc(size_t count, size_t size);
+/* The same, zero-filled. */
+void *emgmm__calloc(size_t count, size_t size);
+void emgmm__free(void *p);
+
+/* Test hook: the n-th allocation from now (1-based) and every later one
+ * fail, until reset with 0. */
+void emgmm__fail_allocation_after(long n);
+/* Number of live allocations (for leak checks in tests). */
+long emgmm__live_allocations(void);
+
+/* ---- the model (model.c) -------------------------------------------- */
+
+typedef struct emgmm_fit_record {
+    int present;
+    int converged;
+    int n_iter;
+    double log_likelihood;
+    double tol;
+    double reg_covar;
+    uint64_t seed;
+} emgmm_fit_record;
+
+struct emgmm_model {
+    emgmm_covariance_type type;
+    size_t k, d;
+    double *weights;     /* k */
+    double *means;       /* k x d */
+    double *covariances; /* k x d x d, symmetric */
+    /* Derived, for the E-step (see linalg.c):
+     *   prec_chol: d x (k*d), row-major. Columns k*d .. k*d+d-1 hold the
+     *     upper-triangular U_k with U_k U_k^T = Sigma_k^-1, so that one gemm
+     *     of a row block against the whole array projects it on every
+     *     component at once.
+     *   centre:    d, the weighted mean of the means. Rows are shifted by
+     *     it before the projection, so that data far from the origin do
+     *     not lose digits in (x U_k - mu_k U_k) (see estep.c).
+     *   mean_proj: k x d, (mu_k - centre)^T U_k.
+     *   log_norm:  k, log w_k - d/2 log(2 pi) + log det U_k. */
+    double *prec_chol;
+    double *centre;
+    double *mean_proj;
+    double *log_norm;
+    emgmm_fit_record fit;
+};
+
+/* Allocates a model with uninitialised parameter arrays. */
+int emgmm__model_alloc(emgmm_covariance_type type, size_t k, size_t d,
+                       emgmm_model **out);
+/* Recomputes prec_chol, mean_proj and log_norm from weights, means and
+ * covariances. Returns EMGMM_ERR_SINGULAR (component in *bad) if a
+ * covariance is not positive definite. `scratch` holds d*d doubles. */
+int emgmm__model_update_derived(emgmm_model *m, double *scratch, int *bad);
+/* Copies parameters and derived arrays of src into dst (same shapes). */
+void emgmm__model_copy(emgmm_model *dst, const emgmm_model *src);
+
+/* ---- linear algebra helpers (linalg.c) ------------------------------ */
+
+/* Cholesky factor of a (d x d, row-major, lower triangle read) in place:
+ * the lower triangle receives L with L L^T = a; the strict upper triangle
+ * is zeroed. Returns 0, or non-zero if a is not positive definite. */
+int emgmm__cholesky_lower(double *a, size_t d);
+/* Given L (lower, d x d; overwritten with L^-1), writes U = L^-T (upper)
+ * into u with leading dimension ldu, and returns log det U = -sum log L_ii. */
+double emgmm__precision_factor(double *l, size_t d, double *u,
+                               size_t ldu);
+
+/* ---- workspace (estep.c) -------------------------------------------- */
+
+/* Everything the E- and M-steps need, allocated once per fit (or per
+ * predict call) so that the EM loop itself never allocates. Each thread
+ * owns a slice of proj and centred. */
+typedef struct emgmm_workspace {
+    size_t block_rows; /* rows per block */
+    size_t n_blocks;   /* ceil(n / block_rows) */
+    int n_threads;
+    double *proj;      /* n_threads * block_rows * (k*d + d) */
+    double *centred;   /* n_threads * block_rows * d (M-step) */
+    double *block_ll;  /* n_blocks: per-block log-likelihood sums, added
+                          in block order so the total does not depend on
+                          the thread count */
+    double *scratch;   /* d * d */
+} emgmm_workspace;
+
+int emgmm__workspace_alloc(emgmm_workspace *ws, size_t n, size_t k,
+                           size_t d, int n_threads);
+void emgmm__workspace_free(emgmm_workspace *ws);
+
+/* ---- E-step (estep.c) ----------------------------------------------- */
+
+/* Rows per block: large enough for efficient gemm, small enough that the
+ * projection of a block on all components stays a few MiB. */
+size_t emgmm__estep_block_rows(size_t k, size_t d);
+
+/* Weighted log-densities log w_k + log N(x_i | mu_k, Sigma_k) of rows
+ * [0, rows) of X into logp (rows x k, leading dimension k).
+ * proj: workspace of rows * (k*d + d) doubles. */
+void emgmm__log_prob_block(const emgmm_model *m, const double *X,
+                           size_t rows, size_t ldx, double *proj,
+                           double *logp);
+
+/* Turns rows of weighted log-densities (rows x k) into responsibilities in
+ * place, by a stable log-sum-exp. Writes log p(x_i) to log_norm[i] when
+ * log_norm is not NULL; returns their sum. */
+double emgmm__normalize_log_resp(double *logp, size_t rows, size_t k,
+                                 double *log_norm);
+
+/* The whole E-step over X: resp (n x k) receives responsibilities; returns
+ * the total log-likelihood. */
+double emgmm__estep(const emgmm_model *m, const double *X, size_t n,
+                    size_t ldx, double *resp, emgmm_workspace *ws);
+
+/* ---- M-step (mstep.c) ----------------------------------------------- */
+
+/* Sets m's weights, means and covariances from responsibilities (n x k)
+ * and recomputes the derived arrays. Returns EMGMM_ERR_SINGULAR with *bad
+ * set if a covariance is not positive definite after adding reg_covar. */
+int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
+                 const double *resp, double reg_covar, emgmm_workspace *ws,
+                 int *bad);
+
+/* ---- initialisation (init.c) ---------------------------------------- */
+
+struct emgmm_rng;
+/* Fills resp (n x k) with initial responsibilities by `method`.
+ * Returns EMGMM_ERR_TOO_FEW_SAMPLES when there are fewer distinct samples
+ * than components (kmeans, kmeans++, random-data). */
+int emgmm__init_resp(emgmm_init_method method, const double *X, size_t n,
+                     size_t d, size_t ldx, size_t k, struct emgmm_rng *rng,
+                     double *resp);
+
+/* ---- threads -------------------------------------------------------- */
+
+/* The BLAS provider's thread count, where the provider tells (else 0). */
+int emgmm__get_blas_threads(void);
+/* Sets it, where the provider allows (else does nothing). */
+void emgmm__set_blas_threads(int n);
+/* Threads the row-block loops use: n_threads if positive, else OpenMP's
+ * default; 1 in a build without OpenMP. */
+int emgmm__loop_threads(int n_threads);
+
+/* ---- timing --------------------------------------------------------- */
+double emgmm__now(void);
+
+#endif

@@ -1,0 +1,364 @@
+/*
+ * Model files (SPEC section 4): JSON read with jansson, written with one
+ * row of numbers per line. Numbers are encoded by jansson with 17
+ * significant digits, which is enough for strtod to give back the same
+ * double, so save and load round-trip bit for bit (and jansson keeps the
+ * decimal point a '.' whatever the process locale).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- writing -------------------------------------------------------- */
+
+static int put_number(FILE *f, double x)
+{
+    json_t *v = json_real(x);
+    char *text = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(17))
+                   : NULL;
+    json_decref(v);
+    if (!text)
+        return EMGMM_ERR_NOMEM;
+    int ok = fputs(text, f) >= 0;
+    free(text);
+    return ok ? EMGMM_OK : EMGMM_ERR_IO;
+}
+
+/* Writes "[a, b, c]". */
+static int put_row(FILE *f, const double *x, size_t n)
+{
+    if (fputc('[', f) == EOF)
+        return EMGMM_ERR_IO;
+    for (size_t i = 0; i < n; i++) {
+        if (i && fputs(", ", f) < 0)
+            return EMGMM_ERR_IO;
+        int rc = put_number(f, x[i]);
+        if (rc != EMGMM_OK)
+            return rc;
+    }
+    return fputc(']', f) == EOF ? EMGMM_ERR_IO : EMGMM_OK;
+}
+
+/* Writes rows x cols as a list of rows, one a line, indented. */
+static int put_matrix(FILE *f, const double *x, size_t rows, size_t cols,
+                      const char *indent)
+{
+    if (fputs("[\n", f) < 0)
+        return EMGMM_ERR_IO;
+    for (size_t r = 0; r < rows; r++) {
+        if (fprintf(f, "%s  ", indent) < 0)
+            return EMGMM_ERR_IO;
+        int rc = put_row(f, x + r * cols, cols);
+        if (rc != EMGMM_OK)
+            return rc;
+        if (fputs(r + 1 < rows ? ",\n" : "\n", f) < 0)
+            return EMGMM_ERR_IO;
+    }
+    return fprintf(f, "%s]", indent) < 0 ? EMGMM_ERR_IO : EMGMM_OK;
+}
+
+int emgmm_write(const emgmm_model *m, FILE *f)
+{
+    if (!m || !f)
+        return EMGMM_ERR_INVALID;
+    const size_t k = m->k, d = m->d;
+    int rc = EMGMM_OK;
+    if (fprintf(f,
+                "{\n  \"format\": \"emgmm-model\", \"version\": 1,\n"
+                "  \"covariance_type\": \"%s\", \"n_components\": %zu, "
+                "\"n_features\": %zu,\n  \"weights\": ",
+                emgmm_covariance_type_name(m->type), k, d) < 0)
+        return EMGMM_ERR_IO;
+    if ((rc = put_row(f, m->weights, k)) != EMGMM_OK)
+        return rc;
+    if (fputs(",\n  \"means\": ", f) < 0)
+        return EMGMM_ERR_IO;
+    if ((rc = put_matrix(f, m->means, k, d, "  ")) != EMGMM_OK)
+        return rc;
+    if (fputs(",\n  \"covariances\": [\n", f) < 0)
+        return EMGMM_ERR_IO;
+    for (size_t c = 0; c < k; c++) {
+        if (fputs("    ", f) < 0)
+            return EMGMM_ERR_IO;
+        rc = put_matrix(f, m->covariances + c * d * d, d, d, "    ");
+        if (rc != EMGMM_OK)
+            return rc;
+        if (fputs(c + 1 < k ? ",\n" : "\n", f) < 0)
+            return EMGMM_ERR_IO;
+    }
+    if (fputs("  ]", f) < 0)
+        return EMGMM_ERR_IO;
+    if (m->fit.present) {
+        if (fprintf(f,
+                    ",\n  \"fit\": {\"converged\": %s, \"n_iter\": %d, "
+                    "\"log_likelihood\": ",
+                    m->fit.converged ? "true" : "false", m->fit.n_iter) < 0)
+            return EMGMM_ERR_IO;
+        if ((rc = put_number(f, m->fit.log_likelihood)) != EMGMM_OK)
+            return rc;
+        if (fputs(", \"tol\": ", f) < 0)
+            return EMGMM_ERR_IO;
+        if ((rc = put_number(f, m->fit.tol)) != EMGMM_OK)
+            return rc;
+        if (fputs(", \"reg_covar\": ", f) < 0)
+            return EMGMM_ERR_IO;
+        if ((rc = put_number(f, m->fit.reg_covar)) != EMGMM_OK)
+            return rc;
+        if (fprintf(f, ", \"seed\": %" PRIu64 "}", m->fit.seed) < 0)
+            return EMGMM_ERR_IO;
+    }
+    return fputs("\n}\n", f) < 0 ? EMGMM_ERR_IO : EMGMM_OK;
+}
+
+int emgmm_save(const emgmm_model *m, const char *path)
+{
+    if (!m || !path || !*path)
+        return EMGMM_ERR_INVALID;
+    /* The temporary file sits next to the target so that rename() is an
+     * atomic replacement on the same file system. */
+    static const char suffix[] = ".tmp-XXXXXX";
+    size_t len = strlen(path);
+    char *tmp = emgmm__malloc(len + sizeof suffix, 1);
+    if (!tmp)
+        return EMGMM_ERR_NOMEM;
+    memcpy(tmp, path, len);
+    memcpy(tmp + len, suffix, sizeof suffix);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        emgmm__free(tmp);
+        return EMGMM_ERR_IO;
+    }
+    FILE *f = fdopen(fd, "w");
+    int rc = f ? emgmm_write(m, f) : EMGMM_ERR_IO;
+    if (!f)
+        close(fd);
+    if (f && rc == EMGMM_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+        rc = EMGMM_ERR_IO;
+    if (f && fclose(f) != 0 && rc == EMGMM_OK)
+        rc = EMGMM_ERR_IO;
+    if (rc == EMGMM_OK && rename(tmp, path) != 0)
+        rc = EMGMM_ERR_IO;
+    if (rc != EMGMM_OK) {
+        int saved = errno;
+        unlink(tmp);
+        errno = saved;
+    }
+    emgmm__free(tmp);
+    return rc;
+}
+
+/* ---- reading -------------------------------------------------------- */
+
+static int fail(emgmm_error *err, int rc, int line, int column,
+                const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+        err->line = line;
+        err->column = column;
+    }
+    return rc;
+}
+
+/* Reads a JSON array of `dims` nested levels with the given extents into
+ * out (row-major). Returns 0 on success. */
+static int read_array(const json_t *v, const size_t *extent, int dims,
+                      double *out, size_t *pos)
+{
+    if (dims == 0) {
+        if (!json_is_number(v))
+            return -1;
+        double x = json_number_value(v);
+        if (!isfinite(x))
+            return -1;
+        out[(*pos)++] = x;
+        return 0;
+    }
+    if (!json_is_array(v) || json_array_size(v) != extent[0])
+        return -1;
+    for (size_t i = 0; i < extent[0]; i++)
+        if (read_array(json_array_get(v, i), extent + 1, dims - 1, out, pos))
+            return -1;
+    return 0;
+}
+
+static int get_size(const json_t *root, const char *key, size_t *out)
+{
+    const json_t *v = json_object_get(root, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 1)
+        return -1;
+    *out = (size_t)json_integer_value(v);
+    return 0;
+}
+
+static int build_model(const json_t *root, emgmm_model **model,
+                       emgmm_error *err)
+{
+    const json_t *format = json_object_get(root, "format");
+    if (format && (!json_is_string(format) ||
+                   strcmp(json_string_value(format), "emgmm-model") != 0))
+        return fail(err, EMGMM_ERR_FORMAT, 0, 0,
+                    "\"format\" is not \"emgmm-model\"");
+    const json_t *version = json_object_get(root, "version");
+    if (version && (!json_is_integer(version) ||
+                    json_integer_value(version) != 1))
+        return fail(err, EMGMM_ERR_FORMAT, 0, 0,
+                    "unsupported \"version\" (this program reads version 1)");
+    const json_t *type_v = json_object_get(root, "covariance_type");
+    emgmm_covariance_type type = EMGMM_COVARIANCE_FULL;
+    if (type_v && (!json_is_string(type_v) ||
+                   emgmm_covariance_type_parse(json_string_value(type_v),
+                                               &type) != EMGMM_OK))
+        return fail(err, EMGMM_ERR_FORMAT, 0, 0,
+                    "\"covariance_type\" must be one of full, tied, diag, "
+                    "spherical");
+    if (type != EMGMM_COVARIANCE_FULL)
+        return fail(err, EMGMM_ERR_UNSUPPORTED, 0, 0,
+                    "covariance type '%s' is not implemented in this "
+                    "version", emgmm_covariance_type_name(type));
+
+    /* n_components / n_features may be omitted in a hand-written start:
+     * then the arrays give them. */
+    const json_t *weights = json_object_get(root, "weights");
+    const json_t *means = json_object_get(root, "means");
+    const json_t *covs = json_object_get(root, "covariances");
+    if (!json_is_array(weights) || !json_is_array(means) ||
+        !json_is_array(covs))
+        return fail(err, EMGMM_ERR_FORMAT, 0, 0,
+                    "\"weights\", \"means\" and \"covariances\" are required "
+                    "arrays");
+    size_t k = json_array_size(weights), d = 0;
+    const json_t *first_mean = json_array_get(means, 0);
+    if (json_is_array(first_mean))
+        d = json_array_size(first_mean);
+    if (json_object_get(root, "n_components") &&
+        (get_size(root, "n_components", &k) != 0 ||
+         k != json_array_size(weights)))
+        return fail(err, EMGMM_ERR_FORMAT, 0, 0,
+                    "\"n_components\" does not match the %zu weights",
+                    json_array_size(weights));
+    if (json_object_get(root, "n_features") &&
+        get_size(root, "n_features", &d) != 0)
+        return fail(err, EMGMM_ERR_FORMAT, 0, 0,
+                    "\"n_features\" must be a positive integer");
+    if (k == 0 || d == 0)
+        return fail(err, EMGMM_ERR_FORMAT, 0, 0,
+                    "the model has no components or no features");
+
+    int rc = EMGMM_OK;
+    double *w = emgmm__malloc(k, sizeof(double));
+    double *mu = emgmm__malloc(k * d, sizeof(double));
+    double *sigma = emgmm__malloc(k * d, d * sizeof(double));
+    if (!w || !mu || !sigma) {
+        rc = fail(err, EMGMM_ERR_NOMEM, 0, 0, "out of memory");
+        goto done;
+    }
+    size_t ext[3] = {k, d, d}, pos = 0;
+    if (read_array(weights, ext, 1, w, &pos)) {
+        rc = fail(err, EMGMM_ERR_FORMAT, 0, 0,
+                  "\"weights\" must be %zu finite numbers", k);
+        goto done;
+    }
+    pos = 0;
+    if (read_array(means, ext, 2, mu, &pos)) {
+        rc = fail(err, EMGMM_ERR_FORMAT, 0, 0,
+                  "\"means\" must be a %zu x %zu array of finite numbers", k,
+                  d);
+        goto done;
+    }
+    pos = 0;
+    if (read_array(covs, ext, 3, sigma, &pos)) {
+        rc = fail(err, EMGMM_ERR_FORMAT, 0, 0,
+                  "\"covariances\" must be a %zu x %zu x %zu array of finite "
+                  "numbers (covariance type full)", k, d, d);
+        goto done;
+    }
+    double total = 0.0;
+    for (size_t c = 0; c < k; c++) {
+        if (w[c] < 0.0) {
+            rc = fail(err, EMGMM_ERR_FORMAT, 0, 0,
+                      "weights[%zu] is negative", c);
+            goto done;
+        }
+        total += w[c];
+    }
+    if (!(fabs(total - 1.0) <= 1e-6)) {
+        rc = fail(err, EMGMM_ERR_FORMAT, 0, 0,
+                  "the weights sum to %.17g, not 1", total);
+        goto done;
+    }
+    int bad = -1;
+    rc = emgmm_model_create(type, k, d, w, mu, sigma, model, &bad);
+    if (rc == EMGMM_ERR_SINGULAR)
+        rc = fail(err, EMGMM_ERR_FORMAT, 0, 0,
+                  "covariances[%d] is not positive definite", bad);
+    else if (rc == EMGMM_ERR_INVALID)
+        rc = fail(err, EMGMM_ERR_FORMAT, 0, 0,
+                  "covariances[%d] is not symmetric", bad);
+    else if (rc != EMGMM_OK)
+        rc = fail(err, rc, 0, 0, "%s", emgmm_strerror(rc));
+    if (rc != EMGMM_OK)
+        goto done;
+
+    const json_t *fit = json_object_get(root, "fit");
+    if (json_is_object(fit)) {
+        emgmm_fit_record *r = &(*model)->fit;
+        r->present = 1;
+        r->converged = json_is_true(json_object_get(fit, "converged"));
+        r->n_iter = (int)json_integer_value(json_object_get(fit, "n_iter"));
+        r->log_likelihood =
+            json_number_value(json_object_get(fit, "log_likelihood"));
+        r->tol = json_number_value(json_object_get(fit, "tol"));
+        r->reg_covar = json_number_value(json_object_get(fit, "reg_covar"));
+        r->seed = (uint64_t)json_integer_value(json_object_get(fit, "seed"));
+    }
+done:
+    emgmm__free(w);
+    emgmm__free(mu);
+    emgmm__free(sigma);
+    return rc;
+}
+
+int emgmm_load(const char *path, emgmm_model **model, emgmm_error *err)
+{
+    if (err) {
+        err->line = err->column = 0;
+        err->message[0] = '\0';
+    }
+    if (!model)
+        return fail(err, EMGMM_ERR_INVALID, 0, 0, "no output model");
+    *model = NULL;
+    if (!path)
+        return fail(err, EMGMM_ERR_INVALID, 0, 0, "no path");
+
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f)
+        return fail(err, EMGMM_ERR_IO, 0, 0, "cannot open: %s",
+                    strerror(errno));
+    json_error_t jerr;
+    json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+    if (f != stdin)
+        fclose(f);
+    if (!root)
+        return fail(err, EMGMM_ERR_FORMAT, jerr.line > 0 ? jerr.line : 0,
+                    jerr.column > 0 ? jerr.column : 0, "%s", jerr.text);
+    int rc;
+    if (!json_is_object(root))
+        rc = fail(err, EMGMM_ERR_FORMAT, 1, 1,
+                  "a model file is a JSON object");
+    else
+        rc = build_model(root, model, err);
+    json_decref(root);
+    return rc;
+}

@@ -1,0 +1,90 @@
+/*
+ * M-step for full covariances, as scikit-learn defines it:
+ *   N_k     = sum_i r_ik + 10 eps       (eps keeps empty components finite)
+ *   w_k     = N_k / sum_j N_j
+ *   mu_k    = sum_i r_ik x_i / N_k      (one gemm: R^T X)
+ *   Sigma_k = sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T / N_k + reg_covar I
+ *
+ * The covariance is two-pass: the rows are centred on the new mean before
+ * they are multiplied, as Z = diag(sqrt(r_k)) (X - 1 mu_k^T), and Z^T Z is
+ * accumulated by syrk block by block. The one-pass E[x x^T] - mu mu^T
+ * would subtract two numbers of the size of the data's offset squared and
+ * lose all digits of the covariance for data far from the origin.
+ *
+ * Components are spread over threads; each component's sum runs over the
+ * blocks in order on one thread, so the result does not depend on the
+ * thread count.
+ */
+#include "internal.h"
+#include "emgmm_config.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <string.h>
+#if EMGMM_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
+                 const double *resp, double reg_covar, emgmm_workspace *ws,
+                 int *bad)
+{
+    const size_t k = m->k, d = m->d, br = ws->block_rows;
+    double *nk = m->log_norm; /* reused as scratch; recomputed below */
+
+    for (size_t c = 0; c < k; c++)
+        nk[c] = 0.0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < k; c++)
+            nk[c] += resp[i * k + c];
+    double total = 0.0;
+    for (size_t c = 0; c < k; c++) {
+        nk[c] += 10.0 * DBL_EPSILON;
+        total += nk[c];
+    }
+    for (size_t c = 0; c < k; c++)
+        m->weights[c] = nk[c] / total;
+
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d,
+                (int)n, 1.0, resp, (int)k, X, (int)ldx, 0.0, m->means,
+                (int)d);
+    for (size_t c = 0; c < k; c++)
+        for (size_t j = 0; j < d; j++)
+            m->means[c * d + j] /= nk[c];
+
+#if EMGMM_HAVE_OPENMP
+#pragma omp parallel for schedule(static) num_threads(ws->n_threads)
+#endif
+    for (long cl = 0; cl < (long)k; cl++) {
+        const size_t c = (size_t)cl;
+        int t = 0;
+#if EMGMM_HAVE_OPENMP
+        t = omp_get_thread_num();
+#endif
+        double *z = ws->centred + (size_t)t * br * d;
+        double *cov = m->covariances + c * d * d;
+        const double *mu = m->means + c * d;
+        memset(cov, 0, d * d * sizeof(double));
+        for (size_t i0 = 0; i0 < n; i0 += br) {
+            size_t rows = n - i0 < br ? n - i0 : br;
+            for (size_t i = 0; i < rows; i++) {
+                double s = sqrt(resp[(i0 + i) * k + c]);
+                const double *x = X + (i0 + i) * ldx;
+                for (size_t j = 0; j < d; j++)
+                    z[i * d + j] = s * (x[j] - mu[j]);
+            }
+            /* Lower triangle in row-major order. */
+            cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d,
+                        (int)rows, 1.0, z, (int)d, 1.0, cov, (int)d);
+        }
+        const double inv = 1.0 / nk[c];
+        for (size_t i = 0; i < d; i++) {
+            for (size_t j = 0; j < i; j++)
+                cov[j * d + i] = cov[i * d + j] *= inv;
+            cov[i * d + i] = cov[i * d + i] * inv + reg_covar;
+        }
+    }
+
+    return emgmm__model_update_derived(m, ws->scratch, bad);
+}

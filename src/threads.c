@@ -1,0 +1,64 @@
+/* Thread counts of the BLAS provider and of the row-block loops; timing. */
+#include "internal.h"
+#include "emgmm_config.h"
+
+#include <time.h>
+#if EMGMM_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+/* The provider-specific calls, declared here rather than through each
+ * provider's own header (not every provider installs one). */
+#if EMGMM_HAVE_OPENBLAS_SET_NUM_THREADS
+void openblas_set_num_threads(int n);
+#endif
+#if EMGMM_HAVE_OPENBLAS_GET_NUM_THREADS
+int openblas_get_num_threads(void);
+#endif
+#if EMGMM_HAVE_FLEXIBLAS_SET_NUM_THREADS
+void flexiblas_set_num_threads(int n);
+#endif
+#if EMGMM_HAVE_FLEXIBLAS_GET_NUM_THREADS
+int flexiblas_get_num_threads(void);
+#endif
+
+int emgmm__get_blas_threads(void)
+{
+#if EMGMM_HAVE_OPENBLAS_GET_NUM_THREADS
+    return openblas_get_num_threads();
+#elif EMGMM_HAVE_FLEXIBLAS_GET_NUM_THREADS
+    return flexiblas_get_num_threads();
+#else
+    return 0;
+#endif
+}
+
+void emgmm__set_blas_threads(int n)
+{
+    if (n < 1)
+        return;
+#if EMGMM_HAVE_OPENBLAS_SET_NUM_THREADS
+    openblas_set_num_threads(n);
+#elif EMGMM_HAVE_FLEXIBLAS_SET_NUM_THREADS
+    flexiblas_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+int emgmm__loop_threads(int n_threads)
+{
+#if EMGMM_HAVE_OPENMP
+    return n_threads > 0 ? n_threads : omp_get_max_threads();
+#else
+    (void)n_threads;
+    return 1;
+#endif
+}
+
+double emgmm__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

@@ -1,0 +1,90 @@
+/*
+ * Data files for the command line: readers for .npy, CSV/TSV and raw
+ * float64, writers for .npy and CSV, and all-or-nothing output files.
+ *
+ * Kept out of the library on purpose: the library takes arrays, the
+ * program deals with files. Tests link this code directly.
+ *
+ * Every function returns 0 on success or -1 on failure; on failure `err`
+ * (errlen bytes) holds one line without a trailing newline that names the
+ * file and, where there is one, the 1-based line and column, e.g.
+ *   "data.csv:7:3: 'abc' is not a number"
+ *   "data.npy: row 12, column 2: value is not finite (inf)"
+ * and nothing has been allocated or written.
+ */
+#ifndef EMGMM_DATAIO_H
+#define EMGMM_DATAIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** A dense row-major matrix of doubles owned by the caller (free data). */
+typedef struct dataio_matrix {
+    double *data; /* rows * cols values, row-major, contiguous */
+    size_t rows;
+    size_t cols;
+} dataio_matrix;
+
+typedef struct dataio_read_options {
+    /** Raw little-endian float64 input of this shape (the --shape N,D
+     *  flag); 0/0 = detect .npy (by its magic bytes) or else CSV. */
+    size_t raw_rows;
+    size_t raw_cols;
+} dataio_read_options;
+
+/**
+ * Reads a 2-D matrix from `path` ("-" = standard input). The format is
+ * raw float64 when options->raw_rows/raw_cols are set, .npy when the
+ * content starts with the .npy magic string, else delimited text:
+ *  - separator detected from the first data line: tab, ',', ';', or runs
+ *    of spaces;
+ *  - a first line with any field that is not a number is a header;
+ *  - every row must have the same number of fields.
+ * .npy: float64 or float32, little or big endian, C or Fortran order,
+ * 1-D (read as one column) or 2-D. Values must be finite: NaN, an empty
+ * CSV cell and infinity are errors naming the row and column (missing
+ * values are not accepted by this version).
+ * A file with no data rows, or zero columns, is an error.
+ */
+int dataio_read_matrix(const char *path, const dataio_read_options *options,
+                       dataio_matrix *out, char *err, size_t errlen);
+
+/** Frees out->data and zeroes *m. */
+void dataio_matrix_free(dataio_matrix *m);
+
+/** Writes rows x cols doubles: .npy ('<f8', C order) when `path` ends in
+ *  ".npy", else CSV with 17 significant digits. "-" = standard output
+ *  (CSV). */
+int dataio_write_matrix(const char *path, const double *a, size_t rows,
+                        size_t cols, char *err, size_t errlen);
+
+/** Writes n labels: .npy ('<i4') when `path` ends in ".npy", else one
+ *  integer a line. "-" = standard output. */
+int dataio_write_labels(const char *path, const int32_t *labels, size_t n,
+                        char *err, size_t errlen);
+
+/*
+ * All-or-nothing outputs. Each output is first written to a temporary
+ * file in the same folder as its final name; outputs_commit renames them
+ * all into place, outputs_abort removes them all. So a failure never
+ * leaves a partial file, and an existing file is only replaced by a
+ * complete one. "-" (standard output) is passed through untouched.
+ */
+typedef struct dataio_outputs dataio_outputs;
+
+/** Creates an empty set; NULL if out of memory. */
+dataio_outputs *outputs_new(void);
+/**
+ * Reserves a temporary path for `final_path` and stores it in *tmp_path
+ * (owned by the set; "-" gives back "-"). The caller writes the complete
+ * content there (with dataio_write_* or emgmm_save).
+ */
+int outputs_add(dataio_outputs *set, const char *final_path,
+                const char **tmp_path, char *err, size_t errlen);
+/** Renames every temporary file onto its final name. */
+int outputs_commit(dataio_outputs *set, char *err, size_t errlen);
+/** Removes every temporary file that was not committed, frees the set.
+ *  Safe after commit (then it only frees). NULL is fine. */
+void outputs_free(dataio_outputs *set);
+
+#endif /* EMGMM_DATAIO_H */
