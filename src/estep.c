@@ -115,12 +115,15 @@ double emgmm__normalize_log_resp(double *logp, size_t rows, size_t k,
             for (size_t c = 0; c < k; c++)
                 r[c] = 1.0 / (double)k;
         } else {
+            /* r_c = exp(a_c - a_max) / s: one exp per entry, and unlike
+             * exp(a_c - lse) no rounding of the large lse leaks in. */
             double s = 0.0;
             for (size_t c = 0; c < k; c++)
-                s += exp(r[c] - a_max);
+                s += r[c] = exp(r[c] - a_max);
             lse = a_max + log(s);
+            const double inv = 1.0 / s;
             for (size_t c = 0; c < k; c++)
-                r[c] = exp(r[c] - lse);
+                r[c] *= inv;
         }
         if (log_norm)
             log_norm[i] = lse;

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""scikit-learn peer for the benchmark:
+    bench/sklearn_peer.py X.npy init.json ITERS REPEATS [REG_COVAR]
+
+Fits GaussianMixture(covariance_type='full') to X from exactly the start in
+init.json (an emgmm model file) with tol=0, so every run does exactly ITERS
+EM iterations, REPEATS times, and prints one JSON line:
+
+  {"peer": "scikit-learn", "version": ..., "seconds_per_iter_median": ...,
+   "runs": [seconds of each .fit()], "score": score(X), ...}
+
+The start is given as PEERS.md describes: weights_init, means_init and
+precisions_init (inverse covariances, symmetrised). init_params='random' so
+that scikit-learn does not run k-means first; it still computes one set of
+parameters from random responsibilities (one M-step's work) before the
+given ones overwrite them, and fit() ends with one more E-step for the
+labels. Only .fit() is timed; seconds_per_iter_median is the median fit
+time divided by ITERS, so it includes that overhead (about 1/ITERS of a
+run): use ITERS >= 20 for a fair per-iteration figure.
+BLAS threads follow OPENBLAS_NUM_THREADS / OMP_NUM_THREADS as usual.
+"""
+import json
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+import sklearn
+from sklearn.mixture import GaussianMixture
+
+
+def main(argv):
+    if len(argv) not in (5, 6):
+        print("usage: sklearn_peer.py X.npy init.json ITERS REPEATS "
+              "[REG_COVAR]", file=sys.stderr)
+        return 2
+    x = np.ascontiguousarray(np.load(argv[1]), dtype=np.float64)
+    with open(argv[2], encoding="utf-8") as f:
+        model = json.load(f)
+    iters, repeats = int(argv[3]), int(argv[4])
+    reg_covar = float(argv[5]) if len(argv) == 6 else 1e-6
+    if model.get("covariance_type", "full") != "full":
+        print("sklearn_peer.py: only full covariances", file=sys.stderr)
+        return 2
+    if iters < 1 or repeats < 1:
+        print("sklearn_peer.py: ITERS and REPEATS must be >= 1",
+              file=sys.stderr)
+        return 2
+    w0 = np.asarray(model["weights"], dtype=np.float64)
+    mu0 = np.asarray(model["means"], dtype=np.float64)
+    cov0 = np.asarray(model["covariances"], dtype=np.float64)
+    k = len(w0)
+    if x.ndim != 2 or mu0.shape != (k, x.shape[1]) or \
+            cov0.shape != (k, x.shape[1], x.shape[1]):
+        print("sklearn_peer.py: data and model shapes disagree",
+              file=sys.stderr)
+        return 2
+    prec0 = np.linalg.inv(cov0)
+    prec0 = 0.5 * (prec0 + np.transpose(prec0, (0, 2, 1)))
+
+    runs = []
+    gm = None
+    for _ in range(repeats):
+        gm = GaussianMixture(n_components=k, covariance_type="full",
+                             tol=0.0, max_iter=iters, reg_covar=reg_covar,
+                             weights_init=w0, means_init=mu0,
+                             precisions_init=prec0, init_params="random",
+                             random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ConvergenceWarning (tol=0)
+            t0 = time.perf_counter()
+            gm.fit(x)
+            runs.append(time.perf_counter() - t0)
+        if gm.n_iter_ != iters:
+            print("sklearn_peer.py: ran %d iterations, not %d"
+                  % (gm.n_iter_, iters), file=sys.stderr)
+            return 1
+    median = statistics.median(runs)
+    print(json.dumps({
+        "peer": "scikit-learn",
+        "version": sklearn.__version__,
+        "n_samples": int(x.shape[0]), "n_features": int(x.shape[1]),
+        "n_components": k, "iters": iters, "repeats": repeats,
+        "reg_covar": reg_covar,
+        "seconds_per_iter_median": median / iters,
+        "seconds_fit_median": median,
+        "runs": runs,
+        "score": float(gm.score(x)),
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

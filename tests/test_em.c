@@ -1,0 +1,541 @@
+/*
+ * The EM driver through the public API: monotone log-likelihood, recovery
+ * of known parameters, initialisations, restarts, errors, determinism,
+ * clean failure under allocation faults.
+ */
+#include "test_util.h"
+#include "naive.h"
+
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A known 3-component model in 2-D, and data drawn from it. */
+static const double true_w[3] = {0.5, 0.3, 0.2};
+static const double true_mu[6] = {0.0, 0.0, 6.0, 1.0, 1.0, 7.0};
+static const double true_sigma[12] = {2.0, 0.8, 0.8, 1.0, /**/ 0.5, 0.0,
+                                      0.0, 0.5, /**/ 1.0, -0.6, -0.6, 1.5};
+
+static emgmm_model *true_model(void)
+{
+    emgmm_model *m = NULL;
+    assert_int_equal(emgmm_model_create(EMGMM_COVARIANCE_FULL, 3, 2, true_w,
+                                        true_mu, true_sigma, &m, NULL),
+                     EMGMM_OK);
+    return m;
+}
+
+static double *sample_data(size_t n, uint64_t seed)
+{
+    emgmm_model *m = true_model();
+    double *X = malloc(n * 2 * sizeof(double));
+    assert_int_equal(emgmm_sample(m, n, seed, X, NULL), EMGMM_OK);
+    emgmm_free(&m);
+    return X;
+}
+
+typedef struct trace {
+    int n;
+    double ll[512];
+} trace;
+
+static int record(const emgmm_iteration *it, void *user)
+{
+    trace *t = user;
+    if (t->n < 512)
+        t->ll[t->n++] = it->log_likelihood;
+    return 0;
+}
+
+static void test_log_likelihood_never_decreases(void **state)
+{
+    (void)state;
+    double *X = sample_data(3000, 1);
+    for (int init = 0; init < 4; init++) {
+        emgmm_params p;
+        emgmm_params_default(&p);
+        p.n_components = 4; /* one more than the truth: slow, wandering EM */
+        p.tol = 0.0;
+        p.max_iter = 200;
+        p.init = (emgmm_init_method)init;
+        trace t = {0};
+        p.progress = record;
+        p.progress_data = &t;
+        emgmm_model *m = NULL;
+        emgmm_fit_info info;
+        assert_int_equal(emgmm_fit(&p, X, 3000, 2, 2, &m, &info), EMGMM_OK);
+        assert_int_equal(t.n, 200);
+        assert_int_equal(info.n_iter, 200);
+        assert_false(info.converged);
+        for (int i = 1; i < t.n; i++)
+            if (t.ll[i] < t.ll[i - 1] - 1e-12 * fabs(t.ll[i - 1]))
+                fail_msg("init %d: log-likelihood fell at iteration %d: "
+                         "%.17g -> %.17g", init, i + 1, t.ll[i - 1], t.ll[i]);
+        /* The returned model scores at least the last E-step's value. */
+        assert_true(info.log_likelihood >= t.ll[t.n - 1] - 1e-12);
+        emgmm_free(&m);
+    }
+    free(X);
+}
+
+/* Matches each fitted component to the true one with the nearest mean. */
+static void test_recovers_known_parameters(void **state)
+{
+    (void)state;
+    const size_t n = 30000;
+    double *X = sample_data(n, 2);
+    emgmm_params p;
+    emgmm_params_default(&p);
+    p.n_components = 3;
+    p.n_init = 2;
+    emgmm_model *m = NULL;
+    emgmm_fit_info info;
+    assert_int_equal(emgmm_fit(&p, X, n, 2, 2, &m, &info), EMGMM_OK);
+    assert_true(info.converged);
+    const double *w = emgmm_weights(m), *mu = emgmm_means(m),
+                 *sigma = emgmm_covariances(m);
+    for (size_t t = 0; t < 3; t++) {
+        size_t best = 0;
+        double best_d = INFINITY;
+        for (size_t c = 0; c < 3; c++) {
+            double dx = mu[c * 2] - true_mu[t * 2],
+                   dy = mu[c * 2 + 1] - true_mu[t * 2 + 1];
+            if (dx * dx + dy * dy < best_d) {
+                best_d = dx * dx + dy * dy;
+                best = c;
+            }
+        }
+        /* Sampling error at n = 30000 is ~1e-2; allow a few times that. */
+        assert_close(w[best], true_w[t], 0.0, 0.02);
+        assert_close(mu[best * 2], true_mu[t * 2], 0.0, 0.06);
+        assert_close(mu[best * 2 + 1], true_mu[t * 2 + 1], 0.0, 0.06);
+        for (size_t j = 0; j < 4; j++)
+            assert_close(sigma[best * 4 + j], true_sigma[t * 4 + j], 0.0,
+                         0.1);
+    }
+    emgmm_free(&m);
+    free(X);
+}
+
+static void test_every_init_method_separates_clusters(void **state)
+{
+    (void)state;
+    /* Two far-apart clusters: every method must find them. */
+    const size_t n = 400;
+    double *X = malloc(n * 2 * sizeof(double));
+    test_rng r = {11};
+    for (size_t i = 0; i < n; i++) {
+        double off = i < n / 2 ? -20.0 : 20.0;
+        X[i * 2] = off + test_rng_normal(&r);
+        X[i * 2 + 1] = test_rng_normal(&r);
+    }
+    for (int init = 0; init < 4; init++) {
+        emgmm_params p;
+        emgmm_params_default(&p);
+        p.n_components = 2;
+        p.init = (emgmm_init_method)init;
+        p.n_init = 3;
+        /* Random responsibilities start both components near the global
+         * mean, a near-saddle that EM leaves slowly: a loose tol would
+         * stop it there. */
+        p.tol = 1e-10;
+        p.max_iter = 1000;
+        emgmm_model *m = NULL;
+        assert_int_equal(emgmm_fit(&p, X, n, 2, 2, &m, NULL), EMGMM_OK);
+        int32_t *labels = malloc(n * sizeof(int32_t));
+        assert_int_equal(emgmm_predict(m, X, n, 2, labels), EMGMM_OK);
+        for (size_t i = 1; i < n; i++)
+            if ((labels[i] == labels[0]) != (i < n / 2))
+                fail_msg("init %s: row %zu labelled %d, row 0 %d",
+                         emgmm_init_method_name(p.init), i, labels[i],
+                         labels[0]);
+        free(labels);
+        emgmm_free(&m);
+    }
+    free(X);
+}
+
+static void test_same_seed_same_bits(void **state)
+{
+    (void)state;
+    double *X = sample_data(5000, 3);
+    emgmm_model *m[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) {
+        emgmm_params p;
+        emgmm_params_default(&p);
+        p.n_components = 3;
+        p.seed = 1234;
+        p.n_init = 2;
+        p.n_threads = i == 2 ? 2 : 1; /* threads must not change the bits */
+        assert_int_equal(emgmm_fit(&p, X, 5000, 2, 2, &m[i], NULL), EMGMM_OK);
+    }
+    for (int i = 1; i < 3; i++) {
+        assert_memory_equal(emgmm_weights(m[0]), emgmm_weights(m[i]),
+                            3 * sizeof(double));
+        assert_memory_equal(emgmm_means(m[0]), emgmm_means(m[i]),
+                            6 * sizeof(double));
+        assert_memory_equal(emgmm_covariances(m[0]), emgmm_covariances(m[i]),
+                            12 * sizeof(double));
+    }
+    for (int i = 0; i < 3; i++)
+        emgmm_free(&m[i]);
+    free(X);
+}
+
+/* More restarts can only keep a better (or the same) optimum. */
+static void test_n_init_keeps_the_best(void **state)
+{
+    (void)state;
+    double *X = sample_data(2000, 4);
+    double ll[2];
+    for (int i = 0; i < 2; i++) {
+        emgmm_params p;
+        emgmm_params_default(&p);
+        p.n_components = 5;
+        p.init = EMGMM_INIT_RANDOM_DATA;
+        p.n_init = i == 0 ? 1 : 6;
+        emgmm_model *m = NULL;
+        emgmm_fit_info info;
+        assert_int_equal(emgmm_fit(&p, X, 2000, 2, 2, &m, &info), EMGMM_OK);
+        assert_true(info.best_init >= 0 && info.best_init < p.n_init);
+        double score;
+        assert_int_equal(emgmm_score(m, X, 2000, 2, &score), EMGMM_OK);
+        assert_close(score, info.log_likelihood, 1e-12, 0.0);
+        ll[i] = info.log_likelihood;
+        emgmm_free(&m);
+    }
+    assert_true(ll[1] >= ll[0]);
+    free(X);
+}
+
+static void test_tol_and_max_iter(void **state)
+{
+    (void)state;
+    double *X = sample_data(2000, 5);
+    emgmm_params p;
+    emgmm_params_default(&p);
+    p.n_components = 3;
+    emgmm_model *m = NULL;
+    emgmm_fit_info info;
+    assert_int_equal(emgmm_fit(&p, X, 2000, 2, 2, &m, &info), EMGMM_OK);
+    assert_true(info.converged);
+    assert_true(info.n_iter >= 1 && info.n_iter < 100);
+    emgmm_free(&m);
+
+    p.tol = 0.0;
+    p.max_iter = 7;
+    assert_int_equal(emgmm_fit(&p, X, 2000, 2, 2, &m, &info), EMGMM_OK);
+    assert_false(info.converged);
+    assert_int_equal(info.n_iter, 7);
+    emgmm_free(&m);
+    free(X);
+}
+
+/* A warm start with max_iter 0 returns the given parameters untouched. */
+static void test_init_model_max_iter_zero(void **state)
+{
+    (void)state;
+    double *X = sample_data(500, 6);
+    emgmm_model *start = true_model();
+    emgmm_params p;
+    emgmm_params_default(&p);
+    p.init_model = start;
+    p.max_iter = 0;
+    emgmm_model *m = NULL;
+    emgmm_fit_info info;
+    assert_int_equal(emgmm_fit(&p, X, 500, 2, 2, &m, &info), EMGMM_OK);
+    assert_int_equal(info.n_iter, 0);
+    assert_memory_equal(emgmm_weights(m), emgmm_weights(start), 3 * 8);
+    assert_memory_equal(emgmm_means(m), emgmm_means(start), 6 * 8);
+    assert_memory_equal(emgmm_covariances(m), emgmm_covariances(start),
+                        12 * 8);
+    double score;
+    assert_int_equal(emgmm_score(start, X, 500, 2, &score), EMGMM_OK);
+    assert_close(info.log_likelihood, score, 1e-13, 0.0);
+    emgmm_free(&m);
+
+    /* A disagreeing n_components is rejected. */
+    p.n_components = 4;
+    assert_int_equal(emgmm_fit(&p, X, 500, 2, 2, &m, &info),
+                     EMGMM_ERR_INVALID);
+    assert_null(m);
+    emgmm_free(&start);
+    free(X);
+}
+
+/* A leading dimension larger than d gives the same fit as packed data. */
+static void test_leading_dimension(void **state)
+{
+    (void)state;
+    const size_t n = 1000;
+    double *X = sample_data(n, 7);
+    double *wide = malloc(n * 5 * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        wide[i * 5] = X[i * 2];
+        wide[i * 5 + 1] = X[i * 2 + 1];
+        wide[i * 5 + 2] = wide[i * 5 + 3] = wide[i * 5 + 4] = NAN;
+    }
+    emgmm_params p;
+    emgmm_params_default(&p);
+    p.n_components = 3;
+    emgmm_model *a = NULL, *b = NULL;
+    assert_int_equal(emgmm_fit(&p, X, n, 2, 2, &a, NULL), EMGMM_OK);
+    assert_int_equal(emgmm_fit(&p, wide, n, 2, 5, &b, NULL), EMGMM_OK);
+    assert_memory_equal(emgmm_means(a), emgmm_means(b), 6 * 8);
+    assert_memory_equal(emgmm_covariances(a), emgmm_covariances(b), 12 * 8);
+    emgmm_free(&a);
+    emgmm_free(&b);
+    free(wide);
+    free(X);
+}
+
+/* A component that collapses onto one repeated point, with no
+ * regularisation, is reported with its index instead of giving NaN. */
+static void test_singular_covariance_names_component(void **state)
+{
+    (void)state;
+    const size_t n = 300;
+    double *X = malloc(n * 2 * sizeof(double));
+    test_rng r = {13};
+    for (size_t i = 0; i < n; i++) {
+        if (i % 3 == 0) {
+            X[i * 2] = 50.0; /* 100 copies of one point */
+            X[i * 2 + 1] = 50.0;
+        } else {
+            X[i * 2] = test_rng_normal(&r);
+            X[i * 2 + 1] = test_rng_normal(&r);
+        }
+    }
+    const double w[2] = {0.5, 0.5}, mu[4] = {0.0, 0.0, 50.0, 50.0},
+                 sigma[8] = {1.0, 0.0, 0.0, 1.0, 0.1, 0.0, 0.0, 0.1};
+    emgmm_model *start = NULL;
+    assert_int_equal(emgmm_model_create(EMGMM_COVARIANCE_FULL, 2, 2, w, mu,
+                                        sigma, &start, NULL),
+                     EMGMM_OK);
+    emgmm_params p;
+    emgmm_params_default(&p);
+    p.init_model = start;
+    p.reg_covar = 0.0;
+    emgmm_model *m = NULL;
+    emgmm_fit_info info;
+    assert_int_equal(emgmm_fit(&p, X, n, 2, 2, &m, &info),
+                     EMGMM_ERR_SINGULAR);
+    assert_int_equal(info.bad_component, 1);
+    assert_null(m);
+
+    /* The default reg_covar keeps it positive definite. */
+    p.reg_covar = 1e-6;
+    assert_int_equal(emgmm_fit(&p, X, n, 2, 2, &m, &info), EMGMM_OK);
+    assert_true(isfinite(info.log_likelihood));
+    emgmm_free(&m);
+    emgmm_free(&start);
+    free(X);
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    double X[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    emgmm_params p;
+    emgmm_params_default(&p);
+    emgmm_model *m = NULL;
+    assert_int_equal(emgmm_fit(&p, X, 4, 2, 2, &m, NULL), EMGMM_ERR_INVALID);
+    p.n_components = 2;
+    assert_int_equal(emgmm_fit(&p, X, 4, 2, 1, &m, NULL), EMGMM_ERR_INVALID);
+    assert_int_equal(emgmm_fit(&p, NULL, 4, 2, 2, &m, NULL),
+                     EMGMM_ERR_INVALID);
+    assert_int_equal(emgmm_fit(&p, X, 4, 2, 2, NULL, NULL),
+                     EMGMM_ERR_INVALID);
+    p.n_components = 5;
+    assert_int_equal(emgmm_fit(&p, X, 4, 2, 2, &m, NULL),
+                     EMGMM_ERR_TOO_FEW_SAMPLES);
+    p.n_components = 2;
+    p.tol = -1.0;
+    assert_int_equal(emgmm_fit(&p, X, 4, 2, 2, &m, NULL), EMGMM_ERR_INVALID);
+    p.tol = 1e-3;
+    p.covariance_type = EMGMM_COVARIANCE_DIAG;
+    assert_int_equal(emgmm_fit(&p, X, 4, 2, 2, &m, NULL),
+                     EMGMM_ERR_UNSUPPORTED);
+    p.covariance_type = EMGMM_COVARIANCE_FULL;
+    X[5] = INFINITY;
+    assert_int_equal(emgmm_fit(&p, X, 4, 2, 2, &m, NULL),
+                     EMGMM_ERR_NONFINITE);
+    X[5] = 5.0;
+    /* Four identical points cannot seed two clusters. */
+    double same[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    assert_int_equal(emgmm_fit(&p, same, 4, 2, 2, &m, NULL),
+                     EMGMM_ERR_TOO_FEW_SAMPLES);
+    assert_null(m);
+    assert_string_equal(emgmm_strerror(EMGMM_ERR_SINGULAR),
+                        emgmm_strerror(-3));
+    assert_string_equal(emgmm_strerror(12345), "unknown error");
+}
+
+static int stop_at_three(const emgmm_iteration *it, void *user)
+{
+    (void)user;
+    return it->iteration == 3;
+}
+
+static void test_progress_can_cancel(void **state)
+{
+    (void)state;
+    double *X = sample_data(1000, 8);
+    emgmm_params p;
+    emgmm_params_default(&p);
+    p.n_components = 3;
+    p.tol = 0.0;
+    p.progress = stop_at_three;
+    const long live = emgmm__live_allocations();
+    emgmm_model *m = NULL;
+    assert_int_equal(emgmm_fit(&p, X, 1000, 2, 2, &m, NULL),
+                     EMGMM_ERR_CANCELLED);
+    assert_null(m);
+    assert_int_equal(emgmm__live_allocations(), live);
+    free(X);
+}
+
+/* Samples follow the model: moments of a large sample. */
+static void test_sample_moments(void **state)
+{
+    (void)state;
+    emgmm_model *m = true_model();
+    const size_t n = 200000;
+    double *X = malloc(n * 2 * sizeof(double));
+    int32_t *labels = malloc(n * sizeof(int32_t));
+    assert_int_equal(emgmm_sample(m, n, 99, X, labels), EMGMM_OK);
+    for (size_t c = 0; c < 3; c++) {
+        double cnt = 0, s[2] = {0, 0}, ss[4] = {0, 0, 0, 0};
+        for (size_t i = 0; i < n; i++)
+            if ((size_t)labels[i] == c) {
+                cnt++;
+                s[0] += X[i * 2];
+                s[1] += X[i * 2 + 1];
+            }
+        double mean[2] = {s[0] / cnt, s[1] / cnt};
+        for (size_t i = 0; i < n; i++)
+            if ((size_t)labels[i] == c)
+                for (int a = 0; a < 2; a++)
+                    for (int b = 0; b < 2; b++)
+                        ss[a * 2 + b] += (X[i * 2 + a] - mean[a]) *
+                                         (X[i * 2 + b] - mean[b]);
+        assert_close(cnt / (double)n, true_w[c], 0.0, 0.005);
+        for (int a = 0; a < 2; a++)
+            assert_close(mean[a], true_mu[c * 2 + a], 0.0, 0.03);
+        for (int j = 0; j < 4; j++)
+            assert_close(ss[j] / cnt, true_sigma[c * 4 + j], 0.0, 0.05);
+    }
+    /* Same seed, same bits. */
+    double *Y = malloc(n * 2 * sizeof(double));
+    assert_int_equal(emgmm_sample(m, n, 99, Y, NULL), EMGMM_OK);
+    assert_memory_equal(X, Y, n * 2 * sizeof(double));
+    free(Y);
+    free(X);
+    free(labels);
+    emgmm_free(&m);
+}
+
+/* predict, predict_proba, score_samples, score, bic and aic agree with
+ * each other and with the naive density. */
+static void test_predict_and_scores(void **state)
+{
+    (void)state;
+    emgmm_model *m = true_model();
+    const size_t n = 300;
+    double *X = sample_data(n, 10);
+    int32_t *labels = malloc(n * sizeof(int32_t));
+    double *proba = malloc(n * 3 * sizeof(double));
+    double *logp = malloc(n * sizeof(double));
+    assert_int_equal(emgmm_predict(m, X, n, 2, labels), EMGMM_OK);
+    assert_int_equal(emgmm_predict_proba(m, X, n, 2, proba), EMGMM_OK);
+    assert_int_equal(emgmm_score_samples(m, X, n, 2, logp), EMGMM_OK);
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double lp[3], mx = -INFINITY, s = 0.0;
+        size_t arg = 0;
+        for (size_t c = 0; c < 3; c++) {
+            lp[c] = naive_log_density(X + i * 2, true_mu + c * 2,
+                                      true_sigma + c * 4, true_w[c], 2);
+            if (lp[c] > mx) {
+                mx = lp[c];
+                arg = c;
+            }
+        }
+        for (size_t c = 0; c < 3; c++)
+            s += exp(lp[c] - mx);
+        assert_close(logp[i], mx + log(s), 1e-12, 0.0);
+        assert_int_equal(labels[i], (int32_t)arg);
+        for (size_t c = 0; c < 3; c++)
+            assert_close(proba[i * 3 + c], exp(lp[c] - mx) / s, 1e-10,
+                         1e-14);
+        total += logp[i];
+    }
+    double score, bic, aic;
+    assert_int_equal(emgmm_score(m, X, n, 2, &score), EMGMM_OK);
+    assert_int_equal(emgmm_bic(m, X, n, 2, &bic), EMGMM_OK);
+    assert_int_equal(emgmm_aic(m, X, n, 2, &aic), EMGMM_OK);
+    /* Full covariance, K = 3, D = 2: 2 weights + 6 means + 9 covariances. */
+    assert_int_equal(emgmm_n_parameters(m), 17);
+    assert_close(score, total / (double)n, 1e-13, 0.0);
+    assert_close(bic, -2.0 * total + 17.0 * log((double)n), 1e-13, 0.0);
+    assert_close(aic, -2.0 * total + 34.0, 1e-13, 0.0);
+    free(labels);
+    free(proba);
+    free(logp);
+    free(X);
+    emgmm_free(&m);
+}
+
+/* Every allocation of a fit, made to fail in turn: the fit returns
+ * EMGMM_ERR_NOMEM and frees everything. */
+static void test_allocation_failures_are_clean(void **state)
+{
+    (void)state;
+    double *X = sample_data(600, 12);
+    long failures = 0;
+    const long live = emgmm__live_allocations();
+    for (long nth = 1; nth < 1000; nth++) {
+        emgmm_params p;
+        emgmm_params_default(&p);
+        p.n_components = 3;
+        p.n_init = 2;
+        emgmm_model *m = NULL;
+        emgmm__fail_allocation_after(nth);
+        int rc = emgmm_fit(&p, X, 600, 2, 2, &m, NULL);
+        emgmm__fail_allocation_after(0);
+        if (rc == EMGMM_OK) {
+            emgmm_free(&m);
+            assert_int_equal(emgmm__live_allocations(), live);
+            break;
+        }
+        assert_int_equal(rc, EMGMM_ERR_NOMEM);
+        assert_null(m);
+        assert_int_equal(emgmm__live_allocations(), live);
+        failures++;
+    }
+    assert_true(failures > 10);
+    print_message("%ld allocation points failed cleanly\n", failures);
+    free(X);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_log_likelihood_never_decreases),
+        cmocka_unit_test(test_recovers_known_parameters),
+        cmocka_unit_test(test_every_init_method_separates_clusters),
+        cmocka_unit_test(test_same_seed_same_bits),
+        cmocka_unit_test(test_n_init_keeps_the_best),
+        cmocka_unit_test(test_tol_and_max_iter),
+        cmocka_unit_test(test_init_model_max_iter_zero),
+        cmocka_unit_test(test_leading_dimension),
+        cmocka_unit_test(test_singular_covariance_names_component),
+        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_progress_can_cancel),
+        cmocka_unit_test(test_sample_moments),
+        cmocka_unit_test(test_predict_and_scores),
+        cmocka_unit_test(test_allocation_failures_are_clean),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
