@@ -1,0 +1,30 @@
+#!/bin/sh
+# Installs what emgmm needs from Debian 12's packages.
+#   scripts/install-deps.sh          build dependencies
+#   scripts/install-deps.sh --test   and what the test suites need
+set -eu
+packages="gcc meson ninja-build pkg-config libopenblas-dev liblapacke-dev libjansson-dev"
+if [ "${1:-}" = "--test" ]; then
+    # cmocka for the suites; Debian's scikit-learn for the reference suite.
+    packages="$packages libcmocka-dev python3 python3-numpy python3-scipy python3-sklearn"
+fi
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=""
+elif command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+else
+    echo "install-deps.sh: run as root, or install sudo" >&2
+    exit 1
+fi
+# Skip apt when everything is there already (quick re-runs, offline use).
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -q
+    # shellcheck disable=SC2086
+    $sudo apt-get install -y -q --no-install-recommends $missing
+fi
