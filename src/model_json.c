@@ -8,13 +8,16 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- writing -------------------------------------------------------- */
@@ -118,32 +121,72 @@ int emgmm_write(const emgmm_model *m, FILE *f)
     return fputs("\n}\n", f) < 0 ? EMGMM_ERR_IO : EMGMM_OK;
 }
 
+/* Creates a new file next to `path` with O_EXCL and mode 0666, so that the
+ * process umask applies as for any new file (mkstemp would force 0600, and
+ * reading the umask is not thread-safe). Returns the descriptor and the
+ * name in *tmp_out (emgmm__free it), or -1. */
+static int create_temporary(const char *path, char **tmp_out)
+{
+    static atomic_uint counter;
+    size_t len = strlen(path);
+    char *tmp = emgmm__malloc(len + 64, 1);
+    if (!tmp)
+        return -1;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(tmp, len + 64, "%s.tmp-%ld-%u", path, (long)getpid(),
+                 atomic_fetch_add(&counter, 1));
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0) {
+            *tmp_out = tmp;
+            return fd;
+        }
+        if (errno != EEXIST)
+            break;
+    }
+    int saved = errno;
+    emgmm__free(tmp);
+    errno = saved;
+    return -1;
+}
+
 int emgmm_save(const emgmm_model *m, const char *path)
 {
     if (!m || !path || !*path)
         return EMGMM_ERR_INVALID;
-    /* The temporary file sits next to the target so that rename() is an
-     * atomic replacement on the same file system. */
-    static const char suffix[] = ".tmp-XXXXXX";
-    size_t len = strlen(path);
-    char *tmp = emgmm__malloc(len + sizeof suffix, 1);
-    if (!tmp)
-        return EMGMM_ERR_NOMEM;
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, suffix, sizeof suffix);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        emgmm__free(tmp);
-        return EMGMM_ERR_IO;
+    /* A device or pipe (/dev/stdout, a FIFO) cannot be replaced by rename:
+     * write to it directly. */
+    struct stat st;
+    int exists = stat(path, &st) == 0;
+    if (exists && !S_ISREG(st.st_mode)) {
+        FILE *f = fopen(path, "w");
+        if (!f)
+            return EMGMM_ERR_IO;
+        int rc = emgmm_write(m, f);
+        if (fclose(f) != 0 && rc == EMGMM_OK)
+            rc = EMGMM_ERR_IO;
+        return rc;
     }
-    FILE *f = fdopen(fd, "w");
-    int rc = f ? emgmm_write(m, f) : EMGMM_ERR_IO;
-    if (!f)
+    /* Otherwise a temporary file next to the target, then rename(): an
+     * atomic replacement on the same file system, so readers see the old
+     * file or the complete new one, never a partial one. */
+    char *tmp = NULL;
+    int fd = create_temporary(path, &tmp);
+    if (fd < 0)
+        return errno == ENOMEM ? EMGMM_ERR_NOMEM : EMGMM_ERR_IO;
+    int rc = EMGMM_OK;
+    if (exists && fchmod(fd, st.st_mode & 07777) != 0)
+        rc = EMGMM_ERR_IO; /* keep an existing file's permissions */
+    FILE *f = rc == EMGMM_OK ? fdopen(fd, "w") : NULL;
+    if (!f) {
         close(fd);
-    if (f && rc == EMGMM_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0))
         rc = EMGMM_ERR_IO;
-    if (f && fclose(f) != 0 && rc == EMGMM_OK)
-        rc = EMGMM_ERR_IO;
+    } else {
+        rc = emgmm_write(m, f);
+        if (rc == EMGMM_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+            rc = EMGMM_ERR_IO;
+        if (fclose(f) != 0 && rc == EMGMM_OK)
+            rc = EMGMM_ERR_IO;
+    }
     if (rc == EMGMM_OK && rename(tmp, path) != 0)
         rc = EMGMM_ERR_IO;
     if (rc != EMGMM_OK) {

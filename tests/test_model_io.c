@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char dir[64];
@@ -262,6 +263,21 @@ static void test_failed_save_changes_nothing(void **state)
     assert_int_equal(emgmm_save(m, path_in_dir("other.json")), EMGMM_OK);
     assert_int_equal(emgmm_save(m, path_in_dir("other.json")), EMGMM_OK);
     assert_int_equal(count_temporaries(), 0);
+
+    /* A new model file gets the mode any new file would get (0666 less
+     * the umask), an existing one keeps its mode. */
+    mode_t old_mask = umask(022);
+    struct stat st;
+    unlink(path_in_dir("mode.json"));
+    assert_int_equal(emgmm_save(m, path_in_dir("mode.json")), EMGMM_OK);
+    assert_int_equal(stat(path_in_dir("mode.json"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0644);
+    assert_int_equal(chmod(path_in_dir("mode.json"), 0600), 0);
+    assert_int_equal(emgmm_save(m, path_in_dir("mode.json")), EMGMM_OK);
+    assert_int_equal(stat(path_in_dir("mode.json"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    umask(old_mask);
+
     FILE *f = fopen(p, "r");
     char buf[32] = {0};
     assert_true(fread(buf, 1, sizeof buf - 1, f) > 0);
