@@ -29,12 +29,12 @@ libdir=$(dirname "$static_lib")
 flags="-std=c11 -Wall -Wextra -Wpedantic -Werror"
 # shellcheck disable=SC2046
 $cc $flags $(pkg-config --cflags emgmm) "$source" -o "$dest/consumer" \
-    $(pkg-config --libs emgmm)
+    $(pkg-config --libs emgmm) -lm
 LD_LIBRARY_PATH="$libdir" "$dest/consumer"
 
 # shellcheck disable=SC2046
 $cc $flags $(pkg-config --cflags emgmm) "$source" -o "$dest/consumer-static" \
-    "$static_lib" $(pkg-config --static --libs emgmm | sed 's/-lemgmm//')
+    "$static_lib" $(pkg-config --static --libs emgmm | sed "s/-lemgmm//") -lm
 "$dest/consumer-static"
 
 LD_LIBRARY_PATH="$libdir" "$program" --version

@@ -1,0 +1,1126 @@
+/*
+ * The emgmm program end to end: runs it (argv[1]) in a fresh temporary
+ * folder per test, captures standard output, standard error and the exit
+ * status, and checks outputs with the library, the data readers and
+ * jansson. argv[2] is the source root (for the demo data set).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <regex.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "emgmm.h"
+#include "dataio.h"
+#include "test_util.h"
+
+extern char **environ;
+
+static char g_prog[PATH_MAX]; /* the emgmm program */
+static char g_src[PATH_MAX];  /* the source root */
+static char g_root[64];       /* our temporary folder */
+static char g_dir[PATH_MAX];  /* the current test's folder, inside it */
+
+#define N_ROWS 200 /* rows of data.csv: two groups of 100 */
+
+/* ------------------------------------------------------------------ */
+/* Files and folders                                                   */
+/* ------------------------------------------------------------------ */
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (cap - n - 1 == 0) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names in the current folder, sorted, one a line (caller frees). */
+static char *list_dir(void)
+{
+    DIR *d = opendir(".");
+    assert_non_null(d);
+    char *names[256];
+    int n = 0;
+    size_t total = 1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        assert_true(n < 256);
+        names[n] = strdup(e->d_name);
+        assert_non_null(names[n]);
+        total += strlen(names[n]) + 1;
+        n++;
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof names[0], cmp_str);
+    char *s = malloc(total);
+    assert_non_null(s);
+    s[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        strcat(s, names[i]);
+        strcat(s, "\n");
+        free(names[i]);
+    }
+    return s;
+}
+
+static void remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        if (d != NULL) {
+            struct dirent *e;
+            while ((e = readdir(d)) != NULL) {
+                if (strcmp(e->d_name, ".") == 0 ||
+                    strcmp(e->d_name, "..") == 0)
+                    continue;
+                char sub[PATH_MAX];
+                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+                remove_tree(sub);
+            }
+            closedir(d);
+        }
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Running the program                                                 */
+/* ------------------------------------------------------------------ */
+
+typedef struct run_result {
+    int status; /* exit status, or 128 + signal */
+    char *out;
+    size_t out_len;
+    char *err;
+} run_result;
+
+static void run_free(run_result *r)
+{
+    free(r->out);
+    free(r->err);
+    memset(r, 0, sizeof *r);
+}
+
+/* Runs emgmm with args (NULL-terminated), standard input from `in`
+ * (NULL: /dev/null), in the current folder. Output is captured in files
+ * outside it, so that the folder holds only what the program wrote. */
+static void run_in(run_result *r, const char *in, const char *const *args)
+{
+    char out_path[PATH_MAX + 16], err_path[PATH_MAX + 16];
+    const char *argv[64];
+    int argc = 0;
+    snprintf(out_path, sizeof out_path, "%s/stdout.txt", g_root);
+    snprintf(err_path, sizeof err_path, "%s/stderr.txt", g_root);
+    argv[argc++] = g_prog;
+    for (int i = 0; args[i] != NULL; i++) {
+        assert_true(argc < 63);
+        argv[argc++] = args[i];
+    }
+    argv[argc] = NULL;
+
+    posix_spawn_file_actions_t fa;
+    assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
+    assert_int_equal(posix_spawn_file_actions_addopen(
+                         &fa, 0, in ? in : "/dev/null", O_RDONLY, 0), 0);
+    assert_int_equal(posix_spawn_file_actions_addopen(
+                         &fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC,
+                         0644), 0);
+    assert_int_equal(posix_spawn_file_actions_addopen(
+                         &fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC,
+                         0644), 0);
+    pid_t pid;
+    int rc = posix_spawn(&pid, g_prog, &fa, NULL, (char *const *)argv,
+                         environ);
+    posix_spawn_file_actions_destroy(&fa);
+    assert_int_equal(rc, 0);
+    int ws;
+    while (waitpid(pid, &ws, 0) < 0)
+        assert_int_equal(errno, EINTR);
+    memset(r, 0, sizeof *r);
+    r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    r->out = read_all(out_path, &r->out_len);
+    r->err = read_all(err_path, NULL);
+    assert_non_null(r->out);
+    assert_non_null(r->err);
+}
+
+#define RUN(r, ...) run_in((r), NULL, (const char *const[]){__VA_ARGS__, NULL})
+#define RUN_STDIN(r, in, ...) \
+    run_in((r), (in), (const char *const[]){__VA_ARGS__, NULL})
+
+static void show(const run_result *r)
+{
+    print_message("exit %d\n--- stdout ---\n%.2000s\n--- stderr ---\n%s\n",
+                  r->status, r->out, r->err);
+}
+
+static void expect_status(const run_result *r, int status)
+{
+    if (r->status != status)
+        show(r);
+    assert_int_equal(r->status, status);
+}
+
+/* Exactly one line on standard error, starting with "emgmm: ". */
+static void expect_one_error_line(const run_result *r)
+{
+    size_t len = strlen(r->err);
+    if (len == 0 || r->err[len - 1] != '\n' ||
+        strchr(r->err, '\n') != r->err + len - 1 ||
+        strncmp(r->err, "emgmm: ", 7) != 0)
+        show(r);
+    assert_true(len > 7);
+    assert_int_equal(strncmp(r->err, "emgmm: ", 7), 0);
+    assert_true(strchr(r->err, '\n') == r->err + len - 1);
+}
+
+static void expect_in_stderr(const run_result *r, const char *text)
+{
+    if (strstr(r->err, text) == NULL) {
+        print_message("stderr lacks \"%s\"\n", text);
+        show(r);
+    }
+    assert_non_null(strstr(r->err, text));
+}
+
+/* Exit 0, nothing on standard error. */
+static void expect_ok(const run_result *r)
+{
+    expect_status(r, 0);
+    if (r->err[0] != '\0')
+        show(r);
+    assert_string_equal(r->err, "");
+}
+
+static json_t *parse_json(const char *text)
+{
+    json_error_t e;
+    json_t *j = json_loads(text, 0, &e);
+    if (j == NULL)
+        print_message("not JSON (%d:%d: %s):\n%s\n", e.line, e.column,
+                      e.text, text);
+    assert_non_null(j);
+    assert_true(json_is_object(j));
+    return j;
+}
+
+/* The object has exactly these keys (NULL-terminated). */
+static void expect_keys(const json_t *obj, const char *const *keys)
+{
+    size_t n = 0;
+    for (; keys[n] != NULL; n++) {
+        if (json_object_get(obj, keys[n]) == NULL)
+            print_message("missing key \"%s\"\n", keys[n]);
+        assert_non_null(json_object_get(obj, keys[n]));
+    }
+    assert_int_equal(json_object_size(obj), n);
+}
+
+static double json_num(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    assert_non_null(v);
+    assert_true(json_is_number(v));
+    return json_number_value(v);
+}
+
+static long long json_int(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    assert_non_null(v);
+    assert_true(json_is_integer(v));
+    return (long long)json_integer_value(v);
+}
+
+static dataio_matrix read_matrix(const char *path)
+{
+    dataio_matrix m = {NULL, 0, 0};
+    char err[512] = "";
+    dataio_read_options opt = {0, 0};
+    if (dataio_read_matrix(path, &opt, &m, err, sizeof err) != 0)
+        print_message("%s\n", err);
+    assert_non_null(m.data);
+    return m;
+}
+
+static emgmm_model *load_model(const char *path)
+{
+    emgmm_model *m = NULL;
+    emgmm_error e;
+    memset(&e, 0, sizeof e);
+    int rc = emgmm_load(path, &m, &e);
+    if (rc != EMGMM_OK)
+        print_message("%s:%d:%d: %s\n", path, e.line, e.column, e.message);
+    assert_int_equal(rc, EMGMM_OK);
+    return m;
+}
+
+/* ------------------------------------------------------------------ */
+/* Test data                                                           */
+/* ------------------------------------------------------------------ */
+
+/* Two well separated round groups: rows 0..99 near (0, 0), rows
+ * 100..199 near (10, 10), with a header like the demo data set's. */
+static void write_two_groups(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    test_rng r = {12345};
+    fprintf(f, "x_km,y_km\n");
+    for (int i = 0; i < N_ROWS; i++) {
+        double c = i < N_ROWS / 2 ? 0.0 : 10.0;
+        fprintf(f, "%.17g,%.17g\n", c + test_rng_normal(&r),
+                c + 0.5 * test_rng_normal(&r));
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A model with 3 features, for shape mismatches. */
+static void write_model_3d(const char *path)
+{
+    double w[2] = {0.5, 0.5};
+    double mu[6] = {0, 0, 0, 1, 1, 1};
+    double cov[18] = {1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1};
+    emgmm_model *m = NULL;
+    assert_int_equal(emgmm_model_create(EMGMM_COVARIANCE_FULL, 2, 3, w, mu,
+                                        cov, &m, NULL), EMGMM_OK);
+    assert_int_equal(emgmm_save(m, path), EMGMM_OK);
+    emgmm_free(&m);
+}
+
+/* Fits data.csv with 2 components into m.json (and l.csv labels). */
+static void fit_model(void)
+{
+    run_result r;
+    RUN(&r, "fit", "data.csv", "-k", "2", "-o", "m.json", "--labels",
+        "l.csv");
+    expect_ok(&r);
+    assert_string_equal(r.out, "");
+    run_free(&r);
+}
+
+/* Per test: a fresh folder holding data.csv, as the current folder. */
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "%s/tXXXXXX", g_root);
+    if (mkdtemp(g_dir) == NULL || chdir(g_dir) != 0)
+        return -1;
+    write_two_groups("data.csv");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (chdir(g_root) != 0)
+        return -1;
+    remove_tree(g_dir);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* fit                                                                 */
+/* ------------------------------------------------------------------ */
+
+static void test_fit_prints_model(void **state)
+{
+    (void)state;
+    run_result r;
+    RUN(&r, "fit", "data.csv", "-k", "2");
+    expect_ok(&r);
+    write_text("stdout.json", r.out);
+    emgmm_model *m = load_model("stdout.json");
+    assert_int_equal(emgmm_n_components(m), 2);
+    assert_int_equal(emgmm_n_features(m), 2);
+    /* The two means are near (0, 0) and (10, 10), in some order. */
+    const double *mu = emgmm_means(m);
+    double lo = fmin(mu[0], mu[2]), hi = fmax(mu[0], mu[2]);
+    assert_close(lo, 0.0, 0, 0.5);
+    assert_close(hi, 10.0, 0, 0.5);
+    emgmm_free(&m);
+    run_free(&r);
+}
+
+static void test_fit_all_outputs(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {
+        "n_components", "n_features", "n_samples", "covariance_type",
+        "n_iter", "converged", "log_likelihood", "bic", "aic", "seconds",
+        NULL};
+    run_result r;
+    RUN(&r, "fit", "data.csv", "-k", "2", "-o", "m.json", "--labels",
+        "l.csv", "--proba", "p.npy", "--json");
+    expect_ok(&r);
+    json_t *j = parse_json(r.out);
+    expect_keys(j, keys);
+    assert_int_equal(json_int(j, "n_samples"), N_ROWS);
+    assert_int_equal(json_int(j, "n_components"), 2);
+    assert_int_equal(json_int(j, "n_features"), 2);
+    assert_string_equal(
+        json_string_value(json_object_get(j, "covariance_type")), "full");
+    assert_true(json_is_true(json_object_get(j, "converged")));
+    assert_true(json_int(j, "n_iter") >= 1);
+    assert_true(json_num(j, "seconds") >= 0);
+    /* BIC and AIC from the mean log-likelihood, p = 11 free parameters
+     * (2 x 3 covariance entries, 2 x 2 means, 1 weight). */
+    double ll = json_num(j, "log_likelihood");
+    assert_close(json_num(j, "bic"), -2.0 * N_ROWS * ll + 11 * log(N_ROWS),
+                 1e-9, 1e-9);
+    assert_close(json_num(j, "aic"), -2.0 * N_ROWS * ll + 22, 1e-9, 1e-9);
+    json_decref(j);
+
+    char *names = list_dir();
+    assert_string_equal(names, "data.csv\nl.csv\nm.json\np.npy\n");
+    free(names);
+
+    emgmm_model *m = load_model("m.json");
+    assert_int_equal(emgmm_n_components(m), 2);
+    emgmm_free(&m);
+
+    /* New files get the usual mode (0666 less the umask), not a
+     * temporary file's 0600. */
+    mode_t mask = umask(022);
+    umask(mask);
+    static const char *const files[] = {"m.json", "l.csv", "p.npy"};
+    for (int i = 0; i < 3; i++) {
+        struct stat st;
+        assert_int_equal(stat(files[i], &st), 0);
+        if ((st.st_mode & 0777) != (0666 & ~mask))
+            print_message("%s has mode %o\n", files[i],
+                          (unsigned)(st.st_mode & 0777));
+        assert_int_equal(st.st_mode & 0777, 0666 & ~mask);
+    }
+
+    /* Labels: 0 or 1, one group each. */
+    dataio_matrix l = read_matrix("l.csv");
+    assert_int_equal(l.rows, N_ROWS);
+    assert_int_equal(l.cols, 1);
+    for (size_t i = 0; i < l.rows; i++) {
+        assert_true(l.data[i] == 0.0 || l.data[i] == 1.0);
+        assert_true(l.data[i] == l.data[i < N_ROWS / 2 ? 0 : N_ROWS - 1]);
+    }
+    assert_true(l.data[0] != l.data[N_ROWS - 1]);
+
+    /* Responsibilities: N x 2, rows sum to 1, agree with the labels. */
+    dataio_matrix p = read_matrix("p.npy");
+    assert_int_equal(p.rows, N_ROWS);
+    assert_int_equal(p.cols, 2);
+    for (size_t i = 0; i < p.rows; i++) {
+        assert_close(p.data[2 * i] + p.data[2 * i + 1], 1.0, 1e-12, 1e-12);
+        int best = p.data[2 * i + 1] > p.data[2 * i];
+        assert_int_equal(best, (int)l.data[i]);
+    }
+    dataio_matrix_free(&l);
+    dataio_matrix_free(&p);
+    run_free(&r);
+}
+
+/* --labels - takes standard output; the model is then not printed. */
+static void test_fit_labels_to_stdout(void **state)
+{
+    (void)state;
+    run_result r;
+    RUN(&r, "fit", "data.csv", "-k", "2", "--labels", "-");
+    expect_ok(&r);
+    write_text("stdout.csv", r.out);
+    dataio_matrix l = read_matrix("stdout.csv");
+    assert_int_equal(l.rows, N_ROWS);
+    assert_int_equal(l.cols, 1);
+    dataio_matrix_free(&l);
+    run_free(&r);
+
+    /* -o - is standard output too, like the default. */
+    RUN(&r, "fit", "data.csv", "-k", "2", "-o", "-");
+    expect_ok(&r);
+    write_text("m.json", r.out);
+    emgmm_model *m = load_model("m.json");
+    emgmm_free(&m);
+    run_free(&r);
+}
+
+static void test_fit_tol0_runs_max_iter(void **state)
+{
+    (void)state;
+    run_result r;
+    RUN(&r, "fit", "data.csv", "-k", "2", "--tol", "0", "--max-iter", "5",
+        "--json");
+    expect_ok(&r);
+    json_t *j = parse_json(r.out);
+    assert_int_equal(json_int(j, "n_iter"), 5);
+    assert_true(json_is_false(json_object_get(j, "converged")));
+    json_decref(j);
+    run_free(&r);
+}
+
+static void expect_same_array(const double *a, const double *b, size_t n)
+{
+    assert_memory_equal(a, b, n * sizeof(double));
+}
+
+static void test_fit_init_model_round_trip(void **state)
+{
+    (void)state;
+    fit_model();
+    run_result r;
+    RUN(&r, "fit", "data.csv", "--init-model", "m.json", "--max-iter", "0",
+        "-o", "m2.json", "--json");
+    expect_ok(&r);
+    json_t *j = parse_json(r.out);
+    assert_int_equal(json_int(j, "n_iter"), 0);
+    assert_int_equal(json_int(j, "n_components"), 2);
+    json_decref(j);
+    emgmm_model *a = load_model("m.json"), *b = load_model("m2.json");
+    assert_int_equal(emgmm_n_components(b), 2);
+    assert_int_equal(emgmm_n_features(b), 2);
+    expect_same_array(emgmm_weights(a), emgmm_weights(b), 2);
+    expect_same_array(emgmm_means(a), emgmm_means(b), 4);
+    expect_same_array(emgmm_covariances(a), emgmm_covariances(b), 8);
+    emgmm_free(&a);
+    emgmm_free(&b);
+    run_free(&r);
+
+    /* -k and -c that agree with the model are fine. */
+    RUN(&r, "fit", "data.csv", "--init-model", "m.json", "-k", "2", "-c",
+        "full", "--json");
+    expect_ok(&r);
+    json_decref(parse_json(r.out));
+    run_free(&r);
+}
+
+static void test_fit_same_seed_same_bits(void **state)
+{
+    (void)state;
+    run_result r;
+    RUN(&r, "fit", "data.csv", "-k", "2", "--seed", "5", "--init", "random",
+        "-o", "a.json", "--threads", "1");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "fit", "data.csv", "-k", "2", "--seed", "5", "--init", "random",
+        "-o", "b.json", "--threads", "1");
+    expect_ok(&r);
+    run_free(&r);
+    size_t na, nb;
+    char *a = read_all("a.json", &na), *b = read_all("b.json", &nb);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na);
+    free(a);
+    free(b);
+}
+
+static void check_verbose(const char *err, int n_init, int n_iter)
+{
+    regex_t re;
+    assert_int_equal(regcomp(&re,
+        "^iter ([0-9]+)  log_likelihood -?[0-9]+\\.[0-9]{5}  change "
+        "(-?[0-9]\\.[0-9]e[-+][0-9]{2,3}|inf)  [0-9]+\\.[0-9]{3} s$",
+        REG_EXTENDED), 0);
+    char *copy = strdup(err);
+    assert_non_null(copy);
+    int lines = 0, run = 0, expect_iter = 1;
+    char *save = NULL;
+    for (char *line = strtok_r(copy, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save), lines++) {
+        regmatch_t m[2];
+        if (n_init > 1 && strncmp(line, "init ", 5) == 0) {
+            char want[32];
+            snprintf(want, sizeof want, "init %d/%d", ++run, n_init);
+            assert_string_equal(line, want);
+            expect_iter = 1;
+            continue;
+        }
+        if (regexec(&re, line, 2, m, 0) != 0)
+            print_message("bad -v line: \"%s\"\n", line);
+        assert_int_equal(regexec(&re, line, 2, m, 0), 0);
+        assert_int_equal(atoi(line + m[1].rm_so), expect_iter);
+        if (expect_iter == 1)
+            assert_non_null(strstr(line, "change inf"));
+        expect_iter++;
+    }
+    assert_int_equal(lines, n_init * n_iter + (n_init > 1 ? n_init : 0));
+    assert_int_equal(run, n_init > 1 ? n_init : 0);
+    free(copy);
+    regfree(&re);
+}
+
+static void test_fit_verbose(void **state)
+{
+    (void)state;
+    run_result r;
+    RUN(&r, "fit", "data.csv", "-k", "2", "--tol", "0", "--max-iter", "7",
+        "--json", "-v");
+    expect_status(&r, 0);
+    check_verbose(r.err, 1, 7);
+    json_t *j = parse_json(r.out); /* nothing else on standard output */
+    assert_int_equal(json_int(j, "n_iter"), 7);
+    json_decref(j);
+    run_free(&r);
+
+    RUN(&r, "fit", "data.csv", "-k", "2", "--tol", "0", "--max-iter", "3",
+        "--n-init", "2", "--verbose", "-o", "m.json");
+    expect_status(&r, 0);
+    assert_string_equal(r.out, "");
+    check_verbose(r.err, 2, 3);
+    run_free(&r);
+}
+
+static void test_fit_stdin_and_raw(void **state)
+{
+    (void)state;
+    run_result r;
+    RUN_STDIN(&r, "data.csv", "fit", "-", "-k", "2", "--json");
+    expect_ok(&r);
+    json_t *j = parse_json(r.out);
+    assert_int_equal(json_int(j, "n_samples"), N_ROWS);
+    double ll = json_num(j, "log_likelihood");
+    json_decref(j);
+    run_free(&r);
+
+    /* The same numbers as raw float64 with --shape. */
+    dataio_matrix x = read_matrix("data.csv");
+    FILE *f = fopen("data.f64", "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(x.data, sizeof(double), x.rows * x.cols, f),
+                     x.rows * x.cols);
+    assert_int_equal(fclose(f), 0);
+    dataio_matrix_free(&x);
+    RUN(&r, "fit", "data.f64", "--shape", "200,2", "-k", "2", "--json");
+    expect_ok(&r);
+    j = parse_json(r.out);
+    assert_int_equal(json_int(j, "n_samples"), N_ROWS);
+    assert_int_equal(json_int(j, "n_features"), 2);
+    assert_close(json_num(j, "log_likelihood"), ll, 1e-12, 0);
+    json_decref(j);
+    run_free(&r);
+}
+
+static void test_fit_require_converged(void **state)
+{
+    (void)state;
+    write_text("keep.json", "KEEP\n");
+    run_result r;
+    RUN(&r, "fit", "data.csv", "-k", "2", "--max-iter", "1",
+        "--require-converged", "-o", "keep.json", "--labels", "l.csv",
+        "--json");
+    expect_status(&r, 1);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "converge");
+    assert_string_equal(r.out, "");
+    char *names = list_dir();
+    assert_string_equal(names, "data.csv\nkeep.json\n");
+    free(names);
+    char *keep = read_all("keep.json", NULL);
+    assert_string_equal(keep, "KEEP\n");
+    free(keep);
+    run_free(&r);
+
+    /* The same with enough iterations succeeds. */
+    RUN(&r, "fit", "data.csv", "-k", "2", "--require-converged", "-o",
+        "keep.json");
+    expect_ok(&r);
+    run_free(&r);
+    emgmm_model *m = load_model("keep.json");
+    emgmm_free(&m);
+}
+
+static void test_fit_singular(void **state)
+{
+    (void)state;
+    /* Three distinct points, each repeated: with no regularisation each
+     * component's covariance is exactly zero. */
+    FILE *f = fopen("dup.csv", "w");
+    assert_non_null(f);
+    for (int i = 0; i < 30; i++)
+        fprintf(f, "%d,%d\n", (i % 3) * 10, (i % 3) * 5);
+    assert_int_equal(fclose(f), 0);
+    run_result r;
+    RUN(&r, "fit", "dup.csv", "-k", "3", "--reg-covar", "0", "-o", "m.json");
+    expect_status(&r, 1);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "raise --reg-covar");
+    assert_false(file_exists("m.json"));
+    run_free(&r);
+}
+
+static void test_fit_unwritable_output(void **state)
+{
+    (void)state;
+    write_text("plain.txt", "x\n");
+    char *before = list_dir();
+    static const char *const outs[] = {"nodir/m.json", "plain.txt/m.json",
+                                       "."};
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
+        run_result r;
+        RUN(&r, "fit", "data.csv", "-k", "2", "--labels", "l.csv", "-o",
+            outs[i], "--json");
+        expect_status(&r, 1);
+        expect_one_error_line(&r);
+        assert_string_equal(r.out, "");
+        char *after = list_dir();
+        assert_string_equal(after, before);
+        free(after);
+        run_free(&r);
+    }
+
+    /* A write that fails half way (a full disk): the model and labels
+     * already written to their temporary files are removed again. */
+    if (file_exists("/dev/full")) {
+        run_result r;
+        RUN(&r, "fit", "data.csv", "-k", "2", "-o", "m.json", "--labels",
+            "l.csv", "--proba", "/dev/full");
+        expect_status(&r, 1);
+        expect_one_error_line(&r);
+        expect_in_stderr(&r, "/dev/full");
+        char *after = list_dir();
+        assert_string_equal(after, before);
+        free(after);
+        run_free(&r);
+    }
+    free(before);
+}
+
+/* ------------------------------------------------------------------ */
+/* predict, score, sample                                              */
+/* ------------------------------------------------------------------ */
+
+static void test_predict(void **state)
+{
+    (void)state;
+    fit_model();
+    size_t n_fit;
+    char *fit_labels = read_all("l.csv", &n_fit);
+    assert_non_null(fit_labels);
+
+    run_result r;
+    RUN(&r, "predict", "m.json", "data.csv");
+    expect_ok(&r);
+    assert_int_equal(r.out_len, n_fit);
+    assert_string_equal(r.out, fit_labels);
+    run_free(&r);
+
+    RUN(&r, "predict", "m.json", "data.csv", "-o", "l2.csv", "--proba",
+        "p2.csv");
+    expect_ok(&r);
+    assert_string_equal(r.out, "");
+    char *l2 = read_all("l2.csv", NULL);
+    assert_non_null(l2);
+    assert_string_equal(l2, fit_labels);
+    dataio_matrix p = read_matrix("p2.csv");
+    assert_int_equal(p.rows, N_ROWS);
+    assert_int_equal(p.cols, 2);
+    dataio_matrix_free(&p);
+    free(l2);
+    free(fit_labels);
+    run_free(&r);
+
+    /* Labels and --proba cannot both go to standard output. */
+    RUN(&r, "predict", "m.json", "data.csv", "--proba", "-");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    assert_string_equal(r.out, "");
+    run_free(&r);
+}
+
+static void test_score(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"n_samples", "log_likelihood", "bic",
+                                       "aic", NULL};
+    run_result r;
+    RUN(&r, "fit", "data.csv", "-k", "2", "-o", "m.json", "--json");
+    expect_ok(&r);
+    json_t *fit = parse_json(r.out);
+    run_free(&r);
+
+    RUN(&r, "score", "m.json", "data.csv", "--json");
+    expect_ok(&r);
+    json_t *j = parse_json(r.out);
+    expect_keys(j, keys);
+    assert_int_equal(json_int(j, "n_samples"), N_ROWS);
+    assert_close(json_num(j, "log_likelihood"),
+                 json_num(fit, "log_likelihood"), 1e-12, 0);
+    assert_close(json_num(j, "bic"), json_num(fit, "bic"), 1e-12, 0);
+    assert_close(json_num(j, "aic"), json_num(fit, "aic"), 1e-12, 0);
+    double ll = json_num(j, "log_likelihood");
+    json_decref(j);
+    json_decref(fit);
+    run_free(&r);
+
+    RUN(&r, "score", "m.json", "data.csv");
+    expect_ok(&r);
+    double ll2, bic, aic;
+    int n = 0;
+    assert_int_equal(sscanf(r.out, "log_likelihood %lf\nbic %lf\naic %lf\n"
+                            "n_samples %d", &ll2, &bic, &aic, &n), 4);
+    assert_int_equal(n, N_ROWS);
+    assert_close(ll2, ll, 1e-15, 0);
+    assert_close(aic, -2.0 * N_ROWS * ll + 22, 1e-9, 0);
+    run_free(&r);
+}
+
+static void test_sample(void **state)
+{
+    (void)state;
+    fit_model();
+    run_result r;
+    const char *const seeds[][2] = {{"3", "s1.csv"}, {"3", "s2.csv"},
+                                    {"4", "s3.csv"}};
+    for (int i = 0; i < 3; i++) {
+        RUN(&r, "sample", "m.json", "-n", "100", "--seed", seeds[i][0], "-o",
+            seeds[i][1]);
+        expect_ok(&r);
+        assert_string_equal(r.out, "");
+        run_free(&r);
+    }
+    dataio_matrix s = read_matrix("s1.csv");
+    assert_int_equal(s.rows, 100);
+    assert_int_equal(s.cols, 2);
+    dataio_matrix_free(&s);
+    char *a = read_all("s1.csv", NULL), *b = read_all("s2.csv", NULL),
+         *c = read_all("s3.csv", NULL);
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, c);
+    free(b);
+    free(c);
+
+    /* The default seed is 0; .npy output; standard output. */
+    RUN(&r, "sample", "m.json", "-n", "100", "-o", "d.npy");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "sample", "m.json", "-n", "100", "--seed", "0", "-o", "-");
+    expect_ok(&r);
+    write_text("z.csv", r.out);
+    run_free(&r);
+    dataio_matrix d = read_matrix("d.npy"), z = read_matrix("z.csv");
+    assert_int_equal(d.rows, 100);
+    assert_int_equal(z.rows, 100);
+    assert_memory_equal(d.data, z.data, 200 * sizeof(double));
+    dataio_matrix_free(&d);
+    dataio_matrix_free(&z);
+    free(a);
+}
+
+/* ------------------------------------------------------------------ */
+/* Bad usage and bad input: exit 2, one line, nothing written           */
+/* ------------------------------------------------------------------ */
+
+typedef struct bad_case {
+    const char *args[20];
+    const char *message; /* expected in standard error, or NULL */
+} bad_case;
+
+static void test_bad_inputs(void **state)
+{
+    (void)state;
+    fit_model(); /* m.json: 2 components, 2 features */
+    write_model_3d("m3.json");
+    write_text("bad.csv", "x,y\n1,2\n3,abc\n5,6\n");
+    write_text("nan.csv", "x,y\n1,2\n3,4\nNaN,6\n");
+    write_text("inf.csv", "1,2\n3,inf\n");
+    write_text("ragged.csv", "1,2\n3,4\n5\n");
+    write_text("empty.csv", "");
+    write_text("few.csv", "1,2\n3,4\n5,6\n");
+    write_text("bad_model.json", "{\"format\": \"emgmm-model\",\n"
+                                 "  \"weights\": [0.5, 0.5,,\n");
+    write_text("keep.json", "KEEP\n");
+
+    static const bad_case cases[] = {
+        {{"fit", "data.csv", "-k", "2", "--bogus"}, "--bogus"},
+        {{"fit", "data.csv", "-k", "2", "-x"}, "'-x'"},
+        {{"fit", "data.csv", "-k", "2", "--json=1"}, "--json"},
+        {{"fit", "data.csv", "-k"}, "-k"},
+        {{"fit", "data.csv", "-k", "0"}, "-k: '0'"},
+        {{"fit", "data.csv", "-k", "2x"}, "-k: '2x'"},
+        {{"fit", "data.csv", "-k", "1.5"}, "-k: '1.5'"},
+        {{"fit", "data.csv", "-k", ""}, "-k"},
+        {{"fit", "data.csv", "-k", "99999999999999999999"}, "-k"},
+        {{"fit", "data.csv", "-k", "2", "--tol", "abc"},
+         "emgmm: --tol: 'abc' is not a number"},
+        {{"fit", "data.csv", "-k", "2", "--tol", "-1"}, "--tol"},
+        {{"fit", "data.csv", "-k", "2", "--tol", "nan"}, "--tol"},
+        {{"fit", "data.csv", "-k", "2", "--reg-covar", "-1e-3"}, "--reg-covar"},
+        {{"fit", "data.csv", "-k", "2", "--max-iter", "-1"}, "--max-iter"},
+        {{"fit", "data.csv", "-k", "2", "--n-init", "0"}, "--n-init"},
+        {{"fit", "data.csv", "-k", "2", "--threads", "-1"}, "--threads"},
+        {{"fit", "data.csv", "-k", "2", "--seed", "-1"}, "--seed"},
+        {{"fit", "data.csv", "-k", "2", "--seed", "18446744073709551616"},
+         "--seed"},
+        {{"fit", "data.csv", "-k", "2", "--shape", "3x2"}, "--shape"},
+        {{"fit", "data.csv", "-k", "2", "--init", "best"}, "--init"},
+        {{"fit", "data.csv", "-k", "2", "-c", "round"}, "-c"},
+        {{"fit", "data.csv", "-k", "2", "-c", "diag"},
+         "covariance type 'diag' is not implemented in this version"},
+        {{"fit", "data.csv"}, "-k"},
+        {{"fit", "-k", "2"}, "DATA"},
+        {{"fit", "data.csv", "extra.csv", "-k", "2"}, "extra.csv"},
+        {{"fit", "missing.csv", "-k", "2"}, "missing.csv"},
+        {{"fit", "bad.csv", "-k", "2"}, "bad.csv:3:2:"},
+        {{"fit", "nan.csv", "-k", "2"}, "nan.csv:4:1"},
+        {{"fit", "inf.csv", "-k", "2"}, "inf.csv"},
+        {{"fit", "ragged.csv", "-k", "2"}, "ragged.csv:3"},
+        {{"fit", "empty.csv", "-k", "2"}, "empty.csv"},
+        {{"fit", "few.csv", "-k", "5"}, "few.csv"},
+        {{"fit", "data.csv", "-k", "3", "--init-model", "m.json"}, "-k 3"},
+        {{"fit", "data.csv", "-c", "diag", "--init-model", "m.json"}, "-c"},
+        {{"fit", "data.csv", "--init", "kmeans", "--init-model", "m.json"},
+         "--init"},
+        {{"fit", "data.csv", "--init-model", "bad_model.json"},
+         "bad_model.json:2:"},
+        {{"fit", "data.csv", "--init-model", "nope.json"}, "nope.json"},
+        {{"fit", "data.csv", "--init-model", "m3.json"}, "m3.json"},
+        {{"fit", "data.csv", "-k", "2", "--json", "--labels", "-"},
+         "standard output"},
+        {{"fit", "data.csv", "-k", "2", "--labels", "keep.json", "--proba",
+          "keep.json"}, "keep.json"},
+        {{"predict", "m3.json", "data.csv"}, "m3.json"},
+        {{"predict", "m.json"}, "missing DATA"},
+        {{"predict"}, "missing MODEL"},
+        {{"predict", "m.json", "data.csv", "x"}, "'x'"},
+        {{"predict", "bad_model.json", "data.csv"}, "bad_model.json:2:"},
+        {{"predict", "m.json", "bad.csv"}, "bad.csv:3:2:"},
+        {{"predict", "m.json", "data.csv", "--tol", "1"}, "--tol"},
+        {{"score", "m.json", "data.csv", "--bogus"}, "--bogus"},
+        {{"score", "m3.json", "data.csv", "--json"}, "m3.json"},
+        {{"score", "m.json", "nan.csv"}, "nan.csv:4:1"},
+        {{"sample", "m.json", "-n", "0", "-o", "keep.json"}, "-n"},
+        {{"sample", "m.json", "-n", "abc", "-o", "keep.json"}, "-n: 'abc'"},
+        {{"sample", "m.json", "-n", "10"}, "-o"},
+        {{"sample", "m.json", "-o", "keep.json"}, "-n"},
+        {{"sample", "m.json", "extra", "-n", "10", "-o", "keep.json"},
+         "extra"},
+        {{"sample", "bad_model.json", "-n", "10", "-o", "keep.json"},
+         "bad_model.json:2:"},
+        {{"frobnicate"}, "frobnicate"},
+        {{"--bogus"}, "--bogus"},
+    };
+    char *before = list_dir();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        /* fit and predict also name keep.json as their output: that
+         * existing file must stay as it was. */
+        const char *args[24];
+        size_t n = 0;
+        for (; cases[i].args[n] != NULL; n++)
+            args[n] = cases[i].args[n];
+        int has_output = strcmp(args[0], "fit") == 0 ||
+                         strcmp(args[0], "predict") == 0;
+        /* (not after an option whose value is missing: "-o" would be
+         * taken as that value) */
+        if (has_output && strcmp(args[n - 1], "-k") != 0) {
+            args[n++] = "-o";
+            args[n++] = "keep.json";
+        }
+        args[n] = NULL;
+        run_result r;
+        run_in(&r, NULL, args);
+        if (r.status != 2 || strchr(r.err, '\n') != r.err + strlen(r.err) - 1)
+            print_message("case %zu: %s ...\n", i, args[0]);
+        expect_status(&r, 2);
+        expect_one_error_line(&r);
+        if (cases[i].message)
+            expect_in_stderr(&r, cases[i].message);
+        assert_string_equal(r.out, "");
+        char *after = list_dir();
+        if (strcmp(after, before) != 0)
+            print_message("case %zu changed the folder:\n%s", i, after);
+        assert_string_equal(after, before);
+        free(after);
+        char *keep = read_all("keep.json", NULL);
+        assert_string_equal(keep, "KEEP\n");
+        free(keep);
+        run_free(&r);
+    }
+    free(before);
+}
+
+/* ------------------------------------------------------------------ */
+/* --help, --version, usage                                            */
+/* ------------------------------------------------------------------ */
+
+static void expect_help(const char *command, const char *const *flags)
+{
+    run_result r;
+    if (command)
+        RUN(&r, command, "--help");
+    else
+        RUN(&r, "--help");
+    expect_ok(&r);
+    for (size_t i = 0; flags[i] != NULL; i++) {
+        if (strstr(r.out, flags[i]) == NULL)
+            print_message("'%s --help' does not mention %s\n",
+                          command ? command : "emgmm", flags[i]);
+        assert_non_null(strstr(r.out, flags[i]));
+    }
+    assert_non_null(strstr(r.out, "Usage"));
+    assert_non_null(strstr(r.out, "xample")); /* an example */
+    run_free(&r);
+    if (command) { /* -h does the same */
+        RUN(&r, command, "-h");
+        expect_ok(&r);
+        assert_non_null(strstr(r.out, flags[0]));
+        run_free(&r);
+    }
+}
+
+static void test_help_and_version(void **state)
+{
+    (void)state;
+    static const char *const fit_flags[] = {
+        "-k", "-c", "--init ", "--init-model", "--seed", "--n-init", "--tol",
+        "--max-iter", "--reg-covar", "--threads", "--shape",
+        "--require-converged", "-o", "--labels", "--proba", "--json", "-v",
+        "--help", "kmeans", "0.001", "1e-06", "100", NULL};
+    static const char *const predict_flags[] = {"-o", "--proba", "--shape",
+                                                "--help", NULL};
+    static const char *const score_flags[] = {"--json", "--shape", "--help",
+                                              NULL};
+    static const char *const sample_flags[] = {"-n", "--seed", "-o",
+                                               "--help", NULL};
+    static const char *const main_flags[] = {"fit", "predict", "score",
+                                             "sample", "--version", NULL};
+    expect_help("fit", fit_flags);
+    expect_help("predict", predict_flags);
+    expect_help("score", score_flags);
+    expect_help("sample", sample_flags);
+    expect_help(NULL, main_flags);
+
+    run_result r;
+    RUN(&r, "--version");
+    expect_ok(&r);
+    char want[64];
+    snprintf(want, sizeof want, "emgmm %s\n", emgmm_version());
+    assert_string_equal(r.out, want);
+    run_free(&r);
+
+    /* No arguments: the usage on standard error, exit 2. */
+    run_in(&r, NULL, (const char *const[]){NULL});
+    expect_status(&r, 2);
+    assert_string_equal(r.out, "");
+    assert_non_null(strstr(r.err, "emgmm fit DATA"));
+    run_free(&r);
+}
+
+/* The demo data set, when it is there. */
+static void test_demo_data(void **state)
+{
+    (void)state;
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/data/sightings.csv", g_src);
+    if (!file_exists(path))
+        skip();
+    run_result r;
+    RUN(&r, "fit", path, "-k", "2", "--json");
+    expect_ok(&r);
+    json_t *j = parse_json(r.out);
+    assert_int_equal(json_int(j, "n_features"), 2);
+    assert_true(json_int(j, "n_samples") >= 2);
+    assert_true(json_is_true(json_object_get(j, "converged")));
+    json_decref(j);
+    run_free(&r);
+}
+
+/* The tests change folders: make the given paths absolute. */
+static int absolute(const char *path, char out[PATH_MAX])
+{
+    char cwd[PATH_MAX];
+    if (path[0] == '/')
+        return snprintf(out, PATH_MAX, "%s", path) < PATH_MAX ? 0 : -1;
+    if (getcwd(cwd, sizeof cwd) == NULL)
+        return -1;
+    return snprintf(out, PATH_MAX, "%s/%s", cwd, path) < PATH_MAX ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s EMGMM_PROGRAM SOURCE_ROOT\n", argv[0]);
+        return 2;
+    }
+    if (absolute(argv[1], g_prog) != 0 || absolute(argv[2], g_src) != 0) {
+        fprintf(stderr, "path too long\n");
+        return 2;
+    }
+    snprintf(g_root, sizeof g_root, "/tmp/emgmm-test-cli-XXXXXX");
+    if (mkdtemp(g_root) == NULL) {
+        perror("mkdtemp");
+        return 2;
+    }
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_fit_prints_model),
+        T(test_fit_all_outputs),
+        T(test_fit_labels_to_stdout),
+        T(test_fit_tol0_runs_max_iter),
+        T(test_fit_init_model_round_trip),
+        T(test_fit_same_seed_same_bits),
+        T(test_fit_verbose),
+        T(test_fit_stdin_and_raw),
+        T(test_fit_require_converged),
+        T(test_fit_singular),
+        T(test_fit_unwritable_output),
+        T(test_predict),
+        T(test_score),
+        T(test_sample),
+        T(test_bad_inputs),
+        T(test_help_and_version),
+        T(test_demo_data),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    if (chdir("/") == 0)
+        remove_tree(g_root);
+    return failed ? 1 : 0;
+}

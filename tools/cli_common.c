@@ -1,0 +1,506 @@
+/* Helpers shared by the emgmm commands (see cli_common.h). */
+#include "cli_common.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+int cli_error(int code, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    /* Exactly one line, whatever file names or values were quoted. */
+    for (char *p = buf; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    fprintf(stderr, "emgmm: %s\n", buf);
+    return code;
+}
+
+int cli_bad_option(const char *command, int c, char *const argv[],
+                   const char *optstring)
+{
+    const char *arg = optind > 0 && argv[optind - 1] ? argv[optind - 1] : "";
+    int is_long = strncmp(arg, "--", 2) == 0;
+    /* optopt is 0 for an unknown long option, the letter for a short one,
+     * and the option's value for a known long option used wrongly. A
+     * short letter that is not in optstring is an unknown option. */
+    int unknown_short = optopt > 0 && optopt < 256 && optopt != ':' &&
+                        strchr(optstring, optopt) == NULL;
+    if (c == ':') {
+        if (is_long)
+            return cli_error(EXIT_BAD_USAGE, "%s: option '%s' needs a value",
+                             command, arg);
+        return cli_error(EXIT_BAD_USAGE, "%s: option '-%c' needs a value",
+                         command, optopt);
+    }
+    if (unknown_short)
+        return cli_error(EXIT_BAD_USAGE,
+                         "%s: unknown option '-%c' (see 'emgmm %s --help')",
+                         command, optopt, command);
+    if (optopt == 0 || !is_long)
+        return cli_error(EXIT_BAD_USAGE,
+                         "%s: unknown option '%s' (see 'emgmm %s --help')",
+                         command, arg, command);
+    /* A long option that takes no value, given "--name=value". */
+    const char *eq = strchr(arg, '=');
+    int len = eq ? (int)(eq - arg) : (int)strlen(arg);
+    return cli_error(EXIT_BAD_USAGE, "%s: option '%.*s' takes no value",
+                     command, len, arg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Strict numbers                                                      */
+/* ------------------------------------------------------------------ */
+
+/* A number must be the whole string, without leading blanks. */
+static int starts_ok(const char *s)
+{
+    return s != NULL && s[0] != '\0' && s[0] != ' ' && s[0] != '\t' &&
+           s[0] != '\n' && s[0] != '\v' && s[0] != '\f' && s[0] != '\r';
+}
+
+static int not_a_number(const char *flag, const char *s, const char *what)
+{
+    return cli_error(EXIT_BAD_USAGE, "%s: '%s' is not %s", flag, s, what);
+}
+
+/* Would strtod take the whole string? Then it is a number, just not an
+ * integer: say so. */
+static int whole_double(const char *s)
+{
+    char *end;
+    if (!starts_ok(s))
+        return 0;
+    (void)strtod(s, &end);
+    return *end == '\0';
+}
+
+int cli_parse_int(const char *flag, const char *s, long min, long max,
+                  int *out)
+{
+    char *end;
+    if (!starts_ok(s))
+        return not_a_number(flag, s ? s : "", "a number");
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*end != '\0')
+        return not_a_number(flag, s, whole_double(s) ? "an integer"
+                                                     : "a number");
+    if (errno == ERANGE || v < min || v > max || v < INT_MIN || v > INT_MAX) {
+        if (max >= INT_MAX)
+            return cli_error(EXIT_BAD_USAGE,
+                             "%s: '%s' is out of range (must be >= %ld)",
+                             flag, s, min);
+        return cli_error(EXIT_BAD_USAGE,
+                         "%s: '%s' is out of range (must be %ld to %ld)",
+                         flag, s, min, max);
+    }
+    *out = (int)v;
+    return 0;
+}
+
+/* An unsigned decimal integer; a sign is refused (strtoull would wrap
+ * "-1" around). */
+static int parse_unsigned(const char *flag, const char *s,
+                          unsigned long long *out)
+{
+    char *end;
+    if (!starts_ok(s))
+        return not_a_number(flag, s ? s : "", "a number");
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end != '\0')
+        return not_a_number(flag, s, whole_double(s) ? "an integer"
+                                                     : "a number");
+    if (s[0] == '-' || errno == ERANGE)
+        return cli_error(EXIT_BAD_USAGE, "%s: '%s' is out of range", flag,
+                         s);
+    *out = v;
+    return 0;
+}
+
+int cli_parse_size(const char *flag, const char *s, size_t min, size_t *out)
+{
+    unsigned long long v = 0;
+    int rc = parse_unsigned(flag, s, &v);
+    if (rc != 0)
+        return rc;
+    if (v < min || v > SIZE_MAX)
+        return cli_error(EXIT_BAD_USAGE,
+                         "%s: '%s' is out of range (must be >= %zu)", flag, s,
+                         min);
+    *out = (size_t)v;
+    return 0;
+}
+
+int cli_parse_u64(const char *flag, const char *s, uint64_t *out)
+{
+    unsigned long long v = 0;
+    int rc = parse_unsigned(flag, s, &v);
+    if (rc != 0)
+        return rc;
+    if (v > UINT64_MAX)
+        return cli_error(EXIT_BAD_USAGE, "%s: '%s' is out of range", flag,
+                         s);
+    *out = (uint64_t)v;
+    return 0;
+}
+
+int cli_parse_double(const char *flag, const char *s, double min,
+                     double *out)
+{
+    char *end;
+    if (!starts_ok(s))
+        return not_a_number(flag, s ? s : "", "a number");
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end != '\0')
+        return not_a_number(flag, s, "a number");
+    if (!isfinite(v))
+        return not_a_number(flag, s, "a finite number");
+    if (v < min)
+        return cli_error(EXIT_BAD_USAGE,
+                         "%s: '%s' is out of range (must be >= %g)", flag, s,
+                         min);
+    *out = v;
+    return 0;
+}
+
+int cli_parse_shape(const char *flag, const char *s, dataio_read_options *opt)
+{
+    const char *comma = s ? strchr(s, ',') : NULL;
+    char rows[64];
+    size_t len = comma ? (size_t)(comma - s) : 0;
+    if (comma == NULL || len == 0 || len >= sizeof rows)
+        return cli_error(EXIT_BAD_USAGE,
+                         "%s: '%s' is not N,D (rows,columns)", flag,
+                         s ? s : "");
+    memcpy(rows, s, len);
+    rows[len] = '\0';
+    size_t n = 0, d = 0;
+    int rc = cli_parse_size(flag, rows, 1, &n);
+    if (rc == 0)
+        rc = cli_parse_size(flag, comma + 1, 1, &d);
+    if (rc != 0)
+        return rc;
+    opt->raw_rows = n;
+    opt->raw_cols = d;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Inputs                                                              */
+/* ------------------------------------------------------------------ */
+
+int cli_load_data(const char *path, const dataio_read_options *opt,
+                  dataio_matrix *out)
+{
+    char err[512] = "";
+    memset(out, 0, sizeof *out);
+    if (dataio_read_matrix(path, opt, out, err, sizeof err) != 0) {
+        memset(out, 0, sizeof *out);
+        if (err[0] == '\0')
+            return cli_error(EXIT_BAD_USAGE, "%s: cannot read the data",
+                             path);
+        return cli_error(EXIT_BAD_USAGE, "%s", err);
+    }
+    return 0;
+}
+
+int cli_load_model(const char *path, emgmm_model **out)
+{
+    emgmm_error e;
+    memset(&e, 0, sizeof e);
+    *out = NULL;
+    int rc = emgmm_load(path, out, &e);
+    if (rc == EMGMM_OK)
+        return 0;
+    emgmm_free(out);
+    int code = rc == EMGMM_ERR_NOMEM ? EXIT_WORK_FAILED : EXIT_BAD_USAGE;
+    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    const char *msg = e.message[0] ? e.message : emgmm_strerror(rc);
+    if (e.line > 0 && e.column > 0)
+        return cli_error(code, "%s:%d:%d: %s", name, e.line, e.column, msg);
+    if (e.line > 0)
+        return cli_error(code, "%s:%d: %s", name, e.line, msg);
+    return cli_error(code, "%s: %s", name, msg);
+}
+
+int cli_check_features(const char *data_path, const dataio_matrix *x,
+                       const char *model_path, const emgmm_model *m)
+{
+    size_t d = emgmm_n_features(m);
+    if (x->cols != d)
+        return cli_error(EXIT_BAD_USAGE,
+                         "%s: the data have %zu column%s but the model %s "
+                         "has %zu feature%s",
+                         data_path, x->cols, x->cols == 1 ? "" : "s",
+                         model_path, d, d == 1 ? "" : "s");
+    return 0;
+}
+
+int cli_predict(const emgmm_model *m, const dataio_matrix *x,
+                int32_t **labels, double **proba)
+{
+    size_t n = x->rows, k = emgmm_n_components(m);
+    int st = EMGMM_OK, nomem = 0;
+    if (labels != NULL) {
+        *labels = malloc((n != 0 ? n : 1) * sizeof **labels);
+        if (*labels == NULL)
+            nomem = 1;
+        else
+            st = emgmm_predict(m, x->data, n, x->cols, *labels);
+    }
+    if (proba != NULL) {
+        *proba = NULL;
+        if (!nomem && st == EMGMM_OK) {
+            if (k != 0 && n > SIZE_MAX / sizeof(double) / k)
+                nomem = 1;
+            else if ((*proba = malloc((n * k != 0 ? n * k : 1) *
+                                      sizeof **proba)) == NULL)
+                nomem = 1;
+            else
+                st = emgmm_predict_proba(m, x->data, n, x->cols, *proba);
+        }
+    }
+    if (!nomem && st == EMGMM_OK)
+        return 0;
+    if (labels != NULL) {
+        free(*labels);
+        *labels = NULL;
+    }
+    if (proba != NULL) {
+        free(*proba);
+        *proba = NULL;
+    }
+    if (nomem)
+        return cli_error(EXIT_WORK_FAILED, "out of memory (%zu rows)", n);
+    return cli_library_error("predict", st);
+}
+
+int cli_status_exit(int status)
+{
+    switch (status) {
+    case EMGMM_OK:
+        return 0;
+    case EMGMM_ERR_INVALID:
+    case EMGMM_ERR_NONFINITE:
+    case EMGMM_ERR_FORMAT:
+    case EMGMM_ERR_UNSUPPORTED:
+    case EMGMM_ERR_TOO_FEW_SAMPLES:
+        return EXIT_BAD_USAGE;
+    default: /* NOMEM, SINGULAR, IO, CANCELLED, unknown */
+        return EXIT_WORK_FAILED;
+    }
+}
+
+int cli_library_error(const char *what, int status)
+{
+    return cli_error(cli_status_exit(status), "%s: %s", what,
+                     emgmm_strerror(status));
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------ */
+/* Outputs                                                             */
+/* ------------------------------------------------------------------ */
+
+static int is_stdout(const char *path) { return strcmp(path, "-") == 0; }
+
+void cli_outputs_init(cli_outputs *o) { memset(o, 0, sizeof *o); }
+
+int cli_outputs_declare(cli_outputs *o, const char *flag, const char *path,
+                        int *index)
+{
+    for (int i = 0; i < o->n; i++) {
+        if (is_stdout(path) && is_stdout(o->path[i]))
+            return cli_error(EXIT_BAD_USAGE,
+                             "%s and %s both write to standard output",
+                             o->flag[i], flag);
+        if (strcmp(path, o->path[i]) == 0)
+            return cli_error(EXIT_BAD_USAGE, "%s and %s both write to '%s'",
+                             o->flag[i], flag, path);
+    }
+    if (path[0] == '\0')
+        return cli_error(EXIT_BAD_USAGE, "%s: empty file name", flag);
+    if (o->n >= CLI_MAX_OUTPUTS) /* a programming error, not a user's */
+        return cli_error(EXIT_WORK_FAILED, "too many outputs");
+    o->flag[o->n] = flag;
+    o->path[o->n] = path;
+    o->tmp[o->n] = NULL;
+    *index = o->n++;
+    return 0;
+}
+
+int cli_outputs_uses_stdout(const cli_outputs *o)
+{
+    for (int i = 0; i < o->n; i++)
+        if (is_stdout(o->path[i]))
+            return 1;
+    return 0;
+}
+
+int cli_outputs_check(const cli_outputs *o)
+{
+    for (int i = 0; i < o->n; i++) {
+        const char *path = o->path[i];
+        struct stat st;
+        if (is_stdout(path))
+            continue;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            return cli_error(EXIT_WORK_FAILED, "%s: cannot write '%s': %s",
+                             o->flag[i], path, strerror(EISDIR));
+        /* The folder that will hold the file and its temporary. */
+        const char *slash = strrchr(path, '/');
+        size_t len = slash == NULL   ? 0
+                     : slash == path ? 1 /* "/name": the root folder */
+                                     : (size_t)(slash - path);
+        char *dir = malloc(len + 2);
+        if (dir == NULL)
+            return cli_error(EXIT_WORK_FAILED, "out of memory");
+        if (len == 0) {
+            strcpy(dir, ".");
+        } else {
+            memcpy(dir, path, len);
+            dir[len] = '\0';
+        }
+        int bad = 0;
+        if (stat(dir, &st) != 0)
+            bad = errno;
+        else if (!S_ISDIR(st.st_mode))
+            bad = ENOTDIR;
+        else if (access(dir, W_OK | X_OK) != 0)
+            bad = errno;
+        free(dir);
+        if (bad != 0)
+            return cli_error(EXIT_WORK_FAILED, "%s: cannot write '%s': %s",
+                             o->flag[i], path, strerror(bad));
+    }
+    return 0;
+}
+
+int cli_outputs_open(cli_outputs *o)
+{
+    char err[512] = "";
+    o->set = outputs_new();
+    if (o->set == NULL)
+        return cli_error(EXIT_WORK_FAILED, "out of memory");
+    for (int i = 0; i < o->n; i++) {
+        if (is_stdout(o->path[i])) {
+            o->tmp[i] = "-";
+            continue;
+        }
+        if (outputs_add(o->set, o->path[i], &o->tmp[i], err, sizeof err) != 0)
+            return cli_error(EXIT_WORK_FAILED, "%s: %s", o->flag[i],
+                             err[0] ? err : "cannot create the output");
+    }
+    return 0;
+}
+
+const char *cli_outputs_tmp(const cli_outputs *o, int index)
+{
+    return o->tmp[index];
+}
+
+int cli_outputs_commit(cli_outputs *o)
+{
+    char err[512] = "";
+    if (cli_outputs_uses_stdout(o)) {
+        errno = 0;
+        if (fflush(stdout) != 0 || ferror(stdout))
+            return cli_error(EXIT_WORK_FAILED, "standard output: %s",
+                             errno ? strerror(errno) : "write error");
+    }
+    if (o->set != NULL && outputs_commit(o->set, err, sizeof err) != 0)
+        return cli_error(EXIT_WORK_FAILED, "%s",
+                         err[0] ? err : "cannot move the outputs into place");
+    return 0;
+}
+
+void cli_outputs_free(cli_outputs *o)
+{
+    outputs_free(o->set);
+    o->set = NULL;
+}
+
+/*
+ * The output set already gives the all-or-nothing replacement, so the
+ * model is written straight into its temporary file with emgmm_write
+ * rather than with emgmm_save (which would add a second temporary file,
+ * and which renames even over a non-regular target such as /dev/null,
+ * where the output set writes in place).
+ */
+int cli_write_model(const cli_outputs *o, int index, const emgmm_model *m)
+{
+    const char *tmp = o->tmp[index];
+    if (strcmp(tmp, "-") == 0) {
+        int st = emgmm_write(m, stdout);
+        if (st != EMGMM_OK)
+            return cli_error(EXIT_WORK_FAILED, "%s: standard output: %s",
+                             o->flag[index], emgmm_strerror(st));
+        return 0;
+    }
+    FILE *f = fopen(tmp, "wb");
+    if (f == NULL)
+        return cli_error(EXIT_WORK_FAILED, "%s: cannot write '%s': %s",
+                         o->flag[index], o->path[index], strerror(errno));
+    struct stat st;
+    int regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+    errno = 0;
+    int failed = emgmm_write(m, f) != EMGMM_OK || fflush(f) != 0 ||
+                 (regular && fsync(fileno(f)) != 0);
+    int saved = errno;
+    if (fclose(f) != 0 && !failed) {
+        failed = 1;
+        saved = errno;
+    }
+    if (failed)
+        return cli_error(EXIT_WORK_FAILED, "%s: cannot write '%s': %s",
+                         o->flag[index], o->path[index],
+                         saved ? strerror(saved) : "write error");
+    return 0;
+}
+
+int cli_write_labels(const cli_outputs *o, int index, const int32_t *labels,
+                     size_t n)
+{
+    char err[512] = "";
+    if (dataio_write_labels(o->tmp[index], labels, n, err, sizeof err) != 0)
+        return cli_error(EXIT_WORK_FAILED, "%s: cannot write '%s': %s",
+                         o->flag[index], o->path[index],
+                         err[0] ? err : "write error");
+    return 0;
+}
+
+int cli_write_matrix(const cli_outputs *o, int index, const double *a,
+                     size_t rows, size_t cols)
+{
+    char err[512] = "";
+    if (dataio_write_matrix(o->tmp[index], a, rows, cols, err, sizeof err) !=
+        0)
+        return cli_error(EXIT_WORK_FAILED, "%s: cannot write '%s': %s",
+                         o->flag[index], o->path[index],
+                         err[0] ? err : "write error");
+    return 0;
+}

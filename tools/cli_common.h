@@ -1,0 +1,152 @@
+/*
+ * Helpers shared by the emgmm commands: error messages, strict number
+ * parsing, loading data and models with messages that say what and where,
+ * status -> exit code mapping, and all-or-nothing output sets.
+ *
+ * Convention: a helper that can fail prints exactly one line on standard
+ * error ("emgmm: ...") and returns the exit code (EXIT_WORK_FAILED or
+ * EXIT_BAD_USAGE); 0 means success. Nothing here calls exit(): codes travel
+ * back up to main().
+ */
+#ifndef EMGMM_CLI_COMMON_H
+#define EMGMM_CLI_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "emgmm.h"
+#include "dataio.h"
+
+/* Exit statuses (SPEC section 5); 0 is success. */
+enum {
+    EXIT_WORK_FAILED = 1, /* singular fit, no convergence, unwritable output */
+    EXIT_BAD_USAGE = 2    /* bad option or value, bad input file or model */
+};
+
+#if defined(__GNUC__)
+#define CLI_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define CLI_PRINTF(fmt, args)
+#endif
+
+/** Prints "emgmm: <message>\n" on standard error and returns `code`. */
+int cli_error(int code, const char *fmt, ...) CLI_PRINTF(2, 3);
+
+/* ------------------------------------------------------------------ */
+/* Options                                                             */
+/* ------------------------------------------------------------------ */
+
+/** Reports the option getopt_long rejected: c is '?' or ':' (from an
+ *  optstring that starts with ':', with opterr = 0). Returns
+ *  EXIT_BAD_USAGE. */
+int cli_bad_option(const char *command, int c, char *const argv[],
+                   const char *optstring);
+
+/* Strict parsers: the whole string must be a number in [min, max]. On
+ * failure they print e.g. "emgmm: --tol: 'abc' is not a number" and
+ * return EXIT_BAD_USAGE; `flag` is the option's name as shown there. */
+int cli_parse_int(const char *flag, const char *s, long min, long max,
+                  int *out);
+int cli_parse_size(const char *flag, const char *s, size_t min,
+                   size_t *out);
+int cli_parse_u64(const char *flag, const char *s, uint64_t *out);
+/** A finite double >= min. */
+int cli_parse_double(const char *flag, const char *s, double min,
+                     double *out);
+/** "N,D" with N, D >= 1, for raw float64 input (--shape). */
+int cli_parse_shape(const char *flag, const char *s,
+                    dataio_read_options *opt);
+
+/* ------------------------------------------------------------------ */
+/* Inputs                                                              */
+/* ------------------------------------------------------------------ */
+
+/** Reads a data matrix; EXIT_BAD_USAGE with the reader's message naming
+ *  file, line and column. */
+int cli_load_data(const char *path, const dataio_read_options *opt,
+                  dataio_matrix *out);
+/** Reads and checks a model file: "emgmm: MODEL:LINE:COL: message" (or
+ *  "emgmm: MODEL: message" without a position). EXIT_BAD_USAGE, or
+ *  EXIT_WORK_FAILED when out of memory. */
+int cli_load_model(const char *path, emgmm_model **out);
+/** The data must have as many columns as the model has features. */
+int cli_check_features(const char *data_path, const dataio_matrix *x,
+                       const char *model_path, const emgmm_model *m);
+
+/** Labels (when `labels` is not NULL) and component probabilities (when
+ *  `proba` is not NULL, N x K) of every row of x, in arrays the caller
+ *  frees. On failure both are NULL and the error has been printed. */
+int cli_predict(const emgmm_model *m, const dataio_matrix *x,
+                int32_t **labels, double **proba);
+
+/** Exit code for a library status returned while using a model. */
+int cli_status_exit(int status);
+/** Reports a library failure as "emgmm: <what>: <strerror>" and returns
+ *  cli_status_exit(status). */
+int cli_library_error(const char *what, int status);
+
+/** Monotonic wall clock in seconds. */
+double cli_now(void);
+
+/* ------------------------------------------------------------------ */
+/* Outputs: every output of a command goes through one set, so that on  */
+/* failure no file is left behind and existing files are untouched.     */
+/* ------------------------------------------------------------------ */
+
+#define CLI_MAX_OUTPUTS 4
+
+typedef struct cli_outputs {
+    int n;
+    const char *flag[CLI_MAX_OUTPUTS]; /* option that named the output */
+    const char *path[CLI_MAX_OUTPUTS]; /* final path; "-" = stdout */
+    const char *tmp[CLI_MAX_OUTPUTS];  /* where to write it (after open) */
+    dataio_outputs *set;
+} cli_outputs;
+
+void cli_outputs_init(cli_outputs *o);
+/**
+ * Declares an output named by option `flag` ("-" = standard output) and
+ * stores its index in *index. Bad usage (EXIT_BAD_USAGE) when standard
+ * output or a file is claimed twice. Call for every output before any
+ * work is done.
+ */
+int cli_outputs_declare(cli_outputs *o, const char *flag, const char *path,
+                        int *index);
+/** Non-zero when a declared output already writes to standard output. */
+int cli_outputs_uses_stdout(const cli_outputs *o);
+/** Checks, without creating anything, that every file output's folder
+ *  exists and is writable and that no output names a folder, so that a
+ *  long fit does not end in an unwritable path. EXIT_WORK_FAILED if not. */
+int cli_outputs_check(const cli_outputs *o);
+/** Reserves the temporary paths of every declared output. */
+int cli_outputs_open(cli_outputs *o);
+/** The path to write output `index` to (its temporary file, or "-"). */
+const char *cli_outputs_tmp(const cli_outputs *o, int index);
+/** Flushes standard output (an error there fails the command) and renames
+ *  every temporary file into place. */
+int cli_outputs_commit(cli_outputs *o);
+/** Removes temporary files that were not committed; frees the set. */
+void cli_outputs_free(cli_outputs *o);
+
+/** Writes the model JSON to output `index`; EXIT_WORK_FAILED on
+ *  failure. */
+int cli_write_model(const cli_outputs *o, int index, const emgmm_model *m);
+/** Writes labels (n) to output `index`; EXIT_WORK_FAILED on failure. */
+int cli_write_labels(const cli_outputs *o, int index, const int32_t *labels,
+                     size_t n);
+/** Writes a rows x cols matrix to output `index`. */
+int cli_write_matrix(const cli_outputs *o, int index, const double *a,
+                     size_t rows, size_t cols);
+
+/* ------------------------------------------------------------------ */
+/* Commands                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Each takes argv starting at the command name and returns the exit
+ * status. */
+int cmd_fit(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+
+#endif /* EMGMM_CLI_COMMON_H */

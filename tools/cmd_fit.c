@@ -1,0 +1,443 @@
+/* emgmm fit: fit a mixture to a data file and write the model, labels,
+ * responsibilities and a JSON summary (SPEC section 5). */
+#include "cli_common.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+enum {
+    OPT_INIT = 256,
+    OPT_INIT_MODEL,
+    OPT_SEED,
+    OPT_N_INIT,
+    OPT_TOL,
+    OPT_MAX_ITER,
+    OPT_REG_COVAR,
+    OPT_THREADS,
+    OPT_SHAPE,
+    OPT_REQUIRE_CONVERGED,
+    OPT_LABELS,
+    OPT_PROBA,
+    OPT_JSON
+};
+
+static const char fit_optstring[] = ":k:c:o:vh";
+
+static const struct option fit_options[] = {
+    {"n-components", required_argument, NULL, 'k'},
+    {"covariance-type", required_argument, NULL, 'c'},
+    {"init", required_argument, NULL, OPT_INIT},
+    {"init-model", required_argument, NULL, OPT_INIT_MODEL},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"n-init", required_argument, NULL, OPT_N_INIT},
+    {"tol", required_argument, NULL, OPT_TOL},
+    {"max-iter", required_argument, NULL, OPT_MAX_ITER},
+    {"reg-covar", required_argument, NULL, OPT_REG_COVAR},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"shape", required_argument, NULL, OPT_SHAPE},
+    {"require-converged", no_argument, NULL, OPT_REQUIRE_CONVERGED},
+    {"output", required_argument, NULL, 'o'},
+    {"labels", required_argument, NULL, OPT_LABELS},
+    {"proba", required_argument, NULL, OPT_PROBA},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0}};
+
+static void fit_help(FILE *f)
+{
+    emgmm_params d;
+    emgmm_params_default(&d);
+    const char *cov = emgmm_covariance_type_name(d.covariance_type);
+    const char *init = emgmm_init_method_name(d.init);
+    fprintf(f,
+        "Usage: emgmm fit DATA [options]\n"
+        "\n"
+        "Fits a Gaussian mixture to DATA by Expectation-Maximisation and writes\n"
+        "the model as JSON. DATA is a .npy file, a CSV/TSV file (optional header\n"
+        "row), raw little-endian float64 with --shape, or - for standard input.\n"
+        "\n"
+        "Model and algorithm:\n"
+        "  -k, --n-components K   number of components, >= 1 (required unless\n"
+        "                         --init-model gives it)\n"
+        "  -c, --covariance-type TYPE\n"
+        "                         full, tied, diag or spherical (default %s;\n"
+        "                         this version implements full)\n"
+        "      --init METHOD      kmeans, kmeans++, random or random-data\n"
+        "                         (default %s)\n"
+        "      --init-model MODEL start from the weights, means and covariances\n"
+        "                         of this model file instead of --init\n"
+        "      --seed S           random seed, 0 to 2^64-1 (default %llu)\n"
+        "      --n-init N         restarts, the highest log-likelihood is kept;\n"
+        "                         not used with --init-model (default %d)\n"
+        "      --tol T            stop when the mean log-likelihood per sample\n"
+        "                         changes by less than T; 0 runs --max-iter\n"
+        "                         iterations (default %g)\n"
+        "      --max-iter M       most EM iterations per restart; 0 with\n"
+        "                         --init-model returns that model (default %d)\n"
+        "      --reg-covar R      added to the covariance diagonals (default %g)\n"
+        "      --threads T        BLAS threads; 0 leaves the BLAS library's\n"
+        "                         setting (default %d)\n"
+        "\n"
+        "Input:\n"
+        "      --shape N,D        DATA is raw little-endian float64: N rows, D\n"
+        "                         columns (default: detect .npy or CSV)\n"
+        "\n"
+        "Output (a file name ending in .npy is written as .npy, else CSV;\n"
+        "- is standard output; files appear only if everything succeeds):\n"
+        "  -o, --output MODEL     write the model JSON to MODEL (default:\n"
+        "                         standard output, unless --json or another\n"
+        "                         output uses it)\n"
+        "      --labels OUT       write each row's label (0-based component)\n"
+        "      --proba OUT        write each row's component probabilities\n"
+        "                         (N x K)\n"
+        "      --json             print one JSON object on standard output:\n"
+        "                         n_components, n_features, n_samples,\n"
+        "                         covariance_type, n_iter, converged,\n"
+        "                         log_likelihood (mean per sample), bic, aic,\n"
+        "                         seconds\n"
+        "      --require-converged\n"
+        "                         fail (exit 1, no output written) if the fit\n"
+        "                         did not converge within --max-iter\n"
+        "  -v, --verbose          print one line per iteration on standard\n"
+        "                         error: iteration, mean log-likelihood,\n"
+        "                         change, seconds (and 'init I/N' before each\n"
+        "                         restart when --n-init > 1)\n"
+        "  -h, --help             show this help and exit\n"
+        "\n"
+        "Exit status: 0 success; 1 the fit or an output failed; 2 bad usage or\n"
+        "bad input.\n"
+        "\n"
+        "Examples:\n"
+        "  emgmm fit data/sightings.csv -k 2 -o model.json --labels labels.csv\n"
+        "  emgmm fit big.npy -k 8 --tol 0 --max-iter 50 --json -v\n"
+        "  emgmm fit data.csv --init-model start.json -o model.json\n",
+        cov ? cov : "full", init ? init : "kmeans",
+        (unsigned long long)d.seed, d.n_init, d.tol, d.max_iter, d.reg_covar,
+        d.n_threads);
+}
+
+typedef struct fit_args {
+    const char *data;
+    const char *init_model;
+    const char *out;
+    const char *labels;
+    const char *proba;
+    int k;                    /* 0 = not given */
+    int cov_given;
+    emgmm_covariance_type cov;
+    int init_given;
+    dataio_read_options read;
+    int require_converged;
+    int json;
+    int verbose;
+    int help;
+} fit_args;
+
+/* Parses the command line into *a and the library parameters *p. */
+static int parse_fit_args(int argc, char **argv, fit_args *a,
+                          emgmm_params *p)
+{
+    int c, rc = 0;
+    opterr = 0;
+    optind = 1;
+    while (rc == 0 &&
+           (c = getopt_long(argc, argv, fit_optstring, fit_options, NULL)) !=
+               -1) {
+        switch (c) {
+        case 'k':
+            rc = cli_parse_int("-k", optarg, 1, INT_MAX, &a->k);
+            break;
+        case 'c':
+            if (emgmm_covariance_type_parse(optarg, &a->cov) != EMGMM_OK)
+                rc = cli_error(EXIT_BAD_USAGE,
+                               "-c: unknown covariance type '%s' (full, "
+                               "tied, diag or spherical)", optarg);
+            a->cov_given = 1;
+            break;
+        case OPT_INIT:
+            if (emgmm_init_method_parse(optarg, &p->init) != EMGMM_OK)
+                rc = cli_error(EXIT_BAD_USAGE,
+                               "--init: unknown method '%s' (kmeans, "
+                               "kmeans++, random or random-data)", optarg);
+            a->init_given = 1;
+            break;
+        case OPT_INIT_MODEL: a->init_model = optarg; break;
+        case OPT_SEED: rc = cli_parse_u64("--seed", optarg, &p->seed); break;
+        case OPT_N_INIT:
+            rc = cli_parse_int("--n-init", optarg, 1, INT_MAX, &p->n_init);
+            break;
+        case OPT_TOL:
+            rc = cli_parse_double("--tol", optarg, 0, &p->tol);
+            break;
+        case OPT_MAX_ITER:
+            rc = cli_parse_int("--max-iter", optarg, 0, INT_MAX, &p->max_iter);
+            break;
+        case OPT_REG_COVAR:
+            rc = cli_parse_double("--reg-covar", optarg, 0, &p->reg_covar);
+            break;
+        case OPT_THREADS:
+            rc = cli_parse_int("--threads", optarg, 0, INT_MAX, &p->n_threads);
+            break;
+        case OPT_SHAPE:
+            rc = cli_parse_shape("--shape", optarg, &a->read);
+            break;
+        case OPT_REQUIRE_CONVERGED: a->require_converged = 1; break;
+        case 'o': a->out = optarg; break;
+        case OPT_LABELS: a->labels = optarg; break;
+        case OPT_PROBA: a->proba = optarg; break;
+        case OPT_JSON: a->json = 1; break;
+        case 'v': a->verbose = 1; break;
+        case 'h': a->help = 1; return 0;
+        default: return cli_bad_option("fit", c, argv, fit_optstring);
+        }
+    }
+    if (rc != 0)
+        return rc;
+    if (optind >= argc)
+        return cli_error(EXIT_BAD_USAGE,
+                         "fit: missing DATA (see 'emgmm fit --help')");
+    if (argc - optind > 1)
+        return cli_error(EXIT_BAD_USAGE, "fit: unexpected argument '%s'",
+                         argv[optind + 1]);
+    a->data = argv[optind];
+    if (a->init_given && a->init_model != NULL)
+        return cli_error(EXIT_BAD_USAGE,
+                         "fit: --init and --init-model exclude each other");
+    if (a->k == 0 && a->init_model == NULL)
+        return cli_error(EXIT_BAD_USAGE,
+                         "fit: -k is required (or --init-model)");
+    if (a->init_model != NULL && strcmp(a->init_model, "-") == 0 &&
+        strcmp(a->data, "-") == 0)
+        return cli_error(EXIT_BAD_USAGE,
+                         "fit: DATA and --init-model cannot both be "
+                         "standard input");
+    p->n_components = a->k;
+    if (a->cov_given)
+        p->covariance_type = a->cov;
+    return 0;
+}
+
+/* -k and -c must agree with a starting model. */
+static int check_init_model(const fit_args *a, const emgmm_model *m)
+{
+    size_t k = emgmm_n_components(m);
+    emgmm_covariance_type t = emgmm_get_covariance_type(m);
+    if (a->k != 0 && (size_t)a->k != k)
+        return cli_error(EXIT_BAD_USAGE,
+                         "fit: -k %d disagrees with --init-model %s, which "
+                         "has %zu components", a->k, a->init_model, k);
+    if (a->cov_given && a->cov != t) {
+        const char *name = emgmm_covariance_type_name(t);
+        return cli_error(EXIT_BAD_USAGE,
+                         "fit: -c %s disagrees with --init-model %s, whose "
+                         "covariance type is %s",
+                         emgmm_covariance_type_name(a->cov), a->init_model,
+                         name ? name : "unknown");
+    }
+    return 0;
+}
+
+/* -v: one line per iteration on standard error. */
+typedef struct progress_state {
+    int n_init;
+    int last_run;
+} progress_state;
+
+static int on_iteration(const emgmm_iteration *it, void *user)
+{
+    progress_state *s = user;
+    if (s->n_init > 1 && it->init_run != s->last_run)
+        fprintf(stderr, "init %d/%d\n", it->init_run + 1, s->n_init);
+    s->last_run = it->init_run;
+    fprintf(stderr, "iter %d  log_likelihood %.5f  change %.1e  %.3f s\n",
+            it->iteration, it->log_likelihood, it->change, it->seconds);
+    return 0;
+}
+
+/* Says why emgmm_fit failed, and returns the exit status. */
+static int fit_failed(int status, const emgmm_params *p,
+                      const emgmm_fit_info *info, const fit_args *a,
+                      const dataio_matrix *x)
+{
+    switch (status) {
+    case EMGMM_ERR_SINGULAR:
+        return cli_error(EXIT_WORK_FAILED,
+                         "fit failed: component %d has a covariance that is "
+                         "not positive definite; raise --reg-covar (now %g)",
+                         info->bad_component, p->reg_covar);
+    case EMGMM_ERR_UNSUPPORTED: {
+        const char *name = emgmm_covariance_type_name(p->covariance_type);
+        return cli_error(EXIT_BAD_USAGE,
+                         "fit: covariance type '%s' is not implemented in "
+                         "this version", name ? name : "?");
+    }
+    case EMGMM_ERR_TOO_FEW_SAMPLES:
+        return cli_error(EXIT_BAD_USAGE,
+                         "%s: %zu samples are too few for %d components "
+                         "(fewer samples or distinct samples than "
+                         "components)", a->data, x->rows, p->n_components);
+    case EMGMM_ERR_NONFINITE:
+        return cli_error(EXIT_BAD_USAGE, "%s: %s", a->data,
+                         emgmm_strerror(status));
+    default:
+        return cli_library_error("fit failed", status);
+    }
+}
+
+/* The --json summary: one object on standard output. */
+static int print_summary(const emgmm_model *m, const dataio_matrix *x,
+                         const emgmm_fit_info *info, double seconds)
+{
+    double bic, aic;
+    int st = emgmm_bic(m, x->data, x->rows, x->cols, &bic);
+    if (st == EMGMM_OK)
+        st = emgmm_aic(m, x->data, x->rows, x->cols, &aic);
+    if (st != EMGMM_OK)
+        return cli_library_error("BIC/AIC", st);
+    emgmm_covariance_type t = emgmm_get_covariance_type(m);
+    const char *type = emgmm_covariance_type_name(t);
+    json_t *obj = json_pack(
+        "{s:I, s:I, s:I, s:s, s:i, s:b, s:f, s:f, s:f, s:f}",
+        "n_components", (json_int_t)emgmm_n_components(m),
+        "n_features", (json_int_t)emgmm_n_features(m),
+        "n_samples", (json_int_t)x->rows,
+        "covariance_type", type ? type : "full",
+        "n_iter", info->n_iter,
+        "converged", info->converged ? 1 : 0,
+        "log_likelihood", info->log_likelihood,
+        "bic", bic, "aic", aic, "seconds", seconds);
+    if (obj == NULL) /* out of memory, or a value that is not finite */
+        return cli_error(EXIT_WORK_FAILED,
+                         "cannot write the JSON summary (log-likelihood %g)",
+                         info->log_likelihood);
+    int rc = json_dumpf(obj, stdout, JSON_REAL_PRECISION(17));
+    json_decref(obj);
+    if (rc != 0 || fputc('\n', stdout) == EOF)
+        return cli_error(EXIT_WORK_FAILED, "standard output: write error");
+    return 0;
+}
+
+/* Everything that runs after a successful fit: the outputs, written to
+ * temporary files (files first, then standard output) and committed
+ * together. */
+static int write_outputs(cli_outputs *o, const int idx[4],
+                         const emgmm_model *m, const dataio_matrix *x,
+                         const emgmm_fit_info *info, double seconds)
+{
+    enum { MODEL, LABELS, PROBA, JSON };
+    size_t n = x->rows, k = emgmm_n_components(m);
+    int32_t *labels = NULL;
+    double *proba = NULL;
+    int rc;
+
+    rc = cli_predict(m, x, idx[LABELS] >= 0 ? &labels : NULL,
+                     idx[PROBA] >= 0 ? &proba : NULL);
+    if (rc == 0)
+        rc = cli_outputs_open(o);
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        /* pass 0: files; pass 1: standard output */
+        for (int w = 0; w < 4 && rc == 0; w++) {
+            int i = idx[w];
+            if (i < 0 || (strcmp(o->path[i], "-") == 0) != pass)
+                continue;
+            if (w == MODEL)
+                rc = cli_write_model(o, i, m);
+            else if (w == LABELS)
+                rc = cli_write_labels(o, i, labels, n);
+            else if (w == PROBA)
+                rc = cli_write_matrix(o, i, proba, n, k);
+            else
+                rc = print_summary(m, x, info, seconds);
+        }
+    }
+    if (rc == 0)
+        rc = cli_outputs_commit(o);
+    free(labels);
+    free(proba);
+    return rc;
+}
+
+int cmd_fit(int argc, char **argv)
+{
+    fit_args a;
+    emgmm_params p;
+    cli_outputs out;
+    int idx[4] = {-1, -1, -1, -1}; /* model, labels, proba, json */
+    dataio_matrix x = {NULL, 0, 0};
+    emgmm_model *start = NULL, *model = NULL;
+    emgmm_fit_info info;
+    int rc;
+
+    memset(&a, 0, sizeof a);
+    memset(&info, 0, sizeof info);
+    emgmm_params_default(&p);
+    cli_outputs_init(&out);
+
+    rc = parse_fit_args(argc, argv, &a, &p);
+    if (rc != 0)
+        return rc;
+    if (a.help) {
+        fit_help(stdout);
+        return 0;
+    }
+
+    /* Usage checks on the outputs come before any work. */
+    if (a.out != NULL)
+        rc = cli_outputs_declare(&out, "-o", a.out, &idx[0]);
+    if (rc == 0 && a.json)
+        rc = cli_outputs_declare(&out, "--json", "-", &idx[3]);
+    if (rc == 0 && a.labels != NULL)
+        rc = cli_outputs_declare(&out, "--labels", a.labels, &idx[1]);
+    if (rc == 0 && a.proba != NULL)
+        rc = cli_outputs_declare(&out, "--proba", a.proba, &idx[2]);
+    /* By default the model goes to standard output, unless something
+     * else was asked to go there. */
+    if (rc == 0 && a.out == NULL && !cli_outputs_uses_stdout(&out))
+        rc = cli_outputs_declare(&out, "-o", "-", &idx[0]);
+    if (rc == 0)
+        rc = cli_outputs_check(&out);
+    if (rc != 0)
+        return rc;
+
+    if (a.init_model != NULL) {
+        rc = cli_load_model(a.init_model, &start);
+        if (rc == 0)
+            rc = check_init_model(&a, start);
+        p.init_model = start;
+    }
+    if (rc == 0)
+        rc = cli_load_data(a.data, &a.read, &x);
+    if (rc == 0 && start != NULL)
+        rc = cli_check_features(a.data, &x, a.init_model, start);
+
+    if (rc == 0) {
+        progress_state ps = {start != NULL ? 1 : p.n_init, -1};
+        if (a.verbose) {
+            p.progress = on_iteration;
+            p.progress_data = &ps;
+        }
+        double t0 = cli_now();
+        int st = emgmm_fit(&p, x.data, x.rows, x.cols, x.cols, &model, &info);
+        double seconds = cli_now() - t0;
+        if (st != EMGMM_OK)
+            rc = fit_failed(st, &p, &info, &a, &x);
+        else if (a.require_converged && !info.converged)
+            rc = cli_error(EXIT_WORK_FAILED,
+                           "fit did not converge in %d iterations (tol %g); "
+                           "raise --max-iter or --tol", info.n_iter, p.tol);
+        else
+            rc = write_outputs(&out, idx, model, &x, &info, seconds);
+    }
+
+    cli_outputs_free(&out);
+    emgmm_free(&model);
+    emgmm_free(&start);
+    dataio_matrix_free(&x);
+    return rc;
+}

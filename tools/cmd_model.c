@@ -1,0 +1,352 @@
+/* emgmm predict | score | sample: use a fitted model (SPEC section 5). */
+#include "cli_common.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+enum { OPT_PROBA = 256, OPT_SHAPE, OPT_JSON, OPT_SEED };
+
+/* Loads MODEL and DATA (positional arguments) and checks that they fit
+ * together. */
+static int load_model_and_data(const char *command, const char *model_path,
+                               const char *data_path,
+                               const dataio_read_options *read,
+                               emgmm_model **m, dataio_matrix *x)
+{
+    if (strcmp(model_path, "-") == 0 && strcmp(data_path, "-") == 0)
+        return cli_error(EXIT_BAD_USAGE,
+                         "%s: MODEL and DATA cannot both be standard input",
+                         command);
+    int rc = cli_load_model(model_path, m);
+    if (rc == 0)
+        rc = cli_load_data(data_path, read, x);
+    if (rc == 0)
+        rc = cli_check_features(data_path, x, model_path, *m);
+    return rc;
+}
+
+/* Exactly the named positional arguments (NULL-terminated) must remain
+ * after the options. */
+static int positionals(const char *command, int argc, char **argv,
+                       const char *const *names)
+{
+    int want = 0;
+    while (names[want] != NULL)
+        want++;
+    if (argc - optind < want)
+        return cli_error(EXIT_BAD_USAGE,
+                         "%s: missing %s (see 'emgmm %s --help')", command,
+                         names[argc - optind], command);
+    if (argc - optind > want)
+        return cli_error(EXIT_BAD_USAGE, "%s: unexpected argument '%s'",
+                         command, argv[optind + want]);
+    return 0;
+}
+
+static const char *const model_and_data[] = {"MODEL", "DATA", NULL};
+static const char *const model_only[] = {"MODEL", NULL};
+
+/* ------------------------------------------------------------------ */
+/* predict                                                             */
+/* ------------------------------------------------------------------ */
+
+static void predict_help(FILE *f)
+{
+    fputs(
+        "Usage: emgmm predict MODEL DATA [options]\n"
+        "\n"
+        "Writes the most probable component (0-based label) of each row of\n"
+        "DATA under the model in MODEL (a model JSON file from 'emgmm fit').\n"
+        "DATA is .npy, CSV/TSV, raw float64 with --shape, or - for standard\n"
+        "input; it must have as many columns as the model has features.\n"
+        "\n"
+        "Options:\n"
+        "  -o, --output LABELS    write the labels here, one a line (CSV) or\n"
+        "                         .npy int32 when the name ends in .npy\n"
+        "                         (default: standard output)\n"
+        "      --proba OUT        also write each row's component\n"
+        "                         probabilities (N x K; .npy or CSV)\n"
+        "      --shape N,D        DATA is raw little-endian float64: N rows,\n"
+        "                         D columns (default: detect .npy or CSV)\n"
+        "  -h, --help             show this help and exit\n"
+        "\n"
+        "Exit status: 0 success; 1 an output could not be written; 2 bad\n"
+        "usage or bad input.\n"
+        "\n"
+        "Example:\n"
+        "  emgmm predict model.json data/sightings.csv -o labels.csv "
+        "--proba proba.npy\n",
+        f);
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    static const char optstring[] = ":o:h";
+    static const struct option options[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"proba", required_argument, NULL, OPT_PROBA},
+        {"shape", required_argument, NULL, OPT_SHAPE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *labels_path = "-", *proba_path = NULL;
+    dataio_read_options read = {0, 0};
+    int c, rc = 0;
+
+    opterr = 0;
+    optind = 1;
+    while (rc == 0 &&
+           (c = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
+        switch (c) {
+        case 'o': labels_path = optarg; break;
+        case OPT_PROBA: proba_path = optarg; break;
+        case OPT_SHAPE: rc = cli_parse_shape("--shape", optarg, &read); break;
+        case 'h': predict_help(stdout); return 0;
+        default: return cli_bad_option("predict", c, argv, optstring);
+        }
+    }
+    if (rc == 0)
+        rc = positionals("predict", argc, argv, model_and_data);
+    if (rc != 0)
+        return rc;
+    const char *model_path = argv[optind], *data_path = argv[optind + 1];
+
+    cli_outputs out;
+    int i_labels = -1, i_proba = -1;
+    cli_outputs_init(&out);
+    rc = cli_outputs_declare(&out, "-o", labels_path, &i_labels);
+    if (rc == 0 && proba_path != NULL)
+        rc = cli_outputs_declare(&out, "--proba", proba_path, &i_proba);
+    if (rc == 0)
+        rc = cli_outputs_check(&out);
+    if (rc != 0)
+        return rc;
+
+    emgmm_model *m = NULL;
+    dataio_matrix x = {NULL, 0, 0};
+    int32_t *labels = NULL;
+    double *proba = NULL;
+    rc = load_model_and_data("predict", model_path, data_path, &read, &m, &x);
+    if (rc == 0) {
+        size_t n = x.rows, k = emgmm_n_components(m);
+        rc = cli_predict(m, &x, &labels, i_proba >= 0 ? &proba : NULL);
+        if (rc == 0)
+            rc = cli_outputs_open(&out);
+        /* Files first, standard output last, then commit them together. */
+        if (rc == 0 && i_proba >= 0 && strcmp(proba_path, "-") != 0)
+            rc = cli_write_matrix(&out, i_proba, proba, n, k);
+        if (rc == 0)
+            rc = cli_write_labels(&out, i_labels, labels, n);
+        if (rc == 0 && i_proba >= 0 && strcmp(proba_path, "-") == 0)
+            rc = cli_write_matrix(&out, i_proba, proba, n, k);
+        if (rc == 0)
+            rc = cli_outputs_commit(&out);
+    }
+    cli_outputs_free(&out);
+    free(labels);
+    free(proba);
+    dataio_matrix_free(&x);
+    emgmm_free(&m);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* score                                                               */
+/* ------------------------------------------------------------------ */
+
+static void score_help(FILE *f)
+{
+    fputs(
+        "Usage: emgmm score MODEL DATA [options]\n"
+        "\n"
+        "Prints how well the model in MODEL fits DATA: the mean log-likelihood\n"
+        "per sample, BIC = -2 * total log-likelihood + p * ln(N) and\n"
+        "AIC = -2 * total log-likelihood + 2 * p (p free parameters, counted\n"
+        "as scikit-learn does; lower BIC/AIC is better), and the number of\n"
+        "samples N:\n"
+        "  log_likelihood X\n"
+        "  bic X\n"
+        "  aic X\n"
+        "  n_samples N\n"
+        "\n"
+        "Options:\n"
+        "      --json             print one JSON object instead: n_samples,\n"
+        "                         log_likelihood, bic, aic (default: the\n"
+        "                         lines above)\n"
+        "      --shape N,D        DATA is raw little-endian float64: N rows,\n"
+        "                         D columns (default: detect .npy or CSV)\n"
+        "  -h, --help             show this help and exit\n"
+        "\n"
+        "Exit status: 0 success; 2 bad usage or bad input.\n"
+        "\n"
+        "Example:\n"
+        "  emgmm score model.json data/sightings.csv --json\n",
+        f);
+}
+
+int cmd_score(int argc, char **argv)
+{
+    static const char optstring[] = ":h";
+    static const struct option options[] = {
+        {"json", no_argument, NULL, OPT_JSON},
+        {"shape", required_argument, NULL, OPT_SHAPE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    dataio_read_options read = {0, 0};
+    int c, rc = 0, json = 0;
+
+    opterr = 0;
+    optind = 1;
+    while (rc == 0 &&
+           (c = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
+        switch (c) {
+        case OPT_JSON: json = 1; break;
+        case OPT_SHAPE: rc = cli_parse_shape("--shape", optarg, &read); break;
+        case 'h': score_help(stdout); return 0;
+        default: return cli_bad_option("score", c, argv, optstring);
+        }
+    }
+    if (rc == 0)
+        rc = positionals("score", argc, argv, model_and_data);
+    if (rc != 0)
+        return rc;
+
+    emgmm_model *m = NULL;
+    dataio_matrix x = {NULL, 0, 0};
+    rc = load_model_and_data("score", argv[optind], argv[optind + 1], &read,
+                             &m, &x);
+    double ll = 0, bic = 0, aic = 0;
+    int st = EMGMM_OK;
+    if (rc == 0) {
+        st = emgmm_score(m, x.data, x.rows, x.cols, &ll);
+        if (st == EMGMM_OK)
+            st = emgmm_bic(m, x.data, x.rows, x.cols, &bic);
+        if (st == EMGMM_OK)
+            st = emgmm_aic(m, x.data, x.rows, x.cols, &aic);
+        if (st != EMGMM_OK)
+            rc = cli_library_error("score", st);
+    }
+    if (rc == 0 && json) {
+        json_t *obj = json_pack("{s:I, s:f, s:f, s:f}", "n_samples",
+                                (json_int_t)x.rows, "log_likelihood", ll,
+                                "bic", bic, "aic", aic);
+        if (obj == NULL)
+            rc = cli_error(EXIT_WORK_FAILED,
+                           "cannot write the JSON summary (log-likelihood "
+                           "%g)", ll);
+        else {
+            if (json_dumpf(obj, stdout, JSON_REAL_PRECISION(17)) != 0)
+                rc = cli_error(EXIT_WORK_FAILED,
+                               "standard output: write error");
+            json_decref(obj);
+            if (rc == 0)
+                fputc('\n', stdout);
+        }
+    } else if (rc == 0) {
+        printf("log_likelihood %.17g\nbic %.17g\naic %.17g\nn_samples %zu\n",
+               ll, bic, aic, x.rows);
+    }
+    dataio_matrix_free(&x);
+    emgmm_free(&m);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* sample                                                              */
+/* ------------------------------------------------------------------ */
+
+static void sample_help(FILE *f)
+{
+    fputs(
+        "Usage: emgmm sample MODEL -n N -o OUT [options]\n"
+        "\n"
+        "Draws N samples from the model in MODEL and writes them as an N x D\n"
+        "matrix: .npy when OUT ends in .npy, else CSV (- = standard output).\n"
+        "The same seed gives the same numbers.\n"
+        "\n"
+        "Options:\n"
+        "  -n, --n-samples N      number of samples to draw, >= 1 (required)\n"
+        "  -o, --output OUT       where to write them (required)\n"
+        "      --seed S           random seed, 0 to 2^64-1 (default 0)\n"
+        "  -h, --help             show this help and exit\n"
+        "\n"
+        "Exit status: 0 success; 1 the output could not be written; 2 bad\n"
+        "usage or bad input.\n"
+        "\n"
+        "Example:\n"
+        "  emgmm sample model.json -n 1000 --seed 7 -o samples.npy\n",
+        f);
+}
+
+int cmd_sample(int argc, char **argv)
+{
+    static const char optstring[] = ":n:o:h";
+    static const struct option options[] = {
+        {"n-samples", required_argument, NULL, 'n'},
+        {"output", required_argument, NULL, 'o'},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *out_path = NULL;
+    size_t n = 0;
+    uint64_t seed = 0;
+    int c, rc = 0;
+
+    opterr = 0;
+    optind = 1;
+    while (rc == 0 &&
+           (c = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
+        switch (c) {
+        case 'n': rc = cli_parse_size("-n", optarg, 1, &n); break;
+        case 'o': out_path = optarg; break;
+        case OPT_SEED: rc = cli_parse_u64("--seed", optarg, &seed); break;
+        case 'h': sample_help(stdout); return 0;
+        default: return cli_bad_option("sample", c, argv, optstring);
+        }
+    }
+    if (rc == 0)
+        rc = positionals("sample", argc, argv, model_only);
+    if (rc == 0 && n == 0)
+        rc = cli_error(EXIT_BAD_USAGE, "sample: -n is required");
+    if (rc == 0 && out_path == NULL)
+        rc = cli_error(EXIT_BAD_USAGE, "sample: -o is required "
+                       "(- for standard output)");
+    if (rc != 0)
+        return rc;
+
+    cli_outputs out;
+    int i_out = -1;
+    cli_outputs_init(&out);
+    rc = cli_outputs_declare(&out, "-o", out_path, &i_out);
+    if (rc == 0)
+        rc = cli_outputs_check(&out);
+    if (rc != 0)
+        return rc;
+
+    emgmm_model *m = NULL;
+    double *samples = NULL;
+    rc = cli_load_model(argv[optind], &m);
+    if (rc == 0) {
+        size_t d = emgmm_n_features(m);
+        int st;
+        if (d != 0 && n > SIZE_MAX / sizeof(double) / d)
+            rc = cli_error(EXIT_WORK_FAILED, "-n %zu: out of memory", n);
+        else if ((samples = malloc(n * d * sizeof *samples)) == NULL)
+            rc = cli_error(EXIT_WORK_FAILED, "-n %zu: out of memory", n);
+        else if ((st = emgmm_sample(m, n, seed, samples, NULL)) != EMGMM_OK)
+            rc = cli_library_error("sample", st);
+        if (rc == 0)
+            rc = cli_outputs_open(&out);
+        if (rc == 0)
+            rc = cli_write_matrix(&out, i_out, samples, n, d);
+        if (rc == 0)
+            rc = cli_outputs_commit(&out);
+    }
+    cli_outputs_free(&out);
+    free(samples);
+    emgmm_free(&m);
+    return rc;
+}

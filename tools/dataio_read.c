@@ -1,0 +1,999 @@
+/*
+ * Readers for the program's data files: .npy, delimited text (CSV, TSV,
+ * ';' or space separated) and raw little-endian float64.
+ *
+ * All input goes through one buffered reader, so the format can be told
+ * from the first bytes even on standard input, which cannot seek back.
+ * Binary data is converted from that buffer straight into the result, so
+ * a large file is never held in memory twice.
+ */
+#include "dataio.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Read-buffer size: binary data is converted chunk by chunk. */
+enum { CHUNK = 64 * 1024 };
+/* numpy itself refuses headers over 10000 bytes by default. */
+enum { NPY_MAX_HEADER = 1024 * 1024 };
+/* The longest offending field quoted in an error message. */
+enum { FIELD_SHOWN = 40 };
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#else
+#define PRINTF_LIKE(f, a)
+#endif
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    PRINTF_LIKE(3, 4);
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- Buffered input --------------------------------------------------- */
+
+typedef struct reader {
+    FILE *fp;
+    bool is_stdin;
+    const char *name;   /* for messages: the path, or "<stdin>" */
+    unsigned char *buf; /* CHUNK bytes; unread ones are buf[pos, len) */
+    size_t pos, len;
+    bool eof;           /* nothing more will come from fp */
+    int read_errno;     /* nonzero once a read failed */
+    long long size;     /* a regular file's size, else -1 */
+    size_t taken;       /* bytes handed out so far (the file offset) */
+} reader;
+
+static int reader_open(reader *r, const char *path, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    r->size = -1;
+    r->is_stdin = strcmp(path, "-") == 0;
+    r->name = r->is_stdin ? "<stdin>" : path;
+    r->fp = r->is_stdin ? stdin : fopen(path, "rb");
+    if (!r->fp) {
+        set_err(err, errlen, "%s: cannot open: %s", r->name, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fileno(r->fp), &st) == 0) {
+        /* fopen() happily opens a folder; reading it would fail later
+         * with a less clear message. */
+        if (S_ISDIR(st.st_mode)) {
+            set_err(err, errlen, "%s: cannot open: %s", r->name,
+                    strerror(EISDIR));
+            goto fail;
+        }
+        /* Standard input may already have been read from: size unknown. */
+        if (S_ISREG(st.st_mode) && !r->is_stdin)
+            r->size = (long long)st.st_size;
+    }
+    r->buf = malloc(CHUNK);
+    if (!r->buf) {
+        set_err(err, errlen, "%s: out of memory", r->name);
+        goto fail;
+    }
+    return 0;
+fail:
+    if (!r->is_stdin)
+        fclose(r->fp);
+    return -1;
+}
+
+static void reader_close(reader *r)
+{
+    free(r->buf);
+    if (!r->is_stdin)
+        fclose(r->fp); /* read-only: nothing to lose if this fails */
+}
+
+/* Makes at least `want` (<= CHUNK) unread bytes available unless the input
+ * ends first; returns how many are available. */
+static size_t reader_ensure(reader *r, size_t want)
+{
+    size_t avail = r->len - r->pos;
+    if (avail >= want || r->eof)
+        return avail;
+    memmove(r->buf, r->buf + r->pos, avail);
+    r->pos = 0;
+    r->len = avail;
+    while (r->len < want && !r->eof) {
+        /* fread only comes back short at end of input or on error. */
+        r->len += fread(r->buf + r->len, 1, CHUNK - r->len, r->fp);
+        if (r->len < CHUNK) {
+            if (ferror(r->fp))
+                r->read_errno = errno ? errno : EIO;
+            r->eof = true;
+        }
+    }
+    return r->len - r->pos;
+}
+
+static void reader_skip(reader *r, size_t n)
+{
+    r->pos += n;
+    r->taken += n;
+}
+
+/* Copies up to n bytes out; returns how many there were. */
+static size_t reader_take(reader *r, void *dst, size_t n)
+{
+    unsigned char *d = dst;
+    size_t done = 0;
+    while (done < n) {
+        size_t avail = reader_ensure(r, 1);
+        if (avail == 0)
+            break;
+        size_t k = n - done < avail ? n - done : avail;
+        memcpy(d + done, r->buf + r->pos, k);
+        reader_skip(r, k);
+        done += k;
+    }
+    return done;
+}
+
+/* Reads and counts everything left (only to report a size mismatch). */
+static size_t reader_drain(reader *r)
+{
+    size_t n = 0, avail;
+    while ((avail = reader_ensure(r, 1)) > 0) {
+        n += avail;
+        reader_skip(r, avail);
+    }
+    return n;
+}
+
+/* Reads one line, without its '\n', into *line (grown as needed, always
+ * NUL-terminated); *len counts its bytes, which may include NULs.
+ * Returns 1, 0 at the end of the input, -1 when out of memory. */
+static int reader_line(reader *r, char **line, size_t *cap, size_t *len)
+{
+    size_t n = 0;
+    bool any = false;
+    for (;;) {
+        size_t avail = reader_ensure(r, 1);
+        if (avail == 0)
+            break;
+        const unsigned char *start = r->buf + r->pos;
+        const unsigned char *nl = memchr(start, '\n', avail);
+        size_t k = nl ? (size_t)(nl - start) : avail;
+        if (n + k + 1 > *cap) {
+            size_t c = *cap ? *cap : 256;
+            while (c < n + k + 1) {
+                if (c > SIZE_MAX / 2)
+                    return -1;
+                c *= 2;
+            }
+            char *p = realloc(*line, c);
+            if (!p)
+                return -1;
+            *line = p;
+            *cap = c;
+        }
+        memcpy(*line + n, start, k);
+        n += k;
+        any = true;
+        reader_skip(r, k + (nl ? 1 : 0));
+        if (nl)
+            break;
+    }
+    if (!any)
+        return 0;
+    (*line)[n] = '\0';
+    *len = n;
+    return 1;
+}
+
+/* ---- Checks shared by the binary formats -------------------------------- */
+
+/* Reports a read error if there was one. */
+static int read_failed(const reader *r, char *err, size_t errlen)
+{
+    if (!r->read_errno)
+        return 0;
+    set_err(err, errlen, "%s: read failed: %s", r->name,
+            strerror(r->read_errno));
+    return 1;
+}
+
+/* Reports the first NaN or infinity in row-major order, 1-based. */
+static int check_finite(const reader *r, const double *a, size_t rows,
+                        size_t cols, char *err, size_t errlen)
+{
+    size_t n = rows * cols;
+    for (size_t k = 0; k < n; k++) {
+        if (isfinite(a[k]))
+            continue;
+        size_t i = k / cols + 1, j = k % cols + 1;
+        if (isnan(a[k]))
+            set_err(err, errlen,
+                    "%s: row %zu, column %zu: missing value (NaN; fitting "
+                    "with missing values is not supported)", r->name, i, j);
+        else
+            set_err(err, errlen,
+                    "%s: row %zu, column %zu: value is not finite (%s)",
+                    r->name, i, j, a[k] > 0 ? "inf" : "-inf");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- Binary values ---------------------------------------------------- */
+
+/* How the values lie in the file. */
+typedef struct binary_layout {
+    size_t itemsize; /* 4 (float32) or 8 (float64) */
+    bool big_endian;
+    bool fortran;    /* column by column */
+    size_t rows, cols;
+} binary_layout;
+
+/* Byte-order conversion by shifts: right on any host, and compilers turn
+ * the native-order case into a plain load. */
+static double load_f8(const unsigned char *b, bool big)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u = u << 8 | b[big ? i : 7 - i];
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+static double load_f4(const unsigned char *b, bool big)
+{
+    uint32_t u = 0;
+    for (int i = 0; i < 4; i++)
+        u = u << 8 | b[big ? i : 3 - i];
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return (double)f;
+}
+
+/* Converts n consecutive file values into dst[0], dst[stride], ... */
+static void convert(const binary_layout *l, const unsigned char *src,
+                    size_t n, double *dst, size_t stride)
+{
+    if (l->itemsize == 8) {
+        for (size_t k = 0; k < n; k++)
+            dst[k * stride] = load_f8(src + 8 * k, l->big_endian);
+    } else {
+        for (size_t k = 0; k < n; k++)
+            dst[k * stride] = load_f4(src + 4 * k, l->big_endian);
+    }
+}
+
+/* The message for a data size that disagrees with the shape. */
+static void size_mismatch(const reader *r, const binary_layout *l,
+                          bool raw, size_t found, char *err, size_t errlen)
+{
+    size_t expected = l->rows * l->cols * l->itemsize;
+    if (raw)
+        set_err(err, errlen,
+                "%s: raw float64 data of shape %zu,%zu needs %zu bytes, "
+                "the file has %zu", r->name, l->rows, l->cols, expected,
+                found);
+    else
+        set_err(err, errlen,
+                "%s: expected %zu bytes of data for shape (%zu, %zu), "
+                "found %zu%s", r->name, expected, l->rows, l->cols, found,
+                found < expected ? " (truncated file)" : "");
+}
+
+/* Fails early, before allocating, when a regular file's size already
+ * shows the data cannot have the expected length. */
+static int check_known_size(const reader *r, const binary_layout *l,
+                            bool raw, char *err, size_t errlen)
+{
+    if (r->size < 0)
+        return 0;
+    unsigned long long left = r->size > (long long)r->taken
+                                  ? (unsigned long long)r->size - r->taken
+                                  : 0;
+    size_t expected = l->rows * l->cols * l->itemsize;
+    if (left == expected)
+        return 0;
+    size_t found = left > SIZE_MAX ? SIZE_MAX : (size_t)left;
+    size_mismatch(r, l, raw, found, err, errlen);
+    return -1;
+}
+
+/* Reads rows*cols values in the given layout into row-major `out`,
+ * converting from the read buffer chunk by chunk. The input must end
+ * right after them. */
+static int read_values(reader *r, const binary_layout *l, bool raw,
+                       double *out, char *err, size_t errlen)
+{
+    size_t total = l->rows * l->cols, done = 0;
+    size_t i = 0, j = 0; /* Fortran order: next row and column */
+    while (done < total) {
+        size_t avail = reader_ensure(r, l->itemsize);
+        if (avail < l->itemsize) {
+            if (!read_failed(r, err, errlen))
+                size_mismatch(r, l, raw, done * l->itemsize + avail, err,
+                              errlen);
+            return -1;
+        }
+        size_t n = avail / l->itemsize;
+        if (n > total - done)
+            n = total - done;
+        const unsigned char *src = r->buf + r->pos;
+        if (!l->fortran) {
+            convert(l, src, n, out + done, 1);
+        } else {
+            /* Scatter one column segment at a time, stride cols. */
+            for (size_t k = 0; k < n;) {
+                size_t seg = l->rows - i < n - k ? l->rows - i : n - k;
+                convert(l, src + k * l->itemsize, seg, out + i * l->cols + j,
+                        l->cols);
+                k += seg;
+                i += seg;
+                if (i == l->rows) {
+                    i = 0;
+                    j++;
+                }
+            }
+        }
+        reader_skip(r, n * l->itemsize);
+        done += n;
+    }
+    if (reader_ensure(r, 1) > 0) {
+        size_t extra = reader_drain(r);
+        size_mismatch(r, l, raw, total * l->itemsize + extra, err, errlen);
+        return -1;
+    }
+    if (read_failed(r, err, errlen))
+        return -1;
+    return 0;
+}
+
+/* Allocates the result and reads the values of a checked layout. */
+static int read_binary(reader *r, const binary_layout *l, bool raw,
+                       dataio_matrix *out, char *err, size_t errlen)
+{
+    if (l->rows == 0 || l->cols == 0) {
+        set_err(err, errlen, "%s: no data (shape %zu x %zu)", r->name,
+                l->rows, l->cols);
+        return -1;
+    }
+    if (l->rows > SIZE_MAX / l->cols ||
+        l->rows * l->cols > SIZE_MAX / sizeof(double)) {
+        set_err(err, errlen, "%s: shape %zu x %zu is too large", r->name,
+                l->rows, l->cols);
+        return -1;
+    }
+    if (check_known_size(r, l, raw, err, errlen) != 0)
+        return -1;
+    double *data = malloc(l->rows * l->cols * sizeof *data);
+    if (!data) {
+        set_err(err, errlen, "%s: out of memory for %zu x %zu values",
+                r->name, l->rows, l->cols);
+        return -1;
+    }
+    if (read_values(r, l, raw, data, err, errlen) != 0 ||
+        check_finite(r, data, l->rows, l->cols, err, errlen) != 0) {
+        free(data);
+        return -1;
+    }
+    out->data = data;
+    out->rows = l->rows;
+    out->cols = l->cols;
+    return 0;
+}
+
+static int read_raw(reader *r, size_t rows, size_t cols, dataio_matrix *out,
+                    char *err, size_t errlen)
+{
+    binary_layout l = {8, false, false, rows, cols};
+    return read_binary(r, &l, true, out, err, errlen);
+}
+
+/* ---- .npy ------------------------------------------------------------- */
+
+static const unsigned char NPY_MAGIC[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+
+/* A cursor over the header text, a Python dict literal such as
+ *   {'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }     */
+typedef struct cursor {
+    const char *p, *end;
+} cursor;
+
+static void skip_space(cursor *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' ||
+                             *c->p == '\n' || *c->p == '\r'))
+        c->p++;
+}
+
+/* Skips spaces, then consumes `ch` if it comes next. */
+static bool accept(cursor *c, char ch)
+{
+    skip_space(c);
+    if (c->p < c->end && *c->p == ch) {
+        c->p++;
+        return true;
+    }
+    return false;
+}
+
+static bool accept_word(cursor *c, const char *w)
+{
+    size_t n = strlen(w);
+    skip_space(c);
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, w, n) != 0)
+        return false;
+    c->p += n;
+    return true;
+}
+
+/* A '...' or "..." string (no escapes: none of the values needs them)
+ * of fewer than outlen bytes. */
+static bool parse_string(cursor *c, char *out, size_t outlen)
+{
+    skip_space(c);
+    if (c->p >= c->end || (*c->p != '\'' && *c->p != '"'))
+        return false;
+    char q = *c->p++;
+    const char *s = c->p;
+    while (c->p < c->end && *c->p != q)
+        c->p++;
+    if (c->p >= c->end || (size_t)(c->p - s) >= outlen)
+        return false;
+    memcpy(out, s, (size_t)(c->p - s));
+    out[c->p - s] = '\0';
+    c->p++;
+    return true;
+}
+
+/* A non-negative integer; Python 2 era files may write 3L. */
+static bool parse_dim(cursor *c, size_t *v)
+{
+    skip_space(c);
+    if (c->p >= c->end || *c->p < '0' || *c->p > '9')
+        return false;
+    size_t x = 0;
+    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+        size_t d = (size_t)(*c->p - '0');
+        if (x > (SIZE_MAX - d) / 10)
+            return false;
+        x = x * 10 + d;
+        c->p++;
+    }
+    if (c->p < c->end && *c->p == 'L')
+        c->p++;
+    *v = x;
+    return true;
+}
+
+enum { NPY_MAX_RANK = 32 };
+
+/* A tuple of dimensions: (), (n,), (n, d), ... */
+static bool parse_shape(cursor *c, size_t *dims, int *rank)
+{
+    *rank = 0;
+    if (!accept(c, '('))
+        return false;
+    if (accept(c, ')'))
+        return true;
+    for (;;) {
+        if (*rank == NPY_MAX_RANK || !parse_dim(c, &dims[*rank]))
+            return false;
+        ++*rank;
+        if (accept(c, ')'))
+            return true;
+        if (!accept(c, ','))
+            return false;
+        if (accept(c, ')'))
+            return true;
+    }
+}
+
+/* What the header says, before it is checked. */
+typedef struct npy_dict {
+    char descr[32];
+    bool fortran;
+    size_t dims[NPY_MAX_RANK];
+    int rank;
+    bool has_descr, has_fortran, has_shape;
+} npy_dict;
+
+/* Parses the value of one key; `what` names what went wrong. */
+static bool parse_entry(cursor *c, const char *key, npy_dict *d,
+                        const char **what)
+{
+    bool *seen;
+    if (strcmp(key, "descr") == 0)
+        seen = &d->has_descr;
+    else if (strcmp(key, "fortran_order") == 0)
+        seen = &d->has_fortran;
+    else if (strcmp(key, "shape") == 0)
+        seen = &d->has_shape;
+    else {
+        *what = "unexpected key";
+        return false;
+    }
+    if (*seen) {
+        *what = "repeated key";
+        return false;
+    }
+    *seen = true;
+    if (!accept(c, ':')) {
+        *what = "':' expected";
+        return false;
+    }
+    if (seen == &d->has_descr) {
+        /* A list here is a structured dtype, which we do not read. */
+        *what = "unsupported dtype (not a plain float64 or float32)";
+        return parse_string(c, d->descr, sizeof d->descr);
+    }
+    if (seen == &d->has_fortran) {
+        *what = "'fortran_order' is not True or False";
+        if (accept_word(c, "True"))
+            d->fortran = true;
+        else if (accept_word(c, "False"))
+            d->fortran = false;
+        else
+            return false;
+        return true;
+    }
+    *what = "bad 'shape'";
+    return parse_shape(c, d->dims, &d->rank);
+}
+
+/* Parses the header dict: keys in any order, exactly the three numpy
+ * writes (as numpy itself requires). */
+static int parse_npy_dict(const reader *r, const char *text, size_t n,
+                          npy_dict *d, char *err, size_t errlen)
+{
+    cursor c = {text, text + n};
+    const char *what = "'{' expected";
+    memset(d, 0, sizeof *d);
+    if (!accept(&c, '{'))
+        goto bad;
+    while (!accept(&c, '}')) {
+        char key[32];
+        what = "key expected";
+        if (!parse_string(&c, key, sizeof key))
+            goto bad;
+        if (!parse_entry(&c, key, d, &what))
+            goto bad;
+        if (accept(&c, '}'))
+            break;
+        what = "',' expected";
+        if (!accept(&c, ','))
+            goto bad;
+    }
+    skip_space(&c);
+    what = "text after the dict";
+    if (c.p != c.end)
+        goto bad;
+    what = !d->has_descr     ? "no 'descr'"
+           : !d->has_fortran ? "no 'fortran_order'"
+           : !d->has_shape   ? "no 'shape'"
+                             : NULL;
+    if (what)
+        goto bad;
+    return 0;
+bad:
+    set_err(err, errlen, "%s: malformed .npy header: %s", r->name, what);
+    return -1;
+}
+
+/* Host byte order, for the native-order '=' dtypes. */
+static bool host_big_endian(void)
+{
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 0;
+}
+
+/* Turns the parsed header into a layout: float64/float32, 1-D or 2-D. */
+static int npy_layout(const reader *r, const npy_dict *d, binary_layout *l,
+                      char *err, size_t errlen)
+{
+    const char *t = d->descr;
+    bool ok = strlen(t) == 3 && (t[0] == '<' || t[0] == '>' || t[0] == '=') &&
+              t[1] == 'f' && (t[2] == '8' || t[2] == '4');
+    if (!ok) {
+        set_err(err, errlen,
+                "%s: unsupported dtype '%s' (expected float64 or float32: "
+                "'<f8', '>f8', '<f4' or '>f4')", r->name, t);
+        return -1;
+    }
+    l->itemsize = t[2] == '8' ? 8 : 4;
+    l->big_endian = t[0] == '>' || (t[0] == '=' && host_big_endian());
+    l->fortran = d->fortran;
+    if (d->rank != 1 && d->rank != 2) {
+        set_err(err, errlen,
+                "%s: the array has %d dimensions; expected 1 or 2", r->name,
+                d->rank);
+        return -1;
+    }
+    l->rows = d->dims[0];
+    l->cols = d->rank == 2 ? d->dims[1] : 1;
+    return 0;
+}
+
+/* Reads the preamble and header; leaves the reader at the data. */
+static int npy_read_header(reader *r, binary_layout *l, char *err,
+                           size_t errlen)
+{
+    unsigned char pre[12];
+    if (reader_take(r, pre, 10) != 10)
+        goto truncated;
+    size_t hlen;
+    if (pre[6] == 1) {
+        hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
+    } else if (pre[6] == 2 || pre[6] == 3) {
+        if (reader_take(r, pre + 10, 2) != 2)
+            goto truncated;
+        hlen = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 |
+               (size_t)pre[11] << 24;
+    } else {
+        set_err(err, errlen, "%s: unsupported .npy format version %d.%d",
+                r->name, pre[6], pre[7]);
+        return -1;
+    }
+    if (hlen > NPY_MAX_HEADER) {
+        set_err(err, errlen, "%s: .npy header of %zu bytes is too long",
+                r->name, hlen);
+        return -1;
+    }
+    char *text = malloc(hlen + 1);
+    if (!text) {
+        set_err(err, errlen, "%s: out of memory", r->name);
+        return -1;
+    }
+    if (reader_take(r, text, hlen) != hlen) {
+        free(text);
+        goto truncated;
+    }
+    npy_dict d;
+    int rc = parse_npy_dict(r, text, hlen, &d, err, errlen);
+    free(text);
+    if (rc != 0)
+        return -1;
+    return npy_layout(r, &d, l, err, errlen);
+truncated:
+    if (!read_failed(r, err, errlen))
+        set_err(err, errlen, "%s: truncated .npy header", r->name);
+    return -1;
+}
+
+static int read_npy(reader *r, dataio_matrix *out, char *err, size_t errlen)
+{
+    binary_layout l;
+    if (npy_read_header(r, &l, err, errlen) != 0)
+        return -1;
+    return read_binary(r, &l, false, out, err, errlen);
+}
+
+/* ---- Delimited text ----------------------------------------------------- */
+
+typedef struct field {
+    char *s;  /* NUL-terminated at s[n] */
+    size_t n; /* trimmed length */
+} field;
+
+typedef struct text_state {
+    reader *r;
+    char *line;
+    size_t cap, len;
+    size_t lineno; /* physical, 1-based: counts headers and blank lines */
+    bool seen_first; /* the first non-blank line (maybe a header) */
+    field *fields;
+    size_t nfields, fields_cap;
+    double *data;
+    size_t rows, cols, data_cap;
+} text_state;
+
+/* '\r' is whitespace here, which is what makes CRLF files work. */
+static bool is_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f';
+}
+
+static bool is_blank(const char *s, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (!is_space(s[k]))
+            return false;
+    return true;
+}
+
+/* Tab, else ',', else ';', else (0) runs of whitespace. */
+static char detect_separator(const char *s, size_t n)
+{
+    static const char seps[] = "\t,;";
+    for (int k = 0; k < 3; k++)
+        if (memchr(s, seps[k], n))
+            return seps[k];
+    return 0;
+}
+
+static int add_field(text_state *t, char *s, size_t n)
+{
+    if (t->nfields == t->fields_cap) {
+        size_t c = t->fields_cap ? 2 * t->fields_cap : 16;
+        if (c > SIZE_MAX / sizeof(field))
+            return -1;
+        field *p = realloc(t->fields, c * sizeof *p);
+        if (!p)
+            return -1;
+        t->fields = p;
+        t->fields_cap = c;
+    }
+    s[n] = '\0'; /* a separator, trimmed space or the line's end */
+    t->fields[t->nfields++] = (field){s, n};
+    return 0;
+}
+
+/* Splits the line in place into trimmed fields; sep 0 = whitespace runs. */
+static int split_fields(text_state *t, char sep)
+{
+    char *p = t->line, *end = t->line + t->len;
+    t->nfields = 0;
+    if (sep == 0) {
+        for (;;) {
+            while (p < end && is_space(*p))
+                p++;
+            if (p == end)
+                return 0;
+            char *s = p;
+            while (p < end && !is_space(*p))
+                p++;
+            if (add_field(t, s, (size_t)(p - s)) != 0)
+                return -1;
+            if (p < end)
+                p++; /* past the '\0' just written */
+        }
+    }
+    for (;;) {
+        char *q = memchr(p, sep, (size_t)(end - p));
+        if (!q)
+            q = end;
+        char *s = p, *e = q;
+        while (s < e && is_space(*s))
+            s++;
+        while (e > s && is_space(e[-1]))
+            e--;
+        if (add_field(t, s, (size_t)(e - s)) != 0)
+            return -1;
+        if (q == end)
+            return 0;
+        p = q + 1;
+    }
+}
+
+/* strtod must consume the whole field: "1.5x" is not a number. */
+static bool parse_number(const field *f, double *v)
+{
+    char *end;
+    *v = strtod(f->s, &end);
+    return f->n > 0 && end == f->s + f->n;
+}
+
+/* A header is a first line with a field that is not a number; empty
+ * fields and NaN (both missing values) do not make one. */
+static bool is_header(const text_state *t)
+{
+    for (size_t k = 0; k < t->nfields; k++) {
+        double v;
+        if (t->fields[k].n > 0 && !parse_number(&t->fields[k], &v))
+            return true;
+    }
+    return false;
+}
+
+/* Quotes at most FIELD_SHOWN bytes of a field, control bytes as '?', so
+ * the message stays one short line. */
+static void shown_field(const field *f, char *out, size_t outlen)
+{
+    size_t n = f->n < FIELD_SHOWN ? f->n : FIELD_SHOWN;
+    if (n > outlen - 4)
+        n = outlen - 4;
+    for (size_t k = 0; k < n; k++) {
+        unsigned char ch = (unsigned char)f->s[k];
+        out[k] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+    }
+    strcpy(out + n, n < f->n ? "..." : "");
+}
+
+static int parse_value(const text_state *t, size_t col, double *v,
+                       char *err, size_t errlen)
+{
+    const field *f = &t->fields[col];
+    const char *name = t->r->name;
+    if (f->n > 0 && !parse_number(f, v)) {
+        char shown[FIELD_SHOWN + 4];
+        shown_field(f, shown, sizeof shown);
+        set_err(err, errlen, "%s:%zu:%zu: '%s' is not a number", name,
+                t->lineno, col + 1, shown);
+        return -1;
+    }
+    if (f->n == 0 || isnan(*v)) {
+        set_err(err, errlen,
+                "%s:%zu:%zu: missing value (fitting with missing values is "
+                "not supported)", name, t->lineno, col + 1);
+        return -1;
+    }
+    if (isinf(*v)) { /* also what an overflow like 1e999 gives */
+        set_err(err, errlen, "%s:%zu:%zu: value is not finite", name,
+                t->lineno, col + 1);
+        return -1;
+    }
+    return 0;
+}
+
+/* Room for one more row; the buffer doubles so n rows cost O(n). */
+static int grow_rows(text_state *t)
+{
+    if (t->rows + 1 > SIZE_MAX / t->cols)
+        return -1;
+    size_t need = (t->rows + 1) * t->cols;
+    if (need <= t->data_cap)
+        return 0;
+    size_t c = t->data_cap ? t->data_cap : 1024;
+    while (c < need)
+        c = c > SIZE_MAX / 2 ? need : 2 * c;
+    if (c > SIZE_MAX / sizeof(double))
+        return -1;
+    double *p = realloc(t->data, c * sizeof *p);
+    if (!p)
+        return -1;
+    t->data = p;
+    t->data_cap = c;
+    return 0;
+}
+
+/* Appends the split line as a data row. */
+static int add_row(text_state *t, char *err, size_t errlen)
+{
+    if (t->nfields != t->cols) {
+        size_t col = (t->nfields < t->cols ? t->nfields : t->cols) + 1;
+        set_err(err, errlen, "%s:%zu:%zu: expected %zu fields, found %zu",
+                t->r->name, t->lineno, col, t->cols, t->nfields);
+        return -1;
+    }
+    if (grow_rows(t) != 0) {
+        set_err(err, errlen, "%s:%zu: out of memory", t->r->name, t->lineno);
+        return -1;
+    }
+    double *row = t->data + t->rows * t->cols;
+    for (size_t k = 0; k < t->cols; k++)
+        if (parse_value(t, k, &row[k], err, errlen) != 0)
+            return -1;
+    t->rows++;
+    return 0;
+}
+
+/* Handles one non-blank line: the optional header, then data rows. */
+static int text_line(text_state *t, char *sep, char *err, size_t errlen)
+{
+    /* The separator comes from the first data line (or the header). */
+    char line_sep = t->rows == 0 ? detect_separator(t->line, t->len) : *sep;
+    if (split_fields(t, line_sep) != 0) {
+        set_err(err, errlen, "%s:%zu: out of memory", t->r->name, t->lineno);
+        return -1;
+    }
+    if (!t->seen_first) {
+        t->seen_first = true;
+        if (is_header(t))
+            return 0;
+    }
+    if (t->rows == 0) {
+        *sep = line_sep;
+        t->cols = t->nfields;
+    }
+    return add_row(t, err, errlen);
+}
+
+static int read_text(reader *r, dataio_matrix *out, char *err, size_t errlen)
+{
+    text_state t = {.r = r};
+    char sep = 0;
+    int rc = -1;
+    for (;;) {
+        int got = reader_line(r, &t.line, &t.cap, &t.len);
+        if (got < 0) {
+            set_err(err, errlen, "%s:%zu: out of memory", r->name,
+                    t.lineno + 1);
+            goto done;
+        }
+        if (got == 0)
+            break;
+        t.lineno++;
+        /* A UTF-8 byte order mark, as some spreadsheets write. */
+        if (t.lineno == 1 && t.len >= 3 &&
+            memcmp(t.line, "\xEF\xBB\xBF", 3) == 0) {
+            memmove(t.line, t.line + 3, t.len - 2);
+            t.len -= 3;
+        }
+        if (is_blank(t.line, t.len))
+            continue;
+        if (text_line(&t, &sep, err, errlen) != 0)
+            goto done;
+    }
+    if (read_failed(r, err, errlen))
+        goto done;
+    if (t.rows == 0) {
+        set_err(err, errlen, "%s: no data rows", r->name);
+        goto done;
+    }
+    /* Give back the growth slack: the matrix may be most of memory. */
+    double *fit = realloc(t.data, t.rows * t.cols * sizeof *fit);
+    if (fit)
+        t.data = fit;
+    out->data = t.data;
+    out->rows = t.rows;
+    out->cols = t.cols;
+    t.data = NULL;
+    rc = 0;
+done:
+    free(t.data);
+    free(t.fields);
+    free(t.line);
+    return rc;
+}
+
+/* ---- Entry points ------------------------------------------------------- */
+
+int dataio_read_matrix(const char *path, const dataio_read_options *options,
+                       dataio_matrix *out, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!path || !out) {
+        set_err(err, errlen, "dataio_read_matrix: no path or no output");
+        return -1;
+    }
+    size_t raw_rows = options ? options->raw_rows : 0;
+    size_t raw_cols = options ? options->raw_cols : 0;
+    if ((raw_rows == 0) != (raw_cols == 0)) {
+        set_err(err, errlen, "%s: raw shape %zu,%zu has a zero dimension",
+                strcmp(path, "-") == 0 ? "<stdin>" : path, raw_rows,
+                raw_cols);
+        return -1;
+    }
+    reader r;
+    if (reader_open(&r, path, err, errlen) != 0)
+        return -1;
+    int rc;
+    if (raw_rows > 0)
+        rc = read_raw(&r, raw_rows, raw_cols, out, err, errlen);
+    else if (reader_ensure(&r, sizeof NPY_MAGIC) >= sizeof NPY_MAGIC &&
+             memcmp(r.buf + r.pos, NPY_MAGIC, sizeof NPY_MAGIC) == 0)
+        rc = read_npy(&r, out, err, errlen);
+    else
+        rc = read_text(&r, out, err, errlen);
+    reader_close(&r);
+    if (rc != 0)
+        memset(out, 0, sizeof *out);
+    return rc;
+}
+
+void dataio_matrix_free(dataio_matrix *m)
+{
+    if (!m)
+        return;
+    free(m->data);
+    memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,445 @@
+/*
+ * Writers for the program's array outputs (.npy or CSV) and the
+ * all-or-nothing output set: every output is written to a temporary file
+ * next to its final name and renamed into place only once all succeeded.
+ */
+#include "dataio.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#else
+#define PRINTF_LIKE(f, a)
+#endif
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    PRINTF_LIKE(3, 4);
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static bool is_stdout_path(const char *path)
+{
+    return strcmp(path, "-") == 0;
+}
+
+static bool is_npy_path(const char *path)
+{
+    size_t n = strlen(path);
+    return n >= 4 && strcmp(path + n - 4, ".npy") == 0;
+}
+
+/* ---- One output file ---------------------------------------------------- */
+
+typedef struct out_file {
+    FILE *fp;
+    const char *path;
+    const char *name;  /* for messages: the path, or "<stdout>" */
+    bool is_stdout;
+    bool regular;      /* a regular file: synced, and removed on failure */
+    int write_errno;   /* the first failure; 0 while all went well */
+} out_file;
+
+static int out_open(out_file *f, const char *path, char *err, size_t errlen)
+{
+    memset(f, 0, sizeof *f);
+    f->path = path;
+    f->is_stdout = is_stdout_path(path);
+    f->name = f->is_stdout ? "<stdout>" : path;
+    f->fp = f->is_stdout ? stdout : fopen(path, "wb");
+    if (!f->fp) {
+        set_err(err, errlen, "%s: cannot open for writing: %s", path,
+                strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    f->regular = !f->is_stdout && fstat(fileno(f->fp), &st) == 0 &&
+                 S_ISREG(st.st_mode);
+    return 0;
+}
+
+/* Records the first failure; later writes are skipped. */
+static void out_failed(out_file *f)
+{
+    if (!f->write_errno)
+        f->write_errno = errno ? errno : EIO;
+}
+
+static void out_bytes(out_file *f, const void *p, size_t n)
+{
+    if (!f->write_errno && n > 0 && fwrite(p, 1, n, f->fp) != n)
+        out_failed(f);
+}
+
+/* Flushes, syncs a regular file to disk and closes it, so that a full
+ * disk is seen here and not after the rename. On failure a regular file
+ * is removed: no partial output is left. */
+static int out_close(out_file *f, char *err, size_t errlen)
+{
+    if (f->is_stdout) {
+        if (!f->write_errno && fflush(stdout) != 0)
+            out_failed(f);
+    } else {
+        if (!f->write_errno && fflush(f->fp) != 0)
+            out_failed(f);
+        if (!f->write_errno && f->regular && fsync(fileno(f->fp)) != 0)
+            out_failed(f);
+        if (fclose(f->fp) != 0)
+            out_failed(f);
+        if (f->write_errno && f->regular)
+            remove(f->path);
+    }
+    if (!f->write_errno)
+        return 0;
+    set_err(err, errlen, "%s: write failed: %s", f->name,
+            strerror(f->write_errno));
+    return -1;
+}
+
+/* ---- .npy --------------------------------------------------------------- */
+
+static void store_le(unsigned char *dst, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        dst[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Writes the version 1.0 preamble: magic, version, header length and the
+ * header dict, padded with spaces and ended by '\n' so that the data
+ * starts at a multiple of 64 bytes (the .npy format's alignment). */
+static void npy_header(out_file *f, const char *descr, const char *shape)
+{
+    char h[256];
+    int n = snprintf(h, sizeof h,
+                     "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+                     descr, shape);
+    size_t used = 10 + (size_t)n + 1; /* preamble, dict, '\n' */
+    size_t total = (used + 63) / 64 * 64;
+    size_t hlen = total - 10;
+    memset(h + n, ' ', total - used);
+    h[hlen - 1] = '\n';
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
+    store_le(pre + 8, hlen, 2);
+    out_bytes(f, pre, sizeof pre);
+    out_bytes(f, h, hlen);
+}
+
+/* Values go out through a small buffer, converted to little endian. */
+enum { OUT_CHUNK = 8192 };
+
+static void npy_doubles(out_file *f, const double *a, size_t n)
+{
+    unsigned char buf[OUT_CHUNK];
+    size_t per = sizeof buf / 8;
+    for (size_t k = 0; k < n && !f->write_errno; k += per) {
+        size_t m = n - k < per ? n - k : per;
+        for (size_t i = 0; i < m; i++) {
+            uint64_t u;
+            memcpy(&u, &a[k + i], sizeof u);
+            store_le(buf + 8 * i, u, 8);
+        }
+        out_bytes(f, buf, 8 * m);
+    }
+}
+
+static void npy_int32s(out_file *f, const int32_t *a, size_t n)
+{
+    unsigned char buf[OUT_CHUNK];
+    size_t per = sizeof buf / 4;
+    for (size_t k = 0; k < n && !f->write_errno; k += per) {
+        size_t m = n - k < per ? n - k : per;
+        for (size_t i = 0; i < m; i++)
+            store_le(buf + 4 * i, (uint32_t)a[k + i], 4);
+        out_bytes(f, buf, 4 * m);
+    }
+}
+
+/* ---- Text --------------------------------------------------------------- */
+
+/* 17 significant digits: reading the text back gives the same bits. */
+static void csv_doubles(out_file *f, const double *a, size_t rows,
+                        size_t cols)
+{
+    for (size_t i = 0; i < rows && !f->write_errno; i++) {
+        for (size_t j = 0; j < cols; j++) {
+            if (fprintf(f->fp, j ? ",%.17g" : "%.17g", a[i * cols + j]) < 0) {
+                out_failed(f);
+                return;
+            }
+        }
+        if (fputc('\n', f->fp) == EOF)
+            out_failed(f);
+    }
+}
+
+static void text_int32s(out_file *f, const int32_t *a, size_t n)
+{
+    for (size_t k = 0; k < n && !f->write_errno; k++)
+        if (fprintf(f->fp, "%" PRId32 "\n", a[k]) < 0)
+            out_failed(f);
+}
+
+/* ---- Entry points ------------------------------------------------------- */
+
+int dataio_write_matrix(const char *path, const double *a, size_t rows,
+                        size_t cols, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!path || (!a && rows && cols) || (cols && rows > SIZE_MAX / cols)) {
+        set_err(err, errlen, "dataio_write_matrix: invalid arguments");
+        return -1;
+    }
+    out_file f;
+    if (out_open(&f, path, err, errlen) != 0)
+        return -1;
+    errno = 0;
+    if (!f.is_stdout && is_npy_path(path)) {
+        char shape[64];
+        snprintf(shape, sizeof shape, "(%zu, %zu)", rows, cols);
+        npy_header(&f, "<f8", shape);
+        npy_doubles(&f, a, rows * cols);
+    } else {
+        csv_doubles(&f, a, rows, cols);
+    }
+    return out_close(&f, err, errlen);
+}
+
+int dataio_write_labels(const char *path, const int32_t *labels, size_t n,
+                        char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!path || (!labels && n)) {
+        set_err(err, errlen, "dataio_write_labels: invalid arguments");
+        return -1;
+    }
+    out_file f;
+    if (out_open(&f, path, err, errlen) != 0)
+        return -1;
+    errno = 0;
+    if (!f.is_stdout && is_npy_path(path)) {
+        char shape[32];
+        snprintf(shape, sizeof shape, "(%zu,)", n);
+        npy_header(&f, "<i4", shape);
+        npy_int32s(&f, labels, n);
+    } else {
+        text_int32s(&f, labels, n);
+    }
+    return out_close(&f, err, errlen);
+}
+
+/* ---- All-or-nothing output set ---------------------------------------- */
+
+typedef struct output_entry {
+    char *final_path;
+    char *tmp_path;
+    /* Not a regular file (/dev/null, a pipe): written in place, as a
+     * rename would replace the device or pipe itself. */
+    bool direct;
+    bool committed;
+} output_entry;
+
+struct dataio_outputs {
+    output_entry *items;
+    size_t n, cap;
+};
+
+dataio_outputs *outputs_new(void)
+{
+    return calloc(1, sizeof(dataio_outputs));
+}
+
+static char *copy_string(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+/* "<dir>/.<base>.tmp-XXXXXX": in the same folder, so rename is atomic,
+ * and hidden. A long base is shortened to stay within NAME_MAX. */
+static char *temp_template(const char *final_path)
+{
+    const char *slash = strrchr(final_path, '/');
+    size_t dirlen = slash ? (size_t)(slash - final_path) + 1 : 0;
+    const char *base = final_path + dirlen;
+    size_t baselen = strlen(base);
+    if (baselen > 200)
+        baselen = 200;
+    static const char suffix[] = ".tmp-XXXXXX";
+    char *t = malloc(dirlen + 1 + baselen + sizeof suffix);
+    if (!t)
+        return NULL;
+    memcpy(t, final_path, dirlen);
+    t[dirlen] = '.';
+    memcpy(t + dirlen + 1, base, baselen);
+    memcpy(t + dirlen + 1 + baselen, suffix, sizeof suffix);
+    return t;
+}
+
+/* The mode a new file would get from open(): mkstemp makes it 0600.
+ * umask can only be read by setting it, so it is set straight back. */
+static mode_t new_file_mode(void)
+{
+    mode_t mask = umask(0);
+    umask(mask);
+    return (mode_t)(0666 & ~mask);
+}
+
+/* Creates the temporary file with the mode the final file should have
+ * (an existing file's, else the default); returns its name or NULL. */
+static char *create_temp(const char *final_path, const struct stat *old,
+                         char *err, size_t errlen)
+{
+    char *tmp = temp_template(final_path);
+    if (!tmp) {
+        set_err(err, errlen, "%s: out of memory", final_path);
+        return NULL;
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        set_err(err, errlen, "%s: cannot create a temporary file: %s",
+                final_path, strerror(errno));
+        free(tmp);
+        return NULL;
+    }
+    mode_t mode = old ? old->st_mode & 07777 : new_file_mode();
+    int failed = fchmod(fd, mode) != 0 ? errno : 0;
+    if (close(fd) != 0 && !failed)
+        failed = errno;
+    if (failed) {
+        set_err(err, errlen, "%s: cannot set up the temporary file %s: %s",
+                final_path, tmp, strerror(failed));
+        unlink(tmp);
+        free(tmp);
+        return NULL;
+    }
+    return tmp;
+}
+
+static int reserve_entry(dataio_outputs *set)
+{
+    if (set->n < set->cap)
+        return 0;
+    size_t c = set->cap ? 2 * set->cap : 4;
+    output_entry *p = realloc(set->items, c * sizeof *p);
+    if (!p)
+        return -1;
+    set->items = p;
+    set->cap = c;
+    return 0;
+}
+
+int outputs_add(dataio_outputs *set, const char *final_path,
+                const char **tmp_path, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (tmp_path)
+        *tmp_path = NULL;
+    if (!set || !final_path || !tmp_path || !*final_path) {
+        set_err(err, errlen, "outputs_add: invalid arguments");
+        return -1;
+    }
+    if (is_stdout_path(final_path)) {
+        *tmp_path = "-";
+        return 0;
+    }
+    for (size_t k = 0; k < set->n; k++) {
+        if (strcmp(set->items[k].final_path, final_path) == 0) {
+            set_err(err, errlen, "%s: named as two different outputs",
+                    final_path);
+            return -1;
+        }
+    }
+    struct stat st;
+    bool exists = stat(final_path, &st) == 0;
+    if (exists && S_ISDIR(st.st_mode)) {
+        set_err(err, errlen, "%s: is a directory", final_path);
+        return -1;
+    }
+    size_t n = strlen(final_path);
+    if (final_path[n - 1] == '/') {
+        set_err(err, errlen, "%s: not a file name", final_path);
+        return -1;
+    }
+    if (reserve_entry(set) != 0) {
+        set_err(err, errlen, "%s: out of memory", final_path);
+        return -1;
+    }
+    output_entry e = {copy_string(final_path), NULL, false, false};
+    if (!e.final_path) {
+        set_err(err, errlen, "%s: out of memory", final_path);
+        return -1;
+    }
+    e.direct = exists && !S_ISREG(st.st_mode);
+    e.tmp_path = e.direct ? copy_string(final_path)
+                          : create_temp(final_path, exists ? &st : NULL, err,
+                                        errlen);
+    if (!e.tmp_path) {
+        if (e.direct)
+            set_err(err, errlen, "%s: out of memory", final_path);
+        free(e.final_path);
+        return -1;
+    }
+    set->items[set->n++] = e;
+    *tmp_path = e.tmp_path;
+    return 0;
+}
+
+int outputs_commit(dataio_outputs *set, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!set) {
+        set_err(err, errlen, "outputs_commit: no output set");
+        return -1;
+    }
+    for (size_t k = 0; k < set->n; k++) {
+        output_entry *e = &set->items[k];
+        if (e->committed || e->direct)
+            continue;
+        if (rename(e->tmp_path, e->final_path) != 0) {
+            set_err(err, errlen, "%s: cannot rename %s onto it: %s",
+                    e->final_path, e->tmp_path, strerror(errno));
+            return -1; /* outputs_free removes the temporaries left */
+        }
+        e->committed = true;
+    }
+    return 0;
+}
+
+void outputs_free(dataio_outputs *set)
+{
+    if (!set)
+        return;
+    for (size_t k = 0; k < set->n; k++) {
+        output_entry *e = &set->items[k];
+        if (!e->committed && !e->direct)
+            unlink(e->tmp_path);
+        free(e->tmp_path);
+        free(e->final_path);
+    }
+    free(set->items);
+    free(set);
+}

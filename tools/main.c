@@ -1,0 +1,88 @@
+/*
+ * emgmm: the command-line program. Dispatches to the commands (cmd_fit.c,
+ * cmd_model.c) and prints the usage and version. Every command returns its
+ * exit status here: 0 success, 1 the work failed, 2 bad usage or input.
+ */
+#include "cli_common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fputs(
+        "Usage:\n"
+        "  emgmm fit DATA [-k K] [-c TYPE] [--init METHOD | --init-model MODEL]\n"
+        "            [--seed S] [--n-init N] [--tol T] [--max-iter M]\n"
+        "            [--reg-covar R] [--threads T] [--shape N,D]\n"
+        "            [--require-converged] [-o MODEL] [--labels OUT]\n"
+        "            [--proba OUT] [--json] [-v]\n"
+        "  emgmm predict MODEL DATA [-o LABELS] [--proba OUT] [--shape N,D]\n"
+        "  emgmm score   MODEL DATA [--json] [--shape N,D]\n"
+        "  emgmm sample  MODEL -n N [--seed S] -o OUT\n"
+        "  emgmm --help | --version | COMMAND --help\n"
+        "\n"
+        "Gaussian mixture models fitted by Expectation-Maximisation.\n"
+        "\n"
+        "Commands:\n"
+        "  fit       fit a mixture to DATA and write the model (JSON)\n"
+        "  predict   write the most probable component of each row of DATA\n"
+        "  score     print the mean log-likelihood, BIC and AIC of DATA\n"
+        "  sample    draw samples from a model\n"
+        "\n"
+        "DATA is .npy, CSV/TSV (optional header row), raw float64 with\n"
+        "--shape N,D, or - for standard input. 'emgmm COMMAND --help' explains\n"
+        "each command's options and defaults.\n"
+        "\n"
+        "Exit status: 0 success; 1 the work failed (singular covariance, no\n"
+        "convergence with --require-converged, an unwritable output); 2 bad\n"
+        "usage or bad input.\n"
+        "\n"
+        "Example:\n"
+        "  emgmm fit data/sightings.csv -k 2 -o model.json\n"
+        "  emgmm predict model.json data/sightings.csv\n",
+        f);
+}
+
+static int dispatch(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_BAD_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+        printf("emgmm %s\n", emgmm_version());
+        return 0;
+    }
+    if (strcmp(cmd, "fit") == 0)
+        return cmd_fit(argc - 1, argv + 1);
+    if (strcmp(cmd, "predict") == 0)
+        return cmd_predict(argc - 1, argv + 1);
+    if (strcmp(cmd, "score") == 0)
+        return cmd_score(argc - 1, argv + 1);
+    if (strcmp(cmd, "sample") == 0)
+        return cmd_sample(argc - 1, argv + 1);
+    if (cmd[0] == '-')
+        return cli_error(EXIT_BAD_USAGE,
+                         "unknown option '%s' (see 'emgmm --help')", cmd);
+    return cli_error(EXIT_BAD_USAGE,
+                     "unknown command '%s' (see 'emgmm --help')", cmd);
+}
+
+int main(int argc, char **argv)
+{
+    int rc = dispatch(argc, argv);
+    /* Output on standard output that could not be written (a full disk,
+     * a closed pipe) is a failure, not a success. */
+    errno = 0;
+    if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0)
+        rc = cli_error(EXIT_WORK_FAILED, "standard output: %s",
+                       errno ? strerror(errno) : "write error");
+    return rc;
+}
