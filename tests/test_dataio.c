@@ -1,0 +1,1158 @@
+/*
+ * The data-file readers and writers (tools/dataio_*.c): .npy, CSV/TSV and
+ * raw input with their error messages, .npy/CSV output, and the
+ * all-or-nothing output set. The .npy files are built byte by byte here,
+ * so the tests need no numpy.
+ */
+#include "test_util.h"
+
+#include "dataio.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <float.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Every test works in this folder, emptied after each test. */
+static char tmpdir[] = "/tmp/test_dataio-XXXXXX";
+
+enum { ERRLEN = 512, PATHLEN = 256 };
+
+#define assert_contains(hay, needle)                                       \
+    do {                                                                   \
+        if (!strstr((hay), (needle))) {                                    \
+            print_error("\"%s\"\ndoes not contain\n\"%s\"\n", (hay),       \
+                        (needle));                                         \
+            fail();                                                        \
+        }                                                                  \
+    } while (0)
+
+/* ---- Helpers ------------------------------------------------------------ */
+
+/* Allocation failure in a test is not what is under test. */
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p)
+        abort();
+    return p;
+}
+
+static void path_in(char *out, const char *name)
+{
+    int n = snprintf(out, PATHLEN, "%s/%s", tmpdir, name);
+    assert_true(n > 0 && n < PATHLEN);
+}
+
+static void write_bytes(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* The whole file, NUL-terminated; *n its size. */
+static char *read_all(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t cap = 4096, len = 0;
+    char *buf = xmalloc(cap);
+    size_t got;
+    while ((got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (cap - len - 1 == 0) {
+            cap *= 2;
+            char *bigger = xmalloc(cap);
+            memcpy(bigger, buf, len);
+            free(buf);
+            buf = bigger;
+        }
+    }
+    assert_int_equal(fclose(f), 0);
+    buf[len] = '\0';
+    if (n)
+        *n = len;
+    return buf;
+}
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void remove_contents(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char p[PATHLEN * 2];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+            remove_contents(p);
+            rmdir(p);
+        } else {
+            unlink(p);
+        }
+    }
+    closedir(d);
+}
+
+/* Reads text content written to a file "in.csv"; *path gets its name. */
+static int read_text(const char *text, char *path, dataio_matrix *m,
+                     char *err)
+{
+    path_in(path, "in.csv");
+    write_bytes(path, text, strlen(text));
+    return dataio_read_matrix(path, NULL, m, err, ERRLEN);
+}
+
+static void assert_matrix(const dataio_matrix *m, size_t rows, size_t cols,
+                          const double *want)
+{
+    assert_non_null(m->data);
+    assert_int_equal(m->rows, rows);
+    assert_int_equal(m->cols, cols);
+    for (size_t k = 0; k < rows * cols; k++)
+        assert_close(m->data[k], want[k], 0, 0);
+}
+
+static void assert_failed_clean(int rc, const dataio_matrix *m)
+{
+    assert_int_equal(rc, -1);
+    assert_null(m->data);
+    assert_int_equal(m->rows, 0);
+    assert_int_equal(m->cols, 0);
+}
+
+/* Expects reading `text` to fail with exactly "<path><suffix>". */
+static void expect_text_error(const char *text, const char *suffix)
+{
+    char path[PATHLEN], err[ERRLEN], want[ERRLEN];
+    dataio_matrix m = {0};
+    assert_failed_clean(read_text(text, path, &m, err), &m);
+    snprintf(want, sizeof want, "%s%s", path, suffix);
+    assert_string_equal(err, want);
+}
+
+static void put_f8(unsigned char *dst, double v, bool big)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    for (int i = 0; i < 8; i++)
+        dst[big ? 7 - i : i] = (unsigned char)(u >> (8 * i));
+}
+
+static void put_f4(unsigned char *dst, float v, bool big)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    for (int i = 0; i < 4; i++)
+        dst[big ? 3 - i : i] = (unsigned char)(u >> (8 * i));
+}
+
+/* A .npy file by hand: magic, version major.0, header length (2 bytes for
+ * 1.0, 4 for 2.0), the dict padded with spaces to a multiple of `align`
+ * (1: no padding) and ended by '\n', then the data bytes. */
+static void write_npy(const char *path, int major, const char *dict,
+                      size_t align, const void *data, size_t datalen)
+{
+    size_t pre = major == 1 ? 10 : 12;
+    size_t hlen = strlen(dict) + 1;
+    while ((pre + hlen) % align)
+        hlen++;
+    size_t total = pre + hlen + datalen;
+    unsigned char *b = xmalloc(total);
+    memcpy(b, "\x93NUMPY", 6);
+    b[6] = (unsigned char)major;
+    b[7] = 0;
+    for (size_t i = 0; i < pre - 8; i++)
+        b[8 + i] = (unsigned char)(hlen >> (8 * i));
+    memset(b + pre, ' ', hlen);
+    memcpy(b + pre, dict, strlen(dict));
+    b[pre + hlen - 1] = '\n';
+    if (datalen)
+        memcpy(b + pre + hlen, data, datalen);
+    write_bytes(path, b, total);
+    free(b);
+}
+
+/* rows x cols float64 values v[i*cols+j] = 10*i + j + 0.25, laid out in
+ * the given order and endianness. */
+static unsigned char *f8_data(size_t rows, size_t cols, bool fortran,
+                              bool big)
+{
+    unsigned char *b = xmalloc(rows * cols * 8);
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j++) {
+            size_t k = fortran ? j * rows + i : i * cols + j;
+            put_f8(b + 8 * k, 10.0 * (double)i + (double)j + 0.25, big);
+        }
+    return b;
+}
+
+static void assert_f8_pattern(const dataio_matrix *m, size_t rows,
+                              size_t cols)
+{
+    assert_int_equal(m->rows, rows);
+    assert_int_equal(m->cols, cols);
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j++)
+            assert_close(m->data[i * cols + j],
+                         10.0 * (double)i + (double)j + 0.25, 0, 0);
+}
+
+/* Reads through a pipe on standard input, which cannot seek. */
+static int read_stdin(const void *bytes, size_t n,
+                      const dataio_read_options *o, dataio_matrix *m,
+                      char *err)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    assert_true(n < 60000); /* fits in the pipe without a reader */
+    assert_int_equal(write(fds[1], bytes, n), (ssize_t)n);
+    assert_int_equal(close(fds[1]), 0);
+    int saved = dup(STDIN_FILENO);
+    assert_true(saved >= 0);
+    assert_true(dup2(fds[0], STDIN_FILENO) >= 0);
+    close(fds[0]);
+    clearerr(stdin);
+    int rc = dataio_read_matrix("-", o, m, err, ERRLEN);
+    assert_true(dup2(saved, STDIN_FILENO) >= 0);
+    close(saved);
+    clearerr(stdin);
+    return rc;
+}
+
+/* Values that stress a text round trip: exponents far apart, -0,
+ * subnormals, the extremes. */
+static double *tricky_values(size_t n)
+{
+    double *a = xmalloc(n * sizeof *a);
+    test_rng rng = {42};
+    for (size_t k = 0; k < n; k++)
+        a[k] = test_rng_normal(&rng) *
+               pow(10.0, (double)((int)(test_rng_next(&rng) % 40) - 20));
+    const double special[] = {0.1, -0.0, DBL_MIN, DBL_MAX, -DBL_MAX,
+                              4.9406564584124654e-324, 1.0 / 3.0, 1e-310};
+    for (size_t k = 0; k < sizeof special / sizeof *special && k < n; k++)
+        a[k] = special[k];
+    return a;
+}
+
+/* ---- CSV and other delimited text ----------------------------------------- */
+
+static void test_csv_with_header(void **state)
+{
+    (void)state;
+    char path[PATHLEN], err[ERRLEN];
+    dataio_matrix m;
+    assert_int_equal(read_text("x,y\n1,2\n3.5,-4e2\n", path, &m, err), 0);
+    assert_matrix(&m, 2, 2, (double[]){1, 2, 3.5, -400});
+    dataio_matrix_free(&m);
+    assert_null(m.data);
+}
+
+static void test_csv_without_header(void **state)
+{
+    (void)state;
+    char path[PATHLEN], err[ERRLEN];
+    dataio_matrix m;
+    assert_int_equal(read_text("1,2,3\n4,5,6\n", path, &m, err), 0);
+    assert_matrix(&m, 2, 3, (double[]){1, 2, 3, 4, 5, 6});
+    dataio_matrix_free(&m);
+}
+
+static void test_csv_separators(void **state)
+{
+    (void)state;
+    static const char *texts[] = {
+        "1\t2\n3\t4\n",           /* tab */
+        "1;2\n3;4\n",             /* semicolon */
+        "  1   2  \n3 \t 4\n",    /* runs of whitespace */
+        " 1 , 2 \n\t3,4\t\n",     /* spaces around fields */
+        "a b\tc\n1\t2\n3\t4\n",   /* tab beats the header's space */
+        "0x1p0;2\n3;4e0\n",       /* what strtod reads */
+    };
+    for (size_t k = 0; k < sizeof texts / sizeof *texts; k++) {
+        char path[PATHLEN], err[ERRLEN];
+        dataio_matrix m;
+        int rc = read_text(texts[k], path, &m, err);
+        if (rc != 0)
+            print_error("text %zu: %s\n", k, err);
+        assert_int_equal(rc, 0);
+        assert_matrix(&m, 2, 2, (double[]){1, 2, 3, 4});
+        dataio_matrix_free(&m);
+    }
+}
+
+static void test_csv_crlf_bom_blank_lines(void **state)
+{
+    (void)state;
+    char path[PATHLEN], err[ERRLEN];
+    dataio_matrix m;
+    assert_int_equal(read_text("x,y\r\n\r\n1,2\r\n  \r\n3,4\r\n\r\n\n\n",
+                               path, &m, err),
+                     0);
+    assert_matrix(&m, 2, 2, (double[]){1, 2, 3, 4});
+    dataio_matrix_free(&m);
+    /* A UTF-8 byte order mark before data (not taken for a header). */
+    assert_int_equal(read_text("\xEF\xBB\xBF" "1;2\n3;4\n", path, &m, err), 0);
+    assert_matrix(&m, 2, 2, (double[]){1, 2, 3, 4});
+    dataio_matrix_free(&m);
+    /* No newline at the end either. */
+    assert_int_equal(read_text("5 6", path, &m, err), 0);
+    assert_matrix(&m, 1, 2, (double[]){5, 6});
+    dataio_matrix_free(&m);
+}
+
+static void test_csv_ragged_rows(void **state)
+{
+    (void)state;
+    /* Lines count the header and blank lines; the column is the first
+     * missing or extra field. */
+    expect_text_error("x,y\n\n1,2\n3\n", ":4:2: expected 2 fields, found 1");
+    expect_text_error("1,2\n3,4,5\n", ":2:3: expected 2 fields, found 3");
+    expect_text_error("1 2\n3 4\n5 6 7 8\n",
+                      ":3:3: expected 2 fields, found 4");
+    expect_text_error("1,2\n3,4,\n", ":2:3: expected 2 fields, found 3");
+}
+
+static void test_csv_not_a_number(void **state)
+{
+    (void)state;
+    expect_text_error("a,b\n1,2\n3,abc\n", ":3:2: 'abc' is not a number");
+    expect_text_error("1,2\n3,4x\n", ":2:2: '4x' is not a number");
+    /* Only the first line can be a header. */
+    expect_text_error("a,b\nc,d\n", ":2:1: 'c' is not a number");
+    /* A long field is cut short in the message. */
+    char text[200], want[100];
+    snprintf(text, sizeof text, "1,2\n3,%0100d\n", 0);
+    memset(text + 8, 'z', 60); /* the field: "00", 60 'z', 38 '0' */
+    snprintf(want, sizeof want, ":2:2: '00%038d...' is not a number", 0);
+    memset(want + 9, 'z', 38);
+    expect_text_error(text, want);
+}
+
+static void test_csv_missing_values(void **state)
+{
+    (void)state;
+    const char *msg = "missing value (fitting with missing values is not "
+                      "supported)";
+    char want[ERRLEN];
+    snprintf(want, sizeof want, ":2:2: %s", msg);
+    expect_text_error("1,2\n3,\n", want);
+    expect_text_error("1,2\n3, \t\n", want);
+    expect_text_error("1;2;3\n4;;6\n", want);
+    expect_text_error("1,2\n3,NaN\n", want);
+    expect_text_error("x,y\n1,2\n3,nan\n",
+                      ":3:2: missing value (fitting with missing values is "
+                      "not supported)");
+    /* NaN or an empty cell in the first line does not make a header. */
+    expect_text_error("NaN,1\n2,3\n",
+                      ":1:1: missing value (fitting with missing values is "
+                      "not supported)");
+    expect_text_error("1,\n2,3\n",
+                      ":1:2: missing value (fitting with missing values is "
+                      "not supported)");
+}
+
+static void test_csv_not_finite(void **state)
+{
+    (void)state;
+    expect_text_error("1,2\n3,inf\n", ":2:2: value is not finite");
+    expect_text_error("1,2\n-inf,3\n", ":2:1: value is not finite");
+    expect_text_error("1,2\n3,1e999\n", ":2:2: value is not finite");
+}
+
+static void test_csv_no_data(void **state)
+{
+    (void)state;
+    expect_text_error("", ": no data rows");
+    expect_text_error("x,y\n\n", ": no data rows");
+    expect_text_error("\n \n", ": no data rows");
+}
+
+static void test_csv_long_lines_many_rows(void **state)
+{
+    (void)state;
+    /* A 100 kB line is longer than the read buffer. */
+    enum { WIDE = 20000, TALL = 5000 };
+    size_t cap = (size_t)WIDE * 16 * 2 + 64, len = 0;
+    char *text = xmalloc(cap);
+    for (int r = 0; r < 2; r++) {
+        for (int j = 0; j < WIDE; j++)
+            len += (size_t)snprintf(text + len, cap - len,
+                                    j ? ",%d.5" : "%d.5", j + r);
+        len += (size_t)snprintf(text + len, cap - len, "\n");
+    }
+    char path[PATHLEN], err[ERRLEN];
+    dataio_matrix m;
+    assert_int_equal(read_text(text, path, &m, err), 0);
+    assert_int_equal(m.rows, 2);
+    assert_int_equal(m.cols, WIDE);
+    assert_close(m.data[WIDE - 1], WIDE - 1 + 0.5, 0, 0);
+    assert_close(m.data[2 * WIDE - 1], WIDE + 0.5, 0, 0);
+    dataio_matrix_free(&m);
+    free(text);
+
+    /* Many rows: the buffer grows several times. */
+    cap = (size_t)TALL * 32;
+    text = xmalloc(cap);
+    len = (size_t)snprintf(text, cap, "a\tb\n");
+    for (int i = 0; i < TALL; i++)
+        len += (size_t)snprintf(text + len, cap - len, "%d\t%d\n", i, -2 * i);
+    assert_int_equal(read_text(text, path, &m, err), 0);
+    assert_int_equal(m.rows, TALL);
+    assert_int_equal(m.cols, 2);
+    for (int i = 0; i < TALL; i++) {
+        assert_close(m.data[2 * i], i, 0, 0);
+        assert_close(m.data[2 * i + 1], -2 * i, 0, 0);
+    }
+    dataio_matrix_free(&m);
+    free(text);
+}
+
+static void test_csv_from_stdin(void **state)
+{
+    (void)state;
+    char err[ERRLEN];
+    dataio_matrix m;
+    const char *text = "x,y\n1,2\n3,4\n";
+    assert_int_equal(read_stdin(text, strlen(text), NULL, &m, err), 0);
+    assert_matrix(&m, 2, 2, (double[]){1, 2, 3, 4});
+    dataio_matrix_free(&m);
+    text = "1,2\n3,oops\n";
+    assert_failed_clean(read_stdin(text, strlen(text), NULL, &m, err), &m);
+    assert_string_equal(err, "<stdin>:2:2: 'oops' is not a number");
+}
+
+/* ---- Opening ---------------------------------------------------------- */
+
+static void test_open_errors(void **state)
+{
+    (void)state;
+    char path[PATHLEN], err[ERRLEN], want[ERRLEN];
+    dataio_matrix m;
+    path_in(path, "missing.csv");
+    assert_failed_clean(dataio_read_matrix(path, NULL, &m, err, ERRLEN), &m);
+    snprintf(want, sizeof want, "%s: cannot open: %s", path,
+             strerror(ENOENT));
+    assert_string_equal(err, want);
+    assert_failed_clean(dataio_read_matrix(tmpdir, NULL, &m, err, ERRLEN),
+                        &m);
+    snprintf(want, sizeof want, "%s: cannot open: %s", tmpdir,
+             strerror(EISDIR));
+    assert_string_equal(err, want);
+}
+
+/* ---- .npy -------------------------------------------------------------- */
+
+static void test_npy_f8_c_order(void **state)
+{
+    (void)state;
+    char path[PATHLEN], err[ERRLEN];
+    path_in(path, "a.npy");
+    unsigned char *d = f8_data(2, 3, false, false);
+    write_npy(path, 1,
+              "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }",
+              64, d, 48);
+    dataio_matrix m;
+    assert_int_equal(dataio_read_matrix(path, NULL, &m, err, ERRLEN), 0);
+    assert_f8_pattern(&m, 2, 3);
+    dataio_matrix_free(&m);
+    free(d);
+}
+
+static void test_npy_f8_fortran_big_endian(void **state)
+{
+    (void)state;
+    char path[PATHLEN], err[ERRLEN];
+    path_in(path, "a.npy");
+    unsigned char *d = f8_data(2, 3, true, true);
+    write_npy(path, 1,
+              "{'descr': '>f8', 'fortran_order': True, 'shape': (2, 3), }",
+              64, d, 48);
+    dataio_matrix m;
+    assert_int_equal(dataio_read_matrix(path, NULL, &m, err, ERRLEN), 0);
+    assert_f8_pattern(&m, 2, 3);
+    dataio_matrix_free(&m);
+    free(d);
+}
+
+static void test_npy_f4(void **state)
+{
+    (void)state;
+    const float v[6] = {0.5f, -1.25f, 0.1f, 3e38f, -7.0f, 1e-40f};
+    for (int big = 0; big < 2; big++) {
+        for (int fortran = 0; fortran < 2; fortran++) {
+            unsigned char d[24];
+            /* shape (3, 2); v is row-major */
+            for (size_t i = 0; i < 3; i++)
+                for (size_t j = 0; j < 2; j++)
+                    put_f4(d + 4 * (fortran ? j * 3 + i : i * 2 + j),
+                           v[i * 2 + j], big);
+            char dict[128], path[PATHLEN], err[ERRLEN];
+            snprintf(dict, sizeof dict,
+                     "{'descr': '%cf4', 'fortran_order': %s, "
+                     "'shape': (3, 2), }",
+                     big ? '>' : '<', fortran ? "True" : "False");
+            path_in(path, "f4.npy");
+            write_npy(path, 1, dict, 64, d, sizeof d);
+            dataio_matrix m;
+            assert_int_equal(dataio_read_matrix(path, NULL, &m, err, ERRLEN),
+                             0);
+            assert_int_equal(m.rows, 3);
+            assert_int_equal(m.cols, 2);
+            for (int k = 0; k < 6; k++)
+                assert_close(m.data[k], (double)v[k], 0, 0);
+            dataio_matrix_free(&m);
+        }
+    }
+}
+
+static void test_npy_1d_and_v2_header(void **state)
+{
+    (void)state;
+    char path[PATHLEN], err[ERRLEN];
+    path_in(path, "a.npy");
+    unsigned char *d = f8_data(5, 1, false, false);
+    write_npy(path, 1,
+              "{'descr': '<f8', 'fortran_order': False, 'shape': (5,), }",
+              64, d, 40);
+    dataio_matrix m;
+    assert_int_equal(dataio_read_matrix(path, NULL, &m, err, ERRLEN), 0);
+    assert_f8_pattern(&m, 5, 1);
+    dataio_matrix_free(&m);
+
+    /* Version 2.0 (4-byte header length), keys in another order, odd
+     * spacing, a Python 2 long. */
+    write_npy(path, 2,
+              "{ 'shape' : ( 5L , 1 ) ,'fortran_order':False,"
+              "\"descr\" :'<f8' }",
+              64, d, 40);
+    assert_int_equal(dataio_read_matrix(path, NULL, &m, err, ERRLEN), 0);
+    assert_f8_pattern(&m, 5, 1);
+    dataio_matrix_free(&m);
+
+    /* A header over 64 KiB (only 2.0 can say so), longer than the read
+     * buffer, leaving the data at an odd offset. */
+    write_npy(path, 2,
+              "{'descr': '<f8', 'fortran_order': False, 'shape': (5, 1)}",
+              70001, d, 40);
+    assert_int_equal(dataio_read_matrix(path, NULL, &m, err, ERRLEN), 0);
+    assert_f8_pattern(&m, 5, 1);
+    dataio_matrix_free(&m);
+    free(d);
+
+    /* '=' is the host's byte order. */
+    const uint16_t one = 1;
+    unsigned char first;
+    memcpy(&first, &one, 1);
+    d = f8_data(5, 1, false, first == 0);
+    write_npy(path, 1,
+              "{'descr': '=f8', 'fortran_order': False, 'shape': (5,), }",
+              64, d, 40);
+    assert_int_equal(dataio_read_matrix(path, NULL, &m, err, ERRLEN), 0);
+    assert_f8_pattern(&m, 5, 1);
+    dataio_matrix_free(&m);
+    free(d);
+}
+
+static void test_npy_large_unaligned_fortran(void **state)
+{
+    (void)state;
+    /* 280 kB in Fortran order behind an unpadded header: values straddle
+     * the read buffer's chunks and columns span several chunks. */
+    enum { R = 5000, C = 7 };
+    char path[PATHLEN], err[ERRLEN];
+    path_in(path, "big.npy");
+    unsigned char *d = f8_data(R, C, true, false);
+    write_npy(path, 1,
+              "{'descr': '<f8', 'fortran_order': True, 'shape': (5000, 7)}",
+              1, d, (size_t)R * C * 8);
+    dataio_matrix m;
+    assert_int_equal(dataio_read_matrix(path, NULL, &m, err, ERRLEN), 0);
+    assert_f8_pattern(&m, R, C);
+    dataio_matrix_free(&m);
+    free(d);
+}
+
+static void test_npy_from_stdin(void **state)
+{
+    (void)state;
+    enum { R = 400, C = 3 }; /* 9.6 kB: fits in a pipe */
+    char path[PATHLEN], err[ERRLEN];
+    path_in(path, "a.npy");
+    unsigned char *d = f8_data(R, C, false, true);
+    write_npy(path, 1,
+              "{'descr': '>f8', 'fortran_order': False, 'shape': (400, 3), }",
+              64, d, (size_t)R * C * 8);
+    size_t n;
+    char *bytes = read_all(path, &n);
+    dataio_matrix m;
+    assert_int_equal(read_stdin(bytes, n, NULL, &m, err), 0);
+    assert_f8_pattern(&m, R, C);
+    dataio_matrix_free(&m);
+    /* Truncated on a pipe: the size is only known at its end. */
+    assert_failed_clean(read_stdin(bytes, n - 12, NULL, &m, err), &m);
+    assert_string_equal(err, "<stdin>: expected 9600 bytes of data for shape "
+                             "(400, 3), found 9588 (truncated file)");
+    free(bytes);
+    free(d);
+}
+
+static void expect_npy_error(const char *dict, const void *data,
+                             size_t datalen, const char *suffix)
+{
+    char path[PATHLEN], err[ERRLEN], want[ERRLEN];
+    path_in(path, "bad.npy");
+    write_npy(path, 1, dict, 64, data, datalen);
+    dataio_matrix m = {0};
+    assert_failed_clean(dataio_read_matrix(path, NULL, &m, err, ERRLEN), &m);
+    snprintf(want, sizeof want, "%s%s", path, suffix);
+    assert_string_equal(err, want);
+}
+
+static void test_npy_size_errors(void **state)
+{
+    (void)state;
+    unsigned char *d = f8_data(3, 2, false, false);
+    const char *dict =
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }";
+    expect_npy_error(dict, d, 40,
+                     ": expected 48 bytes of data for shape (3, 2), "
+                     "found 40 (truncated file)");
+    expect_npy_error(dict, d, 0,
+                     ": expected 48 bytes of data for shape (3, 2), "
+                     "found 0 (truncated file)");
+    unsigned char more[56] = {0};
+    memcpy(more, d, 48);
+    expect_npy_error(dict, more, sizeof more,
+                     ": expected 48 bytes of data for shape (3, 2), "
+                     "found 56");
+    expect_npy_error(
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 2), }", d, 0,
+        ": no data (shape 0 x 2)");
+    expect_npy_error(
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 0), }", d, 0,
+        ": no data (shape 3 x 0)");
+    /* rows * cols * 8 would overflow. */
+    expect_npy_error("{'descr': '<f8', 'fortran_order': False, 'shape': "
+                     "(4294967296, 4294967296), }",
+                     d, 48, ": shape 4294967296 x 4294967296 is too large");
+    expect_npy_error("{'descr': '<f8', 'fortran_order': False, 'shape': "
+                     "(99999999999999999999, 1), }",
+                     d, 48, ": malformed .npy header: bad 'shape'");
+    free(d);
+}
+
+static void test_npy_header_errors(void **state)
+{
+    (void)state;
+    unsigned char d[48] = {0};
+    expect_npy_error(
+        "{'descr': '<i8', 'fortran_order': False, 'shape': (3, 2), }", d, 48,
+        ": unsupported dtype '<i8' (expected float64 or float32: '<f8', "
+        "'>f8', '<f4' or '>f4')");
+    expect_npy_error(
+        "{'descr': '|u1', 'fortran_order': False, 'shape': (3, 2), }", d, 6,
+        ": unsupported dtype '|u1' (expected float64 or float32: '<f8', "
+        "'>f8', '<f4' or '>f4')");
+    expect_npy_error("{'descr': [('a', '<f8')], 'fortran_order': False, "
+                     "'shape': (3,), }",
+                     d, 24,
+                     ": malformed .npy header: unsupported dtype (not a "
+                     "plain float64 or float32)");
+    expect_npy_error(
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 1, 3), }", d,
+        48, ": the array has 3 dimensions; expected 1 or 2");
+    expect_npy_error("{'descr': '<f8', 'fortran_order': False, 'shape': (), }",
+                     d, 8, ": the array has 0 dimensions; expected 1 or 2");
+    expect_npy_error("{'descr': '<f8', 'shape': (3, 2), }", d, 48,
+                     ": malformed .npy header: no 'fortran_order'");
+    expect_npy_error(
+        "{'descr': '<f8', 'fortran_order': 0, 'shape': (3, 2), }", d, 48,
+        ": malformed .npy header: 'fortran_order' is not True or False");
+    expect_npy_error("{'descr': '<f8', 'fortran_order': False, "
+                     "'shape': (3, 2), 'extra': 1}",
+                     d, 48, ": malformed .npy header: unexpected key");
+    expect_npy_error(
+        "{'descr': '<f8' 'fortran_order': False, 'shape': (3, 2), }", d, 48,
+        ": malformed .npy header: ',' expected");
+
+    /* Cut inside the header; an unknown version. */
+    char path[PATHLEN], err[ERRLEN], want[ERRLEN];
+    path_in(path, "cut.npy");
+    write_bytes(path, "\x93NUMPY\x01\x00\x76\x00{'descr'", 17);
+    dataio_matrix m;
+    assert_failed_clean(dataio_read_matrix(path, NULL, &m, err, ERRLEN), &m);
+    snprintf(want, sizeof want, "%s: truncated .npy header", path);
+    assert_string_equal(err, want);
+    write_bytes(path, "\x93NUMPY\x04\x00\x76\x00{}", 12);
+    assert_failed_clean(dataio_read_matrix(path, NULL, &m, err, ERRLEN), &m);
+    snprintf(want, sizeof want, "%s: unsupported .npy format version 4.0",
+             path);
+    assert_string_equal(err, want);
+}
+
+static void test_npy_not_finite(void **state)
+{
+    (void)state;
+    const char *dict =
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }";
+    unsigned char *d = f8_data(3, 2, false, false);
+    put_f8(d + 8 * 3, NAN, false); /* row 2, column 2 */
+    expect_npy_error(dict, d, 48,
+                     ": row 2, column 2: missing value (NaN; fitting with "
+                     "missing values is not supported)");
+    free(d);
+    d = f8_data(3, 2, false, false);
+    put_f8(d + 8 * 1, -INFINITY, false);
+    put_f8(d + 8 * 4, INFINITY, false);
+    expect_npy_error(dict, d, 48,
+                     ": row 1, column 2: value is not finite (-inf)");
+    free(d);
+    /* Fortran order: file position 1 is row 2, column 1. */
+    d = f8_data(3, 2, true, false);
+    put_f8(d + 8 * 1, INFINITY, false);
+    expect_npy_error(
+        "{'descr': '<f8', 'fortran_order': True, 'shape': (3, 2), }", d, 48,
+        ": row 2, column 1: value is not finite (inf)");
+    free(d);
+    /* float32 infinity too. */
+    unsigned char f[8];
+    put_f4(f, 1.0f, false);
+    put_f4(f + 4, INFINITY, false);
+    expect_npy_error(
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", f, 8,
+        ": row 2, column 1: value is not finite (inf)");
+}
+
+/* ---- Raw float64 ------------------------------------------------------- */
+
+static void test_raw(void **state)
+{
+    (void)state;
+    char path[PATHLEN], err[ERRLEN], want[ERRLEN];
+    path_in(path, "a.bin");
+    unsigned char *d = f8_data(3, 2, false, false);
+    write_bytes(path, d, 48);
+    dataio_read_options o = {3, 2};
+    dataio_matrix m;
+    assert_int_equal(dataio_read_matrix(path, &o, &m, err, ERRLEN), 0);
+    assert_f8_pattern(&m, 3, 2);
+    dataio_matrix_free(&m);
+
+    /* The same bytes through a pipe. */
+    assert_int_equal(read_stdin(d, 48, &o, &m, err), 0);
+    assert_f8_pattern(&m, 3, 2);
+    dataio_matrix_free(&m);
+
+    o = (dataio_read_options){4, 2};
+    assert_failed_clean(dataio_read_matrix(path, &o, &m, err, ERRLEN), &m);
+    snprintf(want, sizeof want,
+             "%s: raw float64 data of shape 4,2 needs 64 bytes, the file "
+             "has 48", path);
+    assert_string_equal(err, want);
+    o = (dataio_read_options){2, 2};
+    assert_failed_clean(read_stdin(d, 48, &o, &m, err), &m);
+    assert_string_equal(err, "<stdin>: raw float64 data of shape 2,2 needs "
+                             "32 bytes, the file has 48");
+    o = (dataio_read_options){3, 0};
+    assert_failed_clean(dataio_read_matrix(path, &o, &m, err, ERRLEN), &m);
+    assert_contains(err, "zero dimension");
+
+    /* Non-finite raw values are named by row and column. */
+    put_f8(d + 8 * 5, NAN, false);
+    write_bytes(path, d, 48);
+    o = (dataio_read_options){3, 2};
+    assert_failed_clean(dataio_read_matrix(path, &o, &m, err, ERRLEN), &m);
+    assert_contains(err, ": row 3, column 2: missing value");
+    free(d);
+}
+
+/* ---- Writers ----------------------------------------------------------- */
+
+static void test_write_npy_round_trip(void **state)
+{
+    (void)state;
+    enum { R = 1000, C = 5 };
+    double *a = tricky_values((size_t)R * C);
+    char path[PATHLEN], err[ERRLEN];
+    path_in(path, "out.npy");
+    assert_int_equal(dataio_write_matrix(path, a, R, C, err, ERRLEN), 0);
+
+    size_t n;
+    unsigned char *bytes = (unsigned char *)read_all(path, &n);
+    assert_memory_equal(bytes, "\x93NUMPY\x01\x00", 8);
+    size_t hlen = (size_t)bytes[8] | (size_t)bytes[9] << 8;
+    assert_int_equal((10 + hlen) % 64, 0);
+    assert_int_equal(bytes[10 + hlen - 1], '\n');
+    assert_int_equal(n, 10 + hlen + (size_t)R * C * 8);
+    const char *want = "{'descr': '<f8', 'fortran_order': False, "
+                       "'shape': (1000, 5), }";
+    assert_memory_equal(bytes + 10, want, strlen(want));
+    /* Little endian whatever the host. */
+    unsigned char first[8];
+    put_f8(first, a[0], false);
+    assert_memory_equal(bytes + 10 + hlen, first, 8);
+    free(bytes);
+
+    dataio_matrix m;
+    assert_int_equal(dataio_read_matrix(path, NULL, &m, err, ERRLEN), 0);
+    assert_int_equal(m.rows, R);
+    assert_int_equal(m.cols, C);
+    assert_memory_equal(m.data, a, sizeof(double) * R * C);
+    dataio_matrix_free(&m);
+    free(a);
+}
+
+static void test_write_csv_round_trip(void **state)
+{
+    (void)state;
+    enum { R = 1000, C = 5 };
+    double *a = tricky_values((size_t)R * C);
+    char path[PATHLEN], err[ERRLEN];
+    path_in(path, "out.csv");
+    assert_int_equal(dataio_write_matrix(path, a, R, C, err, ERRLEN), 0);
+    char *text = read_all(path, NULL);
+    const char *line1 = "0.10000000000000001,-0,2.2250738585072014e-308,"
+                        "1.7976931348623157e+308,-1.7976931348623157e+308\n";
+    assert_memory_equal(text, line1, strlen(line1));
+    free(text);
+    dataio_matrix m;
+    assert_int_equal(dataio_read_matrix(path, NULL, &m, err, ERRLEN), 0);
+    assert_int_equal(m.rows, R);
+    assert_int_equal(m.cols, C);
+    /* Bit for bit, -0 and subnormals included. */
+    assert_memory_equal(m.data, a, sizeof(double) * R * C);
+    dataio_matrix_free(&m);
+    free(a);
+}
+
+static void test_write_labels(void **state)
+{
+    (void)state;
+    const int32_t labels[4] = {0, 2, -1, 2147483647};
+    char path[PATHLEN], err[ERRLEN];
+    path_in(path, "labels.txt");
+    assert_int_equal(dataio_write_labels(path, labels, 4, err, ERRLEN), 0);
+    char *text = read_all(path, NULL);
+    assert_string_equal(text, "0\n2\n-1\n2147483647\n");
+    free(text);
+
+    path_in(path, "labels.npy");
+    assert_int_equal(dataio_write_labels(path, labels, 4, err, ERRLEN), 0);
+    size_t n;
+    unsigned char *b = (unsigned char *)read_all(path, &n);
+    assert_int_equal(n, 128 + 16);
+    assert_memory_equal(b, "\x93NUMPY\x01\x00\x76\x00", 10);
+    const char *want =
+        "{'descr': '<i4', 'fortran_order': False, 'shape': (4,), }";
+    assert_memory_equal(b + 10, want, strlen(want));
+    assert_int_equal(b[127], '\n');
+    assert_int_equal(b[126], ' ');
+    const unsigned char data[16] = {0, 0, 0, 0, 2, 0, 0, 0,
+                                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                    0x7f};
+    assert_memory_equal(b + 128, data, 16);
+    free(b);
+}
+
+static void test_write_stdout(void **state)
+{
+    (void)state;
+    char path[PATHLEN], err[ERRLEN];
+    path_in(path, "stdout.txt");
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    assert_true(saved >= 0);
+    assert_true(dup2(fileno(f), STDOUT_FILENO) >= 0);
+    const double a[4] = {1.5, -2, 0.25, 1e300};
+    const int32_t l[2] = {1, 0};
+    int rc1 = dataio_write_matrix("-", a, 2, 2, err, ERRLEN);
+    int rc2 = dataio_write_labels("-", l, 2, err, ERRLEN);
+    fflush(stdout);
+    assert_true(dup2(saved, STDOUT_FILENO) >= 0);
+    close(saved);
+    fclose(f);
+    assert_int_equal(rc1, 0);
+    assert_int_equal(rc2, 0);
+    char *text = read_all(path, NULL);
+    assert_string_equal(text, "1.5,-2\n0.25,1.0000000000000001e+300\n1\n0\n");
+    free(text);
+}
+
+static void test_write_errors(void **state)
+{
+    (void)state;
+    char path[PATHLEN], err[ERRLEN], want[ERRLEN];
+    const double a[2] = {1, 2};
+    path_in(path, "nope/out.csv");
+    assert_int_equal(dataio_write_matrix(path, a, 1, 2, err, ERRLEN), -1);
+    snprintf(want, sizeof want, "%s: cannot open for writing: %s", path,
+             strerror(ENOENT));
+    assert_string_equal(err, want);
+    assert_int_equal(count_entries(tmpdir), 0);
+
+    /* A full disk is reported, not ignored. */
+    if (access("/dev/full", W_OK) != 0)
+        skip();
+    assert_int_equal(dataio_write_matrix("/dev/full", a, 1, 2, err, ERRLEN),
+                     -1);
+    snprintf(want, sizeof want, "/dev/full: write failed: %s",
+             strerror(ENOSPC));
+    assert_string_equal(err, want);
+    const int32_t l[1] = {3};
+    assert_int_equal(dataio_write_labels("/dev/full", l, 1, err, ERRLEN), -1);
+    assert_string_equal(err, want);
+    struct stat st;
+    assert_int_equal(stat("/dev/full", &st), 0); /* still there */
+    assert_true(S_ISCHR(st.st_mode));
+}
+
+/* ---- All-or-nothing outputs ------------------------------------------- */
+
+static void test_outputs_commit(void **state)
+{
+    (void)state;
+    char a[PATHLEN], b[PATHLEN], err[ERRLEN], prefix[PATHLEN];
+    path_in(a, "a.csv");
+    path_in(b, "b.npy");
+    write_bytes(b, "old", 3);
+    mode_t old_mask = umask(027);
+    dataio_outputs *set = outputs_new();
+    assert_non_null(set);
+    const char *ta, *tb, *tstd;
+    assert_int_equal(outputs_add(set, a, &ta, err, ERRLEN), 0);
+    assert_int_equal(outputs_add(set, b, &tb, err, ERRLEN), 0);
+    assert_int_equal(outputs_add(set, "-", &tstd, err, ERRLEN), 0);
+    umask(old_mask);
+    assert_string_equal(tstd, "-");
+    /* Hidden temporaries next to the final names. */
+    path_in(prefix, ".a.csv.tmp-");
+    assert_memory_equal(ta, prefix, strlen(prefix));
+    path_in(prefix, ".b.npy.tmp-");
+    assert_memory_equal(tb, prefix, strlen(prefix));
+    assert_int_equal(count_entries(tmpdir), 3);
+
+    const double x[2] = {1, 2};
+    assert_int_equal(dataio_write_matrix(ta, x, 2, 1, err, ERRLEN), 0);
+    assert_int_equal(dataio_write_matrix(tb, x, 1, 2, err, ERRLEN), 0);
+    assert_int_equal(access(a, F_OK), -1); /* not there before commit */
+    char *text = read_all(b, NULL);
+    assert_string_equal(text, "old");
+    free(text);
+
+    assert_int_equal(outputs_commit(set, err, ERRLEN), 0);
+    assert_int_equal(outputs_commit(set, err, ERRLEN), 0); /* nothing left */
+    outputs_free(set);
+    assert_int_equal(count_entries(tmpdir), 2); /* temporaries gone */
+    text = read_all(a, NULL);
+    assert_string_equal(text, "1\n2\n");
+    free(text);
+    dataio_matrix m;
+    assert_int_equal(dataio_read_matrix(b, NULL, &m, err, ERRLEN), 0);
+    assert_matrix(&m, 1, 2, x);
+    dataio_matrix_free(&m);
+    /* A new file gets the usual mode, not mkstemp's 0600. */
+    struct stat st;
+    assert_int_equal(stat(a, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+}
+
+static void test_outputs_free_without_commit(void **state)
+{
+    (void)state;
+    char a[PATHLEN], b[PATHLEN], err[ERRLEN];
+    path_in(a, "keep.csv");
+    path_in(b, "new.csv");
+    write_bytes(a, "old\n", 4);
+    dataio_outputs *set = outputs_new();
+    assert_non_null(set);
+    const char *ta, *tb;
+    assert_int_equal(outputs_add(set, a, &ta, err, ERRLEN), 0);
+    assert_int_equal(outputs_add(set, b, &tb, err, ERRLEN), 0);
+    const double x[1] = {5};
+    assert_int_equal(dataio_write_matrix(ta, x, 1, 1, err, ERRLEN), 0);
+    assert_int_equal(count_entries(tmpdir), 3);
+    outputs_free(set); /* tb never written, never committed */
+    assert_int_equal(count_entries(tmpdir), 1);
+    char *text = read_all(a, NULL);
+    assert_string_equal(text, "old\n");
+    free(text);
+    assert_int_equal(access(b, F_OK), -1);
+    outputs_free(NULL);
+}
+
+static void test_outputs_errors(void **state)
+{
+    (void)state;
+    char p[PATHLEN], err[ERRLEN], want[ERRLEN];
+    dataio_outputs *set = outputs_new();
+    assert_non_null(set);
+    const char *t = "untouched";
+
+    assert_int_equal(outputs_add(set, tmpdir, &t, err, ERRLEN), -1);
+    assert_null(t);
+    snprintf(want, sizeof want, "%s: is a directory", tmpdir);
+    assert_string_equal(err, want);
+
+    path_in(p, "nope/out.csv");
+    assert_int_equal(outputs_add(set, p, &t, err, ERRLEN), -1);
+    snprintf(want, sizeof want, "%s: cannot create a temporary file: %s", p,
+             strerror(ENOENT));
+    assert_string_equal(err, want);
+
+    path_in(p, "twice.csv");
+    assert_int_equal(outputs_add(set, p, &t, err, ERRLEN), 0);
+    assert_int_equal(outputs_add(set, p, &t, err, ERRLEN), -1);
+    assert_contains(err, "named as two different outputs");
+
+    /* A device is written in place and never replaced. */
+    assert_int_equal(outputs_add(set, "/dev/null", &t, err, ERRLEN), 0);
+    assert_string_equal(t, "/dev/null");
+    const double x[1] = {5};
+    assert_int_equal(dataio_write_matrix(t, x, 1, 1, err, ERRLEN), 0);
+
+    /* The commit fails if a temporary went missing; the rest is cleaned. */
+    path_in(p, "later.csv");
+    const char *tl;
+    assert_int_equal(outputs_add(set, p, &tl, err, ERRLEN), 0);
+    assert_int_equal(count_entries(tmpdir), 2);
+    char first[PATHLEN];
+    path_in(first, "twice.csv");
+    assert_int_equal(outputs_commit(set, err, ERRLEN), 0);
+    assert_int_equal(access(first, F_OK), 0);
+    assert_int_equal(access(p, F_OK), 0);
+    outputs_free(set);
+    struct stat st;
+    assert_int_equal(stat("/dev/null", &st), 0);
+    assert_true(S_ISCHR(st.st_mode));
+
+    set = outputs_new();
+    assert_non_null(set);
+    path_in(p, "gone.csv");
+    assert_int_equal(outputs_add(set, p, &t, err, ERRLEN), 0);
+    assert_int_equal(unlink(t), 0);
+    assert_int_equal(outputs_commit(set, err, ERRLEN), -1);
+    assert_contains(err, "cannot rename");
+    outputs_free(set);
+    assert_int_equal(access(p, F_OK), -1);
+}
+
+/* A write that fails half way (the file size limit standing in for a
+ * full disk) is reported, and no temporary is left behind. */
+static void test_outputs_failed_write(void **state)
+{
+    (void)state;
+    char p[PATHLEN], err[ERRLEN], want[ERRLEN];
+    dataio_outputs *set = outputs_new();
+    assert_non_null(set);
+    path_in(p, "x.npy");
+    const char *t;
+    assert_int_equal(outputs_add(set, p, &t, err, ERRLEN), 0);
+    double *a = tricky_values(10000);
+
+    struct rlimit old;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    struct rlimit small = {4096, old.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    int rc = dataio_write_matrix(t, a, 10000, 1, err, ERRLEN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, old_handler);
+
+    assert_int_equal(rc, -1);
+    snprintf(want, sizeof want, "%s: write failed: %s", t, strerror(EFBIG));
+    assert_string_equal(err, want);
+    assert_int_equal(count_entries(tmpdir), 0); /* the writer removed it */
+    outputs_free(set);
+    assert_int_equal(count_entries(tmpdir), 0);
+    free(a);
+}
+
+/* ---- Runner ------------------------------------------------------------ */
+
+static int clean_dir(void **state)
+{
+    (void)state;
+    remove_contents(tmpdir);
+    return 0;
+}
+
+static int make_dir(void **state)
+{
+    (void)state;
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int drop_dir(void **state)
+{
+    (void)state;
+    remove_contents(tmpdir);
+    return rmdir(tmpdir);
+}
+
+#define T(f) cmocka_unit_test_teardown(f, clean_dir)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_csv_with_header),
+        T(test_csv_without_header),
+        T(test_csv_separators),
+        T(test_csv_crlf_bom_blank_lines),
+        T(test_csv_ragged_rows),
+        T(test_csv_not_a_number),
+        T(test_csv_missing_values),
+        T(test_csv_not_finite),
+        T(test_csv_no_data),
+        T(test_csv_long_lines_many_rows),
+        T(test_csv_from_stdin),
+        T(test_open_errors),
+        T(test_npy_f8_c_order),
+        T(test_npy_f8_fortran_big_endian),
+        T(test_npy_f4),
+        T(test_npy_1d_and_v2_header),
+        T(test_npy_large_unaligned_fortran),
+        T(test_npy_from_stdin),
+        T(test_npy_size_errors),
+        T(test_npy_header_errors),
+        T(test_npy_not_finite),
+        T(test_raw),
+        T(test_write_npy_round_trip),
+        T(test_write_csv_round_trip),
+        T(test_write_labels),
+        T(test_write_stdout),
+        T(test_write_errors),
+        T(test_outputs_commit),
+        T(test_outputs_free_without_commit),
+        T(test_outputs_errors),
+        T(test_outputs_failed_write),
+    };
+    return cmocka_run_group_tests(tests, make_dir, drop_dir);
+}
