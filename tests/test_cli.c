@@ -286,6 +286,17 @@ static long long json_int(const json_t *obj, const char *key)
 
 static dataio_matrix read_matrix(const char *path)
 {
+    /* A name ending in .npy must hold .npy, not CSV (the reader would
+     * take either). */
+    size_t len = strlen(path);
+    if (len > 4 && strcmp(path + len - 4, ".npy") == 0) {
+        char magic[6] = {0};
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        assert_int_equal(fread(magic, 1, 6, f), 6);
+        fclose(f);
+        assert_memory_equal(magic, "\x93NUMPY", 6);
+    }
     dataio_matrix m = {NULL, 0, 0};
     char err[512] = "";
     dataio_read_options opt = {0, 0};

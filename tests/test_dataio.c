@@ -952,11 +952,13 @@ static void test_outputs_commit(void **state)
     assert_int_equal(outputs_add(set, "-", &tstd, err, ERRLEN), 0);
     umask(old_mask);
     assert_string_equal(tstd, "-");
-    /* Hidden temporaries next to the final names. */
-    path_in(prefix, ".a.csv.tmp-");
+    /* Hidden temporaries next to the final names, ending in them, so
+     * that a writer sees the .npy extension of the final name. */
+    path_in(prefix, ".tmp-");
     assert_memory_equal(ta, prefix, strlen(prefix));
-    path_in(prefix, ".b.npy.tmp-");
     assert_memory_equal(tb, prefix, strlen(prefix));
+    assert_string_equal(ta + strlen(ta) - 6, ".a.csv");
+    assert_string_equal(tb + strlen(tb) - 6, ".b.npy");
     assert_int_equal(count_entries(tmpdir), 3);
 
     const double x[2] = {1, 2};
@@ -973,6 +975,11 @@ static void test_outputs_commit(void **state)
     assert_int_equal(count_entries(tmpdir), 2); /* temporaries gone */
     text = read_all(a, NULL);
     assert_string_equal(text, "1\n2\n");
+    free(text);
+    size_t blen = 0;
+    text = read_all(b, &blen);
+    assert_true(blen > 6);
+    assert_memory_equal(text, "\x93NUMPY", 6); /* written as .npy */
     free(text);
     dataio_matrix m;
     assert_int_equal(dataio_read_matrix(b, NULL, &m, err, ERRLEN), 0);

@@ -6,6 +6,7 @@
 #include "dataio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -276,55 +277,43 @@ static char *copy_string(const char *s)
     return p;
 }
 
-/* "<dir>/.<base>.tmp-XXXXXX": in the same folder, so rename is atomic,
- * and hidden. A long base is shortened to stay within NAME_MAX. */
-static char *temp_template(const char *final_path)
+/* Creates the temporary file for final_path: "<dir>/.tmp-<pid>-<n>.<base>",
+ * in the same folder (so rename is atomic), hidden, and ending in the
+ * final name so that writers that choose the format by the extension
+ * (.npy) see the right one. open(O_EXCL) with mode 0666 lets the umask
+ * apply as for any new file; an existing file's mode is copied instead.
+ * Returns the name (malloc'd) or NULL with err set. */
+static char *create_temp(const char *final_path, const struct stat *old,
+                         char *err, size_t errlen)
 {
+    static unsigned counter;
     const char *slash = strrchr(final_path, '/');
     size_t dirlen = slash ? (size_t)(slash - final_path) + 1 : 0;
     const char *base = final_path + dirlen;
     size_t baselen = strlen(base);
-    if (baselen > 200)
-        baselen = 200;
-    static const char suffix[] = ".tmp-XXXXXX";
-    char *t = malloc(dirlen + 1 + baselen + sizeof suffix);
-    if (!t)
-        return NULL;
-    memcpy(t, final_path, dirlen);
-    t[dirlen] = '.';
-    memcpy(t + dirlen + 1, base, baselen);
-    memcpy(t + dirlen + 1 + baselen, suffix, sizeof suffix);
-    return t;
-}
-
-/* The mode a new file would get from open(): mkstemp makes it 0600.
- * umask can only be read by setting it, so it is set straight back. */
-static mode_t new_file_mode(void)
-{
-    mode_t mask = umask(0);
-    umask(mask);
-    return (mode_t)(0666 & ~mask);
-}
-
-/* Creates the temporary file with the mode the final file should have
- * (an existing file's, else the default); returns its name or NULL. */
-static char *create_temp(const char *final_path, const struct stat *old,
-                         char *err, size_t errlen)
-{
-    char *tmp = temp_template(final_path);
+    if (baselen > 200) /* stay within NAME_MAX; keep the extension */
+        base += baselen - 200;
+    size_t cap = dirlen + 64 + strlen(base);
+    char *tmp = malloc(cap);
     if (!tmp) {
         set_err(err, errlen, "%s: out of memory", final_path);
         return NULL;
     }
-    int fd = mkstemp(tmp);
+    int fd = -1;
+    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+        snprintf(tmp, cap, "%.*s.tmp-%ld-%u.%s", (int)dirlen, final_path,
+                 (long)getpid(), counter++, base);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
     if (fd < 0) {
         set_err(err, errlen, "%s: cannot create a temporary file: %s",
                 final_path, strerror(errno));
         free(tmp);
         return NULL;
     }
-    mode_t mode = old ? old->st_mode & 07777 : new_file_mode();
-    int failed = fchmod(fd, mode) != 0 ? errno : 0;
+    int failed = old && fchmod(fd, old->st_mode & 07777) != 0 ? errno : 0;
     if (close(fd) != 0 && !failed)
         failed = errno;
     if (failed) {
