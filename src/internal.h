@@ -98,11 +98,12 @@ double emgmm__precision_factor(double *l, size_t d, double *u,
  * predict call) so that the EM loop itself never allocates. Each thread
  * owns a slice of proj and centred. */
 typedef struct emgmm_workspace {
-    size_t block_rows; /* rows per block */
+    size_t block_rows; /* rows per E-step block */
+    size_t gather_rows; /* rows per M-step syrk call */
     size_t n_blocks;   /* ceil(n / block_rows) */
     int n_threads;
     double *proj;      /* n_threads * block_rows * (k*d + d) */
-    double *centred;   /* n_threads * block_rows * d (M-step) */
+    double *centred;   /* n_threads * gather_rows * d (M-step) */
     double *block_ll;  /* n_blocks: per-block log-likelihood sums, added
                           in block order so the total does not depend on
                           the thread count */

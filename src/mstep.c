@@ -30,7 +30,7 @@ int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
                  const double *resp, double reg_covar, emgmm_workspace *ws,
                  int *bad)
 {
-    const size_t k = m->k, d = m->d, br = ws->block_rows;
+    const size_t k = m->k, d = m->d, gr = ws->gather_rows;
     double *nk = m->log_norm; /* reused as scratch; recomputed below */
 
     for (size_t c = 0; c < k; c++)
@@ -62,22 +62,32 @@ int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
 #if EMGMM_HAVE_OPENMP
         t = omp_get_thread_num();
 #endif
-        double *z = ws->centred + (size_t)t * br * d;
+        double *z = ws->centred + (size_t)t * gr * d;
         double *cov = m->covariances + c * d * d;
         const double *mu = m->means + c * d;
         memset(cov, 0, d * d * sizeof(double));
-        for (size_t i0 = 0; i0 < n; i0 += br) {
-            size_t rows = n - i0 < br ? n - i0 : br;
-            for (size_t i = 0; i < rows; i++) {
-                double s = sqrt(resp[(i0 + i) * k + c]);
-                const double *x = X + (i0 + i) * ldx;
-                for (size_t j = 0; j < d; j++)
-                    z[i * d + j] = s * (x[j] - mu[j]);
+        /* Rows whose responsibility underflowed to exactly zero add
+         * nothing: gather only the others, gr at a time. */
+        size_t rows = 0;
+        for (size_t i = 0; i < n; i++) {
+            double r = resp[i * k + c];
+            if (r == 0.0)
+                continue;
+            double s = sqrt(r);
+            const double *x = X + i * ldx;
+            double *zi = z + rows * d;
+            for (size_t j = 0; j < d; j++)
+                zi[j] = s * (x[j] - mu[j]);
+            if (++rows == gr) {
+                /* Lower triangle in row-major order. */
+                cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d,
+                            (int)rows, 1.0, z, (int)d, 1.0, cov, (int)d);
+                rows = 0;
             }
-            /* Lower triangle in row-major order. */
+        }
+        if (rows > 0)
             cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d,
                         (int)rows, 1.0, z, (int)d, 1.0, cov, (int)d);
-        }
         const double inv = 1.0 / nk[c];
         for (size_t i = 0; i < d; i++) {
             for (size_t j = 0; j < i; j++)
