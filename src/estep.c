@@ -148,7 +148,8 @@ double emgmm__estep(const emgmm_model *m, const double *X, size_t n,
     const long n_blocks = (long)ws->n_blocks;
 
 #if EMGMM_HAVE_OPENMP
-#pragma omp parallel for schedule(static) num_threads(ws->n_threads)
+#pragma omp parallel for schedule(static) num_threads(ws->n_threads) \
+    if (ws->n_threads > 1)
 #endif
     for (long b = 0; b < n_blocks; b++) {
         int t = 0;

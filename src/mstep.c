@@ -54,7 +54,8 @@ int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
             m->means[c * d + j] /= nk[c];
 
 #if EMGMM_HAVE_OPENMP
-#pragma omp parallel for schedule(static) num_threads(ws->n_threads)
+#pragma omp parallel for schedule(static) num_threads(ws->n_threads) \
+    if (ws->n_threads > 1)
 #endif
     for (long cl = 0; cl < (long)k; cl++) {
         const size_t c = (size_t)cl;
