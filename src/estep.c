@@ -93,8 +93,17 @@ void emgmm__log_prob_block(const emgmm_model *m, const double *X,
         const double *p = proj + i * kd;
         for (size_t c = 0; c < k; c++) {
             const double *pc = p + c * d, *mc = m->mean_proj + c * d;
-            double s = 0.0;
-            for (size_t j = 0; j < d; j++) {
+            /* Four partial sums: the compiler can keep them in one vector
+             * register (a single running sum would serialise the adds). */
+            double s4[4] = {0.0, 0.0, 0.0, 0.0};
+            size_t j = 0;
+            for (; j + 4 <= d; j += 4)
+                for (size_t t = 0; t < 4; t++) {
+                    double y = pc[j + t] - mc[j + t];
+                    s4[t] += y * y;
+                }
+            double s = (s4[0] + s4[1]) + (s4[2] + s4[3]);
+            for (; j < d; j++) {
                 double y = pc[j] - mc[j];
                 s += y * y;
             }
