@@ -8,10 +8,10 @@
  * a large file is never held in memory twice.
  */
 #include "dataio.h"
+#include "dataio_private.h"
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,24 +26,6 @@ enum { NPY_MAX_HEADER = 1024 * 1024 };
 /* The longest offending field quoted in an error message. */
 enum { FIELD_SHOWN = 40 };
 
-#if defined(__GNUC__) || defined(__clang__)
-#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
-#else
-#define PRINTF_LIKE(f, a)
-#endif
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    PRINTF_LIKE(3, 4);
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- Buffered input --------------------------------------------------- */
 
@@ -67,7 +49,7 @@ static int reader_open(reader *r, const char *path, char *err, size_t errlen)
     r->name = r->is_stdin ? "<stdin>" : path;
     r->fp = r->is_stdin ? stdin : fopen(path, "rb");
     if (!r->fp) {
-        set_err(err, errlen, "%s: cannot open: %s", r->name, strerror(errno));
+        dataio_set_error(err, errlen, "%s: cannot open: %s", r->name, strerror(errno));
         return -1;
     }
     struct stat st;
@@ -75,7 +57,7 @@ static int reader_open(reader *r, const char *path, char *err, size_t errlen)
         /* fopen() happily opens a folder; reading it would fail later
          * with a less clear message. */
         if (S_ISDIR(st.st_mode)) {
-            set_err(err, errlen, "%s: cannot open: %s", r->name,
+            dataio_set_error(err, errlen, "%s: cannot open: %s", r->name,
                     strerror(EISDIR));
             goto fail;
         }
@@ -85,7 +67,7 @@ static int reader_open(reader *r, const char *path, char *err, size_t errlen)
     }
     r->buf = malloc(CHUNK);
     if (!r->buf) {
-        set_err(err, errlen, "%s: out of memory", r->name);
+        dataio_set_error(err, errlen, "%s: out of memory", r->name);
         goto fail;
     }
     return 0;
@@ -206,7 +188,7 @@ static int read_failed(const reader *r, char *err, size_t errlen)
 {
     if (!r->read_errno)
         return 0;
-    set_err(err, errlen, "%s: read failed: %s", r->name,
+    dataio_set_error(err, errlen, "%s: read failed: %s", r->name,
             strerror(r->read_errno));
     return 1;
 }
@@ -221,11 +203,11 @@ static int check_finite(const reader *r, const double *a, size_t rows,
             continue;
         size_t i = k / cols + 1, j = k % cols + 1;
         if (isnan(a[k]))
-            set_err(err, errlen,
+            dataio_set_error(err, errlen,
                     "%s: row %zu, column %zu: missing value (NaN; fitting "
                     "with missing values is not supported)", r->name, i, j);
         else
-            set_err(err, errlen,
+            dataio_set_error(err, errlen,
                     "%s: row %zu, column %zu: value is not finite (%s)",
                     r->name, i, j, a[k] > 0 ? "inf" : "-inf");
         return -1;
@@ -284,12 +266,12 @@ static void size_mismatch(const reader *r, const binary_layout *l,
 {
     size_t expected = l->rows * l->cols * l->itemsize;
     if (raw)
-        set_err(err, errlen,
+        dataio_set_error(err, errlen,
                 "%s: raw float64 data of shape %zu,%zu needs %zu bytes, "
                 "the file has %zu", r->name, l->rows, l->cols, expected,
                 found);
     else
-        set_err(err, errlen,
+        dataio_set_error(err, errlen,
                 "%s: expected %zu bytes of data for shape (%zu, %zu), "
                 "found %zu%s", r->name, expected, l->rows, l->cols, found,
                 found < expected ? " (truncated file)" : "");
@@ -367,13 +349,13 @@ static int read_binary(reader *r, const binary_layout *l, bool raw,
                        dataio_matrix *out, char *err, size_t errlen)
 {
     if (l->rows == 0 || l->cols == 0) {
-        set_err(err, errlen, "%s: no data (shape %zu x %zu)", r->name,
+        dataio_set_error(err, errlen, "%s: no data (shape %zu x %zu)", r->name,
                 l->rows, l->cols);
         return -1;
     }
     if (l->rows > SIZE_MAX / l->cols ||
         l->rows * l->cols > SIZE_MAX / sizeof(double)) {
-        set_err(err, errlen, "%s: shape %zu x %zu is too large", r->name,
+        dataio_set_error(err, errlen, "%s: shape %zu x %zu is too large", r->name,
                 l->rows, l->cols);
         return -1;
     }
@@ -381,7 +363,7 @@ static int read_binary(reader *r, const binary_layout *l, bool raw,
         return -1;
     double *data = malloc(l->rows * l->cols * sizeof *data);
     if (!data) {
-        set_err(err, errlen, "%s: out of memory for %zu x %zu values",
+        dataio_set_error(err, errlen, "%s: out of memory for %zu x %zu values",
                 r->name, l->rows, l->cols);
         return -1;
     }
@@ -590,7 +572,7 @@ static int parse_npy_dict(const reader *r, const char *text, size_t n,
         goto bad;
     return 0;
 bad:
-    set_err(err, errlen, "%s: malformed .npy header: %s", r->name, what);
+    dataio_set_error(err, errlen, "%s: malformed .npy header: %s", r->name, what);
     return -1;
 }
 
@@ -611,7 +593,7 @@ static int npy_layout(const reader *r, const npy_dict *d, binary_layout *l,
     bool ok = strlen(t) == 3 && (t[0] == '<' || t[0] == '>' || t[0] == '=') &&
               t[1] == 'f' && (t[2] == '8' || t[2] == '4');
     if (!ok) {
-        set_err(err, errlen,
+        dataio_set_error(err, errlen,
                 "%s: unsupported dtype '%s' (expected float64 or float32: "
                 "'<f8', '>f8', '<f4' or '>f4')", r->name, t);
         return -1;
@@ -620,7 +602,7 @@ static int npy_layout(const reader *r, const npy_dict *d, binary_layout *l,
     l->big_endian = t[0] == '>' || (t[0] == '=' && host_big_endian());
     l->fortran = d->fortran;
     if (d->rank != 1 && d->rank != 2) {
-        set_err(err, errlen,
+        dataio_set_error(err, errlen,
                 "%s: the array has %d dimensions; expected 1 or 2", r->name,
                 d->rank);
         return -1;
@@ -646,18 +628,18 @@ static int npy_read_header(reader *r, binary_layout *l, char *err,
         hlen = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 |
                (size_t)pre[11] << 24;
     } else {
-        set_err(err, errlen, "%s: unsupported .npy format version %d.%d",
+        dataio_set_error(err, errlen, "%s: unsupported .npy format version %d.%d",
                 r->name, pre[6], pre[7]);
         return -1;
     }
     if (hlen > NPY_MAX_HEADER) {
-        set_err(err, errlen, "%s: .npy header of %zu bytes is too long",
+        dataio_set_error(err, errlen, "%s: .npy header of %zu bytes is too long",
                 r->name, hlen);
         return -1;
     }
     char *text = malloc(hlen + 1);
     if (!text) {
-        set_err(err, errlen, "%s: out of memory", r->name);
+        dataio_set_error(err, errlen, "%s: out of memory", r->name);
         return -1;
     }
     if (reader_take(r, text, hlen) != hlen) {
@@ -672,7 +654,7 @@ static int npy_read_header(reader *r, binary_layout *l, char *err,
     return npy_layout(r, &d, l, err, errlen);
 truncated:
     if (!read_failed(r, err, errlen))
-        set_err(err, errlen, "%s: truncated .npy header", r->name);
+        dataio_set_error(err, errlen, "%s: truncated .npy header", r->name);
     return -1;
 }
 
@@ -823,18 +805,18 @@ static int parse_value(const text_state *t, size_t col, double *v,
     if (f->n > 0 && !parse_number(f, v)) {
         char shown[FIELD_SHOWN + 4];
         shown_field(f, shown, sizeof shown);
-        set_err(err, errlen, "%s:%zu:%zu: '%s' is not a number", name,
+        dataio_set_error(err, errlen, "%s:%zu:%zu: '%s' is not a number", name,
                 t->lineno, col + 1, shown);
         return -1;
     }
     if (f->n == 0 || isnan(*v)) {
-        set_err(err, errlen,
+        dataio_set_error(err, errlen,
                 "%s:%zu:%zu: missing value (fitting with missing values is "
                 "not supported)", name, t->lineno, col + 1);
         return -1;
     }
     if (isinf(*v)) { /* also what an overflow like 1e999 gives */
-        set_err(err, errlen, "%s:%zu:%zu: value is not finite", name,
+        dataio_set_error(err, errlen, "%s:%zu:%zu: value is not finite", name,
                 t->lineno, col + 1);
         return -1;
     }
@@ -867,12 +849,12 @@ static int add_row(text_state *t, char *err, size_t errlen)
 {
     if (t->nfields != t->cols) {
         size_t col = (t->nfields < t->cols ? t->nfields : t->cols) + 1;
-        set_err(err, errlen, "%s:%zu:%zu: expected %zu fields, found %zu",
+        dataio_set_error(err, errlen, "%s:%zu:%zu: expected %zu fields, found %zu",
                 t->r->name, t->lineno, col, t->cols, t->nfields);
         return -1;
     }
     if (grow_rows(t) != 0) {
-        set_err(err, errlen, "%s:%zu: out of memory", t->r->name, t->lineno);
+        dataio_set_error(err, errlen, "%s:%zu: out of memory", t->r->name, t->lineno);
         return -1;
     }
     double *row = t->data + t->rows * t->cols;
@@ -889,7 +871,7 @@ static int text_line(text_state *t, char *sep, char *err, size_t errlen)
     /* The separator comes from the first data line (or the header). */
     char line_sep = t->rows == 0 ? detect_separator(t->line, t->len) : *sep;
     if (split_fields(t, line_sep) != 0) {
-        set_err(err, errlen, "%s:%zu: out of memory", t->r->name, t->lineno);
+        dataio_set_error(err, errlen, "%s:%zu: out of memory", t->r->name, t->lineno);
         return -1;
     }
     if (!t->seen_first) {
@@ -912,7 +894,7 @@ static int read_text(reader *r, dataio_matrix *out, char *err, size_t errlen)
     for (;;) {
         int got = reader_line(r, &t.line, &t.cap, &t.len);
         if (got < 0) {
-            set_err(err, errlen, "%s:%zu: out of memory", r->name,
+            dataio_set_error(err, errlen, "%s:%zu: out of memory", r->name,
                     t.lineno + 1);
             goto done;
         }
@@ -933,7 +915,7 @@ static int read_text(reader *r, dataio_matrix *out, char *err, size_t errlen)
     if (read_failed(r, err, errlen))
         goto done;
     if (t.rows == 0) {
-        set_err(err, errlen, "%s: no data rows", r->name);
+        dataio_set_error(err, errlen, "%s: no data rows", r->name);
         goto done;
     }
     /* Give back the growth slack: the matrix may be most of memory. */
@@ -962,13 +944,13 @@ int dataio_read_matrix(const char *path, const dataio_read_options *options,
     if (out)
         memset(out, 0, sizeof *out);
     if (!path || !out) {
-        set_err(err, errlen, "dataio_read_matrix: no path or no output");
+        dataio_set_error(err, errlen, "dataio_read_matrix: no path or no output");
         return -1;
     }
     size_t raw_rows = options ? options->raw_rows : 0;
     size_t raw_cols = options ? options->raw_cols : 0;
     if ((raw_rows == 0) != (raw_cols == 0)) {
-        set_err(err, errlen, "%s: raw shape %zu,%zu has a zero dimension",
+        dataio_set_error(err, errlen, "%s: raw shape %zu,%zu has a zero dimension",
                 strcmp(path, "-") == 0 ? "<stdin>" : path, raw_rows,
                 raw_cols);
         return -1;

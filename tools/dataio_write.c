@@ -4,11 +4,11 @@
  * next to its final name and renamed into place only once all succeeded.
  */
 #include "dataio.h"
+#include "dataio_private.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,24 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#if defined(__GNUC__) || defined(__clang__)
-#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
-#else
-#define PRINTF_LIKE(f, a)
-#endif
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    PRINTF_LIKE(3, 4);
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static bool is_stdout_path(const char *path)
 {
@@ -66,7 +48,7 @@ static int out_open(out_file *f, const char *path, char *err, size_t errlen)
     f->name = f->is_stdout ? "<stdout>" : path;
     f->fp = f->is_stdout ? stdout : fopen(path, "wb");
     if (!f->fp) {
-        set_err(err, errlen, "%s: cannot open for writing: %s", path,
+        dataio_set_error(err, errlen, "%s: cannot open for writing: %s", path,
                 strerror(errno));
         return -1;
     }
@@ -109,7 +91,7 @@ static int out_close(out_file *f, char *err, size_t errlen)
     }
     if (!f->write_errno)
         return 0;
-    set_err(err, errlen, "%s: write failed: %s", f->name,
+    dataio_set_error(err, errlen, "%s: write failed: %s", f->name,
             strerror(f->write_errno));
     return -1;
 }
@@ -205,7 +187,7 @@ int dataio_write_matrix(const char *path, const double *a, size_t rows,
     if (err && errlen)
         err[0] = '\0';
     if (!path || (!a && rows && cols) || (cols && rows > SIZE_MAX / cols)) {
-        set_err(err, errlen, "dataio_write_matrix: invalid arguments");
+        dataio_set_error(err, errlen, "dataio_write_matrix: invalid arguments");
         return -1;
     }
     out_file f;
@@ -229,7 +211,7 @@ int dataio_write_labels(const char *path, const int32_t *labels, size_t n,
     if (err && errlen)
         err[0] = '\0';
     if (!path || (!labels && n)) {
-        set_err(err, errlen, "dataio_write_labels: invalid arguments");
+        dataio_set_error(err, errlen, "dataio_write_labels: invalid arguments");
         return -1;
     }
     out_file f;
@@ -296,7 +278,7 @@ static char *create_temp(const char *final_path, const struct stat *old,
     size_t cap = dirlen + 64 + strlen(base);
     char *tmp = malloc(cap);
     if (!tmp) {
-        set_err(err, errlen, "%s: out of memory", final_path);
+        dataio_set_error(err, errlen, "%s: out of memory", final_path);
         return NULL;
     }
     int fd = -1;
@@ -308,7 +290,7 @@ static char *create_temp(const char *final_path, const struct stat *old,
             break;
     }
     if (fd < 0) {
-        set_err(err, errlen, "%s: cannot create a temporary file: %s",
+        dataio_set_error(err, errlen, "%s: cannot create a temporary file: %s",
                 final_path, strerror(errno));
         free(tmp);
         return NULL;
@@ -317,7 +299,7 @@ static char *create_temp(const char *final_path, const struct stat *old,
     if (close(fd) != 0 && !failed)
         failed = errno;
     if (failed) {
-        set_err(err, errlen, "%s: cannot set up the temporary file %s: %s",
+        dataio_set_error(err, errlen, "%s: cannot set up the temporary file %s: %s",
                 final_path, tmp, strerror(failed));
         unlink(tmp);
         free(tmp);
@@ -347,7 +329,7 @@ int outputs_add(dataio_outputs *set, const char *final_path,
     if (tmp_path)
         *tmp_path = NULL;
     if (!set || !final_path || !tmp_path || !*final_path) {
-        set_err(err, errlen, "outputs_add: invalid arguments");
+        dataio_set_error(err, errlen, "outputs_add: invalid arguments");
         return -1;
     }
     if (is_stdout_path(final_path)) {
@@ -356,7 +338,7 @@ int outputs_add(dataio_outputs *set, const char *final_path,
     }
     for (size_t k = 0; k < set->n; k++) {
         if (strcmp(set->items[k].final_path, final_path) == 0) {
-            set_err(err, errlen, "%s: named as two different outputs",
+            dataio_set_error(err, errlen, "%s: named as two different outputs",
                     final_path);
             return -1;
         }
@@ -364,21 +346,21 @@ int outputs_add(dataio_outputs *set, const char *final_path,
     struct stat st;
     bool exists = stat(final_path, &st) == 0;
     if (exists && S_ISDIR(st.st_mode)) {
-        set_err(err, errlen, "%s: is a directory", final_path);
+        dataio_set_error(err, errlen, "%s: is a directory", final_path);
         return -1;
     }
     size_t n = strlen(final_path);
     if (final_path[n - 1] == '/') {
-        set_err(err, errlen, "%s: not a file name", final_path);
+        dataio_set_error(err, errlen, "%s: not a file name", final_path);
         return -1;
     }
     if (reserve_entry(set) != 0) {
-        set_err(err, errlen, "%s: out of memory", final_path);
+        dataio_set_error(err, errlen, "%s: out of memory", final_path);
         return -1;
     }
     output_entry e = {copy_string(final_path), NULL, false, false};
     if (!e.final_path) {
-        set_err(err, errlen, "%s: out of memory", final_path);
+        dataio_set_error(err, errlen, "%s: out of memory", final_path);
         return -1;
     }
     e.direct = exists && !S_ISREG(st.st_mode);
@@ -387,7 +369,7 @@ int outputs_add(dataio_outputs *set, const char *final_path,
                                         errlen);
     if (!e.tmp_path) {
         if (e.direct)
-            set_err(err, errlen, "%s: out of memory", final_path);
+            dataio_set_error(err, errlen, "%s: out of memory", final_path);
         free(e.final_path);
         return -1;
     }
@@ -401,7 +383,7 @@ int outputs_commit(dataio_outputs *set, char *err, size_t errlen)
     if (err && errlen)
         err[0] = '\0';
     if (!set) {
-        set_err(err, errlen, "outputs_commit: no output set");
+        dataio_set_error(err, errlen, "outputs_commit: no output set");
         return -1;
     }
     for (size_t k = 0; k < set->n; k++) {
@@ -409,7 +391,7 @@ int outputs_commit(dataio_outputs *set, char *err, size_t errlen)
         if (e->committed || e->direct)
             continue;
         if (rename(e->tmp_path, e->final_path) != 0) {
-            set_err(err, errlen, "%s: cannot rename %s onto it: %s",
+            dataio_set_error(err, errlen, "%s: cannot rename %s onto it: %s",
                     e->final_path, e->tmp_path, strerror(errno));
             return -1; /* outputs_free removes the temporaries left */
         }
