@@ -75,11 +75,92 @@ void emgmm__workspace_free(emgmm_workspace *ws)
     ws->proj = ws->centred = ws->block_ll = ws->scratch = NULL;
 }
 
+/* Squared norm of y - m over d entries. Four partial sums: the compiler
+ * can keep them in one vector register (a single running sum would
+ * serialise the adds). */
+static inline double squared_distance(const double *y, const double *m,
+                                      size_t d)
+{
+    double s4[4] = {0.0, 0.0, 0.0, 0.0};
+    size_t j = 0;
+    for (; j + 4 <= d; j += 4)
+        for (size_t t = 0; t < 4; t++) {
+            double v = y[j + t] - m[j + t];
+            s4[t] += v * v;
+        }
+    double s = (s4[0] + s4[1]) + (s4[2] + s4[3]);
+    for (; j < d; j++) {
+        double v = y[j] - m[j];
+        s += v * v;
+    }
+    return s;
+}
+
+/* Below this dimension a BLAS call costs more than its work (packing,
+ * zeroing C, call overhead for inner dimensions of a few): the
+ * triangular projection is done in plain loops instead, compiled once for
+ * each d so that the compiler unrolls them and keeps U_c in registers. */
+enum { DIRECT_MAX_D = 8 };
+
+static inline __attribute__((always_inline)) void
+log_prob_direct(const emgmm_model *m, const double *X, size_t rows,
+                size_t ldx, double *logp, const size_t d)
+{
+    const size_t k = m->k, kd = k * d;
+    for (size_t c = 0; c < k; c++) {
+        double u[DIRECT_MAX_D][DIRECT_MAX_D], mp[DIRECT_MAX_D],
+            centre[DIRECT_MAX_D];
+        const double *uc = m->prec_chol + c * d;
+        for (size_t a = 0; a < d; a++) {
+            for (size_t b = 0; b < d; b++)
+                u[a][b] = uc[a * kd + b];
+            mp[a] = m->mean_proj[c * d + a];
+            centre[a] = m->centre[a];
+        }
+        const double norm = m->log_norm[c];
+        for (size_t i = 0; i < rows; i++) {
+            const double *x = X + i * ldx;
+            double xs[DIRECT_MAX_D], y[DIRECT_MAX_D];
+            for (size_t a = 0; a < d; a++) {
+                xs[a] = x[a] - centre[a];
+                y[a] = -mp[a];
+            }
+            for (size_t a = 0; a < d; a++)
+                for (size_t b = a; b < d; b++)
+                    y[b] += xs[a] * u[a][b];
+            double s = 0.0;
+            for (size_t a = 0; a < d; a++)
+                s += y[a] * y[a];
+            logp[i * k + c] = norm - 0.5 * s;
+        }
+    }
+}
+
+/* Returns 1 if d was small enough for the direct path (and did it). */
+static int log_prob_small(const emgmm_model *m, const double *X,
+                          size_t rows, size_t ldx, double *logp)
+{
+    switch (m->d) {
+    case 1: log_prob_direct(m, X, rows, ldx, logp, 1); return 1;
+    case 2: log_prob_direct(m, X, rows, ldx, logp, 2); return 1;
+    case 3: log_prob_direct(m, X, rows, ldx, logp, 3); return 1;
+    case 4: log_prob_direct(m, X, rows, ldx, logp, 4); return 1;
+    case 5: log_prob_direct(m, X, rows, ldx, logp, 5); return 1;
+    case 6: log_prob_direct(m, X, rows, ldx, logp, 6); return 1;
+    case 7: log_prob_direct(m, X, rows, ldx, logp, 7); return 1;
+    case 8: log_prob_direct(m, X, rows, ldx, logp, 8); return 1;
+    default: return 0;
+    }
+}
+
 void emgmm__log_prob_block(const emgmm_model *m, const double *X,
                            size_t rows, size_t ldx, double *proj,
                            double *logp)
 {
     const size_t k = m->k, d = m->d, kd = k * d;
+    if (log_prob_small(m, X, rows, ldx, logp))
+        return;
+
     double *shifted = proj + rows * kd; /* rows x d */
     for (size_t i = 0; i < rows; i++)
         for (size_t j = 0; j < d; j++)
@@ -89,27 +170,12 @@ void emgmm__log_prob_block(const emgmm_model *m, const double *X,
                 (int)kd, (int)d, 1.0, shifted, (int)d, m->prec_chol, (int)kd,
                 0.0, proj, (int)kd);
 
-    for (size_t i = 0; i < rows; i++) {
-        const double *p = proj + i * kd;
-        for (size_t c = 0; c < k; c++) {
-            const double *pc = p + c * d, *mc = m->mean_proj + c * d;
-            /* Four partial sums: the compiler can keep them in one vector
-             * register (a single running sum would serialise the adds). */
-            double s4[4] = {0.0, 0.0, 0.0, 0.0};
-            size_t j = 0;
-            for (; j + 4 <= d; j += 4)
-                for (size_t t = 0; t < 4; t++) {
-                    double y = pc[j + t] - mc[j + t];
-                    s4[t] += y * y;
-                }
-            double s = (s4[0] + s4[1]) + (s4[2] + s4[3]);
-            for (; j < d; j++) {
-                double y = pc[j] - mc[j];
-                s += y * y;
-            }
-            logp[i * k + c] = m->log_norm[c] - 0.5 * s;
-        }
-    }
+    for (size_t i = 0; i < rows; i++)
+        for (size_t c = 0; c < k; c++)
+            logp[i * k + c] =
+                m->log_norm[c] - 0.5 * squared_distance(proj + i * kd + c * d,
+                                                        m->mean_proj + c * d,
+                                                        d);
 }
 
 double emgmm__normalize_log_resp(double *logp, size_t rows, size_t k,
@@ -121,10 +187,11 @@ double emgmm__normalize_log_resp(double *logp, size_t rows, size_t k,
         /* log sum exp(a_c) = a_max + log sum exp(a_c - a_max): every
          * exponent is <= 0, so nothing overflows, and the largest term is
          * exactly 1, so the sum cannot underflow to zero. */
-        double a_max = r[0];
+        size_t c_max = 0;
         for (size_t c = 1; c < k; c++)
-            if (r[c] > a_max)
-                a_max = r[c];
+            if (r[c] > r[c_max])
+                c_max = c;
+        const double a_max = r[c_max];
         double lse;
         if (a_max == -INFINITY) {
             /* Every component has zero density here (weights of zero):
@@ -137,7 +204,7 @@ double emgmm__normalize_log_resp(double *logp, size_t rows, size_t k,
              * exp(a_c - lse) no rounding of the large lse leaks in. */
             double s = 0.0;
             for (size_t c = 0; c < k; c++)
-                s += r[c] = exp(r[c] - a_max);
+                s += r[c] = c == c_max ? 1.0 : exp(r[c] - a_max);
             lse = a_max + log(s);
             const double inv = 1.0 / s;
             for (size_t c = 0; c < k; c++)

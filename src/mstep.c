@@ -26,6 +26,52 @@
 #include <omp.h>
 #endif
 
+/* Small d: accumulate r (x - mu)(x - mu)^T straight into the lower
+ * triangle, compiled once per d; cheaper than gathering rows for syrk when
+ * each row carries only a few numbers. Still two-pass: centred on mu. */
+enum { DIRECT_MAX_D = 8 };
+
+static inline __attribute__((always_inline)) void
+scatter_direct(const double *X, size_t n, size_t ldx, const double *resp,
+               size_t k, size_t c, const double *mu, double *cov,
+               const size_t d)
+{
+    double acc[DIRECT_MAX_D][DIRECT_MAX_D] = {{0.0}};
+    for (size_t i = 0; i < n; i++) {
+        const double r = resp[i * k + c];
+        if (r == 0.0)
+            continue;
+        double z[DIRECT_MAX_D];
+        for (size_t a = 0; a < d; a++)
+            z[a] = X[i * ldx + a] - mu[a];
+        for (size_t a = 0; a < d; a++) {
+            const double rz = r * z[a];
+            for (size_t b = 0; b <= a; b++)
+                acc[a][b] += rz * z[b];
+        }
+    }
+    for (size_t a = 0; a < d; a++)
+        for (size_t b = 0; b <= a; b++)
+            cov[a * d + b] = acc[a][b];
+}
+
+static int scatter_small(const double *X, size_t n, size_t ldx,
+                         const double *resp, size_t k, size_t c,
+                         const double *mu, double *cov, size_t d)
+{
+    switch (d) {
+    case 1: scatter_direct(X, n, ldx, resp, k, c, mu, cov, 1); return 1;
+    case 2: scatter_direct(X, n, ldx, resp, k, c, mu, cov, 2); return 1;
+    case 3: scatter_direct(X, n, ldx, resp, k, c, mu, cov, 3); return 1;
+    case 4: scatter_direct(X, n, ldx, resp, k, c, mu, cov, 4); return 1;
+    case 5: scatter_direct(X, n, ldx, resp, k, c, mu, cov, 5); return 1;
+    case 6: scatter_direct(X, n, ldx, resp, k, c, mu, cov, 6); return 1;
+    case 7: scatter_direct(X, n, ldx, resp, k, c, mu, cov, 7); return 1;
+    case 8: scatter_direct(X, n, ldx, resp, k, c, mu, cov, 8); return 1;
+    default: return 0;
+    }
+}
+
 int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
                  const double *resp, double reg_covar, emgmm_workspace *ws,
                  int *bad)
@@ -67,6 +113,8 @@ int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
         double *cov = m->covariances + c * d * d;
         const double *mu = m->means + c * d;
         memset(cov, 0, d * d * sizeof(double));
+        if (scatter_small(X, n, ldx, resp, k, c, mu, cov, d))
+            goto scale;
         /* Rows whose responsibility underflowed to exactly zero add
          * nothing: gather only the others, gr at a time. */
         size_t rows = 0;
@@ -89,6 +137,7 @@ int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
         if (rows > 0)
             cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d,
                         (int)rows, 1.0, z, (int)d, 1.0, cov, (int)d);
+    scale:;
         const double inv = 1.0 / nk[c];
         for (size_t i = 0; i < d; i++) {
             for (size_t j = 0; j < i; j++)
