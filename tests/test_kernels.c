@@ -85,21 +85,25 @@ static void test_log_prob_matches_naive(void **state)
 static void test_log_prob_far_from_origin(void **state)
 {
     (void)state;
-    problem near, far;
-    make_problem(&near, 200, 4, 3, 0.0, 7);
-    make_problem(&far, 200, 4, 3, 1e6, 7); /* same draws, shifted by 1e6 */
-    double *proj = malloc(200 * (3 * 4 + 4) * sizeof(double));
-    double *a = malloc(200 * 3 * sizeof(double));
-    double *b = malloc(200 * 3 * sizeof(double));
-    emgmm__log_prob_block(near.m, near.X, 200, 4, proj, a);
-    emgmm__log_prob_block(far.m, far.X, 200, 4, proj, b);
-    for (size_t i = 0; i < 200 * 3; i++)
-        assert_close(b[i], a[i], 1e-8, 1e-8);
-    free(proj);
-    free(a);
-    free(b);
-    free_problem(&near);
-    free_problem(&far);
+    /* d = 4 takes the unrolled path, d = 12 the gemm path. */
+    for (size_t d = 4; d <= 12; d += 8) {
+        const size_t n = 200, k = 3;
+        problem near, far;
+        make_problem(&near, n, d, k, 0.0, 7);
+        make_problem(&far, n, d, k, 1e6, 7); /* same draws, moved by 1e6 */
+        double *proj = malloc(n * (k * d + d) * sizeof(double));
+        double *a = malloc(n * k * sizeof(double));
+        double *b = malloc(n * k * sizeof(double));
+        emgmm__log_prob_block(near.m, near.X, n, d, proj, a);
+        emgmm__log_prob_block(far.m, far.X, n, d, proj, b);
+        for (size_t i = 0; i < n * k; i++)
+            assert_close(b[i], a[i], 1e-8, 1e-8);
+        free(proj);
+        free(a);
+        free(b);
+        free_problem(&near);
+        free_problem(&far);
+    }
 }
 
 static void test_normalize_log_resp(void **state)
@@ -244,12 +248,14 @@ static void test_mstep_matches_naive(void **state)
     check_mstep(40, 3, 2, 0.0, 2, 1);
     check_mstep(3000, 5, 3, 0.0, 3, 2); /* several blocks, two threads */
     check_mstep(500, 12, 4, 0.0, 4, 1);
+    check_mstep(700, 8, 3, 0.0, 6, 2); /* the largest unrolled size */
 }
 
 static void test_mstep_far_from_origin(void **state)
 {
     (void)state;
-    check_mstep(2000, 4, 3, 1e6, 5, 2);
+    check_mstep(2000, 4, 3, 1e6, 5, 2);  /* unrolled path */
+    check_mstep(2000, 10, 3, 1e6, 8, 2); /* gathered syrk path */
 }
 
 /* The precision factor: U U^T Sigma = I, and log det U = -1/2 log det S. */
