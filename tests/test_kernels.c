@@ -54,7 +54,8 @@ static void free_problem(problem *p)
 }
 
 static const size_t shapes[][3] = {
-    {1, 1, 1}, {7, 2, 3}, {50, 5, 4}, {300, 17, 3}, {33, 3, 1}, {64, 8, 6}};
+    {1, 1, 1}, {7, 2, 3}, {50, 5, 4}, {300, 17, 3}, {33, 3, 1}, {64, 8, 6},
+    {120, 40, 3}}; /* d <= 8 unrolled, 9..31 stacked gemm, >= 32 trmm */
 
 /* log w_k + log N(x_i | k) for every row and component. */
 static void test_log_prob_matches_naive(void **state)
@@ -85,8 +86,10 @@ static void test_log_prob_matches_naive(void **state)
 static void test_log_prob_far_from_origin(void **state)
 {
     (void)state;
-    /* d = 4 takes the unrolled path, d = 12 the gemm path. */
-    for (size_t d = 4; d <= 12; d += 8) {
+    /* One dimension for each path: unrolled, stacked gemm, trmm. */
+    static const size_t dims[] = {4, 12, 36};
+    for (size_t t = 0; t < 3; t++) {
+        const size_t d = dims[t];
         const size_t n = 200, k = 3;
         problem near, far;
         make_problem(&near, n, d, k, 0.0, 7);
