@@ -103,18 +103,32 @@ static inline double squared_distance(const double *y, const double *m,
  * each d so that the compiler unrolls them and keeps U_c in registers. */
 enum { DIRECT_MAX_D = 8, TRMM_MIN_D = 32 };
 
+/* Full or tied: the projection with U_c (full: column block c of prec,
+ * leading dimension k*d; tied: the one d x d factor for every c). */
+static inline const double *factor_of(const emgmm_model *m, size_t c,
+                                      size_t *ldu)
+{
+    if (m->type == EMGMM_COVARIANCE_TIED) {
+        *ldu = m->d;
+        return m->prec;
+    }
+    *ldu = m->k * m->d;
+    return m->prec + c * m->d;
+}
+
 static inline __attribute__((always_inline)) void
 log_prob_direct(const emgmm_model *m, const double *X, size_t rows,
                 size_t ldx, double *logp, const size_t d)
 {
-    const size_t k = m->k, kd = k * d;
+    const size_t k = m->k;
     for (size_t c = 0; c < k; c++) {
         double u[DIRECT_MAX_D][DIRECT_MAX_D], mp[DIRECT_MAX_D],
             centre[DIRECT_MAX_D];
-        const double *uc = m->prec_chol + c * d;
+        size_t ldu;
+        const double *uc = factor_of(m, c, &ldu);
         for (size_t a = 0; a < d; a++) {
             for (size_t b = 0; b < d; b++)
-                u[a][b] = uc[a * kd + b];
+                u[a][b] = uc[a * ldu + b];
             mp[a] = m->mean_proj[c * d + a];
             centre[a] = m->centre[a];
         }
@@ -154,18 +168,35 @@ static int log_prob_small(const emgmm_model *m, const double *X,
     }
 }
 
-void emgmm__log_prob_block(const emgmm_model *m, const double *X,
-                           size_t rows, size_t ldx, double *proj,
-                           double *logp)
+/* Rows of X shifted by the model's centre, into out (rows x d). */
+static void shift_rows(const emgmm_model *m, const double *X, size_t rows,
+                       size_t ldx, double *out)
 {
-    const size_t k = m->k, d = m->d, kd = k * d;
-    if (log_prob_small(m, X, rows, ldx, logp))
-        return;
-
-    double *shifted = proj + rows * kd; /* rows x d */
+    const size_t d = m->d;
     for (size_t i = 0; i < rows; i++)
         for (size_t j = 0; j < d; j++)
-            shifted[i * d + j] = X[i * ldx + j] - m->centre[j];
+            out[i * d + j] = X[i * ldx + j] - m->centre[j];
+}
+
+/* logp[i*k + c] from projected rows y_i (for component c at y + i*ldy). */
+static void log_prob_from_projection(const emgmm_model *m, const double *y,
+                                     size_t rows, size_t ldy, size_t c,
+                                     double *logp)
+{
+    const size_t k = m->k, d = m->d;
+    for (size_t i = 0; i < rows; i++)
+        logp[i * k + c] =
+            m->log_norm[c] -
+            0.5 * squared_distance(y + i * ldy, m->mean_proj + c * d, d);
+}
+
+static void log_prob_full(const emgmm_model *m, const double *X,
+                          size_t rows, size_t ldx, double *proj,
+                          double *logp)
+{
+    const size_t k = m->k, d = m->d, kd = k * d;
+    double *shifted = proj + rows * kd; /* rows x d */
+    shift_rows(m, X, rows, ldx, shifted);
 
     if (d >= TRMM_MIN_D) {
         /* One triangular multiply per component on a copy of the block:
@@ -176,26 +207,97 @@ void emgmm__log_prob_block(const emgmm_model *m, const double *X,
             memcpy(y, shifted, rows * d * sizeof(double));
             cblas_dtrmm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans,
                         CblasNonUnit, (int)rows, (int)d, 1.0,
-                        m->prec_chol + c * d, (int)kd, y, (int)d);
-            for (size_t i = 0; i < rows; i++)
-                logp[i * k + c] =
-                    m->log_norm[c] -
-                    0.5 * squared_distance(y + i * d, m->mean_proj + c * d,
-                                           d);
+                        m->prec + c * d, (int)kd, y, (int)d);
+            log_prob_from_projection(m, y, rows, d, c, logp);
         }
         return;
     }
-
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows,
-                (int)kd, (int)d, 1.0, shifted, (int)d, m->prec_chol, (int)kd,
+                (int)kd, (int)d, 1.0, shifted, (int)d, m->prec, (int)kd,
                 0.0, proj, (int)kd);
+    for (size_t c = 0; c < k; c++)
+        log_prob_from_projection(m, proj + c * d, rows, kd, c, logp);
+}
 
-    for (size_t i = 0; i < rows; i++)
-        for (size_t c = 0; c < k; c++)
-            logp[i * k + c] =
-                m->log_norm[c] - 0.5 * squared_distance(proj + i * kd + c * d,
-                                                        m->mean_proj + c * d,
-                                                        d);
+/* Tied: one shared factor, so the block is projected once (one trmm) and
+ * each component only subtracts its projected mean. */
+static void log_prob_tied(const emgmm_model *m, const double *X,
+                          size_t rows, size_t ldx, double *proj,
+                          double *logp)
+{
+    const size_t d = m->d;
+    shift_rows(m, X, rows, ldx, proj);
+    cblas_dtrmm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans,
+                CblasNonUnit, (int)rows, (int)d, 1.0, m->prec, (int)d, proj,
+                (int)d);
+    for (size_t c = 0; c < m->k; c++)
+        log_prob_from_projection(m, proj, rows, d, c, logp);
+}
+
+/* Diagonal and spherical: U is diagonal, so the projection is a scaling:
+ * y_j = (x_j - centre_j) / sigma_cj - mean_proj_cj. O(d) per pair, no
+ * BLAS needed. */
+static void log_prob_diagonal(const emgmm_model *m, const double *X,
+                              size_t rows, size_t ldx, double *logp)
+{
+    const size_t k = m->k, d = m->d;
+    const int spherical = m->type == EMGMM_COVARIANCE_SPHERICAL;
+    for (size_t i = 0; i < rows; i++) {
+        const double *x = X + i * ldx;
+        for (size_t c = 0; c < k; c++) {
+            const double *mp = m->mean_proj + c * d;
+            double s4[4] = {0.0, 0.0, 0.0, 0.0}, s = 0.0;
+            size_t j = 0;
+            if (spherical) {
+                const double p = m->prec[c];
+                for (; j + 4 <= d; j += 4)
+                    for (size_t t = 0; t < 4; t++) {
+                        double y = (x[j + t] - m->centre[j + t]) * p -
+                                   mp[j + t];
+                        s4[t] += y * y;
+                    }
+                for (; j < d; j++) {
+                    double y = (x[j] - m->centre[j]) * p - mp[j];
+                    s += y * y;
+                }
+            } else {
+                const double *p = m->prec + c * d;
+                for (; j + 4 <= d; j += 4)
+                    for (size_t t = 0; t < 4; t++) {
+                        double y = (x[j + t] - m->centre[j + t]) * p[j + t] -
+                                   mp[j + t];
+                        s4[t] += y * y;
+                    }
+                for (; j < d; j++) {
+                    double y = (x[j] - m->centre[j]) * p[j] - mp[j];
+                    s += y * y;
+                }
+            }
+            s += (s4[0] + s4[1]) + (s4[2] + s4[3]);
+            logp[i * k + c] = m->log_norm[c] - 0.5 * s;
+        }
+    }
+}
+
+void emgmm__log_prob_block(const emgmm_model *m, const double *X,
+                           size_t rows, size_t ldx, double *proj,
+                           double *logp)
+{
+    switch (m->type) {
+    case EMGMM_COVARIANCE_FULL:
+    case EMGMM_COVARIANCE_TIED:
+        if (log_prob_small(m, X, rows, ldx, logp))
+            return;
+        if (m->type == EMGMM_COVARIANCE_FULL)
+            log_prob_full(m, X, rows, ldx, proj, logp);
+        else
+            log_prob_tied(m, X, rows, ldx, proj, logp);
+        return;
+    case EMGMM_COVARIANCE_DIAG:
+    case EMGMM_COVARIANCE_SPHERICAL:
+        log_prob_diagonal(m, X, rows, ldx, logp);
+        return;
+    }
 }
 
 double emgmm__normalize_log_resp(double *logp, size_t rows, size_t k,

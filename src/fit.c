@@ -64,8 +64,6 @@ static int check_params(const emgmm_params *p, size_t n, size_t d,
             return EMGMM_ERR_INVALID;
         *k = (size_t)p->n_components;
     }
-    if (p->covariance_type != EMGMM_COVARIANCE_FULL)
-        return EMGMM_ERR_UNSUPPORTED;
     if (n < *k)
         return EMGMM_ERR_TOO_FEW_SAMPLES;
     return EMGMM_OK;

@@ -53,28 +53,36 @@ struct emgmm_model {
     size_t k, d;
     double *weights;     /* k */
     double *means;       /* k x d */
-    double *covariances; /* k x d x d, symmetric */
-    /* Derived, for the E-step (see linalg.c):
-     *   prec_chol: d x (k*d), row-major. Columns k*d .. k*d+d-1 hold the
-     *     upper-triangular U_k with U_k U_k^T = Sigma_k^-1, so that one gemm
-     *     of a row block against the whole array projects it on every
-     *     component at once.
+    double *covariances; /* emgmm__cov_size(type, k, d): full k x d x d,
+                            tied d x d, diag k x d, spherical k */
+    /* Derived, for the E-step (see linalg.c and estep.c). The precision
+     * factor U of a covariance satisfies U U^T = Sigma^-1, so that
+     * log N(x) = -d/2 log(2 pi) + log det U - 1/2 ||(x - mu)^T U||^2:
+     *   prec:      full: d x (k*d) row-major, the upper-triangular U_k in
+     *                columns k*d .. k*d+d-1 (side by side, so one gemm
+     *                can project a block on all components);
+     *              tied: d x d, the one U;
+     *              diag: k x d, 1/sigma_kj (U is diagonal);
+     *              spherical: k, 1/sigma_k.
      *   centre:    d, the weighted mean of the means. Rows are shifted by
      *     it before the projection, so that data far from the origin do
      *     not lose digits in (x U_k - mu_k U_k) (see estep.c).
      *   mean_proj: k x d, (mu_k - centre)^T U_k.
      *   log_norm:  k, log w_k - d/2 log(2 pi) + log det U_k. */
-    double *prec_chol;
+    double *prec;
     double *centre;
     double *mean_proj;
     double *log_norm;
     emgmm_fit_record fit;
 };
 
+/* Number of doubles in the covariances (and in prec) of a type. */
+size_t emgmm__cov_size(emgmm_covariance_type type, size_t k, size_t d);
+
 /* Allocates a model with uninitialised parameter arrays. */
 int emgmm__model_alloc(emgmm_covariance_type type, size_t k, size_t d,
                        emgmm_model **out);
-/* Recomputes prec_chol, mean_proj and log_norm from weights, means and
+/* Recomputes prec, centre, mean_proj and log_norm from weights, means and
  * covariances. Returns EMGMM_ERR_SINGULAR (component in *bad) if a
  * covariance is not positive definite. `scratch` holds d*d doubles. */
 int emgmm__model_update_derived(emgmm_model *m, double *scratch, int *bad);

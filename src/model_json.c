@@ -86,19 +86,35 @@ int emgmm_write(const emgmm_model *m, FILE *f)
         return EMGMM_ERR_IO;
     if ((rc = put_matrix(f, m->means, k, d, "  ")) != EMGMM_OK)
         return rc;
-    if (fputs(",\n  \"covariances\": [\n", f) < 0)
+    if (fputs(",\n  \"covariances\": ", f) < 0)
         return EMGMM_ERR_IO;
-    for (size_t c = 0; c < k; c++) {
-        if (fputs("    ", f) < 0)
+    switch (m->type) {
+    case EMGMM_COVARIANCE_FULL: /* k matrices d x d */
+        if (fputs("[\n", f) < 0)
             return EMGMM_ERR_IO;
-        rc = put_matrix(f, m->covariances + c * d * d, d, d, "    ");
-        if (rc != EMGMM_OK)
-            return rc;
-        if (fputs(c + 1 < k ? ",\n" : "\n", f) < 0)
-            return EMGMM_ERR_IO;
+        for (size_t c = 0; c < k; c++) {
+            if (fputs("    ", f) < 0)
+                return EMGMM_ERR_IO;
+            rc = put_matrix(f, m->covariances + c * d * d, d, d, "    ");
+            if (rc != EMGMM_OK)
+                return rc;
+            if (fputs(c + 1 < k ? ",\n" : "\n", f) < 0)
+                return EMGMM_ERR_IO;
+        }
+        rc = fputs("  ]", f) < 0 ? EMGMM_ERR_IO : EMGMM_OK;
+        break;
+    case EMGMM_COVARIANCE_TIED: /* one matrix d x d */
+        rc = put_matrix(f, m->covariances, d, d, "  ");
+        break;
+    case EMGMM_COVARIANCE_DIAG: /* k rows of d variances */
+        rc = put_matrix(f, m->covariances, k, d, "  ");
+        break;
+    case EMGMM_COVARIANCE_SPHERICAL: /* k variances */
+        rc = put_row(f, m->covariances, k);
+        break;
     }
-    if (fputs("  ]", f) < 0)
-        return EMGMM_ERR_IO;
+    if (rc != EMGMM_OK)
+        return rc;
     if (m->fit.present) {
         if (fprintf(f,
                     ",\n  \"fit\": {\"converged\": %s, \"n_iter\": %d, "
@@ -266,11 +282,6 @@ static int build_model(const json_t *root, emgmm_model **model,
         return fail(err, EMGMM_ERR_FORMAT, 0, 0,
                     "\"covariance_type\" must be one of full, tied, diag, "
                     "spherical");
-    if (type != EMGMM_COVARIANCE_FULL)
-        return fail(err, EMGMM_ERR_UNSUPPORTED, 0, 0,
-                    "covariance type '%s' is not implemented in this "
-                    "version", emgmm_covariance_type_name(type));
-
     /* n_components / n_features may be omitted in a hand-written start:
      * then the arrays give them. */
     const json_t *weights = json_object_get(root, "weights");
@@ -302,7 +313,7 @@ static int build_model(const json_t *root, emgmm_model **model,
     int rc = EMGMM_OK;
     double *w = emgmm__malloc(k, sizeof(double));
     double *mu = emgmm__malloc(k * d, sizeof(double));
-    double *sigma = emgmm__malloc(k * d, d * sizeof(double));
+    double *sigma = emgmm__malloc(emgmm__cov_size(type, k, d), sizeof(double));
     if (!w || !mu || !sigma) {
         rc = fail(err, EMGMM_ERR_NOMEM, 0, 0, "out of memory");
         goto done;
@@ -320,11 +331,31 @@ static int build_model(const json_t *root, emgmm_model **model,
                   d);
         goto done;
     }
+    /* The shape of the covariance type (SPEC section 1). */
+    static const char *const shape_text[] = {"k x d x d", "d x d", "k x d",
+                                             "k"};
+    size_t cov_ext[3];
+    int cov_dims;
+    switch (type) {
+    case EMGMM_COVARIANCE_FULL:
+        cov_ext[0] = k, cov_ext[1] = d, cov_ext[2] = d, cov_dims = 3;
+        break;
+    case EMGMM_COVARIANCE_TIED:
+        cov_ext[0] = d, cov_ext[1] = d, cov_dims = 2;
+        break;
+    case EMGMM_COVARIANCE_DIAG:
+        cov_ext[0] = k, cov_ext[1] = d, cov_dims = 2;
+        break;
+    default:
+        cov_ext[0] = k, cov_dims = 1;
+        break;
+    }
     pos = 0;
-    if (read_array(covs, ext, 3, sigma, &pos)) {
+    if (read_array(covs, cov_ext, cov_dims, sigma, &pos)) {
         rc = fail(err, EMGMM_ERR_FORMAT, 0, 0,
-                  "\"covariances\" must be a %zu x %zu x %zu array of finite "
-                  "numbers (covariance type full)", k, d, d);
+                  "\"covariances\" must be a %s array of finite numbers "
+                  "(covariance type %s, k = %zu, d = %zu)", shape_text[type],
+                  emgmm_covariance_type_name(type), k, d);
         goto done;
     }
     double total = 0.0;
@@ -343,9 +374,19 @@ static int build_model(const json_t *root, emgmm_model **model,
     }
     int bad = -1;
     rc = emgmm_model_create(type, k, d, w, mu, sigma, model, &bad);
-    if (rc == EMGMM_ERR_SINGULAR)
+    if (rc == EMGMM_ERR_SINGULAR && type == EMGMM_COVARIANCE_TIED)
+        rc = fail(err, EMGMM_ERR_FORMAT, 0, 0,
+                  "the tied covariance is not positive definite");
+    else if (rc == EMGMM_ERR_SINGULAR && type != EMGMM_COVARIANCE_FULL)
+        rc = fail(err, EMGMM_ERR_FORMAT, 0, 0,
+                  "covariances[%d] has a variance that is not positive",
+                  bad);
+    else if (rc == EMGMM_ERR_SINGULAR)
         rc = fail(err, EMGMM_ERR_FORMAT, 0, 0,
                   "covariances[%d] is not positive definite", bad);
+    else if (rc == EMGMM_ERR_INVALID && type == EMGMM_COVARIANCE_TIED)
+        rc = fail(err, EMGMM_ERR_FORMAT, 0, 0,
+                  "the tied covariance is not symmetric");
     else if (rc == EMGMM_ERR_INVALID)
         rc = fail(err, EMGMM_ERR_FORMAT, 0, 0,
                   "covariances[%d] is not symmetric", bad);

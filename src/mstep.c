@@ -1,9 +1,13 @@
 /*
- * M-step for full covariances, as scikit-learn defines it:
+ * M-step, as scikit-learn defines it (full covariance shown):
  *   N_k     = sum_i r_ik + 10 eps       (eps keeps empty components finite)
  *   w_k     = N_k / sum_j N_j
  *   mu_k    = sum_i r_ik x_i / N_k      (one gemm: R^T X)
  *   Sigma_k = sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T / N_k + reg_covar I
+ * tied:      Sigma = sum_k sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T / sum N_k
+ *            + reg_covar I
+ * diag:      sigma2_kj = sum_i r_ik (x_ij - mu_kj)^2 / N_k + reg_covar
+ * spherical: sigma2_k = mean over j of the diag variances
  *
  * The covariance is two-pass: the rows are centred on the new mean before
  * they are multiplied, as Z = diag(sqrt(r_k)) (X - 1 mu_k^T), and Z^T Z is
@@ -52,7 +56,7 @@ scatter_direct(const double *X, size_t n, size_t ldx, const double *resp,
     }
     for (size_t a = 0; a < d; a++)
         for (size_t b = 0; b <= a; b++)
-            cov[a * d + b] = acc[a][b];
+            cov[a * d + b] += acc[a][b];
 }
 
 static int scatter_small(const double *X, size_t n, size_t ldx,
@@ -70,6 +74,73 @@ static int scatter_small(const double *X, size_t n, size_t ldx,
     case 8: scatter_direct(X, n, ldx, resp, k, c, mu, cov, 8); return 1;
     default: return 0;
     }
+}
+
+/* Adds sum_i r_ic (x_i - mu)(x_i - mu)^T to the lower triangle of cov.
+ * z: workspace of gr x d doubles. */
+static void scatter_component(const double *X, size_t n, size_t ldx,
+                              const double *resp, size_t k, size_t c,
+                              const double *mu, double *cov, size_t d,
+                              double *z, size_t gr)
+{
+    if (scatter_small(X, n, ldx, resp, k, c, mu, cov, d))
+        return;
+    /* Rows whose responsibility underflowed to exactly zero add nothing:
+     * gather only the others, gr at a time, for fewer, fatter syrk
+     * calls. */
+    size_t rows = 0;
+    for (size_t i = 0; i < n; i++) {
+        double r = resp[i * k + c];
+        if (r == 0.0)
+            continue;
+        double s = sqrt(r);
+        const double *x = X + i * ldx;
+        double *zi = z + rows * d;
+        for (size_t j = 0; j < d; j++)
+            zi[j] = s * (x[j] - mu[j]);
+        if (++rows == gr) {
+            cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d,
+                        (int)rows, 1.0, z, (int)d, 1.0, cov, (int)d);
+            rows = 0;
+        }
+    }
+    if (rows > 0)
+        cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d,
+                    (int)rows, 1.0, z, (int)d, 1.0, cov, (int)d);
+}
+
+/* Lower triangle / divisor, mirrored to the upper one, + reg on the
+ * diagonal. */
+static void finish_matrix(double *cov, size_t d, double divisor, double reg)
+{
+    const double inv = 1.0 / divisor;
+    for (size_t i = 0; i < d; i++) {
+        for (size_t j = 0; j < i; j++)
+            cov[j * d + i] = cov[i * d + j] *= inv;
+        cov[i * d + i] = cov[i * d + i] * inv + reg;
+    }
+}
+
+/* Diagonal variances of component c about its new mean (two-pass). */
+static void diagonal_variances(const double *X, size_t n, size_t ldx,
+                               const double *resp, size_t k, size_t c,
+                               const double *mu, size_t d, double nk,
+                               double reg, double *var)
+{
+    for (size_t j = 0; j < d; j++)
+        var[j] = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double r = resp[i * k + c];
+        if (r == 0.0)
+            continue;
+        const double *x = X + i * ldx;
+        for (size_t j = 0; j < d; j++) {
+            double t = x[j] - mu[j];
+            var[j] += r * t * t;
+        }
+    }
+    for (size_t j = 0; j < d; j++)
+        var[j] = var[j] / nk + reg;
 }
 
 int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
@@ -99,6 +170,18 @@ int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
         for (size_t j = 0; j < d; j++)
             m->means[c * d + j] /= nk[c];
 
+    if (m->type == EMGMM_COVARIANCE_TIED) {
+        /* One matrix for all: the components' centred scatters added in
+         * component order (scikit-learn subtracts sum N_k mu_k mu_k^T
+         * from X^T X instead, which loses digits far from the origin). */
+        memset(m->covariances, 0, d * d * sizeof(double));
+        for (size_t c = 0; c < k; c++)
+            scatter_component(X, n, ldx, resp, k, c, m->means + c * d,
+                              m->covariances, d, ws->centred, gr);
+        finish_matrix(m->covariances, d, total, reg_covar);
+        return emgmm__model_update_derived(m, ws->scratch, bad);
+    }
+
 #if EMGMM_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(ws->n_threads) \
     if (ws->n_threads > 1)
@@ -109,40 +192,34 @@ int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
 #if EMGMM_HAVE_OPENMP
         t = omp_get_thread_num();
 #endif
-        double *z = ws->centred + (size_t)t * gr * d;
-        double *cov = m->covariances + c * d * d;
         const double *mu = m->means + c * d;
-        memset(cov, 0, d * d * sizeof(double));
-        if (scatter_small(X, n, ldx, resp, k, c, mu, cov, d))
-            goto scale;
-        /* Rows whose responsibility underflowed to exactly zero add
-         * nothing: gather only the others, gr at a time. */
-        size_t rows = 0;
-        for (size_t i = 0; i < n; i++) {
-            double r = resp[i * k + c];
-            if (r == 0.0)
-                continue;
-            double s = sqrt(r);
-            const double *x = X + i * ldx;
-            double *zi = z + rows * d;
-            for (size_t j = 0; j < d; j++)
-                zi[j] = s * (x[j] - mu[j]);
-            if (++rows == gr) {
-                /* Lower triangle in row-major order. */
-                cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d,
-                            (int)rows, 1.0, z, (int)d, 1.0, cov, (int)d);
-                rows = 0;
-            }
+        switch (m->type) {
+        case EMGMM_COVARIANCE_FULL: {
+            double *cov = m->covariances + c * d * d;
+            memset(cov, 0, d * d * sizeof(double));
+            scatter_component(X, n, ldx, resp, k, c, mu, cov, d,
+                              ws->centred + (size_t)t * gr * d, gr);
+            finish_matrix(cov, d, nk[c], reg_covar);
+            break;
         }
-        if (rows > 0)
-            cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d,
-                        (int)rows, 1.0, z, (int)d, 1.0, cov, (int)d);
-    scale:;
-        const double inv = 1.0 / nk[c];
-        for (size_t i = 0; i < d; i++) {
-            for (size_t j = 0; j < i; j++)
-                cov[j * d + i] = cov[i * d + j] *= inv;
-            cov[i * d + i] = cov[i * d + i] * inv + reg_covar;
+        case EMGMM_COVARIANCE_DIAG:
+            diagonal_variances(X, n, ldx, resp, k, c, mu, d, nk[c],
+                               reg_covar, m->covariances + c * d);
+            break;
+        case EMGMM_COVARIANCE_SPHERICAL: {
+            /* The mean of the diagonal variances (scikit-learn's
+             * definition); the thread's gather buffer holds them. */
+            double *var = ws->centred + (size_t)t * gr * d;
+            diagonal_variances(X, n, ldx, resp, k, c, mu, d, nk[c],
+                               reg_covar, var);
+            double s = 0.0;
+            for (size_t j = 0; j < d; j++)
+                s += var[j];
+            m->covariances[c] = s / (double)d;
+            break;
+        }
+        default:
+            break;
         }
     }
 

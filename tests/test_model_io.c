@@ -214,8 +214,20 @@ static void test_bad_files_are_rejected(void **state)
         {"{\"weights\": [1], \"means\": [[\"a\"]], \"covariances\": [[[1]]]}",
          EMGMM_ERR_FORMAT, 0, 0, "means"},
         {"{\"covariance_type\": \"diag\", \"weights\": [1], \"means\": "
-         "[[0]], \"covariances\": [[1]]}", EMGMM_ERR_UNSUPPORTED, 0, 0,
-         "diag"},
+         "[[0]], \"covariances\": [[[1]]]}", EMGMM_ERR_FORMAT, 0, 0,
+         "k x d array"},
+        {"{\"covariance_type\": \"diag\", \"weights\": [0.5, 0.5], "
+         "\"means\": [[0, 0], [1, 1]], \"covariances\": [[1, 1], [1, 0]]}",
+         EMGMM_ERR_FORMAT, 0, 0, "covariances[1] has a variance"},
+        {"{\"covariance_type\": \"spherical\", \"weights\": [1], "
+         "\"means\": [[0, 0]], \"covariances\": [-1]}", EMGMM_ERR_FORMAT, 0,
+         0, "covariances[0] has a variance"},
+        {"{\"covariance_type\": \"tied\", \"weights\": [0.5, 0.5], "
+         "\"means\": [[0], [1]], \"covariances\": [[[1]], [[1]]]}",
+         EMGMM_ERR_FORMAT, 0, 0, "d x d array"},
+        {"{\"covariance_type\": \"tied\", \"weights\": [1], "
+         "\"means\": [[0, 0]], \"covariances\": [[1, 2], [2, 1]]}",
+         EMGMM_ERR_FORMAT, 0, 0, "tied covariance is not positive"},
         {"{\"covariance_type\": \"round\", \"weights\": [1], \"means\": "
          "[[0]], \"covariances\": [[[1]]]}", EMGMM_ERR_FORMAT, 0, 0,
          "covariance_type"},

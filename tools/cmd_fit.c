@@ -66,8 +66,7 @@ static void fit_help(FILE *f)
         "  -k, --n-components K   number of components, >= 1 (required unless\n"
         "                         --init-model gives it)\n"
         "  -c, --covariance-type TYPE\n"
-        "                         full, tied, diag or spherical (default %s;\n"
-        "                         this version implements full)\n"
+        "                         full, tied, diag or spherical (default %s)\n"
         "      --init METHOD      kmeans, kmeans++, random or random-data\n"
         "                         (default %s)\n"
         "      --init-model MODEL start from the weights, means and covariances\n"
@@ -273,12 +272,6 @@ static int fit_failed(int status, const emgmm_params *p,
                          "fit failed: component %d has a covariance that is "
                          "not positive definite; raise --reg-covar (now %g)",
                          info->bad_component, p->reg_covar);
-    case EMGMM_ERR_UNSUPPORTED: {
-        const char *name = emgmm_covariance_type_name(p->covariance_type);
-        return cli_error(EXIT_BAD_USAGE,
-                         "fit: covariance type '%s' is not implemented in "
-                         "this version", name ? name : "?");
-    }
     case EMGMM_ERR_TOO_FEW_SAMPLES:
         return cli_error(EXIT_BAD_USAGE,
                          "%s: %zu samples are too few for %d components "
