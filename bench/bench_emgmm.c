@@ -1,16 +1,54 @@
 /*
- * emgmm's side of the benchmark: fits X.npy from the model in init.json for
- * exactly ITERS iterations (tol 0), REPEATS times, and prints one JSON line
- * with the median seconds per iteration and the final log-likelihood (the
- * proof that the same work was done as by the peers).
+ * emgmm's side of the benchmark (driven by bench/run.sh). Two modes, each
+ * printing one JSON line on standard output:
  *
- *   bench_emgmm X.npy init.json ITERS REPEATS [THREADS]
+ *   bench_emgmm fit X.npy init.json ITERS REPEATS THREADS [REG_COVAR]
+ *       Fits X from the model in init.json for exactly ITERS iterations
+ *       (tol 0), REPEATS times. Every iteration is timed by the progress
+ *       callback (one E-step plus one M-step); seconds_per_iter_median is
+ *       the median over all ITERS * REPEATS iterations. Also reports the
+ *       whole emgmm_fit() calls, the final mean log-likelihood (the proof
+ *       that the same work was done as by the peers) and the peak RSS
+ *       (getrusage ru_maxrss) after loading X and at the end.
+ *
+ *   bench_emgmm ops X.npy init.json REPEATS THREADS
+ *       The costs around an iteration, each the median of REPEATS calls:
+ *         iteration      one EM iteration (progress callback, 3 per call)
+ *         estep          emgmm_fit(init_model, max_iter 0): one E-step on
+ *                        the start model, plus the call's set-up (the
+ *                        finiteness check and the allocations)
+ *         predict, predict_proba, score_samples, score   on the start model
+ *         init_kmeans    emgmm_fit(K, init kmeans, max_iter 0): k-means++
+ *                        seeding and Lloyd iterations, then the M-step from
+ *                        its labels and the final E-step of the call
+ *         init_kmeanspp  the same with init kmeans++ (seeding only)
+ *
+ * THREADS is emgmm_params.n_threads (0 = OMP_NUM_THREADS). The predict
+ * family has no thread argument and follows OMP_NUM_THREADS.
  */
 #include "dataio.h"
 #include "emgmm.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static long maxrss_kb(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return -1;
+    return ru.ru_maxrss; /* kilobytes on Linux */
+}
 
 static int cmp(const void *a, const void *b)
 {
@@ -18,62 +56,290 @@ static int cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int main(int argc, char **argv)
+/* Median of v[0..n-1]; sorts a copy. */
+static double median(const double *v, size_t n)
 {
-    if (argc < 5) {
-        fprintf(stderr, "usage: bench_emgmm X.npy init.json ITERS REPEATS "
-                        "[THREADS]\n");
-        return 2;
-    }
+    if (n == 0)
+        return 0.0;
+    double *s = malloc(n * sizeof *s);
+    if (!s)
+        return v[0];
+    memcpy(s, v, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp);
+    double m = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+    free(s);
+    return m;
+}
+
+static void print_array(const char *name, const double *v, size_t n)
+{
+    printf("\"%s\": [", name);
+    for (size_t i = 0; i < n; i++)
+        printf("%s%.6g", i ? ", " : "", v[i]);
+    printf("]");
+}
+
+/* Records each iteration's seconds into a caller-sized array. */
+typedef struct recorder {
+    double *seconds;
+    size_t count, capacity;
+} recorder;
+
+static int record(const emgmm_iteration *it, void *user)
+{
+    recorder *r = user;
+    if (r->count < r->capacity)
+        r->seconds[r->count++] = it->seconds;
+    return 0;
+}
+
+static int parse_int(const char *s, int min, int *out)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || v < min || v > 1000000)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int load_inputs(const char *xpath, const char *mpath, dataio_matrix *X,
+                       emgmm_model **start)
+{
     char err[512];
-    dataio_matrix X = {0};
     dataio_read_options opt = {0, 0};
-    if (dataio_read_matrix(argv[1], &opt, &X, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err);
-        return 2;
+    if (dataio_read_matrix(xpath, &opt, X, err, sizeof err) != 0) {
+        fprintf(stderr, "bench_emgmm: %s\n", err);
+        return -1;
     }
-    emgmm_model *start = NULL;
     emgmm_error lerr;
-    if (emgmm_load(argv[2], &start, &lerr) != EMGMM_OK) {
-        fprintf(stderr, "%s: %s\n", argv[2], lerr.message);
+    if (emgmm_load(mpath, start, &lerr) != EMGMM_OK) {
+        fprintf(stderr, "bench_emgmm: %s:%d:%d: %s\n", mpath, lerr.line,
+                lerr.column, lerr.message);
+        dataio_matrix_free(X);
+        return -1;
+    }
+    if (emgmm_n_features(*start) != X->cols) {
+        fprintf(stderr, "bench_emgmm: %s has %zu features, %s has %zu\n",
+                mpath, emgmm_n_features(*start), xpath, X->cols);
+        emgmm_free(start);
+        dataio_matrix_free(X);
+        return -1;
+    }
+    return 0;
+}
+
+static int mode_fit(int argc, char **argv)
+{
+    int iters, repeats, threads;
+    double reg = 1e-6;
+    if (argc < 7 || argc > 8 || parse_int(argv[4], 1, &iters) ||
+        parse_int(argv[5], 1, &repeats) || parse_int(argv[6], 0, &threads)) {
+        fprintf(stderr, "usage: bench_emgmm fit X.npy init.json ITERS "
+                        "REPEATS THREADS [REG_COVAR]\n");
         return 2;
     }
-    int iters = atoi(argv[3]), repeats = atoi(argv[4]);
-    int threads = argc > 5 ? atoi(argv[5]) : 0;
-    double *per_iter = calloc((size_t)repeats, sizeof(double));
-    double score = 0.0;
+    if (argc == 8)
+        reg = strtod(argv[7], NULL);
+    dataio_matrix X = {0};
+    emgmm_model *start = NULL;
+    if (load_inputs(argv[2], argv[3], &X, &start) != 0)
+        return 2;
+    const long rss_loaded = maxrss_kb();
+
+    const size_t total = (size_t)iters * (size_t)repeats;
+    double *iter_s = calloc(total, sizeof *iter_s);
+    double *call_s = calloc((size_t)repeats, sizeof *call_s);
+    if (!iter_s || !call_s) {
+        fprintf(stderr, "bench_emgmm: out of memory\n");
+        return 1;
+    }
+    recorder rec = {iter_s, 0, total};
+    emgmm_fit_info info;
+    memset(&info, 0, sizeof info);
     for (int r = 0; r < repeats; r++) {
         emgmm_params p;
         emgmm_params_default(&p);
         p.init_model = start;
         p.tol = 0.0;
+        p.reg_covar = reg;
         p.max_iter = iters;
         p.n_threads = threads;
+        p.progress = record;
+        p.progress_data = &rec;
         emgmm_model *m = NULL;
-        emgmm_fit_info info;
+        double t0 = now();
         int rc = emgmm_fit(&p, X.data, X.rows, X.cols, X.cols, &m, &info);
+        call_s[r] = now() - t0;
         if (rc != EMGMM_OK) {
-            fprintf(stderr, "fit failed: %s\n", emgmm_strerror(rc));
+            fprintf(stderr, "bench_emgmm: fit failed: %s\n",
+                    emgmm_strerror(rc));
             return 1;
         }
-        /* info.seconds covers the iterations and the final scoring pass,
-         * as scikit-learn's fit() covers its iterations plus one extra
-         * E-step. */
-        per_iter[r] = info.seconds / iters;
-        score = info.log_likelihood;
+        if (info.n_iter != iters) {
+            fprintf(stderr, "bench_emgmm: ran %d iterations, not %d\n",
+                    info.n_iter, iters);
+            return 1;
+        }
         emgmm_free(&m);
     }
-    qsort(per_iter, (size_t)repeats, sizeof(double), cmp);
-    printf("{\"peer\": \"emgmm\", \"seconds_per_iter_median\": %.6g, "
-           "\"runs\": [",
-           per_iter[repeats / 2]);
-    for (int r = 0; r < repeats; r++)
-        printf("%s%.6g", r ? ", " : "", per_iter[r] * iters);
-    printf("], \"score\": %.17g, \"n_samples\": %zu, \"n_features\": %zu, "
-           "\"n_components\": %zu, \"iters\": %d, \"threads\": %d}\n",
-           score, X.rows, X.cols, emgmm_n_components(start), iters, threads);
-    free(per_iter);
+    printf("{\"peer\": \"emgmm\", \"version\": \"%s\", \"n_samples\": %zu, "
+           "\"n_features\": %zu, \"n_components\": %zu, \"iters\": %d, "
+           "\"repeats\": %d, \"threads\": %d, \"reg_covar\": %.17g, "
+           "\"seconds_per_iter_median\": %.6g, ",
+           emgmm_version(), X.rows, X.cols, emgmm_n_components(start), iters,
+           repeats, threads, reg, median(iter_s, rec.count));
+    print_array("iter_seconds", iter_s, rec.count);
+    printf(", ");
+    print_array("fit_seconds", call_s, (size_t)repeats);
+    printf(", \"score\": %.17g, \"lower_bound\": %.17g, "
+           "\"maxrss_after_load_kb\": %ld, \"maxrss_kb\": %ld}\n",
+           info.log_likelihood, info.lower_bound, rss_loaded, maxrss_kb());
+    free(iter_s);
+    free(call_s);
     emgmm_free(&start);
     dataio_matrix_free(&X);
     return 0;
+}
+
+/* The measurements of `ops`, in print order. */
+enum { OP_ITER, OP_ESTEP, OP_PREDICT, OP_PROBA, OP_SCORE_SAMPLES, OP_SCORE,
+       OP_KMEANS, OP_KMEANSPP, OP_COUNT };
+static const char *const op_names[OP_COUNT] = {
+    "iteration", "estep", "predict", "predict_proba", "score_samples",
+    "score", "init_kmeans", "init_kmeanspp"};
+
+static int mode_ops(int argc, char **argv)
+{
+    int repeats, threads;
+    if (argc != 6 || parse_int(argv[4], 1, &repeats) ||
+        parse_int(argv[5], 0, &threads)) {
+        fprintf(stderr, "usage: bench_emgmm ops X.npy init.json REPEATS "
+                        "THREADS\n");
+        return 2;
+    }
+    dataio_matrix X = {0};
+    emgmm_model *start = NULL;
+    if (load_inputs(argv[2], argv[3], &X, &start) != 0)
+        return 2;
+    const size_t n = X.rows, d = X.cols, k = emgmm_n_components(start);
+    const int iter_per_call = 3;
+    double *t[OP_COUNT];
+    double *iter_s = calloc((size_t)repeats * iter_per_call, sizeof *iter_s);
+    double *buf = malloc(n * k * sizeof *buf);
+    int32_t *labels = malloc(n * sizeof *labels);
+    int ok = iter_s && buf && labels;
+    for (int o = 0; o < OP_COUNT; o++) {
+        t[o] = calloc((size_t)repeats, sizeof(double));
+        ok = ok && t[o];
+    }
+    if (!ok) {
+        fprintf(stderr, "bench_emgmm: out of memory\n");
+        return 1;
+    }
+    recorder rec = {iter_s, 0, (size_t)repeats * iter_per_call};
+    double estep_ll = 0.0, score = 0.0;
+    for (int r = 0; r < repeats; r++) {
+        emgmm_params p;
+        emgmm_params_default(&p);
+        p.n_threads = threads;
+        p.tol = 0.0;
+        emgmm_model *m = NULL;
+        emgmm_fit_info info;
+        double t0;
+        int rc = EMGMM_OK;
+
+        /* One EM iteration, timed by the callback. */
+        p.init_model = start;
+        p.max_iter = iter_per_call;
+        p.progress = record;
+        p.progress_data = &rec;
+        rc = emgmm_fit(&p, X.data, n, d, d, &m, &info);
+        emgmm_free(&m);
+        p.progress = NULL;
+        p.progress_data = NULL;
+
+        /* One E-step on the start model. */
+        p.max_iter = 0;
+        if (rc == EMGMM_OK) {
+            t0 = now();
+            rc = emgmm_fit(&p, X.data, n, d, d, &m, &info);
+            t[OP_ESTEP][r] = now() - t0;
+            estep_ll = info.log_likelihood;
+            emgmm_free(&m);
+        }
+        if (rc == EMGMM_OK) {
+            t0 = now();
+            rc = emgmm_predict(start, X.data, n, d, labels);
+            t[OP_PREDICT][r] = now() - t0;
+        }
+        if (rc == EMGMM_OK) {
+            t0 = now();
+            rc = emgmm_predict_proba(start, X.data, n, d, buf);
+            t[OP_PROBA][r] = now() - t0;
+        }
+        if (rc == EMGMM_OK) {
+            t0 = now();
+            rc = emgmm_score_samples(start, X.data, n, d, buf);
+            t[OP_SCORE_SAMPLES][r] = now() - t0;
+        }
+        if (rc == EMGMM_OK) {
+            t0 = now();
+            rc = emgmm_score(start, X.data, n, d, &score);
+            t[OP_SCORE][r] = now() - t0;
+        }
+
+        /* Initialisation from scratch: max_iter 0 without init_model. */
+        p.init_model = NULL;
+        p.n_components = (int)k;
+        p.seed = 0;
+        const emgmm_init_method inits[2] = {EMGMM_INIT_KMEANS,
+                                            EMGMM_INIT_KMEANSPP};
+        const int slots[2] = {OP_KMEANS, OP_KMEANSPP};
+        for (int j = 0; j < 2 && rc == EMGMM_OK; j++) {
+            p.init = inits[j];
+            t0 = now();
+            rc = emgmm_fit(&p, X.data, n, d, d, &m, &info);
+            t[slots[j]][r] = now() - t0;
+            emgmm_free(&m);
+        }
+        if (rc != EMGMM_OK) {
+            fprintf(stderr, "bench_emgmm: ops failed: %s\n",
+                    emgmm_strerror(rc));
+            return 1;
+        }
+    }
+    printf("{\"peer\": \"emgmm\", \"mode\": \"ops\", \"version\": \"%s\", "
+           "\"n_samples\": %zu, \"n_features\": %zu, \"n_components\": %zu, "
+           "\"repeats\": %d, \"threads\": %d, \"iteration\": %.6g",
+           emgmm_version(), n, d, k, repeats, threads,
+           median(iter_s, rec.count));
+    for (int o = 1; o < OP_COUNT; o++)
+        printf(", \"%s\": %.6g", op_names[o], median(t[o], (size_t)repeats));
+    printf(", ");
+    print_array("iteration_all", iter_s, rec.count);
+    printf(", \"estep_log_likelihood\": %.17g, \"score\": %.17g, "
+           "\"maxrss_kb\": %ld}\n",
+           estep_ll, score, maxrss_kb());
+    for (int o = 0; o < OP_COUNT; o++)
+        free(t[o]);
+    free(iter_s);
+    free(buf);
+    free(labels);
+    emgmm_free(&start);
+    dataio_matrix_free(&X);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "fit") == 0)
+        return mode_fit(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "ops") == 0)
+        return mode_ops(argc, argv);
+    fprintf(stderr,
+            "usage: bench_emgmm fit X.npy init.json ITERS REPEATS THREADS "
+            "[REG_COVAR]\n"
+            "       bench_emgmm ops X.npy init.json REPEATS THREADS\n");
+    return 2;
 }

@@ -7,19 +7,24 @@ init.json (an emgmm model file) with tol=0, so every run does exactly ITERS
 EM iterations, REPEATS times, and prints one JSON line:
 
   {"peer": "scikit-learn", "version": ..., "seconds_per_iter_median": ...,
-   "runs": [seconds of each .fit()], "score": score(X), ...}
+   "iter_seconds": [...], "runs": [seconds of each .fit()],
+   "score": score(X), "maxrss_kb": ...}
 
 The start is given as PEERS.md describes: weights_init, means_init and
 precisions_init (inverse covariances, symmetrised). init_params='random' so
 that scikit-learn does not run k-means first; it still computes one set of
 parameters from random responsibilities (one M-step's work) before the
 given ones overwrite them, and fit() ends with one more E-step for the
-labels. Only .fit() is timed; seconds_per_iter_median is the median fit
-time divided by ITERS, so it includes that overhead (about 1/ITERS of a
-run): use ITERS >= 20 for a fair per-iteration figure.
+labels. So that this overhead does not count as iteration time, every
+iteration is timed on its own: the model's _e_step is wrapped to record the
+time of each call, and iteration i lasts from the start of E-step i to the
+start of E-step i+1 (its E-step, M-step and lower bound; the last one ends
+at the final E-step of fit()). seconds_per_iter_median is the median over
+all ITERS * REPEATS iterations; seconds_fit_median is the whole .fit().
 BLAS threads follow OPENBLAS_NUM_THREADS / OMP_NUM_THREADS as usual.
 """
 import json
+import resource
 import statistics
 import sys
 import time
@@ -60,6 +65,7 @@ def main(argv):
     prec0 = 0.5 * (prec0 + np.transpose(prec0, (0, 2, 1)))
 
     runs = []
+    iter_seconds = []
     gm = None
     for _ in range(repeats):
         gm = GaussianMixture(n_components=k, covariance_type="full",
@@ -67,15 +73,25 @@ def main(argv):
                              weights_init=w0, means_init=mu0,
                              precisions_init=prec0, init_params="random",
                              random_state=0)
+        stamps = []
+        e_step = gm._e_step
+
+        def timed_e_step(x_, e_step=e_step, stamps=stamps):
+            stamps.append(time.perf_counter())
+            return e_step(x_)
+
+        gm._e_step = timed_e_step
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ConvergenceWarning (tol=0)
             t0 = time.perf_counter()
             gm.fit(x)
             runs.append(time.perf_counter() - t0)
-        if gm.n_iter_ != iters:
-            print("sklearn_peer.py: ran %d iterations, not %d"
-                  % (gm.n_iter_, iters), file=sys.stderr)
+        del gm._e_step
+        if gm.n_iter_ != iters or len(stamps) != iters + 1:
+            print("sklearn_peer.py: ran %d iterations (%d E-steps), not %d"
+                  % (gm.n_iter_, len(stamps), iters), file=sys.stderr)
             return 1
+        iter_seconds += [b - a for a, b in zip(stamps, stamps[1:])]
     median = statistics.median(runs)
     print(json.dumps({
         "peer": "scikit-learn",
@@ -83,10 +99,12 @@ def main(argv):
         "n_samples": int(x.shape[0]), "n_features": int(x.shape[1]),
         "n_components": k, "iters": iters, "repeats": repeats,
         "reg_covar": reg_covar,
-        "seconds_per_iter_median": median / iters,
+        "seconds_per_iter_median": statistics.median(iter_seconds),
         "seconds_fit_median": median,
+        "iter_seconds": iter_seconds,
         "runs": runs,
         "score": float(gm.score(x)),
+        "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }))
     return 0
 

@@ -31,9 +31,8 @@
  *   thread count is process-wide: a non-zero emgmm_params.n_threads changes
  *   it for the whole process (see that field).
  *
- * This version implements the `full` covariance type. The other three types
- * are named in the API (and in model files) but fitting, loading or creating
- * such a model returns EMGMM_ERR_UNSUPPORTED.
+ * Covariance types (scikit-learn's shapes): full (k x d x d), tied (one
+ * d x d), diag (k x d variances), spherical (k variances).
  */
 #ifndef EMGMM_H
 #define EMGMM_H
@@ -99,9 +98,9 @@ EMGMM_API const char *emgmm_strerror(int status);
 
 typedef enum emgmm_covariance_type {
     EMGMM_COVARIANCE_FULL = 0,      /* "full":      K x D x D */
-    EMGMM_COVARIANCE_TIED = 1,      /* "tied":      D x D     (not yet) */
-    EMGMM_COVARIANCE_DIAG = 2,      /* "diag":      K x D     (not yet) */
-    EMGMM_COVARIANCE_SPHERICAL = 3  /* "spherical": K         (not yet) */
+    EMGMM_COVARIANCE_TIED = 1,      /* "tied":      D x D, shared */
+    EMGMM_COVARIANCE_DIAG = 2,      /* "diag":      K x D variances */
+    EMGMM_COVARIANCE_SPHERICAL = 3  /* "spherical": K variances */
 } emgmm_covariance_type;
 
 typedef enum emgmm_init_method {
@@ -216,13 +215,15 @@ EMGMM_API int emgmm_fit(const emgmm_params *p, const double *X, size_t n,
 
 /**
  * Builds a model from given parameters (copied): weights (k), means
- * (k x d) and covariances (shape of the covariance type: k x d x d for
- * full). Weights must be non-negative and sum to 1 within 1e-6 (they are
- * renormalised); covariances must be symmetric within 1e-10 relative (the
- * lower triangle is used) and positive definite. Returns EMGMM_ERR_INVALID
- * for bad weights, asymmetry or non-finite numbers, EMGMM_ERR_SINGULAR for
- * a covariance that is not positive definite (component in *bad_component
- * when that pointer is not NULL).
+ * (k x d) and covariances in the shape of the type (see
+ * emgmm_covariance_type). Weights must be non-negative and sum to 1 within
+ * 1e-6 (they are renormalised, unless they already sum to 1 up to
+ * rounding, in which case they are kept bit for bit); covariance matrices
+ * must be symmetric within 1e-10 relative (the lower triangle is used) and
+ * positive definite, variances positive. Returns EMGMM_ERR_INVALID for bad
+ * weights, asymmetry or non-finite numbers, EMGMM_ERR_SINGULAR for a
+ * covariance that is not positive definite (component in *bad_component
+ * when that pointer is not NULL; 0 for tied).
  */
 EMGMM_API int emgmm_model_create(emgmm_covariance_type type, size_t k,
                                  size_t d, const double *weights,

@@ -1,6 +1,7 @@
 /* The model object: lifetime, validation of given parameters, accessors. */
 #include "internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -239,8 +240,12 @@ int emgmm_model_create(emgmm_covariance_type type, size_t k, size_t d,
         emgmm_free(&m);
         return EMGMM_ERR_NOMEM;
     }
+    /* Weights that already sum to 1 up to the rounding of their sum are
+     * kept bit for bit (so that save and load round-trip exactly); others
+     * are renormalised. */
+    const int exact = fabs(total - 1.0) <= 4.0 * (double)k * DBL_EPSILON;
     for (size_t c = 0; c < k; c++)
-        m->weights[c] = weights[c] / total;
+        m->weights[c] = exact ? weights[c] : weights[c] / total;
     memcpy(m->means, means, k * d * sizeof(double));
     if (n_mats > 0)
         for (size_t c = 0; c < n_mats; c++)

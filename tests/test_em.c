@@ -52,28 +52,32 @@ static void test_log_likelihood_never_decreases(void **state)
 {
     (void)state;
     double *X = sample_data(3000, 1);
-    for (int init = 0; init < 4; init++) {
+    for (int t = 0; t < 16; t++) {
+        const int init = t % 4;
         emgmm_params p;
         emgmm_params_default(&p);
+        p.covariance_type = (emgmm_covariance_type)(t / 4);
         p.n_components = 4; /* one more than the truth: slow, wandering EM */
         p.tol = 0.0;
         p.max_iter = 200;
         p.init = (emgmm_init_method)init;
-        trace t = {0};
+        trace tr = {0};
         p.progress = record;
-        p.progress_data = &t;
+        p.progress_data = &tr;
         emgmm_model *m = NULL;
         emgmm_fit_info info;
         assert_int_equal(emgmm_fit(&p, X, 3000, 2, 2, &m, &info), EMGMM_OK);
-        assert_int_equal(t.n, 200);
+        assert_int_equal(tr.n, 200);
         assert_int_equal(info.n_iter, 200);
         assert_false(info.converged);
-        for (int i = 1; i < t.n; i++)
-            if (t.ll[i] < t.ll[i - 1] - 1e-12 * fabs(t.ll[i - 1]))
-                fail_msg("init %d: log-likelihood fell at iteration %d: "
-                         "%.17g -> %.17g", init, i + 1, t.ll[i - 1], t.ll[i]);
+        for (int i = 1; i < tr.n; i++)
+            if (tr.ll[i] < tr.ll[i - 1] - 1e-12 * fabs(tr.ll[i - 1]))
+                fail_msg("%s, init %d: log-likelihood fell at iteration "
+                         "%d: %.17g -> %.17g",
+                         emgmm_covariance_type_name(p.covariance_type), init,
+                         i + 1, tr.ll[i - 1], tr.ll[i]);
         /* The returned model scores at least the last E-step's value. */
-        assert_true(info.log_likelihood >= t.ll[t.n - 1] - 1e-12);
+        assert_true(info.log_likelihood >= tr.ll[tr.n - 1] - 1e-12);
         emgmm_free(&m);
     }
     free(X);
@@ -116,6 +120,62 @@ static void test_recovers_known_parameters(void **state)
     }
     emgmm_free(&m);
     free(X);
+}
+
+/* Data drawn from a diag, spherical or tied model give that model back. */
+static void test_recovers_every_covariance_type(void **state)
+{
+    (void)state;
+    const size_t n = 30000;
+    const double w[2] = {0.6, 0.4}, mu[4] = {0.0, 0.0, 8.0, 3.0};
+    const double diag[4] = {2.0, 0.5, 1.0, 3.0};
+    const double spherical[2] = {1.5, 0.5};
+    const double tied[4] = {2.0, 0.7, 0.7, 1.0};
+    const double *truth[3] = {tied, diag, spherical};
+    for (int t = 1; t < 4; t++) {
+        emgmm_covariance_type type = (emgmm_covariance_type)t;
+        emgmm_model *gen = NULL, *m = NULL;
+        assert_int_equal(emgmm_model_create(type, 2, 2, w, mu, truth[t - 1],
+                                            &gen, NULL),
+                         EMGMM_OK);
+        double *X = malloc(n * 2 * sizeof(double));
+        assert_int_equal(emgmm_sample(gen, n, 5, X, NULL), EMGMM_OK);
+        emgmm_params p;
+        emgmm_params_default(&p);
+        p.n_components = 2;
+        p.covariance_type = type;
+        emgmm_fit_info info;
+        assert_int_equal(emgmm_fit(&p, X, n, 2, 2, &m, &info), EMGMM_OK);
+        assert_true(info.converged);
+        assert_int_equal(emgmm_get_covariance_type(m), type);
+        /* Component 0 is the one whose mean is nearer the origin. */
+        const double *fm = emgmm_means(m);
+        size_t a = fm[0] * fm[0] + fm[1] * fm[1] <
+                           fm[2] * fm[2] + fm[3] * fm[3]
+                       ? 0
+                       : 1;
+        const double *fw = emgmm_weights(m), *fc = emgmm_covariances(m);
+        for (size_t c = 0; c < 2; c++) {
+            size_t f = c == 0 ? a : 1 - a;
+            assert_close(fw[f], w[c], 0.0, 0.02);
+            assert_close(fm[f * 2], mu[c * 2], 0.0, 0.05);
+            assert_close(fm[f * 2 + 1], mu[c * 2 + 1], 0.0, 0.05);
+            if (type == EMGMM_COVARIANCE_DIAG)
+                for (size_t j = 0; j < 2; j++)
+                    assert_close(fc[f * 2 + j], diag[c * 2 + j], 0.05, 0.02);
+            if (type == EMGMM_COVARIANCE_SPHERICAL)
+                assert_close(fc[f], spherical[c], 0.05, 0.02);
+        }
+        if (type == EMGMM_COVARIANCE_TIED)
+            for (size_t j = 0; j < 4; j++)
+                assert_close(fc[j], tied[j], 0.05, 0.02);
+        /* Free parameters as scikit-learn counts them (K=2, D=2). */
+        static const size_t params[4] = {11, 8, 9, 7};
+        assert_int_equal(emgmm_n_parameters(m), params[t]);
+        emgmm_free(&gen);
+        emgmm_free(&m);
+        free(X);
+    }
 }
 
 static void test_every_init_method_separates_clusters(void **state)
@@ -523,6 +583,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_likelihood_never_decreases),
         cmocka_unit_test(test_recovers_known_parameters),
+        cmocka_unit_test(test_recovers_every_covariance_type),
         cmocka_unit_test(test_every_init_method_separates_clusters),
         cmocka_unit_test(test_same_seed_same_bits),
         cmocka_unit_test(test_n_init_keeps_the_best),

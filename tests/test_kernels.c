@@ -17,8 +17,15 @@ typedef struct problem {
     emgmm_model *m;
 } problem;
 
-static void make_problem(problem *p, size_t n, size_t d, size_t k,
-                         double offset, uint64_t seed)
+static const emgmm_covariance_type all_types[] = {
+    EMGMM_COVARIANCE_FULL, EMGMM_COVARIANCE_TIED, EMGMM_COVARIANCE_DIAG,
+    EMGMM_COVARIANCE_SPHERICAL};
+
+/* A random model of the given type; p->sigma always holds the k full
+ * matrices it stands for, for the naive code. */
+static void make_typed_problem(problem *p, size_t n, size_t d, size_t k,
+                               double offset, uint64_t seed,
+                               emgmm_covariance_type type)
 {
     test_rng r = {seed};
     p->n = n;
@@ -39,9 +46,39 @@ static void make_problem(problem *p, size_t n, size_t d, size_t k,
         random_spd(&r, d, 0.3, p->sigma + c * d * d);
     for (size_t i = 0; i < n * d; i++)
         p->X[i] = offset + 3.0 * test_rng_normal(&r);
-    assert_int_equal(emgmm_model_create(EMGMM_COVARIANCE_FULL, k, d, p->w,
-                                        p->mu, p->sigma, &p->m, NULL),
+    double *cov = malloc(k * d * d * sizeof(double));
+    for (size_t c = 0; c < k; c++) {
+        double *s = p->sigma + c * d * d;
+        for (size_t a = 0; a < d; a++)
+            for (size_t b = 0; b < d; b++) {
+                if (type == EMGMM_COVARIANCE_TIED)
+                    s[a * d + b] = p->sigma[a * d + b]; /* component 0's */
+                else if (type == EMGMM_COVARIANCE_DIAG && a != b)
+                    s[a * d + b] = 0.0;
+                else if (type == EMGMM_COVARIANCE_SPHERICAL)
+                    s[a * d + b] = a == b ? s[0] : 0.0;
+            }
+        for (size_t a = 0; a < d; a++) {
+            if (type == EMGMM_COVARIANCE_DIAG)
+                cov[c * d + a] = s[a * d + a];
+            for (size_t b = 0; b < d; b++)
+                if (type == EMGMM_COVARIANCE_FULL ||
+                    (type == EMGMM_COVARIANCE_TIED && c == 0))
+                    cov[c * d * d + a * d + b] = s[a * d + b];
+        }
+        if (type == EMGMM_COVARIANCE_SPHERICAL)
+            cov[c] = s[0];
+    }
+    assert_int_equal(emgmm_model_create(type, k, d, p->w, p->mu, cov, &p->m,
+                                        NULL),
                      EMGMM_OK);
+    free(cov);
+}
+
+static void make_problem(problem *p, size_t n, size_t d, size_t k,
+                         double offset, uint64_t seed)
+{
+    make_typed_problem(p, n, d, k, offset, seed, EMGMM_COVARIANCE_FULL);
 }
 
 static void free_problem(problem *p)
@@ -61,24 +98,25 @@ static const size_t shapes[][3] = {
 static void test_log_prob_matches_naive(void **state)
 {
     (void)state;
-    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
-        problem p;
-        make_problem(&p, shapes[s][0], shapes[s][1], shapes[s][2], 0.0,
-                     100 + s);
-        double *proj = malloc(p.n * (p.k * p.d + p.d) * sizeof(double));
-        double *logp = malloc(p.n * p.k * sizeof(double));
-        emgmm__log_prob_block(p.m, p.X, p.n, p.d, proj, logp);
-        for (size_t i = 0; i < p.n; i++)
-            for (size_t c = 0; c < p.k; c++) {
-                double ref = naive_log_density(
-                    p.X + i * p.d, p.mu + c * p.d, p.sigma + c * p.d * p.d,
-                    p.w[c], p.d);
-                assert_close(logp[i * p.k + c], ref, 1e-10, 1e-10);
-            }
-        free(proj);
-        free(logp);
-        free_problem(&p);
-    }
+    for (size_t t = 0; t < 4; t++)
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+            problem p;
+            make_typed_problem(&p, shapes[s][0], shapes[s][1], shapes[s][2],
+                               0.0, 100 + s, all_types[t]);
+            double *proj = malloc(p.n * (p.k * p.d + p.d) * sizeof(double));
+            double *logp = malloc(p.n * p.k * sizeof(double));
+            emgmm__log_prob_block(p.m, p.X, p.n, p.d, proj, logp);
+            for (size_t i = 0; i < p.n; i++)
+                for (size_t c = 0; c < p.k; c++) {
+                    double ref = naive_log_density(
+                        p.X + i * p.d, p.mu + c * p.d,
+                        p.sigma + c * p.d * p.d, p.w[c], p.d);
+                    assert_close(logp[i * p.k + c], ref, 1e-10, 1e-10);
+                }
+            free(proj);
+            free(logp);
+            free_problem(&p);
+        }
 }
 
 /* Data offset by 1e6: the log-densities keep their digits, because rows
@@ -91,9 +129,11 @@ static void test_log_prob_far_from_origin(void **state)
     for (size_t t = 0; t < 3; t++) {
         const size_t d = dims[t];
         const size_t n = 200, k = 3;
+        for (size_t ty = 0; ty < 4; ty++) {
         problem near, far;
-        make_problem(&near, n, d, k, 0.0, 7);
-        make_problem(&far, n, d, k, 1e6, 7); /* same draws, moved by 1e6 */
+        make_typed_problem(&near, n, d, k, 0.0, 7, all_types[ty]);
+        /* the same draws, moved by 1e6 */
+        make_typed_problem(&far, n, d, k, 1e6, 7, all_types[ty]);
         double *proj = malloc(n * (k * d + d) * sizeof(double));
         double *a = malloc(n * k * sizeof(double));
         double *b = malloc(n * k * sizeof(double));
@@ -106,6 +146,7 @@ static void test_log_prob_far_from_origin(void **state)
         free(b);
         free_problem(&near);
         free_problem(&far);
+        }
     }
 }
 
@@ -203,45 +244,88 @@ static void naive_mstep(const double *X, size_t n, size_t d, size_t k,
         w[c] = (double)(w[c] / total);
 }
 
+/* The covariances of `type` from the naive full ones (sigma, with reg on
+ * their diagonals) and the naive component weights N_k (nk). */
+static void reduce_naive(emgmm_covariance_type type, size_t d, size_t k,
+                         const double *sigma, const double *nk, double reg,
+                         double *out)
+{
+    double total = 0.0;
+    for (size_t c = 0; c < k; c++)
+        total += nk[c];
+    for (size_t c = 0; c < k; c++) {
+        const double *s = sigma + c * d * d;
+        double trace = 0.0;
+        for (size_t a = 0; a < d; a++) {
+            trace += s[a * d + a];
+            if (type == EMGMM_COVARIANCE_DIAG)
+                out[c * d + a] = s[a * d + a];
+            for (size_t b = 0; b < d; b++) {
+                if (type == EMGMM_COVARIANCE_FULL)
+                    out[c * d * d + a * d + b] = s[a * d + b];
+                if (type == EMGMM_COVARIANCE_TIED)
+                    out[a * d + b] = (c ? out[a * d + b] : 0.0) +
+                                     (s[a * d + b] - (a == b ? reg : 0.0)) *
+                                         nk[c] / total +
+                                     (c + 1 == k && a == b ? reg : 0.0);
+            }
+        }
+        if (type == EMGMM_COVARIANCE_SPHERICAL)
+            out[c] = trace / (double)d;
+    }
+}
+
 static void check_mstep(size_t n, size_t d, size_t k, double offset,
                         uint64_t seed, int threads)
 {
-    problem p;
-    make_problem(&p, n, d, k, offset, seed);
-    test_rng r = {seed * 3 + 1};
-    double *resp = malloc(n * k * sizeof(double));
-    for (size_t i = 0; i < n; i++) {
-        double s = 0.0;
-        for (size_t c = 0; c < k; c++)
-            s += resp[i * k + c] = test_rng_uniform(&r) + 0.01;
-        for (size_t c = 0; c < k; c++)
-            resp[i * k + c] /= s;
-    }
-    double *w = malloc(k * sizeof(double)), *mu = malloc(k * d * 8),
-           *sigma = malloc(k * d * d * 8);
-    naive_mstep(p.X, n, d, k, resp, 1e-6, w, mu, sigma);
+    for (size_t t = 0; t < 4; t++) {
+        problem p;
+        make_typed_problem(&p, n, d, k, offset, seed, all_types[t]);
+        test_rng r = {seed * 3 + 1};
+        double *resp = malloc(n * k * sizeof(double));
+        for (size_t i = 0; i < n; i++) {
+            double s = 0.0;
+            for (size_t c = 0; c < k; c++)
+                s += resp[i * k + c] = test_rng_uniform(&r) + 0.01;
+            for (size_t c = 0; c < k; c++)
+                resp[i * k + c] /= s;
+        }
+        double *w = malloc(k * sizeof(double)), *mu = malloc(k * d * 8),
+               *sigma = malloc(k * d * d * 8), *want = malloc(k * d * d * 8),
+               *nk = malloc(k * sizeof(double));
+        naive_mstep(p.X, n, d, k, resp, 1e-6, w, mu, sigma);
+        for (size_t c = 0; c < k; c++) {
+            nk[c] = 10.0 * 2.220446049250313e-16;
+            for (size_t i = 0; i < n; i++)
+                nk[c] += resp[i * k + c];
+        }
+        reduce_naive(all_types[t], d, k, sigma, nk, 1e-6, want);
 
-    emgmm_workspace ws = {0};
-    assert_int_equal(emgmm__workspace_alloc(&ws, n, k, d, threads),
-                     EMGMM_OK);
-    int bad = -1;
-    assert_int_equal(emgmm__mstep(p.m, p.X, n, d, resp, 1e-6, &ws, &bad),
-                     EMGMM_OK);
-    for (size_t c = 0; c < k; c++)
-        assert_close(p.m->weights[c], w[c], 1e-12, 0.0);
-    for (size_t i = 0; i < k * d; i++)
-        assert_close(p.m->means[i], mu[i], 1e-12, 1e-12);
-    /* Covariances are ~1-10 here; an absolute 1e-9 on data offset by 1e6
-     * still proves the sums were centred (the one-pass formula would be
-     * wrong in the 3rd digit there). */
-    for (size_t i = 0; i < k * d * d; i++)
-        assert_close(p.m->covariances[i], sigma[i], 1e-10, 1e-9);
-    emgmm__workspace_free(&ws);
-    free(resp);
-    free(w);
-    free(mu);
-    free(sigma);
-    free_problem(&p);
+        emgmm_workspace ws = {0};
+        assert_int_equal(emgmm__workspace_alloc(&ws, n, k, d, threads),
+                         EMGMM_OK);
+        int bad = -1;
+        assert_int_equal(
+            emgmm__mstep(p.m, p.X, n, d, resp, 1e-6, &ws, &bad), EMGMM_OK);
+        for (size_t c = 0; c < k; c++)
+            assert_close(p.m->weights[c], w[c], 1e-12, 0.0);
+        for (size_t i = 0; i < k * d; i++)
+            assert_close(p.m->means[i], mu[i], 1e-12, 1e-12);
+        /* Covariances are ~1-10 here; an absolute 1e-9 on data offset by
+         * 1e6 still proves the sums were centred (the one-pass formula
+         * would be wrong in the 3rd digit there). */
+        const size_t cs = emgmm__cov_size(all_types[t], k, d);
+        for (size_t i = 0; i < cs; i++)
+            assert_close(p.m->covariances[i], want[i], 1e-10, 1e-9);
+        emgmm__workspace_free(&ws);
+        free(resp);
+        free(w);
+        free(mu);
+        free(sigma);
+        free(want);
+        free(nk);
+        free_problem(&p);
+    }
 }
 
 static void test_mstep_matches_naive(void **state)

@@ -129,6 +129,55 @@ static void test_save_load_is_bit_exact(void **state)
     assert_int_equal(count_temporaries(), 0);
 }
 
+/* Every covariance type: a fitted model saved and loaded gives back the
+ * same bits, and the file holds the covariances in the type's shape. */
+static void test_every_type_round_trips(void **state)
+{
+    (void)state;
+    const size_t n = 300, d = 3, k = 2;
+    double *X = malloc(n * d * sizeof(double));
+    test_rng r = {21};
+    for (size_t i = 0; i < n * d; i++)
+        X[i] = test_rng_normal(&r) * (1.0 + (double)(i % 3)) +
+               (i / d % 2 ? 6.0 : 0.0);
+    static const size_t sizes[4] = {k * d * d, d * d, k * d, k};
+    static const char *const shapes[4] = {
+        "\"covariances\": [\n    [\n      [", "\"covariances\": [\n    [",
+        "\"covariances\": [\n    [", "\"covariances\": ["};
+    for (int t = 0; t < 4; t++) {
+        emgmm_params p;
+        emgmm_params_default(&p);
+        p.n_components = (int)k;
+        p.covariance_type = (emgmm_covariance_type)t;
+        emgmm_model *m = NULL, *back = NULL;
+        assert_int_equal(emgmm_fit(&p, X, n, d, d, &m, NULL), EMGMM_OK);
+        const char *path = path_in_dir("typed.json");
+        assert_int_equal(emgmm_save(m, path), EMGMM_OK);
+        emgmm_error err;
+        assert_int_equal(emgmm_load(path, &back, &err), EMGMM_OK);
+        assert_int_equal(emgmm_get_covariance_type(back), t);
+        assert_memory_equal(emgmm_weights(m), emgmm_weights(back), k * 8);
+        assert_memory_equal(emgmm_means(m), emgmm_means(back), k * d * 8);
+        assert_memory_equal(emgmm_covariances(m), emgmm_covariances(back),
+                            sizes[t] * 8);
+        FILE *f = fopen(path, "r");
+        char text[4096];
+        size_t len = fread(text, 1, sizeof text - 1, f);
+        text[len] = '\0';
+        fclose(f);
+        if (!strstr(text, shapes[t]))
+            fail_msg("%s: covariances not in the expected shape:\n%s",
+                     emgmm_covariance_type_name(p.covariance_type), text);
+        double a, b;
+        assert_int_equal(emgmm_score(m, X, n, d, &a), EMGMM_OK);
+        assert_int_equal(emgmm_score(back, X, n, d, &b), EMGMM_OK);
+        assert_memory_equal(&a, &b, sizeof a);
+        emgmm_free(&m);
+        emgmm_free(&back);
+    }
+    free(X);
+}
+
 static void test_fit_record_round_trip(void **state)
 {
     (void)state;
@@ -302,6 +351,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_save_load_is_bit_exact),
+        cmocka_unit_test(test_every_type_round_trips),
         cmocka_unit_test(test_fit_record_round_trip),
         cmocka_unit_test(test_minimal_file),
         cmocka_unit_test(test_bad_files_are_rejected),
