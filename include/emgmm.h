@@ -159,9 +159,10 @@ typedef struct emgmm_params {
     int n_init;        /**< default 1: restarts, best log-likelihood kept */
     emgmm_init_method init; /**< default KMEANS */
     /** default NULL. A model to start from (a warm start): its weights,
-     *  means and covariances are the initial parameters, `init` and
-     *  `n_init` are ignored, and n_components / covariance_type must be 0
-     *  or agree with it. Only read during the call. */
+     *  means and covariances are the initial parameters and its covariance
+     *  type is the one fitted; `init`, `n_init` and `covariance_type` are
+     *  ignored, and n_components must be 0 or agree with it. Only read
+     *  during the call. */
     const emgmm_model *init_model;
     uint64_t seed;     /**< default 0; same seed, data and thread count
                             give bit-identical results */

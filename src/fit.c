@@ -55,7 +55,7 @@ static int check_params(const emgmm_params *p, size_t n, size_t d,
         return EMGMM_ERR_INVALID;
     if (p->init_model) {
         const emgmm_model *im = p->init_model;
-        if (im->d != d || im->type != p->covariance_type ||
+        if (im->d != d ||
             (p->n_components != 0 && (size_t)p->n_components != im->k))
             return EMGMM_ERR_INVALID;
         *k = im->k;
@@ -150,6 +150,9 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
 
     size_t k = 0;
     int rc = check_params(p, n, d, ldx, &k);
+    /* A warm start fits the starting model's covariance type. */
+    const emgmm_covariance_type type =
+        p->init_model ? p->init_model->type : p->covariance_type;
     if (rc != EMGMM_OK)
         return rc;
     if (!data_is_finite(X, n, d, ldx))
@@ -177,9 +180,9 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
     if (rc == EMGMM_OK)
         rc = emgmm__workspace_alloc(&ws, n, k, d, loop_threads);
     if (rc == EMGMM_OK)
-        rc = emgmm__model_alloc(p->covariance_type, k, d, &current);
+        rc = emgmm__model_alloc(type, k, d, &current);
     if (rc == EMGMM_OK)
-        rc = emgmm__model_alloc(p->covariance_type, k, d, &best);
+        rc = emgmm__model_alloc(type, k, d, &best);
 
     const int n_init = p->init_model ? 1 : p->n_init;
     double best_score = -INFINITY;

@@ -326,6 +326,29 @@ static void compare_scalar(const char *ds, const char *what, double got,
 /* ------------------------------------------------------------------ */
 
 /* Fit exactly max_iter iterations from init.json; compare everything. */
+/* Number of covariance numbers of a type (SPEC section 1). */
+static size_t cov_count(emgmm_covariance_type type, size_t k, size_t d)
+{
+    switch (type) {
+    case EMGMM_COVARIANCE_FULL: return k * d * d;
+    case EMGMM_COVARIANCE_TIED: return d * d;
+    case EMGMM_COVARIANCE_DIAG: return k * d;
+    default: return k;
+    }
+}
+
+/* The variance of feature a in component j. */
+static double variance(const double *cov, emgmm_covariance_type type,
+                       size_t j, size_t a, size_t d)
+{
+    switch (type) {
+    case EMGMM_COVARIANCE_FULL: return cov[(j * d + a) * d + a];
+    case EMGMM_COVARIANCE_TIED: return cov[a * d + a];
+    case EMGMM_COVARIANCE_DIAG: return cov[j * d + a];
+    default: return cov[j];
+    }
+}
+
 static void test_against_sklearn(void **state)
 {
     ref_case *c = *state;
@@ -377,30 +400,40 @@ static void test_against_sklearn(void **state)
     compare_scalar(c->name, "bic", bic, get_number(ex, "bic"));
     compare_scalar(c->name, "aic", aic, get_number(ex, "aic"));
 
+    const emgmm_covariance_type type = emgmm_get_covariance_type(c->fit);
+    const size_t cs = cov_count(type, k, d);
     double *w = get_array(ex, "weights", k);
     double *mu = get_array(ex, "means", k * d);
-    double *cov = get_array(ex, "covariances", k * d * d);
+    double *cov = get_array(ex, "covariances", cs);
     double *den_mu = malloc(k * d * sizeof *den_mu);
-    double *den_cov = malloc(k * d * d * sizeof *den_cov);
+    double *den_cov = malloc(cs * sizeof *den_cov);
     assert_non_null(den_mu);
     assert_non_null(den_cov);
     /* Finer, scale-free checks: a mean to max(|mean|, the component's
      * standard deviation in that feature); a covariance entry to
-     * sqrt(S_ii S_jj) (>= |S_ij|), i.e. correlations to RTOL. These hold
-     * whatever the units of each feature (wine mixes ~1e3 and ~0.1). */
-    for (size_t j = 0; j < k; j++) {
-        const double *s = cov + j * d * d;
-        for (size_t a = 0; a < d; a++) {
-            den_mu[j * d + a] = fmax(fabs(mu[j * d + a]), sqrt(s[a * d + a]));
-            for (size_t b = 0; b < d; b++)
-                den_cov[(j * d + a) * d + b] =
-                    sqrt(s[a * d + a] * s[b * d + b]);
+     * sqrt(S_ii S_jj) (>= |S_ij|), i.e. correlations to RTOL, and a
+     * variance to itself. These hold whatever the units of each feature
+     * (wine mixes ~1e3 and ~0.1). */
+    for (size_t j = 0; j < k; j++)
+        for (size_t a = 0; a < d; a++)
+            den_mu[j * d + a] =
+                fmax(fabs(mu[j * d + a]), sqrt(variance(cov, type, j, a, d)));
+    if (type == EMGMM_COVARIANCE_FULL || type == EMGMM_COVARIANCE_TIED) {
+        for (size_t j = 0; j < cs / (d * d); j++) {
+            const double *s = cov + j * d * d;
+            for (size_t a = 0; a < d; a++)
+                for (size_t b = 0; b < d; b++)
+                    den_cov[(j * d + a) * d + b] =
+                        sqrt(s[a * d + a] * s[b * d + b]);
         }
+    } else {
+        for (size_t i = 0; i < cs; i++)
+            den_cov[i] = fabs(cov[i]);
     }
     compare_array(c->name, "weights", emgmm_weights(c->fit), w, NULL, k);
     compare_array(c->name, "means", emgmm_means(c->fit), mu, den_mu, k * d);
     compare_array(c->name, "covariances", emgmm_covariances(c->fit), cov,
-                  den_cov, k * d * d);
+                  den_cov, cs);
     free(w);
     free(mu);
     free(cov);
@@ -422,13 +455,13 @@ static void test_max_iter_zero(void **state)
     json_error_t jerr;
     json_t *file = json_load_file(path, 0, &jerr);
     assert_non_null(file);
+    const size_t cs = cov_count(emgmm_get_covariance_type(c->init), k, d);
     double *w = get_array(file, "weights", k);
     double *mu = get_array(file, "means", k * d);
-    double *cov = get_array(file, "covariances", k * d * d);
+    double *cov = get_array(file, "covariances", cs);
     json_decref(file);
     assert_memory_equal(emgmm_means(c->init), mu, k * d * sizeof *mu);
-    assert_memory_equal(emgmm_covariances(c->init), cov,
-                        k * d * d * sizeof *cov);
+    assert_memory_equal(emgmm_covariances(c->init), cov, cs * sizeof *cov);
     for (size_t j = 0; j < k; j++)
         assert_close(emgmm_weights(c->init)[j], w[j], 4 * DBL_EPSILON, 0.0);
     free(w);
@@ -454,7 +487,7 @@ static void test_max_iter_zero(void **state)
     assert_memory_equal(emgmm_means(c->fit), emgmm_means(c->init),
                         k * d * sizeof(double));
     assert_memory_equal(emgmm_covariances(c->fit),
-                        emgmm_covariances(c->init), k * d * d * sizeof(double));
+                        emgmm_covariances(c->init), cs * sizeof(double));
     /* Its log-likelihood is that of the starting model. */
     double score = 0.0;
     assert_int_equal(emgmm_score(c->init, c->X.data, n, d, &score), EMGMM_OK);
@@ -464,9 +497,12 @@ static void test_max_iter_zero(void **state)
 }
 
 /* The names sklearn_reference.py writes (see its dataset_list). */
-#define N_DATASETS 6
+#define N_DATASETS 15
 static const char *const dataset_names[N_DATASETS] = {
-    "synthetic", "iris", "wine", "digits", "digits_reg", "offset"};
+    "synthetic", "iris", "wine", "digits", "digits_reg", "offset",
+    "synthetic_tied", "iris_tied", "digits_reg_tied",
+    "synthetic_diag", "iris_diag", "digits_reg_diag",
+    "synthetic_spherical", "iris_spherical", "digits_reg_spherical"};
 
 int main(int argc, char **argv)
 {
