@@ -176,6 +176,14 @@ typedef struct emgmm_params {
     int n_threads;
     emgmm_progress_fn progress; /**< default NULL */
     void *progress_data;        /**< passed to progress; default NULL */
+    /** default NULL (every row counts once). Otherwise n non-negative,
+     *  finite weights, not all zero: a row of weight w counts as w copies
+     *  of itself in every sum (responsibility totals, means, covariances,
+     *  log-likelihood), so integer weights fit the same model as repeated
+     *  rows. The log-likelihood is then the weighted mean per unit of
+     *  weight, and BIC uses N = the sum of the weights (frequency weights).
+     *  Only read during the call. */
+    const double *sample_weight;
     /** Spare room so that fields can be added without breaking the ABI;
      *  emgmm_params_default() zeroes it. */
     uint64_t reserved[16];
@@ -195,6 +203,9 @@ typedef struct emgmm_fit_info {
                                 score(X) after fit) */
     double lower_bound;    /**< the value at the last E-step, before the
                                 last M-step (scikit-learn's lower_bound_) */
+    double bic;            /**< of the returned model on X (with sample
+                                weights: -2 sum w_i log p(x_i) + p ln sum w_i) */
+    double aic;            /**< likewise, -2 sum w_i log p(x_i) + 2p */
     double seconds;        /**< wall time of the whole call */
     uint64_t reserved[8];
 } emgmm_fit_info;

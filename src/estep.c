@@ -301,7 +301,7 @@ void emgmm__log_prob_block(const emgmm_model *m, const double *X,
 }
 
 double emgmm__normalize_log_resp(double *logp, size_t rows, size_t k,
-                                 double *log_norm)
+                                 const double *weight, double *log_norm)
 {
     double total = 0.0;
     for (size_t i = 0; i < rows; i++) {
@@ -320,7 +320,7 @@ double emgmm__normalize_log_resp(double *logp, size_t rows, size_t k,
              * no information, spread the point evenly. */
             lse = -INFINITY;
             for (size_t c = 0; c < k; c++)
-                r[c] = 1.0 / (double)k;
+                r[c] = (weight ? weight[i] : 1.0) / (double)k;
         } else {
             /* r_c = exp(a_c - a_max) / s: one exp per entry, and unlike
              * exp(a_c - lse) no rounding of the large lse leaks in. */
@@ -328,19 +328,24 @@ double emgmm__normalize_log_resp(double *logp, size_t rows, size_t k,
             for (size_t c = 0; c < k; c++)
                 s += r[c] = c == c_max ? 1.0 : exp(r[c] - a_max);
             lse = a_max + log(s);
-            const double inv = 1.0 / s;
+            const double inv = (weight ? weight[i] : 1.0) / s;
             for (size_t c = 0; c < k; c++)
                 r[c] *= inv;
         }
         if (log_norm)
             log_norm[i] = lse;
-        total += lse;
+        if (!weight)
+            total += lse;
+        else if (weight[i] != 0.0) /* a zero weight ignores the row, even
+                                      at zero density */
+            total += weight[i] * lse;
     }
     return total;
 }
 
 double emgmm__estep(const emgmm_model *m, const double *X, size_t n,
-                    size_t ldx, double *resp, emgmm_workspace *ws)
+                    size_t ldx, const double *weight, double *resp,
+                    emgmm_workspace *ws)
 {
     const size_t k = m->k, d = m->d, br = ws->block_rows;
     const long n_blocks = (long)ws->n_blocks;
@@ -359,8 +364,8 @@ double emgmm__estep(const emgmm_model *m, const double *X, size_t n,
         double *proj = ws->proj + (size_t)t * br * (k * d + d);
         emgmm__log_prob_block(m, X + i0 * ldx, rows, ldx, proj,
                               resp + i0 * k);
-        ws->block_ll[b] =
-            emgmm__normalize_log_resp(resp + i0 * k, rows, k, NULL);
+        ws->block_ll[b] = emgmm__normalize_log_resp(
+            resp + i0 * k, rows, k, weight ? weight + i0 : NULL, NULL);
     }
 
     /* Summed in block order: the same bits for any thread count. */

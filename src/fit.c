@@ -39,6 +39,8 @@ static void info_reset(emgmm_fit_info *info)
     info->bad_component = -1;
     info->log_likelihood = NAN;
     info->lower_bound = NAN;
+    info->bic = NAN;
+    info->aic = NAN;
 }
 
 static int check_params(const emgmm_params *p, size_t n, size_t d,
@@ -86,20 +88,28 @@ typedef struct run_result {
     double score; /* mean log-likelihood of the final parameters */
 } run_result;
 
-/* One restart: initial parameters into m, then EM. */
+/* One restart: initial parameters into m, then EM. total_weight is n, or
+ * the sum of the sample weights. */
 static int run_em(const emgmm_params *p, int run, const double *X, size_t n,
-                  size_t ldx, emgmm_model *m, double *resp,
-                  emgmm_workspace *ws, run_result *out, int *bad)
+                  size_t ldx, double total_weight, emgmm_model *m,
+                  double *resp, emgmm_workspace *ws, run_result *out,
+                  int *bad)
 {
     int rc;
+    const double *w = p->sample_weight;
     if (p->init_model) {
         emgmm__model_copy(m, p->init_model);
     } else {
         emgmm_rng rng;
         emgmm__rng_seed(&rng, p->seed, (uint64_t)run);
-        rc = emgmm__init_resp(p->init, X, n, m->d, ldx, m->k, &rng, resp);
+        rc = emgmm__init_resp(p->init, X, n, m->d, ldx, w, m->k, &rng,
+                              resp);
         if (rc != EMGMM_OK)
             return rc;
+        if (w) /* the M-step sums weighted responsibilities */
+            for (size_t i = 0; i < n; i++)
+                for (size_t c = 0; c < m->k; c++)
+                    resp[i * m->k + c] *= w[i];
         rc = emgmm__mstep(m, X, n, ldx, resp, p->reg_covar, ws, bad);
         if (rc != EMGMM_OK)
             return rc;
@@ -111,7 +121,8 @@ static int run_em(const emgmm_params *p, int run, const double *X, size_t n,
     out->lower_bound = NAN;
     for (int it = 1; it <= p->max_iter; it++) {
         double t0 = emgmm__now();
-        double current = emgmm__estep(m, X, n, ldx, resp, ws) / (double)n;
+        double current =
+            emgmm__estep(m, X, n, ldx, w, resp, ws) / total_weight;
         rc = emgmm__mstep(m, X, n, ldx, resp, p->reg_covar, ws, bad);
         if (rc != EMGMM_OK)
             return rc;
@@ -130,7 +141,7 @@ static int run_em(const emgmm_params *p, int run, const double *X, size_t n,
             break;
         }
     }
-    out->score = emgmm__estep(m, X, n, ldx, resp, ws) / (double)n;
+    out->score = emgmm__estep(m, X, n, ldx, w, resp, ws) / total_weight;
     return EMGMM_OK;
 }
 
@@ -157,6 +168,18 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
         return rc;
     if (!data_is_finite(X, n, d, ldx))
         return EMGMM_ERR_NONFINITE;
+    double total_weight = (double)n;
+    if (p->sample_weight) {
+        total_weight = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            const double wi = p->sample_weight[i];
+            if (!(wi >= 0.0) || !isfinite(wi))
+                return EMGMM_ERR_INVALID;
+            total_weight += wi;
+        }
+        if (!(total_weight > 0.0))
+            return EMGMM_ERR_INVALID;
+    }
 
     /* Row-block loops run on OpenMP threads, each calling a one-thread
      * BLAS; without OpenMP the BLAS's own threads do the work. Either way
@@ -188,7 +211,7 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
     double best_score = -INFINITY;
     for (int run = 0; rc == EMGMM_OK && run < n_init; run++) {
         run_result r;
-        rc = run_em(p, run, X, n, ldx, current, resp, &ws, &r,
+        rc = run_em(p, run, X, n, ldx, total_weight, current, resp, &ws, &r,
                     &info->bad_component);
         if (rc != EMGMM_OK)
             break;
@@ -213,6 +236,10 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
         emgmm_free(&best);
         return rc;
     }
+    const double n_params = (double)emgmm_n_parameters(best);
+    info->bic = -2.0 * info->log_likelihood * total_weight +
+                n_params * log(total_weight);
+    info->aic = -2.0 * info->log_likelihood * total_weight + 2.0 * n_params;
     best->fit.present = 1;
     best->fit.converged = info->converged;
     best->fit.n_iter = info->n_iter;

@@ -26,6 +26,7 @@ enum { KMEANS_MAX_ITER = 300, BLOCK_ROWS = 256 };
 
 typedef struct kmeans_state {
     const double *X;
+    const double *w;  /* sample weights, or NULL (all 1) */
     size_t n, d, ldx, k;
     double *shift;    /* d: column means */
     double *centres;  /* k x d, shifted coordinates */
@@ -35,8 +36,14 @@ typedef struct kmeans_state {
     int32_t *labels;  /* n */
     double *dist;     /* n: squared distance to the own centre */
     double *sums;     /* k x d */
-    double *counts;   /* k */
+    double *counts;   /* k: points in each cluster */
+    double *mass;     /* k: their total weight */
 } kmeans_state;
+
+static inline double weight_of(const kmeans_state *s, size_t i)
+{
+    return s->w ? s->w[i] : 1.0;
+}
 
 static void kmeans_free(kmeans_state *s)
 {
@@ -49,13 +56,15 @@ static void kmeans_free(kmeans_state *s)
     emgmm__free(s->dist);
     emgmm__free(s->sums);
     emgmm__free(s->counts);
+    emgmm__free(s->mass);
 }
 
 static int kmeans_alloc(kmeans_state *s, const double *X, size_t n,
-                        size_t d, size_t ldx, size_t k)
+                        size_t d, size_t ldx, const double *w, size_t k)
 {
     memset(s, 0, sizeof *s);
     s->X = X;
+    s->w = w;
     s->n = n;
     s->d = d;
     s->ldx = ldx;
@@ -69,16 +78,21 @@ static int kmeans_alloc(kmeans_state *s, const double *X, size_t n,
     s->dist = emgmm__malloc(n, sizeof(double));
     s->sums = emgmm__malloc(k * d, sizeof(double));
     s->counts = emgmm__malloc(k, sizeof(double));
+    s->mass = emgmm__malloc(k, sizeof(double));
     if (!s->shift || !s->centres || !s->c_norm || !s->block || !s->gram ||
-        !s->labels || !s->dist || !s->sums || !s->counts) {
+        !s->labels || !s->dist || !s->sums || !s->counts || !s->mass) {
         kmeans_free(s);
         return EMGMM_ERR_NOMEM;
     }
-    for (size_t i = 0; i < n; i++)
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double wi = weight_of(s, i);
+        total += wi;
         for (size_t j = 0; j < d; j++)
-            s->shift[j] += X[i * ldx + j];
+            s->shift[j] += wi * X[i * ldx + j];
+    }
     for (size_t j = 0; j < d; j++)
-        s->shift[j] /= (double)n;
+        s->shift[j] /= total;
     return EMGMM_OK;
 }
 
@@ -138,35 +152,63 @@ static void assign(kmeans_state *s)
     }
 }
 
-/* Gives every empty cluster the point farthest from its own centre (as
- * scikit-learn's k-means does). Returns EMGMM_ERR_TOO_FEW_SAMPLES when no
- * point lies away from its centre, i.e. there are fewer distinct samples
- * than clusters. */
+/* Gives every empty cluster (no points of positive weight) the point
+ * farthest from its own centre, as scikit-learn's k-means does. Returns
+ * EMGMM_ERR_TOO_FEW_SAMPLES when no point lies away from its centre, i.e.
+ * there are fewer distinct (positively weighted) samples than clusters. */
 static int fill_empty_clusters(kmeans_state *s)
 {
     const size_t n = s->n, k = s->k;
     memset(s->counts, 0, k * sizeof(double));
+    memset(s->mass, 0, k * sizeof(double));
     for (size_t i = 0; i < n; i++)
-        s->counts[s->labels[i]] += 1.0;
+        if (weight_of(s, i) > 0.0) {
+            s->counts[s->labels[i]] += 1.0;
+            s->mass[s->labels[i]] += weight_of(s, i);
+        }
     for (size_t c = 0; c < k; c++) {
         if (s->counts[c] > 0.0)
             continue;
         size_t far = 0;
         double far_d = -1.0;
         for (size_t i = 0; i < n; i++)
-            if (s->counts[s->labels[i]] > 1.0 && s->dist[i] > far_d) {
+            if (weight_of(s, i) > 0.0 && s->counts[s->labels[i]] > 1.0 &&
+                s->dist[i] > far_d) {
                 far_d = s->dist[i];
                 far = i;
             }
         if (far_d <= 0.0)
             return EMGMM_ERR_TOO_FEW_SAMPLES;
         s->counts[s->labels[far]] -= 1.0;
+        s->mass[s->labels[far]] -= weight_of(s, far);
         s->labels[far] = (int32_t)c;
         s->counts[c] = 1.0;
+        s->mass[c] = weight_of(s, far);
         s->dist[far] = 0.0;
         set_centre_from_row(s, c, far);
     }
     return EMGMM_OK;
+}
+
+/* A row with probability proportional to weight_i * score_i (score NULL:
+ * to weight_i); total is that sum, > 0. Rounding that leaves the target
+ * past the last partial sum takes the last row with a positive term. */
+static size_t draw_row(const kmeans_state *s, const double *score,
+                       double total, emgmm_rng *rng)
+{
+    const double target = emgmm__rng_uniform(rng) * total;
+    double acc = 0.0;
+    size_t last = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        const double t = weight_of(s, i) * (score ? score[i] : 1.0);
+        if (t <= 0.0)
+            continue;
+        acc += t;
+        last = i;
+        if (acc > target)
+            return i;
+    }
+    return last;
 }
 
 /* Greedy k-means++ (Arthur and Vassilvitskii 2007, with 2 + ln k local
@@ -184,11 +226,14 @@ static int kmeanspp_seed(kmeans_state *s, emgmm_rng *rng)
     }
     const size_t n_trials = 2 + (size_t)log((double)k);
 
-    set_centre_from_row(s, 0, (size_t)emgmm__rng_below(rng, n));
+    double total_weight = 0.0;
+    for (size_t i = 0; i < n; i++)
+        total_weight += weight_of(s, i);
+    set_centre_from_row(s, 0, draw_row(s, NULL, total_weight, rng));
     double potential = 0.0;
     for (size_t i = 0; i < n; i++) {
         closest[i] = dist2_to(s, i, s->centres);
-        potential += closest[i];
+        potential += weight_of(s, i) * closest[i];
     }
     int rc = EMGMM_OK;
     for (size_t c = 1; c < k; c++) {
@@ -199,27 +244,14 @@ static int kmeanspp_seed(kmeans_state *s, emgmm_rng *rng)
         double best_pot = INFINITY;
         size_t best_idx = 0;
         for (size_t t = 0; t < n_trials; t++) {
-            /* Sample a row with probability closest[i] / potential. */
-            double target = emgmm__rng_uniform(rng) * potential, acc = 0.0;
-            size_t idx = n;
-            for (size_t i = 0; i < n; i++) {
-                acc += closest[i];
-                if (acc > target) {
-                    idx = i;
-                    break;
-                }
-            }
-            /* Rounding can leave target beyond the last sum: take the last
-             * row not already at a centre. */
-            if (idx == n)
-                for (idx = n - 1; idx > 0 && closest[idx] == 0.0; idx--)
-                    ;
+            /* A row with probability w_i closest_i / potential. */
+            size_t idx = draw_row(s, closest, potential, rng);
             set_centre_from_row(s, c, idx);
             double pot = 0.0;
             for (size_t i = 0; i < n; i++) {
                 double dd = dist2_to(s, i, s->centres + c * s->d);
                 trial[i] = dd < closest[i] ? dd : closest[i];
-                pot += trial[i];
+                pot += weight_of(s, i) * trial[i];
             }
             if (pot < best_pot) {
                 best_pot = pot;
@@ -260,13 +292,14 @@ static int lloyd(kmeans_state *s)
         memset(s->sums, 0, k * d * sizeof(double));
         for (size_t i = 0; i < n; i++) {
             double *sum = s->sums + (size_t)s->labels[i] * d;
+            const double wi = weight_of(s, i);
             for (size_t j = 0; j < d; j++)
-                sum[j] += s->X[i * s->ldx + j] - s->shift[j];
+                sum[j] += wi * (s->X[i * s->ldx + j] - s->shift[j]);
         }
         double shift2 = 0.0;
         for (size_t c = 0; c < k; c++)
             for (size_t j = 0; j < d; j++) {
-                double v = s->sums[c * d + j] / s->counts[c];
+                double v = s->sums[c * d + j] / s->mass[c];
                 double t = v - s->centres[c * d + j];
                 shift2 += t * t;
                 s->centres[c * d + j] = v;
@@ -278,16 +311,23 @@ static int lloyd(kmeans_state *s)
     return fill_empty_clusters(s);
 }
 
-/* k distinct rows, uniformly at random (partial Fisher–Yates). */
+/* k distinct rows of positive weight, uniformly at random (partial
+ * Fisher–Yates over those rows). */
 static int random_rows_as_centres(kmeans_state *s, emgmm_rng *rng)
 {
     size_t *idx = emgmm__malloc(s->n, sizeof(size_t));
     if (!idx)
         return EMGMM_ERR_NOMEM;
+    size_t m = 0;
     for (size_t i = 0; i < s->n; i++)
-        idx[i] = i;
+        if (weight_of(s, i) > 0.0)
+            idx[m++] = i;
+    if (m < s->k) {
+        emgmm__free(idx);
+        return EMGMM_ERR_TOO_FEW_SAMPLES;
+    }
     for (size_t c = 0; c < s->k; c++) {
-        size_t j = c + (size_t)emgmm__rng_below(rng, s->n - c);
+        size_t j = c + (size_t)emgmm__rng_below(rng, m - c);
         size_t t = idx[c];
         idx[c] = idx[j];
         idx[j] = t;
@@ -298,8 +338,8 @@ static int random_rows_as_centres(kmeans_state *s, emgmm_rng *rng)
 }
 
 int emgmm__init_resp(emgmm_init_method method, const double *X, size_t n,
-                     size_t d, size_t ldx, size_t k, emgmm_rng *rng,
-                     double *resp)
+                     size_t d, size_t ldx, const double *weight, size_t k,
+                     emgmm_rng *rng, double *resp)
 {
     if (method == EMGMM_INIT_RANDOM) {
         for (size_t i = 0; i < n; i++) {
@@ -313,7 +353,7 @@ int emgmm__init_resp(emgmm_init_method method, const double *X, size_t n,
     }
 
     kmeans_state s;
-    int rc = kmeans_alloc(&s, X, n, d, ldx, k);
+    int rc = kmeans_alloc(&s, X, n, d, ldx, weight, k);
     if (rc != EMGMM_OK)
         return rc;
     switch (method) {

@@ -137,19 +137,24 @@ void emgmm__log_prob_block(const emgmm_model *m, const double *X,
 
 /* Turns rows of weighted log-densities (rows x k) into responsibilities in
  * place, by a stable log-sum-exp. Writes log p(x_i) to log_norm[i] when
- * log_norm is not NULL; returns their sum. */
+ * log_norm is not NULL; returns their sum. With sample weights (weight
+ * not NULL), row i's responsibilities are multiplied by weight[i] (what
+ * the M-step sums) and the sum is weighted. */
 double emgmm__normalize_log_resp(double *logp, size_t rows, size_t k,
-                                 double *log_norm);
+                                 const double *weight, double *log_norm);
 
-/* The whole E-step over X: resp (n x k) receives responsibilities; returns
- * the total log-likelihood. */
+/* The whole E-step over X: resp (n x k) receives responsibilities (times
+ * the sample weights, when weight is not NULL); returns the (weighted)
+ * total log-likelihood. */
 double emgmm__estep(const emgmm_model *m, const double *X, size_t n,
-                    size_t ldx, double *resp, emgmm_workspace *ws);
+                    size_t ldx, const double *weight, double *resp,
+                    emgmm_workspace *ws);
 
 /* ---- M-step (mstep.c) ----------------------------------------------- */
 
-/* Sets m's weights, means and covariances from responsibilities (n x k)
- * and recomputes the derived arrays. Returns EMGMM_ERR_SINGULAR with *bad
+/* Sets m's weights, means and covariances from responsibilities (n x k;
+ * already multiplied by the sample weights, if any) and recomputes the
+ * derived arrays. Returns EMGMM_ERR_SINGULAR with *bad
  * set if a covariance is not positive definite after adding reg_covar. */
 int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
                  const double *resp, double reg_covar, emgmm_workspace *ws,
@@ -158,12 +163,14 @@ int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
 /* ---- initialisation (init.c) ---------------------------------------- */
 
 struct emgmm_rng;
-/* Fills resp (n x k) with initial responsibilities by `method`.
+/* Fills resp (n x k) with initial responsibilities by `method` (k-means
+ * with sample weights, when weight is not NULL; resp is not multiplied by
+ * them).
  * Returns EMGMM_ERR_TOO_FEW_SAMPLES when there are fewer distinct samples
  * than components (kmeans, kmeans++, random-data). */
 int emgmm__init_resp(emgmm_init_method method, const double *X, size_t n,
-                     size_t d, size_t ldx, size_t k, struct emgmm_rng *rng,
-                     double *resp);
+                     size_t d, size_t ldx, const double *weight, size_t k,
+                     struct emgmm_rng *rng, double *resp);
 
 /* ---- threads -------------------------------------------------------- */
 

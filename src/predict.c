@@ -57,7 +57,7 @@ static int evaluate(const emgmm_model *m, const double *X, size_t n,
             }
         } else {
             double *ln = w == WANT_LOGP ? (double *)out + i0 : lognorm;
-            emgmm__normalize_log_resp(dst, rows, k, ln);
+            emgmm__normalize_log_resp(dst, rows, k, NULL, ln);
         }
     }
     emgmm__free(proj);

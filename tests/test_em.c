@@ -178,6 +178,101 @@ static void test_recovers_every_covariance_type(void **state)
     }
 }
 
+/* Integer sample weights fit the same model as repeated rows, for every
+ * covariance type; a weight of zero removes a row. */
+static void test_sample_weights_equal_repeated_rows(void **state)
+{
+    (void)state;
+    const size_t n = 400;
+    double *X = sample_data(n, 31);
+    double *w = malloc(n * sizeof(double));
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += (size_t)(w[i] = (double)(i % 4)); /* 0, 1, 2, 3 */
+    double *rep = malloc(total * 2 * sizeof(double));
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < (size_t)w[i]; c++, r++) {
+            rep[r * 2] = X[i * 2];
+            rep[r * 2 + 1] = X[i * 2 + 1];
+        }
+    for (int t = 0; t < 4; t++) {
+        emgmm_params p;
+        emgmm_params_default(&p);
+        p.n_components = 3;
+        p.covariance_type = (emgmm_covariance_type)t;
+        p.tol = 0.0;
+        p.max_iter = 30;
+        emgmm_model *a = NULL, *b = NULL;
+        emgmm_fit_info ia, ib;
+        /* The same start for both (k-means on the weighted data). */
+        p.sample_weight = w;
+        p.max_iter = 0;
+        emgmm_model *start = NULL;
+        assert_int_equal(emgmm_fit(&p, X, n, 2, 2, &start, NULL), EMGMM_OK);
+        p.init_model = start;
+        p.max_iter = 30;
+        assert_int_equal(emgmm_fit(&p, X, n, 2, 2, &a, &ia), EMGMM_OK);
+        p.sample_weight = NULL;
+        assert_int_equal(emgmm_fit(&p, rep, total, 2, 2, &b, &ib), EMGMM_OK);
+        const size_t cs = emgmm__cov_size(p.init_model->type, 3, 2);
+        for (size_t i = 0; i < 3; i++)
+            assert_close(emgmm_weights(a)[i], emgmm_weights(b)[i], 1e-10,
+                         0.0);
+        for (size_t i = 0; i < 6; i++)
+            assert_close(emgmm_means(a)[i], emgmm_means(b)[i], 1e-10, 1e-12);
+        for (size_t i = 0; i < cs; i++)
+            assert_close(emgmm_covariances(a)[i], emgmm_covariances(b)[i],
+                         1e-10, 1e-12);
+        assert_close(ia.log_likelihood, ib.log_likelihood, 1e-10, 0.0);
+        double bic;
+        assert_int_equal(emgmm_bic(b, rep, total, 2, &bic), EMGMM_OK);
+        assert_close(ia.bic, bic, 1e-10, 0.0);
+        assert_close(ib.bic, bic, 1e-12, 0.0);
+        emgmm_free(&a);
+        emgmm_free(&b);
+        emgmm_free(&start);
+    }
+    /* With k-means from scratch too: rows of weight 0 are not there. */
+    double *kept = malloc(n * 2 * sizeof(double));
+    double *kept_w = malloc(n * sizeof(double));
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (w[i] > 0.0) {
+            kept[m * 2] = X[i * 2];
+            kept[m * 2 + 1] = X[i * 2 + 1];
+            kept_w[m++] = w[i];
+        }
+    emgmm_params p;
+    emgmm_params_default(&p);
+    p.n_components = 3;
+    emgmm_model *a = NULL, *b = NULL;
+    p.sample_weight = w;
+    assert_int_equal(emgmm_fit(&p, X, n, 2, 2, &a, NULL), EMGMM_OK);
+    p.sample_weight = kept_w;
+    assert_int_equal(emgmm_fit(&p, kept, m, 2, 2, &b, NULL), EMGMM_OK);
+    for (size_t i = 0; i < 6; i++)
+        assert_close(emgmm_means(a)[i], emgmm_means(b)[i], 1e-10, 1e-12);
+    emgmm_free(&a);
+    emgmm_free(&b);
+
+    /* Bad weights. */
+    w[5] = -1.0;
+    p.sample_weight = w;
+    assert_int_equal(emgmm_fit(&p, X, n, 2, 2, &a, NULL), EMGMM_ERR_INVALID);
+    w[5] = NAN;
+    assert_int_equal(emgmm_fit(&p, X, n, 2, 2, &a, NULL), EMGMM_ERR_INVALID);
+    for (size_t i = 0; i < n; i++)
+        w[i] = 0.0;
+    assert_int_equal(emgmm_fit(&p, X, n, 2, 2, &a, NULL), EMGMM_ERR_INVALID);
+    assert_null(a);
+    free(kept);
+    free(kept_w);
+    free(rep);
+    free(w);
+    free(X);
+}
+
 static void test_every_init_method_separates_clusters(void **state)
 {
     (void)state;
@@ -584,6 +679,7 @@ int main(void)
         cmocka_unit_test(test_log_likelihood_never_decreases),
         cmocka_unit_test(test_recovers_known_parameters),
         cmocka_unit_test(test_recovers_every_covariance_type),
+        cmocka_unit_test(test_sample_weights_equal_repeated_rows),
         cmocka_unit_test(test_every_init_method_separates_clusters),
         cmocka_unit_test(test_same_seed_same_bits),
         cmocka_unit_test(test_n_init_keeps_the_best),
