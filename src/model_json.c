@@ -146,8 +146,10 @@ static int create_temporary(const char *path, char **tmp_out)
     static atomic_uint counter;
     size_t len = strlen(path);
     char *tmp = emgmm__malloc(len + 64, 1);
-    if (!tmp)
+    if (!tmp) {
+        errno = ENOMEM;
         return -1;
+    }
     for (int attempt = 0; attempt < 100; attempt++) {
         snprintf(tmp, len + 64, "%s.tmp-%ld-%u", path, (long)getpid(),
                  atomic_fetch_add(&counter, 1));

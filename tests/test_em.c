@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A known 3-component model in 2-D, and data drawn from it. */
 static const double true_w[3] = {0.5, 0.3, 0.2};
@@ -673,6 +674,58 @@ static void test_allocation_failures_are_clean(void **state)
     free(X);
 }
 
+/* The same for everything else that allocates: predict, predict_proba,
+ * score_samples, score, bic, sample, save and load. */
+static void test_allocation_failures_elsewhere(void **state)
+{
+    (void)state;
+    const size_t n = 300;
+    double *X = sample_data(n, 13);
+    emgmm_model *m = true_model();
+    int32_t *labels = malloc(n * sizeof(int32_t));
+    double *out = malloc(n * 3 * sizeof(double));
+    char path[] = "/tmp/emgmm-alloc-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    const long live = emgmm__live_allocations();
+    long points = 0;
+    for (int op = 0; op < 8; op++) {
+        for (long nth = 1; nth < 100; nth++) {
+            emgmm__fail_allocation_after(nth);
+            double v;
+            emgmm_model *loaded = NULL;
+            int rc = EMGMM_OK;
+            switch (op) {
+            case 0: rc = emgmm_predict(m, X, n, 2, labels); break;
+            case 1: rc = emgmm_predict_proba(m, X, n, 2, out); break;
+            case 2: rc = emgmm_score_samples(m, X, n, 2, out); break;
+            case 3: rc = emgmm_score(m, X, n, 2, &v); break;
+            case 4: rc = emgmm_bic(m, X, n, 2, &v); break;
+            case 5: rc = emgmm_sample(m, n, 1, out, labels); break;
+            case 6: rc = emgmm_save(m, path); break;
+            case 7: rc = emgmm_load(path, &loaded, NULL); break;
+            }
+            emgmm__fail_allocation_after(0);
+            emgmm_free(&loaded);
+            assert_int_equal(emgmm__live_allocations(), live);
+            if (rc == EMGMM_OK)
+                break;
+            if (rc != EMGMM_ERR_NOMEM)
+                fail_msg("operation %d, allocation %ld: %s", op, nth,
+                         emgmm_strerror(rc));
+            points++;
+        }
+    }
+    print_message("%ld more allocation points failed cleanly\n", points);
+    assert_true(points >= 8);
+    unlink(path);
+    free(labels);
+    free(out);
+    emgmm_free(&m);
+    free(X);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -692,6 +745,7 @@ int main(void)
         cmocka_unit_test(test_sample_moments),
         cmocka_unit_test(test_predict_and_scores),
         cmocka_unit_test(test_allocation_failures_are_clean),
+        cmocka_unit_test(test_allocation_failures_elsewhere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
