@@ -339,6 +339,43 @@ static void test_same_seed_same_bits(void **state)
     free(X);
 }
 
+/* Large enough for the fit to use two threads (tiny problems stay on one):
+ * the model must not change by a bit with the thread count. */
+static void test_two_threads_same_bits(void **state)
+{
+    (void)state;
+    const size_t n = 8000, d = 12, k = 4;
+    double *X = malloc(n * d * sizeof(double));
+    test_rng r = {77};
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            X[i * d + j] = test_rng_normal(&r) + 4.0 * (double)(i % k) *
+                                                     (j == i % d ? 1.0 : 0.0);
+    for (int t = 0; t < 4; t++) {
+        emgmm_model *m[2] = {NULL, NULL};
+        for (int i = 0; i < 2; i++) {
+            emgmm_params p;
+            emgmm_params_default(&p);
+            p.n_components = (int)k;
+            p.covariance_type = (emgmm_covariance_type)t;
+            p.max_iter = 20;
+            p.n_threads = i + 1;
+            assert_int_equal(emgmm_fit(&p, X, n, d, d, &m[i], NULL),
+                             EMGMM_OK);
+        }
+        const size_t cs = emgmm__cov_size((emgmm_covariance_type)t, k, d);
+        assert_memory_equal(emgmm_weights(m[0]), emgmm_weights(m[1]),
+                            k * sizeof(double));
+        assert_memory_equal(emgmm_means(m[0]), emgmm_means(m[1]),
+                            k * d * sizeof(double));
+        assert_memory_equal(emgmm_covariances(m[0]), emgmm_covariances(m[1]),
+                            cs * sizeof(double));
+        emgmm_free(&m[0]);
+        emgmm_free(&m[1]);
+    }
+    free(X);
+}
+
 /* More restarts can only keep a better (or the same) optimum. */
 static void test_n_init_keeps_the_best(void **state)
 {
@@ -735,6 +772,7 @@ int main(void)
         cmocka_unit_test(test_sample_weights_equal_repeated_rows),
         cmocka_unit_test(test_every_init_method_separates_clusters),
         cmocka_unit_test(test_same_seed_same_bits),
+        cmocka_unit_test(test_two_threads_same_bits),
         cmocka_unit_test(test_n_init_keeps_the_best),
         cmocka_unit_test(test_tol_and_max_iter),
         cmocka_unit_test(test_init_model_max_iter_zero),
