@@ -84,7 +84,12 @@ typedef enum emgmm_status {
     /** Fewer samples (or distinct samples) than components. */
     EMGMM_ERR_TOO_FEW_SAMPLES = -8,
     /** The progress callback asked the fit to stop. */
-    EMGMM_ERR_CANCELLED = -9
+    EMGMM_ERR_CANCELLED = -9,
+    /** The data's spread is beyond what double-precision covariances can
+     *  hold (a column range above 1e150, whose squares overflow, or
+     *  below 1e-150 but not zero, whose squares underflow): rescale the
+     *  data. */
+    EMGMM_ERR_RANGE = -10
 } emgmm_status;
 
 /** A short English sentence for a status code; never NULL (unknown codes

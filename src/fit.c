@@ -71,13 +71,27 @@ static int check_params(const emgmm_params *p, size_t n, size_t d,
     return EMGMM_OK;
 }
 
-static int data_is_finite(const double *X, size_t n, size_t d, size_t ldx)
+/* EMGMM_ERR_NONFINITE for NaN or infinity; EMGMM_ERR_RANGE when a
+ * column's range is so large that squared deviations overflow (> 1e150),
+ * or so small but not zero that they underflow (< 1e-150): covariances
+ * of such data cannot be represented, so say so rather than fail later as
+ * a "singular" matrix or "too few distinct samples". */
+static int check_data(const double *X, size_t n, size_t d, size_t ldx)
 {
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < d; j++)
-            if (!isfinite(X[i * ldx + j]))
-                return 0;
-    return 1;
+    for (size_t j = 0; j < d; j++) {
+        double lo = INFINITY, hi = -INFINITY;
+        for (size_t i = 0; i < n; i++) {
+            const double v = X[i * ldx + j];
+            if (!isfinite(v))
+                return EMGMM_ERR_NONFINITE;
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+        const double range = hi - lo; /* may overflow to inf: also too big */
+        if (range > 1e150 || (range > 0.0 && range < 1e-150))
+            return EMGMM_ERR_RANGE;
+    }
+    return EMGMM_OK;
 }
 
 /* The outcome of one restart. */
@@ -166,8 +180,8 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
         p->init_model ? p->init_model->type : p->covariance_type;
     if (rc != EMGMM_OK)
         return rc;
-    if (!data_is_finite(X, n, d, ldx))
-        return EMGMM_ERR_NONFINITE;
+    if ((rc = check_data(X, n, d, ldx)) != EMGMM_OK)
+        return rc;
     double total_weight = (double)n;
     if (p->sample_weight) {
         total_weight = 0.0;

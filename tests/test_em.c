@@ -554,6 +554,16 @@ static void test_bad_arguments(void **state)
     assert_int_equal(emgmm_fit(&p, X, 4, 2, 2, &m, NULL),
                      EMGMM_ERR_NONFINITE);
     X[5] = 5.0;
+    /* Spreads whose squares leave the double range. */
+    double big[8] = {0, 1e200, 1, 2, 3, -1e200, 5, 6};
+    assert_int_equal(emgmm_fit(&p, big, 4, 2, 2, &m, NULL), EMGMM_ERR_RANGE);
+    double tiny[8] = {1e-300, 0, 2e-300, 1, 3e-300, 2, 4e-300, 3};
+    assert_int_equal(emgmm_fit(&p, tiny, 4, 2, 2, &m, NULL),
+                     EMGMM_ERR_RANGE);
+    /* Large values with a modest spread are fine (two-pass sums). */
+    double offset[8] = {1e12, 0, 1e12 + 1, 1, 1e12 + 2, 0, 1e12 + 3, 1};
+    assert_int_equal(emgmm_fit(&p, offset, 4, 2, 2, &m, NULL), EMGMM_OK);
+    emgmm_free(&m);
     /* Four identical points cannot seed two clusters. */
     double same[8] = {1, 1, 1, 1, 1, 1, 1, 1};
     assert_int_equal(emgmm_fit(&p, same, 4, 2, 2, &m, NULL),
