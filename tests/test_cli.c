@@ -867,6 +867,397 @@ static void test_sample(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* Sample weights                                                       */
+/* ------------------------------------------------------------------ */
+
+/* Row i of data.csv gets weight i % 4: w.csv holds the weights, rep.csv
+ * holds each row repeated that many times (weight 0: left out). */
+static void write_weights_and_repeats(void)
+{
+    dataio_matrix x = read_matrix("data.csv");
+    FILE *w = fopen("w.csv", "w"), *rep = fopen("rep.csv", "w");
+    assert_non_null(w);
+    assert_non_null(rep);
+    for (size_t i = 0; i < x.rows; i++) {
+        fprintf(w, "%zu\n", i % 4);
+        for (size_t c = 0; c < i % 4; c++)
+            fprintf(rep, "%.17g,%.17g\n", x.data[2 * i], x.data[2 * i + 1]);
+    }
+    assert_int_equal(fclose(w), 0);
+    assert_int_equal(fclose(rep), 0);
+    dataio_matrix_free(&x);
+}
+
+static void expect_close_arrays(const double *a, const double *b, size_t n,
+                                double rtol)
+{
+    for (size_t i = 0; i < n; i++)
+        assert_close(a[i], b[i], rtol, 1e-300);
+}
+
+/* The number of values in the covariances of a model. */
+static size_t n_cov_values(const emgmm_model *m)
+{
+    size_t k = emgmm_n_components(m), d = emgmm_n_features(m);
+    switch (emgmm_get_covariance_type(m)) {
+    case EMGMM_COVARIANCE_FULL: return k * d * d;
+    case EMGMM_COVARIANCE_TIED: return d * d;
+    case EMGMM_COVARIANCE_DIAG: return k * d;
+    case EMGMM_COVARIANCE_SPHERICAL: return k;
+    }
+    return 0;
+}
+
+static void test_fit_weights_equal_repeats(void **state)
+{
+    (void)state;
+    write_weights_and_repeats();
+    static const char *const types[] = {"full", "tied", "diag", "spherical"};
+    for (size_t t = 0; t < 4; t++) {
+        run_result r;
+        /* A rough common start, then the same 20 iterations on both. */
+        RUN(&r, "fit", "data.csv", "-k", "2", "-c", types[t], "--max-iter",
+            "2", "-o", "start.json");
+        expect_ok(&r);
+        run_free(&r);
+        RUN(&r, "fit", "data.csv", "--weights", "w.csv", "--init-model",
+            "start.json", "--tol", "0", "--max-iter", "20", "-o", "a.json",
+            "--json");
+        expect_ok(&r);
+        json_t *ja = parse_json(r.out);
+        run_free(&r);
+        RUN(&r, "fit", "rep.csv", "--init-model", "start.json", "--tol", "0",
+            "--max-iter", "20", "-o", "b.json", "--json");
+        expect_ok(&r);
+        json_t *jb = parse_json(r.out);
+        run_free(&r);
+
+        emgmm_model *a = load_model("a.json"), *b = load_model("b.json");
+        assert_int_equal(emgmm_get_covariance_type(a),
+                         emgmm_get_covariance_type(b));
+        expect_close_arrays(emgmm_weights(a), emgmm_weights(b), 2, 1e-10);
+        expect_close_arrays(emgmm_means(a), emgmm_means(b), 4, 1e-10);
+        expect_close_arrays(emgmm_covariances(a), emgmm_covariances(b),
+                            n_cov_values(a), 1e-10);
+        /* Frequency weights: the same mean log-likelihood, and BIC with
+         * N = the sum of the weights = the repeated rows. */
+        assert_close(json_num(ja, "log_likelihood"),
+                     json_num(jb, "log_likelihood"), 1e-10, 0);
+        assert_close(json_num(ja, "bic"), json_num(jb, "bic"), 1e-10, 0);
+        assert_close(json_num(ja, "aic"), json_num(jb, "aic"), 1e-10, 0);
+        emgmm_free(&a);
+        emgmm_free(&b);
+        json_decref(ja);
+        json_decref(jb);
+    }
+
+    /* select: the same table either way. */
+    run_result r1, r2;
+    RUN(&r1, "select", "data.csv", "--weights", "w.csv", "-k", "1..3",
+        "--json");
+    expect_ok(&r1);
+    RUN(&r2, "select", "rep.csv", "-k", "1..3", "--json");
+    expect_ok(&r2);
+    json_t *j1 = parse_json(r1.out), *j2 = parse_json(r2.out);
+    json_t *res1 = json_object_get(j1, "results"),
+           *res2 = json_object_get(j2, "results");
+    assert_int_equal(json_array_size(res1), 12);
+    assert_int_equal(json_array_size(res2), 12);
+    for (size_t i = 0; i < 12; i++)
+        assert_close(json_num(json_array_get(res1, i), "bic"),
+                     json_num(json_array_get(res2, i), "bic"), 1e-6, 0);
+    json_decref(j1);
+    json_decref(j2);
+    run_free(&r1);
+    run_free(&r2);
+}
+
+/* ------------------------------------------------------------------ */
+/* Pictures (SVG)                                                      */
+/* ------------------------------------------------------------------ */
+
+static size_t count_of(const char *text, const char *what)
+{
+    size_t n = 0, len = strlen(what);
+    for (const char *p = strstr(text, what); p; p = strstr(p + len, what))
+        n++;
+    return n;
+}
+
+/* A picture: the root element first and last, a title, axis numbers,
+ * `elements` times `element` (when not NULL), and well-formed XML by
+ * xmllint where it is installed. Returns the text (caller frees). */
+static char *check_svg(const char *path, const char *element,
+                       size_t elements)
+{
+    size_t len = 0;
+    char *s = read_all(path, &len);
+    if (s == NULL)
+        print_message("%s was not written\n", path);
+    assert_non_null(s);
+    assert_int_equal(strncmp(s, "<svg ", 5), 0);
+    assert_true(len > 8);
+    assert_string_equal(s + len - 7, "</svg>\n");
+    assert_int_equal(count_of(s, "<svg"), 1);
+    assert_non_null(strstr(s, "viewBox=\"0 0 800 600\""));
+    assert_int_equal(count_of(s, "<title>"), 1);
+    assert_true(count_of(s, "<text") >= 8); /* title, numbers, labels */
+    if (element != NULL && count_of(s, element) != elements)
+        print_message("%s has %zu %s, not %zu\n", path, count_of(s, element),
+                      element, elements);
+    if (element != NULL)
+        assert_int_equal(count_of(s, element), elements);
+    /* Well-formed XML: xmllint's check, when it is there. */
+    if (access("/usr/bin/xmllint", X_OK) == 0) {
+        char cmd[PATH_MAX + 64];
+        snprintf(cmd, sizeof cmd, "/usr/bin/xmllint --noout '%s'", path);
+        assert_int_equal(system(cmd), 0);
+    } else {
+        print_message("xmllint not installed: well-formedness of %s not "
+                      "checked (skipped)\n", path);
+    }
+    return s;
+}
+
+static void test_plot(void **state)
+{
+    (void)state;
+    fit_model();
+    run_result r;
+    RUN(&r, "plot", "m.json", "data.csv", "-o", "fit.svg");
+    expect_ok(&r);
+    assert_string_equal(r.out, "");
+    run_free(&r);
+    /* 1- and 2-sigma ellipses of both components; a point per row, plus
+     * a legend dot per component. */
+    char *s = check_svg("fit.svg", "<ellipse", 4);
+    assert_int_equal(count_of(s, "<circle"), N_ROWS + 2);
+    assert_non_null(strstr(s, "component 1 (weight 0.50)"));
+    assert_null(strstr(s, "projected"));
+    assert_null(strstr(s, "showing"));
+    free(s);
+
+    /* To standard output by default; every 4th row with --max-points. */
+    RUN(&r, "plot", "m.json", "data.csv", "--max-points", "50");
+    expect_ok(&r);
+    write_text("out.svg", r.out);
+    run_free(&r);
+    s = check_svg("out.svg", "<ellipse", 4);
+    assert_int_equal(count_of(s, "<circle"), 50 + 2);
+    assert_non_null(strstr(s, "showing 50 of 200 points (every 4th row)"));
+    free(s);
+
+    /* Odd characters in file names are escaped. */
+    const char *odd = "a&b<c>'q\".csv";
+    assert_int_equal(rename("data.csv", odd), 0);
+    RUN(&r, "plot", "m.json", odd, "-o", "odd.svg");
+    expect_ok(&r);
+    run_free(&r);
+    s = check_svg("odd.svg", "<ellipse", 4);
+    assert_non_null(strstr(s, "a&amp;b&lt;c&gt;&apos;q&quot;.csv"));
+    free(s);
+}
+
+/* Three features: projected on the principal components, every type. */
+static void test_plot_projected(void **state)
+{
+    (void)state;
+    FILE *f = fopen("d3.csv", "w");
+    assert_non_null(f);
+    test_rng g = {7};
+    for (int i = 0; i < 300; i++) {
+        double c = (i % 3) * 6.0;
+        fprintf(f, "%.17g,%.17g,%.17g\n", c + test_rng_normal(&g),
+                -c + 0.5 * test_rng_normal(&g), 0.2 * test_rng_normal(&g));
+    }
+    assert_int_equal(fclose(f), 0);
+    static const char *const types[] = {"full", "tied", "diag", "spherical"};
+    for (size_t t = 0; t < 4; t++) {
+        run_result r;
+        RUN(&r, "fit", "d3.csv", "-k", "3", "-c", types[t], "-o", "m3.json");
+        expect_ok(&r);
+        run_free(&r);
+        RUN(&r, "plot", "m3.json", "d3.csv", "-o", "p3.svg");
+        expect_ok(&r);
+        run_free(&r);
+        char *s = check_svg("p3.svg", "<ellipse", 6);
+        assert_non_null(strstr(s, "projected on principal components 1-2"));
+        assert_non_null(strstr(s, "principal component 1 ("));
+        assert_non_null(strstr(s, types[t]));
+        free(s);
+    }
+}
+
+static void test_fit_trace(void **state)
+{
+    (void)state;
+    run_result r;
+    RUN(&r, "fit", "data.csv", "-k", "2", "--tol", "0", "--max-iter", "5",
+        "-o", "m.json", "--trace", "trace.svg");
+    expect_ok(&r);
+    run_free(&r);
+    /* One line; a dot per iteration and one in the legend. */
+    char *s = check_svg("trace.svg", "<polyline", 1);
+    assert_int_equal(count_of(s, "<circle"), 5 + 1);
+    assert_non_null(strstr(s, "Log-likelihood per EM iteration"));
+    assert_non_null(strstr(s, "not converged after 5 iterations"));
+    free(s);
+
+    /* A line per restart, the kept one named. */
+    RUN(&r, "fit", "data.csv", "-k", "2", "--n-init", "3", "--json",
+        "--trace", "trace3.svg");
+    expect_ok(&r);
+    json_decref(parse_json(r.out));
+    run_free(&r);
+    s = check_svg("trace3.svg", "<polyline", 3);
+    assert_int_equal(count_of(s, "(kept)"), 1);
+    free(s);
+
+    /* The trace is part of the output set: a failed fit leaves none. */
+    RUN(&r, "fit", "data.csv", "-k", "2", "--max-iter", "1",
+        "--require-converged", "--trace", "t.svg", "-o", "m2.json");
+    expect_status(&r, 1);
+    assert_false(file_exists("t.svg"));
+    assert_false(file_exists("m2.json"));
+    run_free(&r);
+}
+
+/* ------------------------------------------------------------------ */
+/* select                                                              */
+/* ------------------------------------------------------------------ */
+
+static void test_select_demo(void **state)
+{
+    (void)state;
+    static const char *const top_keys[] = {"criterion", "best", "results",
+                                           NULL};
+    static const char *const best_keys[] = {
+        "n_components", "covariance_type", "bic", "aic", "log_likelihood",
+        NULL};
+    static const char *const result_keys[] = {
+        "n_components", "covariance_type", "bic", "aic", "log_likelihood",
+        "n_iter", "converged", NULL};
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/data/sightings.csv", g_src);
+    if (!file_exists(path))
+        skip();
+    run_result r;
+    RUN(&r, "select", path, "-k", "1..4", "--json", "-o", "best.json",
+        "--plot", "bic.svg");
+    expect_ok(&r);
+    json_t *j = parse_json(r.out);
+    expect_keys(j, top_keys);
+    assert_string_equal(json_string_value(json_object_get(j, "criterion")),
+                        "bic");
+    json_t *best = json_object_get(j, "best");
+    expect_keys(best, best_keys);
+    /* Two groups: the best has 2 components, whatever its type. */
+    assert_int_equal(json_int(best, "n_components"), 2);
+    const char *best_type =
+        json_string_value(json_object_get(best, "covariance_type"));
+    assert_non_null(best_type);
+
+    json_t *results = json_object_get(j, "results");
+    assert_int_equal(json_array_size(results), 16); /* 4 K x 4 types */
+    double lowest = INFINITY;
+    for (size_t i = 0; i < 16; i++) {
+        json_t *item = json_array_get(results, i);
+        expect_keys(item, result_keys);
+        /* K outer, the types in their default order inner. */
+        assert_int_equal(json_int(item, "n_components"), (long long)i / 4 + 1);
+        static const char *const order[] = {"full", "tied", "diag",
+                                            "spherical"};
+        assert_string_equal(
+            json_string_value(json_object_get(item, "covariance_type")),
+            order[i % 4]);
+        lowest = fmin(lowest, json_num(item, "bic"));
+    }
+    assert_close(json_num(best, "bic"), lowest, 0, 0);
+
+    /* -o: the best model, with the K and type of "best". */
+    emgmm_model *m = load_model("best.json");
+    assert_int_equal(emgmm_n_components(m), 2);
+    assert_string_equal(
+        emgmm_covariance_type_name(emgmm_get_covariance_type(m)), best_type);
+    emgmm_free(&m);
+    json_decref(j);
+    run_free(&r);
+
+    /* The picture: a line and 4 dots per type, the best ringed. */
+    char *s = check_svg("bic.svg", "<polyline", 4);
+    assert_int_equal(count_of(s, "<circle"), 16 + 4 + 2);
+    assert_non_null(strstr(s, "best: K=2"));
+    free(s);
+
+    /* The table: rows 1..4, one '*', on K=2's row. */
+    RUN(&r, "select", path, "-k", "1..4");
+    expect_ok(&r);
+    assert_non_null(strstr(r.out, "lower is better"));
+    assert_non_null(strstr(r.out, "VVV"));
+    assert_int_equal(count_of(r.out, "*"), 1);
+    const char *star = strchr(r.out, '*');
+    const char *line = star;
+    while (line > r.out && line[-1] != '\n')
+        line--;
+    assert_int_equal(atoi(line), 2);
+    assert_non_null(strstr(r.out, "best: K=2"));
+    run_free(&r);
+}
+
+static void test_select_lists_and_failures(void **state)
+{
+    (void)state;
+    run_result r;
+    /* A list, a repeat and a type given twice: K = 1, 2, 3, two types. */
+    RUN(&r, "select", "data.csv", "-k", "3,1..2,2", "-c", "diag,full,diag",
+        "--criterion", "aic", "--json");
+    expect_ok(&r);
+    json_t *j = parse_json(r.out);
+    assert_string_equal(json_string_value(json_object_get(j, "criterion")),
+                        "aic");
+    json_t *results = json_object_get(j, "results");
+    assert_int_equal(json_array_size(results), 6);
+    assert_int_equal(json_int(json_array_get(results, 0), "n_components"), 1);
+    assert_int_equal(json_int(json_array_get(results, 5), "n_components"), 3);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(results, 0), "covariance_type")),
+                        "diag");
+    json_decref(j);
+    run_free(&r);
+
+    /* Too few samples for K = 4, 5: reported, not fatal. */
+    write_text("few.csv", "1,2\n3,4\n5,7\n");
+    RUN(&r, "select", "few.csv", "-k", "1..5", "-c", "spherical", "--json");
+    expect_ok(&r);
+    j = parse_json(r.out);
+    results = json_object_get(j, "results");
+    assert_int_equal(json_array_size(results), 5);
+    for (size_t i = 3; i < 5; i++) {
+        json_t *item = json_array_get(results, i);
+        static const char *const keys[] = {"n_components", "covariance_type",
+                                           "error", NULL};
+        expect_keys(item, keys);
+    }
+    json_decref(j);
+    run_free(&r);
+    RUN(&r, "select", "few.csv", "-k", "1..5", "-c", "spherical,diag");
+    expect_ok(&r);
+    assert_non_null(strstr(r.out, " -"));
+    assert_non_null(strstr(r.out, "K=5 spherical:"));
+    run_free(&r);
+
+    /* All fail: exit 1, one line, no output. */
+    RUN(&r, "select", "few.csv", "-k", "4..5", "-o", "best.json", "--plot",
+        "bic.svg");
+    expect_status(&r, 1);
+    expect_one_error_line(&r);
+    assert_string_equal(r.out, "");
+    assert_false(file_exists("best.json"));
+    assert_false(file_exists("bic.svg"));
+    run_free(&r);
+}
+
+/* ------------------------------------------------------------------ */
 /* Bad usage and bad input: exit 2, one line, nothing written           */
 /* ------------------------------------------------------------------ */
 
@@ -889,6 +1280,23 @@ static void test_bad_inputs(void **state)
     write_text("bad_model.json", "{\"format\": \"emgmm-model\",\n"
                                  "  \"weights\": [0.5, 0.5,,\n");
     write_text("keep.json", "KEEP\n");
+    write_text("w_short.csv", "1\n2\n3\n");
+    write_text("w_neg.csv", "1\n-2\n");
+    write_text("w_nan.csv", "1\nNaN\n");
+    write_text("w_two.csv", "1,2\n3,4\n");
+    write_text("one_col.csv", "1\n2\n3\n4\n");
+    {
+        /* As many weights as rows, one negative or all zero. */
+        FILE *f = fopen("w_neg200.csv", "w"), *g = fopen("w_zero.csv", "w");
+        assert_non_null(f);
+        assert_non_null(g);
+        for (int i = 0; i < N_ROWS; i++) {
+            fprintf(f, "%d\n", i == 17 ? -1 : 1);
+            fprintf(g, "0\n");
+        }
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(fclose(g), 0);
+    }
 
     static const bad_case cases[] = {
         {{"fit", "data.csv", "-k", "2", "--bogus"}, "--bogus"},
@@ -954,19 +1362,61 @@ static void test_bad_inputs(void **state)
          "extra"},
         {{"sample", "bad_model.json", "-n", "10", "-o", "keep.json"},
          "bad_model.json:2:"},
+        {{"fit", "data.csv", "-k", "2", "--weights", "w_short.csv"},
+         "3 weights"},
+        {{"fit", "data.csv", "-k", "2", "--weights", "w_neg.csv"},
+         "w_neg.csv"},
+        {{"fit", "data.csv", "-k", "2", "--weights", "w_neg200.csv"},
+         "row 18 is negative"},
+        {{"fit", "data.csv", "-k", "2", "--weights", "w_zero.csv"}, "zero"},
+        {{"fit", "data.csv", "-k", "2", "--weights", "w_nan.csv"},
+         "w_nan.csv:2:1"},
+        {{"fit", "data.csv", "-k", "2", "--weights", "w_two.csv"},
+         "columns"},
+        {{"fit", "data.csv", "-k", "2", "--weights", "nope.csv"}, "nope.csv"},
+        {{"select", "data.csv", "-k", "0..3"}, "-k: '0'"},
+        {{"select", "data.csv", "-k", "3..1"}, "3..1"},
+        {{"select", "data.csv", "-k", "1..3,0"}, "-k: '0'"},
+        {{"select", "data.csv", "-k", "1..x"}, "-k: 'x'"},
+        {{"select", "data.csv", "-k", "1,,2"}, "-k"},
+        {{"select", "data.csv", "-k", ""}, "-k"},
+        {{"select", "data.csv", "-k", "1..100000"}, "-k"},
+        {{"select", "data.csv", "-c", "round"}, "-c: unknown covariance "
+         "type 'round'"},
+        {{"select", "data.csv", "-c", "full,"}, "-c"},
+        {{"select", "data.csv", "--criterion", "icl"}, "--criterion"},
+        {{"select", "data.csv", "--n-init", "0"}, "--n-init"},
+        {{"select", "data.csv", "--bogus"}, "--bogus"},
+        {{"select"}, "missing DATA"},
+        {{"select", "data.csv", "x.csv"}, "x.csv"},
+        {{"select", "nan.csv", "-k", "1..2"}, "nan.csv:4:1"},
+        {{"select", "data.csv", "-k", "1..2", "--weights", "w_short.csv"},
+         "3 weights"},
+        {{"select", "data.csv", "-k", "1..2", "--weights", "w_neg200.csv"},
+         "negative"},
+        {{"select", "data.csv", "--plot", "keep.json"}, "keep.json"},
+        {{"plot", "m.json"}, "missing DATA"},
+        {{"plot", "m3.json", "data.csv"}, "m3.json"},
+        {{"plot", "m.json", "data.csv", "--max-points", "0"},
+         "--max-points"},
+        {{"plot", "m.json", "bad.csv"}, "bad.csv:3:2:"},
+        {{"plot", "bad_model.json", "data.csv"}, "bad_model.json:2:"},
+        {{"plot", "m.json", "data.csv", "--json"}, "--json"},
         {{"frobnicate"}, "frobnicate"},
         {{"--bogus"}, "--bogus"},
     };
     char *before = list_dir();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        /* fit and predict also name keep.json as their output: that
-         * existing file must stay as it was. */
+        /* fit, predict, select and plot also name keep.json as their
+         * output: that existing file must stay as it was. */
         const char *args[24];
         size_t n = 0;
         for (; cases[i].args[n] != NULL; n++)
             args[n] = cases[i].args[n];
         int has_output = strcmp(args[0], "fit") == 0 ||
-                         strcmp(args[0], "predict") == 0;
+                         strcmp(args[0], "predict") == 0 ||
+                         strcmp(args[0], "select") == 0 ||
+                         strcmp(args[0], "plot") == 0;
         /* (not after an option whose value is missing: "-o" would be
          * taken as that value) */
         if (has_output && strcmp(args[n - 1], "-k") != 0) {
@@ -1032,19 +1482,31 @@ static void test_help_and_version(void **state)
         "-k", "-c", "--init ", "--init-model", "--seed", "--n-init", "--tol",
         "--max-iter", "--reg-covar", "--threads", "--shape",
         "--require-converged", "-o", "--labels", "--proba", "--json", "-v",
-        "--help", "kmeans", "0.001", "1e-06", "100", NULL};
+        "--trace", "--weights", "--help", "kmeans", "0.001", "1e-06", "100",
+        NULL};
     static const char *const predict_flags[] = {"-o", "--proba", "--shape",
                                                 "--help", NULL};
     static const char *const score_flags[] = {"--json", "--shape", "--help",
                                               NULL};
     static const char *const sample_flags[] = {"-n", "--seed", "-o",
                                                "--help", NULL};
-    static const char *const main_flags[] = {"fit", "predict", "score",
-                                             "sample", "--version", NULL};
+    static const char *const select_flags[] = {
+        "-k", "-c", "--criterion", "--n-init", "--seed", "--tol",
+        "--max-iter", "--reg-covar", "--threads", "--shape", "--weights",
+        "-o", "--json", "--plot", "-v", "--help", "1..10", "VVV", "EEE",
+        "VVI", "VII", "mclust", NULL};
+    static const char *const plot_flags[] = {"-o", "--max-points", "5000",
+                                             "--shape", "--help",
+                                             "principal components", NULL};
+    static const char *const main_flags[] = {"fit", "select", "plot",
+                                             "predict", "score", "sample",
+                                             "--version", NULL};
     expect_help("fit", fit_flags);
     expect_help("predict", predict_flags);
     expect_help("score", score_flags);
     expect_help("sample", sample_flags);
+    expect_help("select", select_flags);
+    expect_help("plot", plot_flags);
     expect_help(NULL, main_flags);
 
     run_result r;
@@ -1124,6 +1586,12 @@ int main(int argc, char **argv)
         T(test_predict),
         T(test_score),
         T(test_sample),
+        T(test_fit_weights_equal_repeats),
+        T(test_plot),
+        T(test_plot_projected),
+        T(test_fit_trace),
+        T(test_select_demo),
+        T(test_select_lists_and_failures),
         T(test_bad_inputs),
         T(test_help_and_version),
         T(test_demo_data),

@@ -63,6 +63,22 @@ int cli_bad_option(const char *command, int c, char *const argv[],
                      command, len, arg);
 }
 
+int cli_positionals(const char *command, int argc, char **argv,
+                    const char *const *names)
+{
+    int want = 0;
+    while (names[want] != NULL)
+        want++;
+    if (argc - optind < want)
+        return cli_error(EXIT_BAD_USAGE,
+                         "%s: missing %s (see 'emgmm %s --help')", command,
+                         names[argc - optind], command);
+    if (argc - optind > want)
+        return cli_error(EXIT_BAD_USAGE, "%s: unexpected argument '%s'",
+                         command, argv[optind + want]);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Strict numbers                                                      */
 /* ------------------------------------------------------------------ */
@@ -254,6 +270,65 @@ int cli_check_features(const char *data_path, const dataio_matrix *x,
     return 0;
 }
 
+int cli_load_weights(const char *path, const char *data_path,
+                     const dataio_matrix *x, double **out)
+{
+    dataio_matrix w = {NULL, 0, 0};
+    dataio_read_options opt = {0, 0};
+    *out = NULL;
+    if (strcmp(path, "-") == 0 && strcmp(data_path, "-") == 0)
+        return cli_error(EXIT_BAD_USAGE, "DATA and --weights cannot both "
+                         "be standard input");
+    int rc = cli_load_data(path, &opt, &w);
+    if (rc != 0)
+        return rc;
+    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    double total = 0;
+    if (w.cols != 1)
+        rc = cli_error(EXIT_BAD_USAGE, "--weights: %s has %zu columns; it "
+                       "must have one weight a row", name, w.cols);
+    else if (w.rows != x->rows)
+        rc = cli_error(EXIT_BAD_USAGE, "--weights: %s has %zu weight%s but "
+                       "the data have %zu rows", name, w.rows,
+                       w.rows == 1 ? "" : "s", x->rows);
+    for (size_t i = 0; rc == 0 && i < w.rows; i++) {
+        /* The reader has already refused NaN and infinity. */
+        if (w.data[i] < 0)
+            rc = cli_error(EXIT_BAD_USAGE, "--weights: %s: the weight of row "
+                           "%zu is negative (%g)", name, i + 1, w.data[i]);
+        total += w.data[i];
+    }
+    if (rc == 0 && !(total > 0))
+        rc = cli_error(EXIT_BAD_USAGE, "--weights: %s: every weight is "
+                       "zero", name);
+    if (rc == 0 && !isfinite(total))
+        rc = cli_error(EXIT_BAD_USAGE, "--weights: %s: the weights sum to "
+                       "more than a double holds", name);
+    if (rc != 0) {
+        dataio_matrix_free(&w);
+        return rc;
+    }
+    *out = w.data; /* n x 1, contiguous: the weights themselves */
+    return 0;
+}
+
+int cli_load_model_and_data(const char *command, const char *model_path,
+                            const char *data_path,
+                            const dataio_read_options *read,
+                            emgmm_model **m, dataio_matrix *x)
+{
+    if (strcmp(model_path, "-") == 0 && strcmp(data_path, "-") == 0)
+        return cli_error(EXIT_BAD_USAGE,
+                         "%s: MODEL and DATA cannot both be standard input",
+                         command);
+    int rc = cli_load_model(model_path, m);
+    if (rc == 0)
+        rc = cli_load_data(data_path, read, x);
+    if (rc == 0)
+        rc = cli_check_features(data_path, x, model_path, *m);
+    return rc;
+}
+
 int cli_predict(const emgmm_model *m, const dataio_matrix *x,
                 int32_t **labels, double **proba)
 {
@@ -303,6 +378,7 @@ int cli_status_exit(int status)
     case EMGMM_ERR_FORMAT:
     case EMGMM_ERR_UNSUPPORTED:
     case EMGMM_ERR_TOO_FEW_SAMPLES:
+    case EMGMM_ERR_RANGE: /* the data need rescaling */
         return EXIT_BAD_USAGE;
     default: /* NOMEM, SINGULAR, IO, CANCELLED, unknown */
         return EXIT_WORK_FAILED;
@@ -313,6 +389,14 @@ int cli_library_error(const char *what, int status)
 {
     return cli_error(cli_status_exit(status), "%s: %s", what,
                      emgmm_strerror(status));
+}
+
+const char *cli_display_name(const char *path)
+{
+    if (strcmp(path, "-") == 0)
+        return "<stdin>";
+    const char *slash = strrchr(path, '/');
+    return slash != NULL && slash[1] != '\0' ? slash + 1 : path;
 }
 
 double cli_now(void)
@@ -444,21 +528,15 @@ void cli_outputs_free(cli_outputs *o)
     o->set = NULL;
 }
 
-/*
- * The output set already gives the all-or-nothing replacement, so the
- * model is written straight into its temporary file with emgmm_write
- * rather than with emgmm_save (which would add a second temporary file,
- * and which renames even over a non-regular target such as /dev/null,
- * where the output set writes in place).
- */
-int cli_write_model(const cli_outputs *o, int index, const emgmm_model *m)
+int cli_write_stream(const cli_outputs *o, int index,
+                     int (*writer)(FILE *f, const void *data),
+                     const void *data)
 {
     const char *tmp = o->tmp[index];
     if (strcmp(tmp, "-") == 0) {
-        int st = emgmm_write(m, stdout);
-        if (st != EMGMM_OK)
-            return cli_error(EXIT_WORK_FAILED, "%s: standard output: %s",
-                             o->flag[index], emgmm_strerror(st));
+        if (writer(stdout, data) != 0 || ferror(stdout))
+            return cli_error(EXIT_WORK_FAILED, "%s: standard output: "
+                             "write error", o->flag[index]);
         return 0;
     }
     FILE *f = fopen(tmp, "wb");
@@ -468,7 +546,7 @@ int cli_write_model(const cli_outputs *o, int index, const emgmm_model *m)
     struct stat st;
     int regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
     errno = 0;
-    int failed = emgmm_write(m, f) != EMGMM_OK || fflush(f) != 0 ||
+    int failed = writer(f, data) != 0 || ferror(f) || fflush(f) != 0 ||
                  (regular && fsync(fileno(f)) != 0);
     int saved = errno;
     if (fclose(f) != 0 && !failed) {
@@ -480,6 +558,23 @@ int cli_write_model(const cli_outputs *o, int index, const emgmm_model *m)
                          o->flag[index], o->path[index],
                          saved ? strerror(saved) : "write error");
     return 0;
+}
+
+static int write_model_json(FILE *f, const void *m)
+{
+    return emgmm_write(m, f) == EMGMM_OK ? 0 : -1;
+}
+
+/*
+ * The output set already gives the all-or-nothing replacement, so the
+ * model is written straight into its temporary file with emgmm_write
+ * rather than with emgmm_save (which would add a second temporary file,
+ * and which renames even over a non-regular target such as /dev/null,
+ * where the output set writes in place).
+ */
+int cli_write_model(const cli_outputs *o, int index, const emgmm_model *m)
+{
+    return cli_write_stream(o, index, write_model_json, m);
 }
 
 int cli_write_labels(const cli_outputs *o, int index, const int32_t *labels,

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "emgmm.h"
 #include "dataio.h"
@@ -41,6 +42,11 @@ int cli_error(int code, const char *fmt, ...) CLI_PRINTF(2, 3);
  *  EXIT_BAD_USAGE. */
 int cli_bad_option(const char *command, int c, char *const argv[],
                    const char *optstring);
+
+/** Exactly the named positional arguments (NULL-terminated names) must
+ *  remain after the options (from optind on). */
+int cli_positionals(const char *command, int argc, char **argv,
+                    const char *const *names);
 
 /* Strict parsers: the whole string must be a number in [min, max]. On
  * failure they print e.g. "emgmm: --tol: 'abc' is not a number" and
@@ -73,6 +79,20 @@ int cli_load_model(const char *path, emgmm_model **out);
 int cli_check_features(const char *data_path, const dataio_matrix *x,
                        const char *model_path, const emgmm_model *m);
 
+/** Reads sample weights for the rows of x (--weights): one non-negative
+ *  number a row (.npy or CSV, one column), as many rows as x, not all
+ *  zero. *out (x->rows values) is the caller's to free. EXIT_BAD_USAGE
+ *  with a message otherwise. */
+int cli_load_weights(const char *path, const char *data_path,
+                     const dataio_matrix *x, double **out);
+
+/** Loads MODEL and DATA (not both standard input) and checks that they
+ *  have the same number of features. */
+int cli_load_model_and_data(const char *command, const char *model_path,
+                            const char *data_path,
+                            const dataio_read_options *read,
+                            emgmm_model **m, dataio_matrix *x);
+
 /** Labels (when `labels` is not NULL) and component probabilities (when
  *  `proba` is not NULL, N x K) of every row of x, in arrays the caller
  *  frees. On failure both are NULL and the error has been printed. */
@@ -85,6 +105,9 @@ int cli_status_exit(int status);
  *  cli_status_exit(status). */
 int cli_library_error(const char *what, int status);
 
+/** The file name without its folders, for captions ("<stdin>" for "-"). */
+const char *cli_display_name(const char *path);
+
 /** Monotonic wall clock in seconds. */
 double cli_now(void);
 
@@ -93,7 +116,7 @@ double cli_now(void);
 /* failure no file is left behind and existing files are untouched.     */
 /* ------------------------------------------------------------------ */
 
-#define CLI_MAX_OUTPUTS 4
+#define CLI_MAX_OUTPUTS 8
 
 typedef struct cli_outputs {
     int n;
@@ -128,6 +151,13 @@ int cli_outputs_commit(cli_outputs *o);
 /** Removes temporary files that were not committed; frees the set. */
 void cli_outputs_free(cli_outputs *o);
 
+/** Writes output `index` with writer(f, data), which returns non-zero on
+ *  failure (errors of the stream itself are checked here too); the file
+ *  is flushed to disk before the set commits. EXIT_WORK_FAILED on
+ *  failure, with a message naming the output. */
+int cli_write_stream(const cli_outputs *o, int index,
+                     int (*writer)(FILE *f, const void *data),
+                     const void *data);
 /** Writes the model JSON to output `index`; EXIT_WORK_FAILED on
  *  failure. */
 int cli_write_model(const cli_outputs *o, int index, const emgmm_model *m);
@@ -148,5 +178,7 @@ int cmd_fit(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
+int cmd_select(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 #endif /* EMGMM_CLI_COMMON_H */

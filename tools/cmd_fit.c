@@ -1,9 +1,12 @@
 /* emgmm fit: fit a mixture to a data file and write the model, labels,
- * responsibilities and a JSON summary (SPEC section 5). */
+ * responsibilities, a JSON summary (SPEC section 5) and a picture of the
+ * log-likelihood per iteration (--trace). */
 #include "cli_common.h"
+#include "svg.h"
 
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,8 @@ enum {
     OPT_REQUIRE_CONVERGED,
     OPT_LABELS,
     OPT_PROBA,
+    OPT_TRACE,
+    OPT_WEIGHTS,
     OPT_JSON
 };
 
@@ -40,10 +45,12 @@ static const struct option fit_options[] = {
     {"reg-covar", required_argument, NULL, OPT_REG_COVAR},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"shape", required_argument, NULL, OPT_SHAPE},
+    {"weights", required_argument, NULL, OPT_WEIGHTS},
     {"require-converged", no_argument, NULL, OPT_REQUIRE_CONVERGED},
     {"output", required_argument, NULL, 'o'},
     {"labels", required_argument, NULL, OPT_LABELS},
     {"proba", required_argument, NULL, OPT_PROBA},
+    {"trace", required_argument, NULL, OPT_TRACE},
     {"json", no_argument, NULL, OPT_JSON},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -88,6 +95,11 @@ static void fit_help(FILE *f)
         "Input:\n"
         "      --shape N,D        DATA is raw little-endian float64: N rows, D\n"
         "                         columns (default: detect .npy or CSV)\n"
+        "      --weights FILE     a non-negative weight for each row of DATA\n"
+        "                         (.npy or CSV, one column, N rows): a row of\n"
+        "                         weight w counts as w copies of itself; the\n"
+        "                         log-likelihood is then per unit of weight\n"
+        "                         and BIC uses N = the sum of the weights\n"
         "\n"
         "Output (a file name ending in .npy is written as .npy, else CSV;\n"
         "- is standard output; files appear only if everything succeeds):\n"
@@ -97,6 +109,8 @@ static void fit_help(FILE *f)
         "      --labels OUT       write each row's label (0-based component)\n"
         "      --proba OUT        write each row's component probabilities\n"
         "                         (N x K)\n"
+        "      --trace SVG        draw the mean log-likelihood per iteration\n"
+        "                         (one line per restart) as an SVG picture\n"
         "      --json             print one JSON object on standard output:\n"
         "                         n_components, n_features, n_samples,\n"
         "                         covariance_type, n_iter, converged,\n"
@@ -129,6 +143,8 @@ typedef struct fit_args {
     const char *out;
     const char *labels;
     const char *proba;
+    const char *trace;
+    const char *weights;
     int k;                    /* 0 = not given */
     int cov_given;
     emgmm_covariance_type cov;
@@ -192,6 +208,8 @@ static int parse_fit_args(int argc, char **argv, fit_args *a,
         case 'o': a->out = optarg; break;
         case OPT_LABELS: a->labels = optarg; break;
         case OPT_PROBA: a->proba = optarg; break;
+        case OPT_TRACE: a->trace = optarg; break;
+        case OPT_WEIGHTS: a->weights = optarg; break;
         case OPT_JSON: a->json = 1; break;
         case 'v': a->verbose = 1; break;
         case 'h': a->help = 1; return 0;
@@ -217,6 +235,11 @@ static int parse_fit_args(int argc, char **argv, fit_args *a,
         strcmp(a->data, "-") == 0)
         return cli_error(EXIT_BAD_USAGE,
                          "fit: DATA and --init-model cannot both be "
+                         "standard input");
+    if (a->init_model != NULL && a->weights != NULL &&
+        strcmp(a->init_model, "-") == 0 && strcmp(a->weights, "-") == 0)
+        return cli_error(EXIT_BAD_USAGE,
+                         "fit: --weights and --init-model cannot both be "
                          "standard input");
     p->n_components = a->k;
     if (a->cov_given)
@@ -244,20 +267,134 @@ static int check_init_model(const fit_args *a, const emgmm_model *m)
     return 0;
 }
 
-/* -v: one line per iteration on standard error. */
+/* What the progress callback keeps: -v prints each iteration on standard
+ * error, --trace collects the log-likelihoods. */
+typedef struct trace_point {
+    int run;
+    int iteration;
+    double log_likelihood;
+} trace_point;
+
 typedef struct progress_state {
     int n_init;
     int last_run;
+    int verbose;
+    int collect;
+    int out_of_memory;
+    trace_point *points;
+    size_t n, cap;
 } progress_state;
 
 static int on_iteration(const emgmm_iteration *it, void *user)
 {
     progress_state *s = user;
-    if (s->n_init > 1 && it->init_run != s->last_run)
-        fprintf(stderr, "init %d/%d\n", it->init_run + 1, s->n_init);
+    if (s->verbose) {
+        if (s->n_init > 1 && it->init_run != s->last_run)
+            fprintf(stderr, "init %d/%d\n", it->init_run + 1, s->n_init);
+        fprintf(stderr, "iter %d  log_likelihood %.5f  change %.1e  %.3f s\n",
+                it->iteration, it->log_likelihood, it->change, it->seconds);
+    }
     s->last_run = it->init_run;
-    fprintf(stderr, "iter %d  log_likelihood %.5f  change %.1e  %.3f s\n",
-            it->iteration, it->log_likelihood, it->change, it->seconds);
+    if (s->collect) {
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? 2 * s->cap : 256;
+            trace_point *p = realloc(s->points, cap * sizeof *p);
+            if (p == NULL) {
+                s->out_of_memory = 1;
+                return 1; /* stops the fit */
+            }
+            s->points = p;
+            s->cap = cap;
+        }
+        s->points[s->n++] =
+            (trace_point){it->init_run, it->iteration, it->log_likelihood};
+    }
+    return 0;
+}
+
+/* The --trace picture. */
+typedef struct trace_picture {
+    const progress_state *ps;
+    const fit_args *a;
+    const emgmm_model *m;
+    const emgmm_fit_info *info;
+} trace_picture;
+
+static int write_trace(FILE *f, const void *data)
+{
+    enum { LEGEND_MAX = 20 };
+    const trace_picture *t = data;
+    const progress_state *ps = t->ps;
+    const char *type =
+        emgmm_covariance_type_name(emgmm_get_covariance_type(t->m));
+    char note[512];
+    snprintf(note, sizeof note,
+             "%s, K=%zu, %s covariance; %s after %d iteration%s; final %.6g",
+             cli_display_name(t->a->data), emgmm_n_components(t->m),
+             type ? type : "?",
+             t->info->converged ? "converged" : "not converged",
+             t->info->n_iter, t->info->n_iter == 1 ? "" : "s",
+             t->info->log_likelihood);
+    svg_begin(f, "Log-likelihood per EM iteration", note);
+
+    double x1 = 1, y0 = INFINITY, y1 = -INFINITY;
+    int runs = 0;
+    for (size_t i = 0; i < ps->n; i++) {
+        x1 = fmax(x1, ps->points[i].iteration);
+        y0 = fmin(y0, ps->points[i].log_likelihood);
+        y1 = fmax(y1, ps->points[i].log_likelihood);
+        if (ps->points[i].run + 1 > runs)
+            runs = ps->points[i].run + 1;
+    }
+    if (ps->n == 0) /* --max-iter 0: nothing to draw but the axes */
+        y0 = y1 = t->info->log_likelihood;
+    svg_plot p;
+    svg_plot_init(&p, f, 1, x1, y0, y1, 0);
+    svg_axes(&p, "iteration", "mean log-likelihood per sample", 1);
+    if (ps->n == 0)
+        svg_text(f, 0.5 * (p.left + p.right), 0.5 * (p.top + p.bottom), 14,
+                 "middle", "no iterations (--max-iter 0)");
+    /* The kept restart last, and wider, so that it shows on top. */
+    for (int j = 0; j < runs; j++) {
+        int best = t->info->best_init >= 0 && t->info->best_init < runs
+                       ? t->info->best_init
+                       : 0;
+        int r = j == runs - 1 ? best : j < best ? j : j + 1;
+        const char *color = svg_color((size_t)r);
+        size_t count = 0;
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" "
+                   "stroke-width=\"%d\" points=\"", color, r == best ? 3 : 2);
+        for (size_t i = 0; i < ps->n; i++)
+            if (ps->points[i].run == r)
+                fprintf(f, "%s%.2f,%.2f", count++ ? " " : "",
+                        svg_px(&p, ps->points[i].iteration),
+                        svg_py(&p, ps->points[i].log_likelihood));
+        fputs("\"/>\n", f);
+        if (count <= 60) /* dots only where they stay apart */
+            for (size_t i = 0; i < ps->n; i++)
+                if (ps->points[i].run == r)
+                    fprintf(f, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3\" "
+                               "fill=\"%s\"/>\n",
+                            svg_px(&p, ps->points[i].iteration),
+                            svg_py(&p, ps->points[i].log_likelihood), color);
+    }
+    for (int r = 0; r < runs && r < LEGEND_MAX; r++) {
+        if (runs == 1)
+            svg_legend(&p, SVG_LEGEND_LINE, svg_color(0), "%s",
+                       t->a->init_model ? "from --init-model" : "EM");
+        else if (r < LEGEND_MAX - 1 || runs == LEGEND_MAX)
+            svg_legend(&p, SVG_LEGEND_LINE, svg_color((size_t)r),
+                       "restart %d%s", r + 1,
+                       r == t->info->best_init ? " (kept)" : "");
+        else if (t->info->best_init >= r)
+            svg_legend(&p, SVG_LEGEND_DOT, "white",
+                       "... %d more (%d kept)", runs - r,
+                       t->info->best_init + 1);
+        else
+            svg_legend(&p, SVG_LEGEND_DOT, "white", "... %d more restarts",
+                       runs - r);
+    }
+    svg_end(f);
     return 0;
 }
 
@@ -278,6 +415,7 @@ static int fit_failed(int status, const emgmm_params *p,
                          "(fewer samples or distinct samples than "
                          "components)", a->data, x->rows, p->n_components);
     case EMGMM_ERR_NONFINITE:
+    case EMGMM_ERR_RANGE:
         return cli_error(EXIT_BAD_USAGE, "%s: %s", a->data,
                          emgmm_strerror(status));
     default:
@@ -285,16 +423,12 @@ static int fit_failed(int status, const emgmm_params *p,
     }
 }
 
-/* The --json summary: one object on standard output. */
+/* The --json summary: one object on standard output. BIC and AIC come
+ * from the fit, which counts sample weights. */
 static int print_summary(const emgmm_model *m, const dataio_matrix *x,
                          const emgmm_fit_info *info, double seconds)
 {
-    double bic, aic;
-    int st = emgmm_bic(m, x->data, x->rows, x->cols, &bic);
-    if (st == EMGMM_OK)
-        st = emgmm_aic(m, x->data, x->rows, x->cols, &aic);
-    if (st != EMGMM_OK)
-        return cli_library_error("BIC/AIC", st);
+    double bic = info->bic, aic = info->aic;
     emgmm_covariance_type t = emgmm_get_covariance_type(m);
     const char *type = emgmm_covariance_type_name(t);
     json_t *obj = json_pack(
@@ -321,11 +455,12 @@ static int print_summary(const emgmm_model *m, const dataio_matrix *x,
 /* Everything that runs after a successful fit: the outputs, written to
  * temporary files (files first, then standard output) and committed
  * together. */
-static int write_outputs(cli_outputs *o, const int idx[4],
+static int write_outputs(cli_outputs *o, const int idx[5],
                          const emgmm_model *m, const dataio_matrix *x,
-                         const emgmm_fit_info *info, double seconds)
+                         const emgmm_fit_info *info, double seconds,
+                         const trace_picture *trace)
 {
-    enum { MODEL, LABELS, PROBA, JSON };
+    enum { MODEL, LABELS, PROBA, JSON, TRACE };
     size_t n = x->rows, k = emgmm_n_components(m);
     int32_t *labels = NULL;
     double *proba = NULL;
@@ -337,7 +472,7 @@ static int write_outputs(cli_outputs *o, const int idx[4],
         rc = cli_outputs_open(o);
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         /* pass 0: files; pass 1: standard output */
-        for (int w = 0; w < 4 && rc == 0; w++) {
+        for (int w = 0; w < 5 && rc == 0; w++) {
             int i = idx[w];
             if (i < 0 || (strcmp(o->path[i], "-") == 0) != pass)
                 continue;
@@ -347,6 +482,8 @@ static int write_outputs(cli_outputs *o, const int idx[4],
                 rc = cli_write_labels(o, i, labels, n);
             else if (w == PROBA)
                 rc = cli_write_matrix(o, i, proba, n, k);
+            else if (w == TRACE)
+                rc = cli_write_stream(o, i, write_trace, trace);
             else
                 rc = print_summary(m, x, info, seconds);
         }
@@ -363,9 +500,10 @@ int cmd_fit(int argc, char **argv)
     fit_args a;
     emgmm_params p;
     cli_outputs out;
-    int idx[4] = {-1, -1, -1, -1}; /* model, labels, proba, json */
+    int idx[5] = {-1, -1, -1, -1, -1}; /* model, labels, proba, json, trace */
     dataio_matrix x = {NULL, 0, 0};
     emgmm_model *start = NULL, *model = NULL;
+    double *weights = NULL;
     emgmm_fit_info info;
     int rc;
 
@@ -391,6 +529,8 @@ int cmd_fit(int argc, char **argv)
         rc = cli_outputs_declare(&out, "--labels", a.labels, &idx[1]);
     if (rc == 0 && a.proba != NULL)
         rc = cli_outputs_declare(&out, "--proba", a.proba, &idx[2]);
+    if (rc == 0 && a.trace != NULL)
+        rc = cli_outputs_declare(&out, "--trace", a.trace, &idx[4]);
     /* By default the model goes to standard output, unless something
      * else was asked to go there. */
     if (rc == 0 && a.out == NULL && !cli_outputs_uses_stdout(&out))
@@ -410,25 +550,39 @@ int cmd_fit(int argc, char **argv)
         rc = cli_load_data(a.data, &a.read, &x);
     if (rc == 0 && start != NULL)
         rc = cli_check_features(a.data, &x, a.init_model, start);
+    if (rc == 0 && a.weights != NULL)
+        rc = cli_load_weights(a.weights, a.data, &x, &weights);
+    p.sample_weight = weights;
 
+    progress_state ps;
+    memset(&ps, 0, sizeof ps);
     if (rc == 0) {
-        progress_state ps = {start != NULL ? 1 : p.n_init, -1};
-        if (a.verbose) {
+        ps.n_init = start != NULL ? 1 : p.n_init;
+        ps.last_run = -1;
+        ps.verbose = a.verbose;
+        ps.collect = a.trace != NULL;
+        if (ps.verbose || ps.collect) {
             p.progress = on_iteration;
             p.progress_data = &ps;
         }
         double t0 = cli_now();
         int st = emgmm_fit(&p, x.data, x.rows, x.cols, x.cols, &model, &info);
         double seconds = cli_now() - t0;
-        if (st != EMGMM_OK)
+        trace_picture trace = {&ps, &a, model, &info};
+        if (st != EMGMM_OK && ps.out_of_memory)
+            rc = cli_error(EXIT_WORK_FAILED, "--trace: out of memory");
+        else if (st != EMGMM_OK)
             rc = fit_failed(st, &p, &info, &a, &x);
         else if (a.require_converged && !info.converged)
             rc = cli_error(EXIT_WORK_FAILED,
                            "fit did not converge in %d iterations (tol %g); "
                            "raise --max-iter or --tol", info.n_iter, p.tol);
         else
-            rc = write_outputs(&out, idx, model, &x, &info, seconds);
+            rc = write_outputs(&out, idx, model, &x, &info, seconds,
+                               &trace);
     }
+    free(ps.points);
+    free(weights);
 
     cli_outputs_free(&out);
     emgmm_free(&model);

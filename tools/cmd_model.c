@@ -10,43 +10,6 @@
 
 enum { OPT_PROBA = 256, OPT_SHAPE, OPT_JSON, OPT_SEED };
 
-/* Loads MODEL and DATA (positional arguments) and checks that they fit
- * together. */
-static int load_model_and_data(const char *command, const char *model_path,
-                               const char *data_path,
-                               const dataio_read_options *read,
-                               emgmm_model **m, dataio_matrix *x)
-{
-    if (strcmp(model_path, "-") == 0 && strcmp(data_path, "-") == 0)
-        return cli_error(EXIT_BAD_USAGE,
-                         "%s: MODEL and DATA cannot both be standard input",
-                         command);
-    int rc = cli_load_model(model_path, m);
-    if (rc == 0)
-        rc = cli_load_data(data_path, read, x);
-    if (rc == 0)
-        rc = cli_check_features(data_path, x, model_path, *m);
-    return rc;
-}
-
-/* Exactly the named positional arguments (NULL-terminated) must remain
- * after the options. */
-static int positionals(const char *command, int argc, char **argv,
-                       const char *const *names)
-{
-    int want = 0;
-    while (names[want] != NULL)
-        want++;
-    if (argc - optind < want)
-        return cli_error(EXIT_BAD_USAGE,
-                         "%s: missing %s (see 'emgmm %s --help')", command,
-                         names[argc - optind], command);
-    if (argc - optind > want)
-        return cli_error(EXIT_BAD_USAGE, "%s: unexpected argument '%s'",
-                         command, argv[optind + want]);
-    return 0;
-}
-
 static const char *const model_and_data[] = {"MODEL", "DATA", NULL};
 static const char *const model_only[] = {"MODEL", NULL};
 
@@ -109,7 +72,7 @@ int cmd_predict(int argc, char **argv)
         }
     }
     if (rc == 0)
-        rc = positionals("predict", argc, argv, model_and_data);
+        rc = cli_positionals("predict", argc, argv, model_and_data);
     if (rc != 0)
         return rc;
     const char *model_path = argv[optind], *data_path = argv[optind + 1];
@@ -129,7 +92,7 @@ int cmd_predict(int argc, char **argv)
     dataio_matrix x = {NULL, 0, 0};
     int32_t *labels = NULL;
     double *proba = NULL;
-    rc = load_model_and_data("predict", model_path, data_path, &read, &m, &x);
+    rc = cli_load_model_and_data("predict", model_path, data_path, &read, &m, &x);
     if (rc == 0) {
         size_t n = x.rows, k = emgmm_n_components(m);
         rc = cli_predict(m, &x, &labels, i_proba >= 0 ? &proba : NULL);
@@ -210,13 +173,13 @@ int cmd_score(int argc, char **argv)
         }
     }
     if (rc == 0)
-        rc = positionals("score", argc, argv, model_and_data);
+        rc = cli_positionals("score", argc, argv, model_and_data);
     if (rc != 0)
         return rc;
 
     emgmm_model *m = NULL;
     dataio_matrix x = {NULL, 0, 0};
-    rc = load_model_and_data("score", argv[optind], argv[optind + 1], &read,
+    rc = cli_load_model_and_data("score", argv[optind], argv[optind + 1], &read,
                              &m, &x);
     double ll = 0, bic = 0, aic = 0;
     int st = EMGMM_OK;
@@ -308,7 +271,7 @@ int cmd_sample(int argc, char **argv)
         }
     }
     if (rc == 0)
-        rc = positionals("sample", argc, argv, model_only);
+        rc = cli_positionals("sample", argc, argv, model_only);
     if (rc == 0 && n == 0)
         rc = cli_error(EXIT_BAD_USAGE, "sample: -n is required");
     if (rc == 0 && out_path == NULL)

@@ -1,7 +1,8 @@
 /*
  * emgmm: the command-line program. Dispatches to the commands (cmd_fit.c,
- * cmd_model.c) and prints the usage and version. Every command returns its
- * exit status here: 0 success, 1 the work failed, 2 bad usage or input.
+ * cmd_model.c, cmd_select.c, cmd_plot.c) and prints the usage and
+ * version. Every command returns its exit status here: 0 success, 1 the
+ * work failed, 2 bad usage or input.
  */
 #include "cli_common.h"
 
@@ -16,8 +17,14 @@ static void usage(FILE *f)
         "  emgmm fit DATA [-k K] [-c TYPE] [--init METHOD | --init-model MODEL]\n"
         "            [--seed S] [--n-init N] [--tol T] [--max-iter M]\n"
         "            [--reg-covar R] [--threads T] [--shape N,D]\n"
-        "            [--require-converged] [-o MODEL] [--labels OUT]\n"
-        "            [--proba OUT] [--json] [-v]\n"
+        "            [--weights FILE] [--require-converged] [-o MODEL]\n"
+        "            [--labels OUT] [--proba OUT] [--trace SVG] [--json] [-v]\n"
+        "  emgmm select DATA [-k KS] [-c TYPES] [--criterion bic|aic]\n"
+        "            [--init METHOD] [--n-init N] [--seed S] [--tol T]\n"
+        "            [--max-iter M] [--reg-covar R] [--threads T]\n"
+        "            [--shape N,D] [--weights FILE] [-o BEST_MODEL]\n"
+        "            [--plot SVG] [--json] [-v]\n"
+        "  emgmm plot    MODEL DATA [-o SVG] [--max-points N] [--shape N,D]\n"
         "  emgmm predict MODEL DATA [-o LABELS] [--proba OUT] [--shape N,D]\n"
         "  emgmm score   MODEL DATA [--json] [--shape N,D]\n"
         "  emgmm sample  MODEL -n N [--seed S] -o OUT\n"
@@ -27,6 +34,9 @@ static void usage(FILE *f)
         "\n"
         "Commands:\n"
         "  fit       fit a mixture to DATA and write the model (JSON)\n"
+        "  select    fit every number of components and covariance type\n"
+        "            asked for, print their BIC (or AIC), keep the best\n"
+        "  plot      draw a model on its data as an SVG picture\n"
         "  predict   write the most probable component of each row of DATA\n"
         "  score     print the mean log-likelihood, BIC and AIC of DATA\n"
         "  sample    draw samples from a model\n"
@@ -41,7 +51,9 @@ static void usage(FILE *f)
         "\n"
         "Example:\n"
         "  emgmm fit data/sightings.csv -k 2 -o model.json\n"
-        "  emgmm predict model.json data/sightings.csv\n",
+        "  emgmm predict model.json data/sightings.csv\n"
+        "  emgmm select data/sightings.csv -k 1..6 -o best.json\n"
+        "  emgmm plot model.json data/sightings.csv -o sightings.svg\n",
         f);
 }
 
@@ -62,6 +74,10 @@ static int dispatch(int argc, char **argv)
     }
     if (strcmp(cmd, "fit") == 0)
         return cmd_fit(argc - 1, argv + 1);
+    if (strcmp(cmd, "select") == 0)
+        return cmd_select(argc - 1, argv + 1);
+    if (strcmp(cmd, "plot") == 0)
+        return cmd_plot(argc - 1, argv + 1);
     if (strcmp(cmd, "predict") == 0)
         return cmd_predict(argc - 1, argv + 1);
     if (strcmp(cmd, "score") == 0)
