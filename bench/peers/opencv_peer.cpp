@@ -1,6 +1,7 @@
 // OpenCV peer for bench/run.sh:
 //   opencv_peer X.f64 init.f64 N D K ITERS REPEATS [whole]
 // Inputs as for arma_peer (raw row-major float64, written by bench.py).
+// BENCH_BUDGET_S: as for arma_peer.
 //
 // cv::ml::EM with COV_MAT_GENERIC. Each repeat starts with
 // trainE(X, means0, covs0, weights0) limited to one E-step (untimed: it
@@ -40,6 +41,13 @@ static bool read_raw(const char *path, double *dst, size_t count)
     size_t got = std::fread(dst, sizeof(double), count, f);
     std::fclose(f);
     return got == count;
+}
+
+static double budget_seconds()
+{
+    const char *s = std::getenv("BENCH_BUDGET_S");
+    double v = s ? std::strtod(s, nullptr) : 0.0;
+    return v > 0.0 ? v : 0.0;
 }
 
 static double median(std::vector<double> v)
@@ -87,7 +95,9 @@ int main(int argc, char **argv)
                                     (size_t)c * d * d));
 
     std::vector<double> iter_s, call_s;
-    double score = 0.0;
+    double score = 0.0, spent = 0.0;
+    const double budget = budget_seconds();
+    int done = 0;
     for (int r = 0; r < repeats; r++) {
         cv::Ptr<cv::ml::EM> em = cv::ml::EM::create();
         em->setClustersNumber(k);
@@ -130,6 +140,10 @@ int main(int argc, char **argv)
             call_s.push_back(tr);
         }
         score = cv::mean(ll)[0];
+        spent += call_s.back();
+        done = r + 1;
+        if (budget > 0.0 && spent >= budget)
+            break;
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -138,7 +152,7 @@ int main(int argc, char **argv)
                 "\"n_components\": %d, \"iters\": %d, \"repeats\": %d, "
                 "\"seconds_per_iter_median\": %.6g, \"iter_seconds\": [",
                 CV_VERSION, whole ? "trainE" : "trainE+trainM", n, d, k,
-                iters, repeats, median(iter_s));
+                iters, done, median(iter_s));
     for (size_t i = 0; i < iter_s.size(); i++)
         std::printf("%s%.6g", i ? ", " : "", iter_s[i]);
     std::printf("], \"score\": %.17g, \"maxrss_kb\": %ld}\n", score,
