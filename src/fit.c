@@ -116,8 +116,8 @@ static int run_em(const emgmm_params *p, int run, const double *X, size_t n,
     } else {
         emgmm_rng rng;
         emgmm__rng_seed(&rng, p->seed, (uint64_t)run);
-        rc = emgmm__init_resp(p->init, X, n, m->d, ldx, w, m->k, &rng,
-                              resp);
+        rc = emgmm__init_resp(p->init, X, n, m->d, ldx, w, m->k,
+                              ws->n_threads, &rng, resp);
         if (rc != EMGMM_OK)
             return rc;
         if (w) /* the M-step sums weighted responsibilities */

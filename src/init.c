@@ -16,13 +16,17 @@
  */
 #include "internal.h"
 #include "rng.h"
+#include "emgmm_config.h"
 
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
 #include <string.h>
+#if EMGMM_HAVE_OPENMP
+#include <omp.h>
+#endif
 
-enum { KMEANS_MAX_ITER = 300, BLOCK_ROWS = 256 };
+enum { KMEANS_MAX_ITER = 300, BLOCK_ROWS = 256, SUM_ROWS = 4096 };
 
 typedef struct kmeans_state {
     const double *X;
@@ -31,11 +35,17 @@ typedef struct kmeans_state {
     double *shift;    /* d: column means */
     double *centres;  /* k x d, shifted coordinates */
     double *c_norm;   /* k: ||c'||^2 */
-    double *block;    /* BLOCK_ROWS x d, shifted rows */
-    double *gram;     /* BLOCK_ROWS x k */
+    int n_threads;    /* assign() spreads row blocks over these */
+    double *block;    /* n_threads x BLOCK_ROWS x d, shifted rows */
+    double *gram;     /* n_threads x BLOCK_ROWS x k */
     int32_t *labels;  /* n */
     double *dist;     /* n: squared distance to the own centre */
+    double *x_norm;   /* n: ||x_i - shift||^2, fixed for the whole run */
     double *sums;     /* k x d */
+    double *partial;  /* n_sum_blocks x k x d: per-block centre sums,
+                         added in block order so that the result does not
+                         depend on the thread count */
+    size_t n_sum_blocks;
     double *counts;   /* k: points in each cluster */
     double *mass;     /* k: their total weight */
 } kmeans_state;
@@ -54,15 +64,20 @@ static void kmeans_free(kmeans_state *s)
     emgmm__free(s->gram);
     emgmm__free(s->labels);
     emgmm__free(s->dist);
+    emgmm__free(s->x_norm);
     emgmm__free(s->sums);
+    emgmm__free(s->partial);
     emgmm__free(s->counts);
     emgmm__free(s->mass);
 }
 
 static int kmeans_alloc(kmeans_state *s, const double *X, size_t n,
-                        size_t d, size_t ldx, const double *w, size_t k)
+                        size_t d, size_t ldx, const double *w, size_t k,
+                        int n_threads)
 {
     memset(s, 0, sizeof *s);
+    s->n_threads = n_threads < 1 ? 1 : n_threads;
+    const size_t t = (size_t)s->n_threads;
     s->X = X;
     s->w = w;
     s->n = n;
@@ -72,15 +87,19 @@ static int kmeans_alloc(kmeans_state *s, const double *X, size_t n,
     s->shift = emgmm__calloc(d, sizeof(double));
     s->centres = emgmm__malloc(k * d, sizeof(double));
     s->c_norm = emgmm__malloc(k, sizeof(double));
-    s->block = emgmm__malloc(BLOCK_ROWS * d, sizeof(double));
-    s->gram = emgmm__malloc(BLOCK_ROWS * k, sizeof(double));
+    s->block = emgmm__malloc(t * BLOCK_ROWS * d, sizeof(double));
+    s->gram = emgmm__malloc(t * BLOCK_ROWS * k, sizeof(double));
     s->labels = emgmm__malloc(n, sizeof(int32_t));
     s->dist = emgmm__malloc(n, sizeof(double));
+    s->x_norm = emgmm__malloc(n, sizeof(double));
     s->sums = emgmm__malloc(k * d, sizeof(double));
+    s->n_sum_blocks = (n + SUM_ROWS - 1) / SUM_ROWS;
+    s->partial = emgmm__malloc(s->n_sum_blocks * k, d * sizeof(double));
     s->counts = emgmm__malloc(k, sizeof(double));
     s->mass = emgmm__malloc(k, sizeof(double));
     if (!s->shift || !s->centres || !s->c_norm || !s->block || !s->gram ||
-        !s->labels || !s->dist || !s->sums || !s->counts || !s->mass) {
+        !s->labels || !s->dist || !s->x_norm || !s->sums || !s->partial ||
+        !s->counts || !s->mass) {
         kmeans_free(s);
         return EMGMM_ERR_NOMEM;
     }
@@ -93,6 +112,14 @@ static int kmeans_alloc(kmeans_state *s, const double *X, size_t n,
     }
     for (size_t j = 0; j < d; j++)
         s->shift[j] /= total;
+    for (size_t i = 0; i < n; i++) {
+        double a = 0.0;
+        for (size_t j = 0; j < d; j++) {
+            double t = X[i * ldx + j] - s->shift[j];
+            a += t * t;
+        }
+        s->x_norm[i] = a;
+    }
     return EMGMM_OK;
 }
 
@@ -124,23 +151,34 @@ static void assign(kmeans_state *s)
             a += s->centres[c * d + j] * s->centres[c * d + j];
         s->c_norm[c] = a;
     }
-    for (size_t i0 = 0; i0 < n; i0 += BLOCK_ROWS) {
-        size_t rows = n - i0 < BLOCK_ROWS ? n - i0 : BLOCK_ROWS;
+    /* Each row's label depends on that row only: blocks may run on any
+     * thread without changing a bit. */
+    const long n_blocks = (long)((n + BLOCK_ROWS - 1) / BLOCK_ROWS);
+#if EMGMM_HAVE_OPENMP
+#pragma omp parallel for schedule(static) num_threads(s->n_threads) \
+    if (s->n_threads > 1)
+#endif
+    for (long b = 0; b < n_blocks; b++) {
+        int t = 0;
+#if EMGMM_HAVE_OPENMP
+        t = omp_get_thread_num();
+#endif
+        double *block = s->block + (size_t)t * BLOCK_ROWS * d;
+        double *gram = s->gram + (size_t)t * BLOCK_ROWS * k;
+        const size_t i0 = (size_t)b * BLOCK_ROWS;
+        const size_t rows = n - i0 < BLOCK_ROWS ? n - i0 : BLOCK_ROWS;
         for (size_t i = 0; i < rows; i++)
             for (size_t j = 0; j < d; j++)
-                s->block[i * d + j] =
-                    s->X[(i0 + i) * s->ldx + j] - s->shift[j];
+                block[i * d + j] = s->X[(i0 + i) * s->ldx + j] - s->shift[j];
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows,
-                    (int)k, (int)d, 1.0, s->block, (int)d, s->centres,
-                    (int)d, 0.0, s->gram, (int)k);
+                    (int)k, (int)d, 1.0, block, (int)d, s->centres, (int)d,
+                    0.0, gram, (int)k);
         for (size_t i = 0; i < rows; i++) {
-            double x_norm = 0.0;
-            for (size_t j = 0; j < d; j++)
-                x_norm += s->block[i * d + j] * s->block[i * d + j];
+            const double x_norm = s->x_norm[i0 + i];
             size_t best = 0;
             double best_d = INFINITY;
             for (size_t c = 0; c < k; c++) {
-                double dd = x_norm - 2.0 * s->gram[i * k + c] + s->c_norm[c];
+                double dd = x_norm - 2.0 * gram[i * k + c] + s->c_norm[c];
                 if (dd < best_d) {
                     best_d = dd;
                     best = c;
@@ -268,34 +306,55 @@ static int kmeanspp_seed(kmeans_state *s, emgmm_rng *rng)
     return rc;
 }
 
+/* s->sums = per cluster, the weighted sum of its shifted rows. */
+static void centre_sums(kmeans_state *s)
+{
+    const size_t n = s->n, d = s->d, k = s->k;
+    const long nb = (long)s->n_sum_blocks;
+#if EMGMM_HAVE_OPENMP
+#pragma omp parallel for schedule(static) num_threads(s->n_threads) \
+    if (s->n_threads > 1)
+#endif
+    for (long b = 0; b < nb; b++) {
+        double *part = s->partial + (size_t)b * k * d;
+        memset(part, 0, k * d * sizeof(double));
+        const size_t i0 = (size_t)b * SUM_ROWS;
+        const size_t i1 = n - i0 < SUM_ROWS ? n : i0 + SUM_ROWS;
+        for (size_t i = i0; i < i1; i++) {
+            double *sum = part + (size_t)s->labels[i] * d;
+            const double wi = weight_of(s, i);
+            for (size_t j = 0; j < d; j++)
+                sum[j] += wi * (s->X[i * s->ldx + j] - s->shift[j]);
+        }
+    }
+    memcpy(s->sums, s->partial, k * d * sizeof(double));
+    for (long b = 1; b < nb; b++)
+        for (size_t t = 0; t < k * d; t++)
+            s->sums[t] += s->partial[(size_t)b * k * d + t];
+}
+
 /* Lloyd iterations until labels stop changing or the centres move less
  * than scikit-learn's tolerance (1e-4 times the mean column variance). */
 static int lloyd(kmeans_state *s)
 {
     const size_t n = s->n, d = s->d, k = s->k;
-    double var = 0.0;
-    for (size_t j = 0; j < d; j++) {
-        double a = 0.0;
-        for (size_t i = 0; i < n; i++) {
+    /* scikit-learn's tolerance: 1e-4 times the mean column variance
+     * (rows read in order; the shift is near the mean, so the sum of
+     * squares is as good as a two-pass variance). */
+    double ss = 0.0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++) {
             double t = s->X[i * s->ldx + j] - s->shift[j];
-            a += t * t;
+            ss += t * t;
         }
-        var += a / (double)n;
-    }
-    const double tol = 1e-4 * var / (double)d;
+    const double tol = 1e-4 * ss / ((double)n * (double)d);
 
     assign(s);
     for (int it = 0; it < KMEANS_MAX_ITER; it++) {
         int rc = fill_empty_clusters(s);
         if (rc != EMGMM_OK)
             return rc;
-        memset(s->sums, 0, k * d * sizeof(double));
-        for (size_t i = 0; i < n; i++) {
-            double *sum = s->sums + (size_t)s->labels[i] * d;
-            const double wi = weight_of(s, i);
-            for (size_t j = 0; j < d; j++)
-                sum[j] += wi * (s->X[i * s->ldx + j] - s->shift[j]);
-        }
+        centre_sums(s);
         double shift2 = 0.0;
         for (size_t c = 0; c < k; c++)
             for (size_t j = 0; j < d; j++) {
@@ -339,7 +398,7 @@ static int random_rows_as_centres(kmeans_state *s, emgmm_rng *rng)
 
 int emgmm__init_resp(emgmm_init_method method, const double *X, size_t n,
                      size_t d, size_t ldx, const double *weight, size_t k,
-                     emgmm_rng *rng, double *resp)
+                     int n_threads, emgmm_rng *rng, double *resp)
 {
     if (method == EMGMM_INIT_RANDOM) {
         for (size_t i = 0; i < n; i++) {
@@ -353,7 +412,7 @@ int emgmm__init_resp(emgmm_init_method method, const double *X, size_t n,
     }
 
     kmeans_state s;
-    int rc = kmeans_alloc(&s, X, n, d, ldx, weight, k);
+    int rc = kmeans_alloc(&s, X, n, d, ldx, weight, k, n_threads);
     if (rc != EMGMM_OK)
         return rc;
     switch (method) {

@@ -170,7 +170,7 @@ struct emgmm_rng;
  * than components (kmeans, kmeans++, random-data). */
 int emgmm__init_resp(emgmm_init_method method, const double *X, size_t n,
                      size_t d, size_t ldx, const double *weight, size_t k,
-                     struct emgmm_rng *rng, double *resp);
+                     int n_threads, struct emgmm_rng *rng, double *resp);
 
 /* ---- threads -------------------------------------------------------- */
 
