@@ -89,7 +89,11 @@ typedef enum emgmm_status {
      *  hold (a column range above 1e150, whose squares overflow, or
      *  below 1e-150 but not zero, whose squares underflow): rescale the
      *  data. */
-    EMGMM_ERR_RANGE = -10
+    EMGMM_ERR_RANGE = -10,
+    /** A component lost all its samples (its responsibilities sum to less
+     *  than one sample's weight) and emgmm_params.fail_on_empty was set;
+     *  emgmm_fit_info.bad_component names it. */
+    EMGMM_ERR_EMPTY_COMPONENT = -11
 } emgmm_status;
 
 /** A short English sentence for a status code; never NULL (unknown codes
@@ -189,6 +193,13 @@ typedef struct emgmm_params {
      *  weight, and BIC uses N = the sum of the weights (frequency weights).
      *  Only read during the call. */
     const double *sample_weight;
+    /** default 0. What to do when a component loses all its samples
+     *  (responsibilities summing to less than one sample's weight): 0 keeps
+     *  scikit-learn's behaviour (the component stays, with a weight near 0
+     *  and a covariance near reg_covar I) and counts it in
+     *  emgmm_fit_info.n_empty; 1 stops the fit with
+     *  EMGMM_ERR_EMPTY_COMPONENT and the component in bad_component. */
+    int fail_on_empty;
     /** Spare room so that fields can be added without breaking the ABI;
      *  emgmm_params_default() zeroes it. */
     uint64_t reserved[16];
@@ -211,6 +222,9 @@ typedef struct emgmm_fit_info {
     double bic;            /**< of the returned model on X (with sample
                                 weights: -2 sum w_i log p(x_i) + p ln sum w_i) */
     double aic;            /**< likewise, -2 sum w_i log p(x_i) + 2p */
+    int n_empty;           /**< components of the returned model whose
+                                responsibilities sum to less than one
+                                sample's weight (see fail_on_empty) */
     double seconds;        /**< wall time of the whole call */
     uint64_t reserved[8];
 } emgmm_fit_info;

@@ -102,6 +102,21 @@ typedef struct run_result {
     double score; /* mean log-likelihood of the final parameters */
 } run_result;
 
+/* Components with less than one sample's share of the weight: their
+ * responsibilities sum to under 1 (under the mean sample weight with
+ * weights). Returns how many, and the first in *first. */
+static int count_empty(const emgmm_model *m, size_t n, int *first)
+{
+    int count = 0;
+    *first = -1;
+    for (size_t c = 0; c < m->k; c++)
+        if (m->weights[c] * (double)n < 1.0) {
+            if (count++ == 0)
+                *first = (int)c;
+        }
+    return count;
+}
+
 /* One restart: initial parameters into m, then EM. total_weight is n, or
  * the sum of the sample weights. */
 static int run_em(const emgmm_params *p, int run, const double *X, size_t n,
@@ -140,6 +155,8 @@ static int run_em(const emgmm_params *p, int run, const double *X, size_t n,
         rc = emgmm__mstep(m, X, n, ldx, resp, p->reg_covar, ws, bad);
         if (rc != EMGMM_OK)
             return rc;
+        if (p->fail_on_empty && count_empty(m, n, bad) > 0)
+            return EMGMM_ERR_EMPTY_COMPONENT;
         double change = current - previous;
         previous = current;
         out->n_iter = it;
@@ -250,6 +267,8 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
         emgmm_free(&best);
         return rc;
     }
+    int first_empty;
+    info->n_empty = count_empty(best, n, &first_empty);
     const double n_params = (double)emgmm_n_parameters(best);
     info->bic = -2.0 * info->log_likelihood * total_weight +
                 n_params * log(total_weight);

@@ -28,6 +28,8 @@ const char *emgmm_strerror(int status)
     case EMGMM_ERR_TOO_FEW_SAMPLES:
         return "fewer distinct samples than components";
     case EMGMM_ERR_CANCELLED: return "cancelled";
+    case EMGMM_ERR_EMPTY_COMPONENT:
+        return "a component lost all its samples";
     case EMGMM_ERR_RANGE:
         return "the data's spread overflows or underflows double-precision "
                "covariances (column range above 1e150 or below 1e-150); "

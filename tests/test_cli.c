@@ -689,6 +689,29 @@ static void test_fit_require_converged(void **state)
     emgmm_free(&m);
 }
 
+/* A component far from every point loses all its samples: a warning by
+ * default, a failure that names it with --fail-on-empty. */
+static void test_fit_empty_component(void **state)
+{
+    (void)state;
+    write_text("far.json", "{\"weights\": [0.5, 0.5], \"means\": [[0, 0], "
+                           "[1e4, 1e4]], \"covariances\": [[[1, 0], [0, 1]], "
+                           "[[1, 0], [0, 1]]]}");
+    run_result r;
+    RUN(&r, "fit", "data.csv", "--init-model", "far.json", "-o", "m.json");
+    expect_status(&r, 0);
+    expect_one_error_line(&r); /* the warning */
+    expect_in_stderr(&r, "warning: 1 component lost all its samples");
+    run_free(&r);
+    RUN(&r, "fit", "data.csv", "--init-model", "far.json", "--fail-on-empty",
+        "-o", "m2.json");
+    expect_status(&r, 1);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "component 1 lost all its samples");
+    assert_int_equal(file_exists("m2.json"), 0);
+    run_free(&r);
+}
+
 static void test_fit_singular(void **state)
 {
     (void)state;
@@ -1581,6 +1604,7 @@ int main(int argc, char **argv)
         T(test_fit_verbose),
         T(test_fit_stdin_and_raw),
         T(test_fit_require_converged),
+        T(test_fit_empty_component),
         T(test_fit_singular),
         T(test_fit_unwritable_output),
         T(test_predict),

@@ -376,6 +376,49 @@ static void test_two_threads_same_bits(void **state)
     free(X);
 }
 
+/* A component that loses all its points: counted by default, an error
+ * naming it on request; never NaN. */
+static void test_empty_component_policy(void **state)
+{
+    (void)state;
+    const size_t n = 200;
+    double *X = malloc(n * 2 * sizeof(double));
+    test_rng r = {41};
+    for (size_t i = 0; i < n * 2; i++)
+        X[i] = test_rng_normal(&r);
+    /* Component 1 starts far from every point: no responsibility. */
+    const double w[2] = {0.5, 0.5}, mu[4] = {0.0, 0.0, 1e3, 1e3},
+                 sigma[8] = {1, 0, 0, 1, 1, 0, 0, 1};
+    emgmm_model *start = NULL, *m = NULL;
+    assert_int_equal(emgmm_model_create(EMGMM_COVARIANCE_FULL, 2, 2, w, mu,
+                                        sigma, &start, NULL),
+                     EMGMM_OK);
+    emgmm_params p;
+    emgmm_params_default(&p);
+    p.init_model = start;
+    emgmm_fit_info info;
+    assert_int_equal(emgmm_fit(&p, X, n, 2, 2, &m, &info), EMGMM_OK);
+    assert_int_equal(info.n_empty, 1);
+    for (size_t i = 0; i < 4; i++)
+        assert_true(isfinite(emgmm_means(m)[i]));
+    for (size_t i = 0; i < 8; i++)
+        assert_true(isfinite(emgmm_covariances(m)[i]));
+    emgmm_free(&m);
+    p.fail_on_empty = 1;
+    assert_int_equal(emgmm_fit(&p, X, n, 2, 2, &m, &info),
+                     EMGMM_ERR_EMPTY_COMPONENT);
+    assert_int_equal(info.bad_component, 1);
+    assert_null(m);
+    /* A healthy fit has none. */
+    p.init_model = NULL;
+    p.n_components = 2;
+    assert_int_equal(emgmm_fit(&p, X, n, 2, 2, &m, &info), EMGMM_OK);
+    assert_int_equal(info.n_empty, 0);
+    emgmm_free(&m);
+    emgmm_free(&start);
+    free(X);
+}
+
 /* More restarts can only keep a better (or the same) optimum. */
 static void test_n_init_keeps_the_best(void **state)
 {
@@ -788,6 +831,7 @@ int main(void)
         cmocka_unit_test(test_init_model_max_iter_zero),
         cmocka_unit_test(test_leading_dimension),
         cmocka_unit_test(test_singular_covariance_names_component),
+        cmocka_unit_test(test_empty_component_policy),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_progress_can_cancel),
         cmocka_unit_test(test_sample_moments),

@@ -24,6 +24,7 @@ enum {
     OPT_THREADS,
     OPT_SHAPE,
     OPT_REQUIRE_CONVERGED,
+    OPT_FAIL_ON_EMPTY,
     OPT_LABELS,
     OPT_PROBA,
     OPT_TRACE,
@@ -47,6 +48,7 @@ static const struct option fit_options[] = {
     {"shape", required_argument, NULL, OPT_SHAPE},
     {"weights", required_argument, NULL, OPT_WEIGHTS},
     {"require-converged", no_argument, NULL, OPT_REQUIRE_CONVERGED},
+    {"fail-on-empty", no_argument, NULL, OPT_FAIL_ON_EMPTY},
     {"output", required_argument, NULL, 'o'},
     {"labels", required_argument, NULL, OPT_LABELS},
     {"proba", required_argument, NULL, OPT_PROBA},
@@ -119,6 +121,11 @@ static void fit_help(FILE *f)
         "      --require-converged\n"
         "                         fail (exit 1, no output written) if the fit\n"
         "                         did not converge within --max-iter\n"
+        "      --fail-on-empty    fail (exit 1) as soon as a component loses\n"
+        "                         all its samples (responsibilities summing\n"
+        "                         to less than one sample); by default such a\n"
+        "                         component is kept, as scikit-learn does,\n"
+        "                         and a warning says how many there are\n"
         "  -v, --verbose          print one line per iteration on standard\n"
         "                         error: iteration, mean log-likelihood,\n"
         "                         change, seconds (and 'init I/N' before each\n"
@@ -151,6 +158,7 @@ typedef struct fit_args {
     int init_given;
     dataio_read_options read;
     int require_converged;
+    int fail_on_empty;
     int json;
     int verbose;
     int help;
@@ -205,6 +213,7 @@ static int parse_fit_args(int argc, char **argv, fit_args *a,
             rc = cli_parse_shape("--shape", optarg, &a->read);
             break;
         case OPT_REQUIRE_CONVERGED: a->require_converged = 1; break;
+        case OPT_FAIL_ON_EMPTY: a->fail_on_empty = 1; break;
         case 'o': a->out = optarg; break;
         case OPT_LABELS: a->labels = optarg; break;
         case OPT_PROBA: a->proba = optarg; break;
@@ -409,6 +418,11 @@ static int fit_failed(int status, const emgmm_params *p,
                          "fit failed: component %d has a covariance that is "
                          "not positive definite; raise --reg-covar (now %g)",
                          info->bad_component, p->reg_covar);
+    case EMGMM_ERR_EMPTY_COMPONENT:
+        return cli_error(EXIT_WORK_FAILED,
+                         "fit failed: component %d lost all its samples "
+                         "(--fail-on-empty); try another --seed or fewer "
+                         "components", info->bad_component);
     case EMGMM_ERR_TOO_FEW_SAMPLES:
         return cli_error(EXIT_BAD_USAGE,
                          "%s: %zu samples are too few for %d components "
@@ -553,6 +567,7 @@ int cmd_fit(int argc, char **argv)
     if (rc == 0 && a.weights != NULL)
         rc = cli_load_weights(a.weights, a.data, &x, &weights);
     p.sample_weight = weights;
+    p.fail_on_empty = a.fail_on_empty;
 
     progress_state ps;
     memset(&ps, 0, sizeof ps);
@@ -577,9 +592,16 @@ int cmd_fit(int argc, char **argv)
             rc = cli_error(EXIT_WORK_FAILED,
                            "fit did not converge in %d iterations (tol %g); "
                            "raise --max-iter or --tol", info.n_iter, p.tol);
-        else
+        else {
+            if (info.n_empty > 0)
+                fprintf(stderr,
+                        "emgmm: warning: %d component%s lost all %s "
+                        "samples (weight below 1/N); see --fail-on-empty\n",
+                        info.n_empty, info.n_empty == 1 ? "" : "s",
+                        info.n_empty == 1 ? "its" : "their");
             rc = write_outputs(&out, idx, model, &x, &info, seconds,
                                &trace);
+        }
     }
     free(ps.points);
     free(weights);
