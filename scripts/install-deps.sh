@@ -6,7 +6,10 @@ set -eu
 packages="gcc meson ninja-build pkg-config libopenblas-dev liblapacke-dev libjansson-dev"
 if [ "${1:-}" = "--test" ]; then
     # cmocka for the suites; Debian's scikit-learn for the reference suite.
-    packages="$packages libcmocka-dev python3 python3-numpy python3-scipy python3-sklearn"
+    packages="$packages libcmocka-dev python3 python3-numpy python3-scipy python3-sklearn valgrind"
+    # clang and its libFuzzer runtime (only recommended by clang-14, so
+    # named here) for the fuzz runs of .ci/run.
+    packages="$packages clang libclang-rt-14-dev"
 fi
 if [ "$(id -u)" -eq 0 ]; then
     sudo=""

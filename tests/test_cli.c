@@ -163,6 +163,21 @@ static void run_in(run_result *r, const char *in, const char *const *args)
     int argc = 0;
     snprintf(out_path, sizeof out_path, "%s/stdout.txt", g_root);
     snprintf(err_path, sizeof err_path, "%s/stderr.txt", g_root);
+    /* EMGMM_TEST_VALGRIND=1 runs every command under valgrind memcheck:
+     * its report goes to a file, and any error or leak turns the exit
+     * status into 99, which no expectation accepts. */
+    const int memcheck = getenv("EMGMM_TEST_VALGRIND") != NULL;
+    char log_opt[PATH_MAX + 32];
+    if (memcheck) {
+        snprintf(log_opt, sizeof log_opt, "--log-file=%s/valgrind-%%p.log",
+                 g_root);
+        argv[argc++] = "valgrind";
+        argv[argc++] = "-q";
+        argv[argc++] = "--error-exitcode=99";
+        argv[argc++] = "--leak-check=full";
+        argv[argc++] = "--errors-for-leak-kinds=definite,indirect";
+        argv[argc++] = log_opt;
+    }
     argv[argc++] = g_prog;
     for (int i = 0; args[i] != NULL; i++) {
         assert_true(argc < 63);
@@ -181,8 +196,10 @@ static void run_in(run_result *r, const char *in, const char *const *args)
                          &fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC,
                          0644), 0);
     pid_t pid;
-    int rc = posix_spawn(&pid, g_prog, &fa, NULL, (char *const *)argv,
-                         environ);
+    int rc = memcheck ? posix_spawnp(&pid, "valgrind", &fa, NULL,
+                                     (char *const *)argv, environ)
+                      : posix_spawn(&pid, g_prog, &fa, NULL,
+                                    (char *const *)argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     assert_int_equal(rc, 0);
     int ws;
