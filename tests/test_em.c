@@ -419,6 +419,86 @@ static void test_empty_component_policy(void **state)
     free(X);
 }
 
+/* Degenerate data with a documented outcome: a constant column and more
+ * features than samples fit thanks to reg_covar; data offset by 1e9 fit
+ * the same model as the unshifted data (two-pass sums). */
+static void test_degenerate_data(void **state)
+{
+    (void)state;
+    test_rng r = {99};
+    emgmm_params p;
+    emgmm_params_default(&p);
+    p.n_components = 2;
+    emgmm_model *m = NULL;
+    emgmm_fit_info info;
+
+    /* A constant column. */
+    const size_t n = 300;
+    double *X = malloc(n * 3 * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        X[i * 3] = test_rng_normal(&r) + (i % 2 ? 6.0 : 0.0);
+        X[i * 3 + 1] = 7.0;
+        X[i * 3 + 2] = test_rng_normal(&r);
+    }
+    for (int t = 0; t < 4; t++) {
+        p.covariance_type = (emgmm_covariance_type)t;
+        assert_int_equal(emgmm_fit(&p, X, n, 3, 3, &m, &info), EMGMM_OK);
+        assert_true(isfinite(info.log_likelihood));
+        emgmm_free(&m);
+    }
+
+    /* D > N: 10 samples in 40 dimensions. */
+    double *W = malloc(10 * 40 * sizeof(double));
+    for (size_t i = 0; i < 400; i++)
+        W[i] = test_rng_normal(&r) + (i / 40 < 5 ? 3.0 : 0.0);
+    for (int t = 0; t < 4; t++) {
+        p.covariance_type = (emgmm_covariance_type)t;
+        assert_int_equal(emgmm_fit(&p, W, 10, 40, 40, &m, &info), EMGMM_OK);
+        assert_true(isfinite(info.log_likelihood));
+        emgmm_free(&m);
+    }
+
+    /* Offset by 1e9: the same fit as the unshifted data, from the same
+     * start (means moved by the same offset). */
+    for (size_t i = 0; i < n; i++)
+        X[i * 3 + 1] = test_rng_normal(&r);
+    double *Y = malloc(n * 3 * sizeof(double));
+    for (size_t i = 0; i < n * 3; i++)
+        Y[i] = X[i] + 1e9;
+    const double w0[2] = {0.5, 0.5}, cov0[18] = {1, 0, 0, 0, 1, 0, 0, 0, 1,
+                                                 1, 0, 0, 0, 1, 0, 0, 0, 1};
+    double mu0[6] = {0, 0, 0, 6, 0, 0}, mu1[6];
+    for (size_t i = 0; i < 6; i++)
+        mu1[i] = mu0[i] + 1e9;
+    emgmm_model *s0 = NULL, *s1 = NULL, *a = NULL, *b = NULL;
+    assert_int_equal(emgmm_model_create(EMGMM_COVARIANCE_FULL, 2, 3, w0, mu0,
+                                        cov0, &s0, NULL),
+                     EMGMM_OK);
+    assert_int_equal(emgmm_model_create(EMGMM_COVARIANCE_FULL, 2, 3, w0, mu1,
+                                        cov0, &s1, NULL),
+                     EMGMM_OK);
+    emgmm_params q;
+    emgmm_params_default(&q);
+    q.tol = 0.0;
+    q.max_iter = 30;
+    q.init_model = s0;
+    assert_int_equal(emgmm_fit(&q, X, n, 3, 3, &a, NULL), EMGMM_OK);
+    q.init_model = s1;
+    assert_int_equal(emgmm_fit(&q, Y, n, 3, 3, &b, NULL), EMGMM_OK);
+    for (size_t i = 0; i < 18; i++)
+        assert_close(emgmm_covariances(b)[i], emgmm_covariances(a)[i], 1e-5,
+                     1e-6);
+    for (size_t i = 0; i < 2; i++)
+        assert_close(emgmm_weights(b)[i], emgmm_weights(a)[i], 1e-6, 0.0);
+    emgmm_free(&s0);
+    emgmm_free(&s1);
+    emgmm_free(&a);
+    emgmm_free(&b);
+    free(Y);
+    free(W);
+    free(X);
+}
+
 /* More restarts can only keep a better (or the same) optimum. */
 static void test_n_init_keeps_the_best(void **state)
 {
@@ -832,6 +912,7 @@ int main(void)
         cmocka_unit_test(test_leading_dimension),
         cmocka_unit_test(test_singular_covariance_names_component),
         cmocka_unit_test(test_empty_component_policy),
+        cmocka_unit_test(test_degenerate_data),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_progress_can_cancel),
         cmocka_unit_test(test_sample_moments),
