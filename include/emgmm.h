@@ -150,6 +150,11 @@ typedef struct emgmm_iteration {
                                 iteration's E-step */
     double change;         /**< against the previous E-step (inf at 1) */
     double seconds;        /**< wall time of this iteration */
+    /** The parameters after this iteration's M-step, valid during the
+     *  call only. Saving it (emgmm_save) makes a checkpoint: its "fit"
+     *  record holds the iteration count and the last E-step's value, so a
+     *  fit with resume = 1 continues exactly where this one stands. */
+    const emgmm_model *model;
 } emgmm_iteration;
 
 /** Called after every iteration; return non-zero to stop the fit, which
@@ -200,6 +205,13 @@ typedef struct emgmm_params {
      *  emgmm_fit_info.n_empty; 1 stops the fit with
      *  EMGMM_ERR_EMPTY_COMPONENT and the component in bad_component. */
     int fail_on_empty;
+    /** default 0. With init_model, 1 continues the fit recorded in that
+     *  model's "fit" record (a checkpoint saved from the progress callback,
+     *  or a finished fit): iterations go on from its n_iter up to max_iter
+     *  (the total), and the convergence test compares against its last
+     *  E-step value, so the result equals an uninterrupted fit bit for
+     *  bit. Without a fit record it is an ordinary warm start. */
+    int resume;
     /** Spare room so that fields can be added without breaking the ABI;
      *  emgmm_params_default() zeroes it. */
     uint64_t reserved[16];

@@ -145,10 +145,29 @@ static int run_em(const emgmm_params *p, int run, const double *X, size_t n,
     }
 
     double previous = -INFINITY;
+    int first = 1;
     out->n_iter = 0;
     out->converged = 0;
     out->lower_bound = NAN;
-    for (int it = 1; it <= p->max_iter; it++) {
+    const emgmm_fit_record *rec = p->init_model ? &p->init_model->fit : NULL;
+    if (p->resume && rec && rec->present && rec->n_iter > 0) {
+        /* Go on where the recorded fit stands (a converged fit stays). */
+        first = rec->converged ? p->max_iter + 1 : rec->n_iter + 1;
+        out->converged = rec->converged;
+        out->n_iter = rec->n_iter;
+        if (isfinite(rec->lower_bound)) {
+            previous = rec->lower_bound;
+            out->lower_bound = rec->lower_bound;
+        }
+    }
+    m->fit.present = 1; /* the record a checkpoint needs (see internal.h) */
+    m->fit.converged = 0;
+    m->fit.max_iter = p->max_iter;
+    m->fit.log_likelihood = NAN;
+    m->fit.tol = p->tol;
+    m->fit.reg_covar = p->reg_covar;
+    m->fit.seed = p->seed;
+    for (int it = first; it <= p->max_iter; it++) {
         double t0 = emgmm__now();
         double current =
             emgmm__estep(m, X, n, ldx, w, resp, ws) / total_weight;
@@ -161,9 +180,11 @@ static int run_em(const emgmm_params *p, int run, const double *X, size_t n,
         previous = current;
         out->n_iter = it;
         out->lower_bound = current;
+        m->fit.n_iter = it;
+        m->fit.lower_bound = current;
         if (p->progress) {
             emgmm_iteration iter = {run, it, current, change,
-                                    emgmm__now() - t0};
+                                    emgmm__now() - t0, m};
             if (p->progress(&iter, p->progress_data) != 0)
                 return EMGMM_ERR_CANCELLED;
         }
@@ -276,7 +297,9 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
     best->fit.present = 1;
     best->fit.converged = info->converged;
     best->fit.n_iter = info->n_iter;
+    best->fit.max_iter = p->max_iter;
     best->fit.log_likelihood = info->log_likelihood;
+    best->fit.lower_bound = info->lower_bound;
     best->fit.tol = p->tol;
     best->fit.reg_covar = p->reg_covar;
     best->fit.seed = p->seed;

@@ -38,11 +38,17 @@ long emgmm__live_allocations(void);
 
 /* ---- the model (model.c) -------------------------------------------- */
 
+/* How a model was fitted (the model file's "fit" record). A model handed
+ * to the progress callback, or saved from it, has one with converged 0,
+ * log_likelihood NaN (not yet known) and lower_bound the last E-step's
+ * value: with n_iter, what a resumed fit needs to go on exactly. */
 typedef struct emgmm_fit_record {
     int present;
     int converged;
     int n_iter;
-    double log_likelihood;
+    int max_iter;          /* 0 when unknown */
+    double log_likelihood; /* NaN when unknown */
+    double lower_bound;    /* NaN when unknown */
     double tol;
     double reg_covar;
     uint64_t seed;

@@ -24,6 +24,8 @@
 
 static int put_number(FILE *f, double x)
 {
+    if (!isfinite(x)) /* a value not known yet (see emgmm_fit_record) */
+        return fputs("null", f) < 0 ? EMGMM_ERR_IO : EMGMM_OK;
     json_t *v = json_real(x);
     char *text = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(17))
                    : NULL;
@@ -118,10 +120,15 @@ int emgmm_write(const emgmm_model *m, FILE *f)
     if (m->fit.present) {
         if (fprintf(f,
                     ",\n  \"fit\": {\"converged\": %s, \"n_iter\": %d, "
-                    "\"log_likelihood\": ",
-                    m->fit.converged ? "true" : "false", m->fit.n_iter) < 0)
+                    "\"max_iter\": %d, \"log_likelihood\": ",
+                    m->fit.converged ? "true" : "false", m->fit.n_iter,
+                    m->fit.max_iter) < 0)
             return EMGMM_ERR_IO;
         if ((rc = put_number(f, m->fit.log_likelihood)) != EMGMM_OK)
+            return rc;
+        if (fputs(", \"lower_bound\": ", f) < 0)
+            return EMGMM_ERR_IO;
+        if ((rc = put_number(f, m->fit.lower_bound)) != EMGMM_OK)
             return rc;
         if (fputs(", \"tol\": ", f) < 0)
             return EMGMM_ERR_IO;
@@ -252,6 +259,13 @@ static int read_array(const json_t *v, const size_t *extent, int dims,
         if (read_array(json_array_get(v, i), extent + 1, dims - 1, out, pos))
             return -1;
     return 0;
+}
+
+/* A number of an object, NaN when absent or null. */
+static double number_or_nan(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
 static int get_size(const json_t *root, const char *key, size_t *out)
@@ -403,11 +417,18 @@ static int build_model(const json_t *root, emgmm_model **model,
         r->present = 1;
         r->converged = json_is_true(json_object_get(fit, "converged"));
         r->n_iter = (int)json_integer_value(json_object_get(fit, "n_iter"));
-        r->log_likelihood =
-            json_number_value(json_object_get(fit, "log_likelihood"));
+        r->max_iter =
+            (int)json_integer_value(json_object_get(fit, "max_iter"));
+        r->log_likelihood = number_or_nan(fit, "log_likelihood");
+        r->lower_bound = number_or_nan(fit, "lower_bound");
         r->tol = json_number_value(json_object_get(fit, "tol"));
         r->reg_covar = json_number_value(json_object_get(fit, "reg_covar"));
         r->seed = (uint64_t)json_integer_value(json_object_get(fit, "seed"));
+        if (r->n_iter < 0 || r->max_iter < 0) {
+            emgmm_free(model);
+            rc = fail(err, EMGMM_ERR_FORMAT, 0, 0,
+                      "\"fit\": n_iter and max_iter must not be negative");
+        }
     }
 done:
     emgmm__free(w);

@@ -499,6 +499,75 @@ static void test_degenerate_data(void **state)
     free(X);
 }
 
+typedef struct checkpointer {
+    int at;           /* save after this iteration */
+    const char *path;
+    int saved;
+} checkpointer;
+
+static int save_checkpoint(const emgmm_iteration *it, void *user)
+{
+    checkpointer *c = user;
+    if (it->iteration == c->at) {
+        assert_int_equal(emgmm_save(it->model, c->path), EMGMM_OK);
+        c->saved = 1;
+    }
+    return 0;
+}
+
+/* A fit resumed from a checkpoint saved by the progress callback ends
+ * exactly where the uninterrupted fit ends: same bits, same n_iter. */
+static void test_resume_is_bit_exact(void **state)
+{
+    (void)state;
+    const size_t n = 2000;
+    double *X = sample_data(n, 17);
+    char path[] = "/tmp/emgmm-ckpt-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    static const double tols[2] = {0.0, 1e-6};
+    for (int t = 0; t < 8; t++) {
+        emgmm_params p;
+        emgmm_params_default(&p);
+        p.n_components = 3;
+        p.covariance_type = (emgmm_covariance_type)(t % 4);
+        p.tol = tols[t / 4];
+        p.max_iter = 40;
+        p.n_components = 4; /* one more than the data: a slow EM */
+        checkpointer c = {3, path, 0};
+        p.progress = save_checkpoint;
+        p.progress_data = &c;
+        emgmm_model *whole = NULL, *ckpt = NULL, *resumed = NULL;
+        emgmm_fit_info a, b;
+        assert_int_equal(emgmm_fit(&p, X, n, 2, 2, &whole, &a), EMGMM_OK);
+        assert_true(c.saved);
+        assert_true(a.n_iter > 3);
+        emgmm_error err;
+        assert_int_equal(emgmm_load(path, &ckpt, &err), EMGMM_OK);
+        p.progress = NULL;
+        p.init_model = ckpt;
+        p.resume = 1;
+        assert_int_equal(emgmm_fit(&p, X, n, 2, 2, &resumed, &b), EMGMM_OK);
+        assert_int_equal(b.n_iter, a.n_iter);
+        assert_int_equal(b.converged, a.converged);
+        assert_memory_equal(&a.log_likelihood, &b.log_likelihood,
+                            sizeof(double));
+        const size_t cs = emgmm__cov_size(p.covariance_type, 4, 2);
+        assert_memory_equal(emgmm_weights(whole), emgmm_weights(resumed),
+                            4 * sizeof(double));
+        assert_memory_equal(emgmm_means(whole), emgmm_means(resumed),
+                            8 * sizeof(double));
+        assert_memory_equal(emgmm_covariances(whole),
+                            emgmm_covariances(resumed), cs * sizeof(double));
+        emgmm_free(&whole);
+        emgmm_free(&ckpt);
+        emgmm_free(&resumed);
+    }
+    unlink(path);
+    free(X);
+}
+
 /* More restarts can only keep a better (or the same) optimum. */
 static void test_n_init_keeps_the_best(void **state)
 {
@@ -913,6 +982,7 @@ int main(void)
         cmocka_unit_test(test_singular_covariance_names_component),
         cmocka_unit_test(test_empty_component_policy),
         cmocka_unit_test(test_degenerate_data),
+        cmocka_unit_test(test_resume_is_bit_exact),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_progress_can_cancel),
         cmocka_unit_test(test_sample_moments),
