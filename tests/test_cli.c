@@ -9,12 +9,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <regex.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -726,6 +728,83 @@ static void test_fit_empty_component(void **state)
     expect_one_error_line(&r);
     expect_in_stderr(&r, "component 1 lost all its samples");
     assert_int_equal(file_exists("m2.json"), 0);
+    run_free(&r);
+}
+
+/* A fit stopped by SIGTERM (what a batch scheduler sends at the time
+ * limit) exits 3 after writing a checkpoint; --resume from it ends with
+ * the same model, bit for bit, as an uninterrupted fit. */
+static void test_fit_sigterm_checkpoint_resume(void **state)
+{
+    (void)state;
+    /* Overlapping groups and tol 0: the fit runs until it is stopped. */
+    FILE *f = fopen("slow.csv", "w");
+    assert_non_null(f);
+    test_rng g = {2024};
+    for (int i = 0; i < 4000; i++)
+        fprintf(f, "%.17g,%.17g,%.17g\n", test_rng_normal(&g) + (i % 3),
+                test_rng_normal(&g), test_rng_normal(&g) * (1 + i % 2));
+    assert_int_equal(fclose(f), 0);
+
+    const char *argv[] = {g_prog, "fit", "slow.csv", "-k", "4", "--tol",
+                          "0", "--max-iter", "1000000", "--checkpoint",
+                          "ckpt.json", "-o", "never.json", NULL};
+    posix_spawn_file_actions_t fa;
+    assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
+    assert_int_equal(posix_spawn_file_actions_addopen(
+                         &fa, 2, "sigterm.err", O_WRONLY | O_CREAT | O_TRUNC,
+                         0644), 0);
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, g_prog, &fa, NULL,
+                                 (char *const *)argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    /* Wait for the first checkpoint (30 s at most), then stop the fit. */
+    struct stat st;
+    const struct timespec tick = {0, 10 * 1000 * 1000};
+    for (int tries = 0; tries < 3000 && stat("ckpt.json", &st) != 0; tries++)
+        nanosleep(&tick, NULL);
+    assert_int_equal(stat("ckpt.json", &st), 0);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    int ws;
+    while (waitpid(pid, &ws, 0) < 0)
+        assert_int_equal(errno, EINTR);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 3);
+    char *err = read_all("sigterm.err", NULL);
+    assert_non_null(strstr(err, "interrupted by SIGTERM"));
+    assert_non_null(strstr(err, "--resume ckpt.json"));
+    free(err);
+    assert_int_equal(file_exists("never.json"), 0);
+
+    /* The checkpoint is a complete model file with its iteration. */
+    json_error_t jerr;
+    json_t *ck = json_load_file("ckpt.json", 0, &jerr);
+    assert_non_null(ck);
+    const int done = (int)json_integer_value(
+        json_object_get(json_object_get(ck, "fit"), "n_iter"));
+    json_decref(ck);
+    assert_true(done >= 1);
+    char total[32];
+    snprintf(total, sizeof total, "%d", done + 5);
+
+    run_result r;
+    RUN(&r, "fit", "slow.csv", "--resume", "ckpt.json", "--max-iter", total,
+        "-o", "resumed.json");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "fit", "slow.csv", "-k", "4", "--tol", "0", "--max-iter", total,
+        "-o", "whole.json");
+    expect_ok(&r);
+    run_free(&r);
+    char *a = read_all("resumed.json", NULL), *b = read_all("whole.json", NULL);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+
+    /* --resume takes the model from its file. */
+    RUN(&r, "fit", "slow.csv", "--resume", "ckpt.json", "-k", "3");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
     run_free(&r);
 }
 
@@ -1622,6 +1701,7 @@ int main(int argc, char **argv)
         T(test_fit_stdin_and_raw),
         T(test_fit_require_converged),
         T(test_fit_empty_component),
+        T(test_fit_sigterm_checkpoint_resume),
         T(test_fit_singular),
         T(test_fit_unwritable_output),
         T(test_predict),

@@ -21,7 +21,8 @@
 /* Exit statuses (SPEC section 5); 0 is success. */
 enum {
     EXIT_WORK_FAILED = 1, /* singular fit, no convergence, unwritable output */
-    EXIT_BAD_USAGE = 2    /* bad option or value, bad input file or model */
+    EXIT_BAD_USAGE = 2,   /* bad option or value, bad input file or model */
+    EXIT_INTERRUPTED = 3  /* SIGTERM/SIGINT stopped a fit (see --checkpoint) */
 };
 
 #if defined(__GNUC__)

@@ -9,6 +9,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <signal.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -25,6 +27,9 @@ enum {
     OPT_SHAPE,
     OPT_REQUIRE_CONVERGED,
     OPT_FAIL_ON_EMPTY,
+    OPT_CHECKPOINT,
+    OPT_CHECKPOINT_EVERY,
+    OPT_RESUME,
     OPT_LABELS,
     OPT_PROBA,
     OPT_TRACE,
@@ -49,6 +54,9 @@ static const struct option fit_options[] = {
     {"weights", required_argument, NULL, OPT_WEIGHTS},
     {"require-converged", no_argument, NULL, OPT_REQUIRE_CONVERGED},
     {"fail-on-empty", no_argument, NULL, OPT_FAIL_ON_EMPTY},
+    {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
+    {"checkpoint-every", required_argument, NULL, OPT_CHECKPOINT_EVERY},
+    {"resume", required_argument, NULL, OPT_RESUME},
     {"output", required_argument, NULL, 'o'},
     {"labels", required_argument, NULL, OPT_LABELS},
     {"proba", required_argument, NULL, OPT_PROBA},
@@ -126,22 +134,43 @@ static void fit_help(FILE *f)
         "                         to less than one sample); by default such a\n"
         "                         component is kept, as scikit-learn does,\n"
         "                         and a warning says how many there are\n"
+        "\n"
         "  -v, --verbose          print one line per iteration on standard\n"
         "                         error: iteration, mean log-likelihood,\n"
         "                         change, seconds (and 'init I/N' before each\n"
         "                         restart when --n-init > 1)\n"
-        "  -h, --help             show this help and exit\n"
+        "  -h, --help             show this help and exit\n",
+        cov ? cov : "full", init ? init : "kmeans",
+        (unsigned long long)d.seed, d.n_init, d.tol, d.max_iter, d.reg_covar,
+        d.n_threads);
+    fputs(
+        "\n"
+        "Long jobs:\n"
+        "      --checkpoint FILE  save the model and the iteration state to\n"
+        "                         FILE (atomically) every --checkpoint-every\n"
+        "                         iterations, and when SIGTERM or SIGINT\n"
+        "                         arrives (then exit 3 after the iteration\n"
+        "                         in progress); needs --n-init 1\n"
+        "      --checkpoint-every N\n"
+        "                         iterations between checkpoints (default 1)\n"
+        "      --resume FILE      continue the fit saved in FILE (a checkpoint\n"
+        "                         or a model written by fit) on the same DATA\n"
+        "                         and --weights: the result equals the\n"
+        "                         uninterrupted fit bit for bit; --tol,\n"
+        "                         --reg-covar, --seed and --max-iter (the\n"
+        "                         total) come from FILE unless given\n"
         "\n"
         "Exit status: 0 success; 1 the fit or an output failed; 2 bad usage or\n"
-        "bad input.\n"
+        "bad input; 3 interrupted by SIGTERM or SIGINT (after writing the\n"
+        "checkpoint, with --checkpoint).\n"
         "\n"
         "Examples:\n"
         "  emgmm fit data/sightings.csv -k 2 -o model.json --labels labels.csv\n"
         "  emgmm fit big.npy -k 8 --tol 0 --max-iter 50 --json -v\n"
-        "  emgmm fit data.csv --init-model start.json -o model.json\n",
-        cov ? cov : "full", init ? init : "kmeans",
-        (unsigned long long)d.seed, d.n_init, d.tol, d.max_iter, d.reg_covar,
-        d.n_threads);
+        "  emgmm fit data.csv --init-model start.json -o model.json\n"
+        "  emgmm fit big.npy -k 8 --checkpoint ckpt.json -o model.json\n"
+        "  emgmm fit big.npy --resume ckpt.json -o model.json\n",
+        f);
 }
 
 typedef struct fit_args {
@@ -159,6 +188,10 @@ typedef struct fit_args {
     dataio_read_options read;
     int require_converged;
     int fail_on_empty;
+    const char *checkpoint;
+    int checkpoint_every;
+    const char *resume;
+    int tol_given, reg_given, seed_given, max_iter_given, n_init_given;
     int json;
     int verbose;
     int help;
@@ -193,19 +226,32 @@ static int parse_fit_args(int argc, char **argv, fit_args *a,
             a->init_given = 1;
             break;
         case OPT_INIT_MODEL: a->init_model = optarg; break;
-        case OPT_SEED: rc = cli_parse_u64("--seed", optarg, &p->seed); break;
+        case OPT_SEED:
+            rc = cli_parse_u64("--seed", optarg, &p->seed);
+            a->seed_given = 1;
+            break;
         case OPT_N_INIT:
             rc = cli_parse_int("--n-init", optarg, 1, INT_MAX, &p->n_init);
+            a->n_init_given = 1;
             break;
         case OPT_TOL:
             rc = cli_parse_double("--tol", optarg, 0, &p->tol);
+            a->tol_given = 1;
             break;
         case OPT_MAX_ITER:
             rc = cli_parse_int("--max-iter", optarg, 0, INT_MAX, &p->max_iter);
+            a->max_iter_given = 1;
             break;
         case OPT_REG_COVAR:
             rc = cli_parse_double("--reg-covar", optarg, 0, &p->reg_covar);
+            a->reg_given = 1;
             break;
+        case OPT_CHECKPOINT: a->checkpoint = optarg; break;
+        case OPT_CHECKPOINT_EVERY:
+            rc = cli_parse_int("--checkpoint-every", optarg, 1, INT_MAX,
+                               &a->checkpoint_every);
+            break;
+        case OPT_RESUME: a->resume = optarg; break;
         case OPT_THREADS:
             rc = cli_parse_int("--threads", optarg, 0, INT_MAX, &p->n_threads);
             break;
@@ -237,9 +283,25 @@ static int parse_fit_args(int argc, char **argv, fit_args *a,
     if (a->init_given && a->init_model != NULL)
         return cli_error(EXIT_BAD_USAGE,
                          "fit: --init and --init-model exclude each other");
-    if (a->k == 0 && a->init_model == NULL)
+    if (a->resume != NULL &&
+        (a->init_model != NULL || a->init_given || a->k != 0 ||
+         a->cov_given || a->n_init_given))
+        return cli_error(EXIT_BAD_USAGE,
+                         "fit: --resume takes the model from its file: no "
+                         "-k, -c, --init, --init-model or --n-init");
+    if (a->k == 0 && a->init_model == NULL && a->resume == NULL)
         return cli_error(EXIT_BAD_USAGE,
                          "fit: -k is required (or --init-model)");
+    if (a->checkpoint != NULL && p->n_init > 1)
+        return cli_error(EXIT_BAD_USAGE,
+                         "fit: --checkpoint needs --n-init 1 (a checkpoint "
+                         "holds one fit)");
+    if (a->checkpoint != NULL && strcmp(a->checkpoint, "-") == 0)
+        return cli_error(EXIT_BAD_USAGE,
+                         "fit: --checkpoint needs a file, not standard "
+                         "output");
+    if (a->checkpoint_every == 0)
+        a->checkpoint_every = 1;
     if (a->init_model != NULL && strcmp(a->init_model, "-") == 0 &&
         strcmp(a->data, "-") == 0)
         return cli_error(EXIT_BAD_USAGE,
@@ -276,6 +338,35 @@ static int check_init_model(const fit_args *a, const emgmm_model *m)
     return 0;
 }
 
+/* With --resume, the fit settings recorded in the file, for those not
+ * given on the command line. */
+static int resume_settings(const fit_args *a, emgmm_params *p)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(a->resume, 0, &jerr);
+    const json_t *fit = root ? json_object_get(root, "fit") : NULL;
+    if (!json_is_object(fit)) {
+        json_decref(root);
+        return cli_error(EXIT_BAD_USAGE,
+                         "%s: no \"fit\" record to resume (use --init-model "
+                         "for a warm start)", a->resume);
+    }
+    const json_t *v;
+    if (!a->tol_given && json_is_number(v = json_object_get(fit, "tol")))
+        p->tol = json_number_value(v);
+    if (!a->reg_given &&
+        json_is_number(v = json_object_get(fit, "reg_covar")))
+        p->reg_covar = json_number_value(v);
+    if (!a->seed_given && json_is_integer(v = json_object_get(fit, "seed")))
+        p->seed = (uint64_t)json_integer_value(v);
+    if (!a->max_iter_given &&
+        json_is_integer(v = json_object_get(fit, "max_iter")) &&
+        json_integer_value(v) > 0 && json_integer_value(v) <= INT_MAX)
+        p->max_iter = (int)json_integer_value(v);
+    json_decref(root);
+    return 0;
+}
+
 /* What the progress callback keeps: -v prints each iteration on standard
  * error, --trace collects the log-likelihoods. */
 typedef struct trace_point {
@@ -292,11 +383,40 @@ typedef struct progress_state {
     int out_of_memory;
     trace_point *points;
     size_t n, cap;
+    const char *checkpoint; /* --checkpoint FILE, or NULL */
+    int every;              /* --checkpoint-every */
+    int last_iteration;     /* the last completed iteration */
+    int saved_iteration;    /* of the last checkpoint written, 0 = none */
+    int checkpoint_failed;  /* errno of a failed checkpoint, or 0 */
+    int interrupted;        /* the signal that stopped the fit, or 0 */
 } progress_state;
+
+/* The signal a batch scheduler sends at the time limit (SIGTERM), or ^C:
+ * noted here, acted upon at the end of the iteration in progress. */
+static volatile sig_atomic_t g_signal;
+
+static void note_signal(int sig)
+{
+    g_signal = sig;
+}
 
 static int on_iteration(const emgmm_iteration *it, void *user)
 {
     progress_state *s = user;
+    const int stop = g_signal != 0;
+    s->last_iteration = it->iteration;
+    if (s->checkpoint != NULL && (stop || it->iteration % s->every == 0)) {
+        errno = 0;
+        if (emgmm_save(it->model, s->checkpoint) != EMGMM_OK) {
+            s->checkpoint_failed = errno ? errno : EIO;
+            return 1; /* stops the fit */
+        }
+        s->saved_iteration = it->iteration;
+    }
+    if (stop) {
+        s->interrupted = (int)g_signal;
+        return 1;
+    }
     if (s->verbose) {
         if (s->n_init > 1 && it->init_run != s->last_run)
             fprintf(stderr, "init %d/%d\n", it->init_run + 1, s->n_init);
@@ -559,6 +679,13 @@ int cmd_fit(int argc, char **argv)
         if (rc == 0)
             rc = check_init_model(&a, start);
         p.init_model = start;
+    } else if (a.resume != NULL) {
+        rc = cli_load_model(a.resume, &start);
+        if (rc == 0)
+            rc = resume_settings(&a, &p);
+        p.init_model = start;
+        p.resume = 1;
+        a.init_model = a.resume; /* for the messages below */
     }
     if (rc == 0)
         rc = cli_load_data(a.data, &a.read, &x);
@@ -576,16 +703,45 @@ int cmd_fit(int argc, char **argv)
         ps.last_run = -1;
         ps.verbose = a.verbose;
         ps.collect = a.trace != NULL;
-        if (ps.verbose || ps.collect) {
-            p.progress = on_iteration;
-            p.progress_data = &ps;
-        }
+        ps.checkpoint = a.checkpoint;
+        ps.every = a.checkpoint_every;
+        p.progress = on_iteration;
+        p.progress_data = &ps;
+        /* SIGTERM and SIGINT stop the fit after the iteration in progress
+         * (with a checkpoint when asked for) instead of killing it. */
+        struct sigaction act, old_term, old_int;
+        memset(&act, 0, sizeof act);
+        act.sa_handler = note_signal;
+        act.sa_flags = SA_RESTART; /* a checkpoint being written goes on */
+        sigemptyset(&act.sa_mask);
+        g_signal = 0;
+        sigaction(SIGTERM, &act, &old_term);
+        sigaction(SIGINT, &act, &old_int);
         double t0 = cli_now();
         int st = emgmm_fit(&p, x.data, x.rows, x.cols, x.cols, &model, &info);
         double seconds = cli_now() - t0;
+        sigaction(SIGTERM, &old_term, NULL);
+        sigaction(SIGINT, &old_int, NULL);
         trace_picture trace = {&ps, &a, model, &info};
         if (st != EMGMM_OK && ps.out_of_memory)
             rc = cli_error(EXIT_WORK_FAILED, "--trace: out of memory");
+        else if (st != EMGMM_OK && ps.checkpoint_failed)
+            rc = cli_error(EXIT_WORK_FAILED,
+                           "--checkpoint: cannot write '%s': %s",
+                           a.checkpoint, strerror(ps.checkpoint_failed));
+        else if (st != EMGMM_OK && ps.interrupted && ps.saved_iteration > 0)
+            rc = cli_error(EXIT_INTERRUPTED,
+                           "interrupted by %s after iteration %d; "
+                           "checkpoint written to '%s' (continue with "
+                           "--resume %s)",
+                           ps.interrupted == SIGINT ? "SIGINT" : "SIGTERM",
+                           ps.saved_iteration, a.checkpoint, a.checkpoint);
+        else if (st != EMGMM_OK && ps.interrupted)
+            rc = cli_error(EXIT_INTERRUPTED,
+                           "interrupted by %s after iteration %d; nothing "
+                           "saved (use --checkpoint FILE to keep the state)",
+                           ps.interrupted == SIGINT ? "SIGINT" : "SIGTERM",
+                           ps.last_iteration);
         else if (st != EMGMM_OK)
             rc = fit_failed(st, &p, &info, &a, &x);
         else if (a.require_converged && !info.converged)
