@@ -5,11 +5,19 @@
  * For component k with precision factor U_k (U_k U_k^T = Sigma_k^-1),
  *   log N(x | mu_k, Sigma_k) = -d/2 log(2 pi) + log det U_k
  *                              - 1/2 ||(x - mu_k)^T U_k||^2.
- * The U_k are stored side by side (d x k*d), so one gemm projects a block
- * of rows on all components at once: a fat level-3 call instead of k thin
- * triangular solves, which run far below the machine's gemm rate at EM's
- * shapes. It does twice the flops of a triangular solve (U_k's zero half
- * is multiplied too) but the gemm rate is several times the trsm rate.
+ * How a block of rows is projected depends on the shape (benchmarked, see
+ * bench/RESULTS.md):
+ *   d <= 8      plain loops compiled for each d: a BLAS call would cost
+ *               more than its work;
+ *   9..31       the U_k side by side (d x k*d), so one gemm projects the
+ *               block on all components at once: twice the flops of a
+ *               triangular product (U_k's zero half is multiplied too), but
+ *               at these widths the fat gemm is the fastest call;
+ *   d >= 32     one trmm per component on a copy of the block: half the
+ *               flops, and wide enough for trmm to run well;
+ *   tied        one trmm for all components (they share U);
+ *   diag,
+ *   spherical   U is diagonal: a scaling, no BLAS.
  *
  * Rows are shifted by the model's centre c (the weighted mean of the
  * means) in a small per-block copy before the projection, and the means
