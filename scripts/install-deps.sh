@@ -3,7 +3,7 @@
 #   scripts/install-deps.sh          build dependencies
 #   scripts/install-deps.sh --test   and what the test suites need
 set -eu
-packages="gcc meson ninja-build pkg-config libopenblas-dev liblapacke-dev libjansson-dev"
+packages="gcc libc6-dev meson ninja-build pkg-config libopenblas-dev liblapacke-dev libjansson-dev"
 if [ "${1:-}" = "--test" ]; then
     # cmocka for the suites; Debian's scikit-learn for the reference suite.
     packages="$packages libcmocka-dev python3 python3-numpy python3-scipy python3-sklearn valgrind"
