@@ -7,9 +7,9 @@
  *                              - 1/2 ||(x - mu_k)^T U_k||^2.
  * How a block of rows is projected depends on the shape (benchmarked, see
  * bench/RESULTS.md):
- *   d <= 8      plain loops compiled for each d: a BLAS call would cost
+ *   d <= 3      plain loops compiled for each d: a BLAS call would cost
  *               more than its work;
- *   9..31       the U_k side by side (d x k*d), so one gemm projects the
+ *   4..31       the U_k side by side (d x k*d), so one gemm projects the
  *               block on all components at once: twice the flops of a
  *               triangular product (U_k's zero half is multiplied too), but
  *               at these widths the fat gemm is the fastest call;
@@ -109,7 +109,7 @@ static inline double squared_distance(const double *y, const double *m,
  * zeroing C, call overhead for inner dimensions of a few): the
  * triangular projection is done in plain loops instead, compiled once for
  * each d so that the compiler unrolls them and keeps U_c in registers. */
-enum { DIRECT_MAX_D = 8, TRMM_MIN_D = 32 };
+enum { DIRECT_MAX_D = 3, TRMM_MIN_D = 32 };
 
 /* Full or tied: the projection with U_c (full: column block c of prec,
  * leading dimension k*d; tied: the one d x d factor for every c). */
@@ -167,11 +167,6 @@ static int log_prob_small(const emgmm_model *m, const double *X,
     case 1: log_prob_direct(m, X, rows, ldx, logp, 1); return 1;
     case 2: log_prob_direct(m, X, rows, ldx, logp, 2); return 1;
     case 3: log_prob_direct(m, X, rows, ldx, logp, 3); return 1;
-    case 4: log_prob_direct(m, X, rows, ldx, logp, 4); return 1;
-    case 5: log_prob_direct(m, X, rows, ldx, logp, 5); return 1;
-    case 6: log_prob_direct(m, X, rows, ldx, logp, 6); return 1;
-    case 7: log_prob_direct(m, X, rows, ldx, logp, 7); return 1;
-    case 8: log_prob_direct(m, X, rows, ldx, logp, 8); return 1;
     default: return 0;
     }
 }

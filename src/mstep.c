@@ -30,10 +30,10 @@
 #include <omp.h>
 #endif
 
-/* Small d: accumulate r (x - mu)(x - mu)^T straight into the lower
+/* Small d (<= 4, measured): accumulate r (x - mu)(x - mu)^T straight into the lower
  * triangle, compiled once per d; cheaper than gathering rows for syrk when
  * each row carries only a few numbers. Still two-pass: centred on mu. */
-enum { DIRECT_MAX_D = 8 };
+enum { DIRECT_MAX_D = 4 };
 
 static inline __attribute__((always_inline)) void
 scatter_direct(const double *X, size_t n, size_t ldx, const double *resp,
@@ -68,10 +68,6 @@ static int scatter_small(const double *X, size_t n, size_t ldx,
     case 2: scatter_direct(X, n, ldx, resp, k, c, mu, cov, 2); return 1;
     case 3: scatter_direct(X, n, ldx, resp, k, c, mu, cov, 3); return 1;
     case 4: scatter_direct(X, n, ldx, resp, k, c, mu, cov, 4); return 1;
-    case 5: scatter_direct(X, n, ldx, resp, k, c, mu, cov, 5); return 1;
-    case 6: scatter_direct(X, n, ldx, resp, k, c, mu, cov, 6); return 1;
-    case 7: scatter_direct(X, n, ldx, resp, k, c, mu, cov, 7); return 1;
-    case 8: scatter_direct(X, n, ldx, resp, k, c, mu, cov, 8); return 1;
     default: return 0;
     }
 }

@@ -92,7 +92,7 @@ static void free_problem(problem *p)
 
 static const size_t shapes[][3] = {
     {1, 1, 1}, {7, 2, 3}, {50, 5, 4}, {300, 17, 3}, {33, 3, 1}, {64, 8, 6},
-    {120, 40, 3}}; /* d <= 8 unrolled, 9..31 stacked gemm, >= 32 trmm */
+    {120, 40, 3}}; /* d <= 3 unrolled, 4..31 stacked gemm, >= 32 trmm */
 
 /* log w_k + log N(x_i | k) for every row and component. */
 static void test_log_prob_matches_naive(void **state)
@@ -125,7 +125,7 @@ static void test_log_prob_far_from_origin(void **state)
 {
     (void)state;
     /* One dimension for each path: unrolled, stacked gemm, trmm. */
-    static const size_t dims[] = {4, 12, 36};
+    static const size_t dims[] = {3, 12, 36};
     for (size_t t = 0; t < 3; t++) {
         const size_t d = dims[t];
         const size_t n = 200, k = 3;
@@ -335,7 +335,7 @@ static void test_mstep_matches_naive(void **state)
     check_mstep(40, 3, 2, 0.0, 2, 1);
     check_mstep(3000, 5, 3, 0.0, 3, 2); /* several blocks, two threads */
     check_mstep(500, 12, 4, 0.0, 4, 1);
-    check_mstep(700, 8, 3, 0.0, 6, 2); /* the largest unrolled size */
+    check_mstep(700, 4, 3, 0.0, 6, 2); /* the largest unrolled size */
 }
 
 static void test_mstep_far_from_origin(void **state)
