@@ -445,6 +445,14 @@ int cli_outputs_uses_stdout(const cli_outputs *o)
     return 0;
 }
 
+int cli_outputs_single(cli_outputs *o, const char *flag, const char *path,
+                       int *index)
+{
+    cli_outputs_init(o);
+    int rc = cli_outputs_declare(o, flag, path, index);
+    return rc != 0 ? rc : cli_outputs_check(o);
+}
+
 int cli_outputs_check(const cli_outputs *o)
 {
     for (int i = 0; i < o->n; i++) {

@@ -142,6 +142,9 @@ int cli_outputs_uses_stdout(const cli_outputs *o);
  *  exists and is writable and that no output names a folder, so that a
  *  long fit does not end in an unwritable path. EXIT_WORK_FAILED if not. */
 int cli_outputs_check(const cli_outputs *o);
+/** init + declare + check, for a command with a single output. */
+int cli_outputs_single(cli_outputs *o, const char *flag, const char *path,
+                       int *index);
 /** Reserves the temporary paths of every declared output. */
 int cli_outputs_open(cli_outputs *o);
 /** The path to write output `index` to (its temporary file, or "-"). */

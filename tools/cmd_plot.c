@@ -395,10 +395,7 @@ int cmd_plot(int argc, char **argv)
 
     cli_outputs out;
     int i_out = -1;
-    cli_outputs_init(&out);
-    rc = cli_outputs_declare(&out, "-o", out_path, &i_out);
-    if (rc == 0)
-        rc = cli_outputs_check(&out);
+    rc = cli_outputs_single(&out, "-o", out_path, &i_out);
     if (rc != 0)
         return rc;
 
