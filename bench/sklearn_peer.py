@@ -10,7 +10,7 @@ EM iterations, REPEATS times, and prints one JSON line:
    "iter_seconds": [...], "runs": [seconds of each .fit()],
    "score": score(X), "maxrss_kb": ...}
 
-The start is given as PEERS.md describes: weights_init, means_init and
+The start is given in full: weights_init, means_init and
 precisions_init (inverse covariances, symmetrised). init_params='random' so
 that scikit-learn does not run k-means first; it still computes one set of
 parameters from random responsibilities (one M-step's work) before the
