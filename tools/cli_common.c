@@ -445,6 +445,44 @@ int cli_outputs_uses_stdout(const cli_outputs *o)
     return 0;
 }
 
+int cli_parse_em_option(const char *name, const char *value,
+                        int min_max_iter, emgmm_params *p, unsigned *given,
+                        int *rc)
+{
+    unsigned bit;
+    if (strcmp(name, "init") == 0) {
+        bit = CLI_EM_INIT;
+        *rc = emgmm_init_method_parse(value, &p->init) == EMGMM_OK
+                  ? 0
+                  : cli_error(EXIT_BAD_USAGE,
+                              "--init: unknown method '%s' (kmeans, "
+                              "kmeans++, random or random-data)", value);
+    } else if (strcmp(name, "seed") == 0) {
+        bit = CLI_EM_SEED;
+        *rc = cli_parse_u64("--seed", value, &p->seed);
+    } else if (strcmp(name, "n-init") == 0) {
+        bit = CLI_EM_N_INIT;
+        *rc = cli_parse_int("--n-init", value, 1, INT_MAX, &p->n_init);
+    } else if (strcmp(name, "tol") == 0) {
+        bit = CLI_EM_TOL;
+        *rc = cli_parse_double("--tol", value, 0, &p->tol);
+    } else if (strcmp(name, "max-iter") == 0) {
+        bit = CLI_EM_MAX_ITER;
+        *rc = cli_parse_int("--max-iter", value, min_max_iter, INT_MAX,
+                            &p->max_iter);
+    } else if (strcmp(name, "reg-covar") == 0) {
+        bit = CLI_EM_REG_COVAR;
+        *rc = cli_parse_double("--reg-covar", value, 0, &p->reg_covar);
+    } else if (strcmp(name, "threads") == 0) {
+        bit = CLI_EM_THREADS;
+        *rc = cli_parse_int("--threads", value, 0, INT_MAX, &p->n_threads);
+    } else {
+        return 0;
+    }
+    *given |= bit;
+    return 1;
+}
+
 int cli_outputs_single(cli_outputs *o, const char *flag, const char *path,
                        int *index)
 {

@@ -142,6 +142,23 @@ int cli_outputs_uses_stdout(const cli_outputs *o);
  *  exists and is writable and that no output names a folder, so that a
  *  long fit does not end in an unwritable path. EXIT_WORK_FAILED if not. */
 int cli_outputs_check(const cli_outputs *o);
+/* The EM options shared by fit and select, as bits of *given. */
+enum {
+    CLI_EM_INIT = 1 << 0,      /* --init */
+    CLI_EM_SEED = 1 << 1,      /* --seed */
+    CLI_EM_N_INIT = 1 << 2,    /* --n-init */
+    CLI_EM_TOL = 1 << 3,       /* --tol */
+    CLI_EM_MAX_ITER = 1 << 4,  /* --max-iter */
+    CLI_EM_REG_COVAR = 1 << 5, /* --reg-covar */
+    CLI_EM_THREADS = 1 << 6    /* --threads */
+};
+/** If the long option `name` is one of the shared EM options, parses
+ *  `value` into *p, sets its bit in *given, stores the exit code (0 or an
+ *  error already printed) in *rc and returns 1; else returns 0.
+ *  min_max_iter is the smallest --max-iter accepted. */
+int cli_parse_em_option(const char *name, const char *value,
+                        int min_max_iter, emgmm_params *p, unsigned *given,
+                        int *rc);
 /** init + declare + check, for a command with a single output. */
 int cli_outputs_single(cli_outputs *o, const char *flag, const char *path,
                        int *index);

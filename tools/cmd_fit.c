@@ -184,14 +184,13 @@ typedef struct fit_args {
     int k;                    /* 0 = not given */
     int cov_given;
     emgmm_covariance_type cov;
-    int init_given;
     dataio_read_options read;
     int require_converged;
     int fail_on_empty;
     const char *checkpoint;
     int checkpoint_every;
     const char *resume;
-    int tol_given, reg_given, seed_given, max_iter_given, n_init_given;
+    unsigned given; /* CLI_EM_* bits of the EM options given */
     int json;
     int verbose;
     int help;
@@ -204,9 +203,15 @@ static int parse_fit_args(int argc, char **argv, fit_args *a,
     int c, rc = 0;
     opterr = 0;
     optind = 1;
-    while (rc == 0 &&
-           (c = getopt_long(argc, argv, fit_optstring, fit_options, NULL)) !=
-               -1) {
+    int li = -1;
+    while (rc == 0 && (c = getopt_long(argc, argv, fit_optstring,
+                                       fit_options, &li)) != -1) {
+        if (li >= 0 && cli_parse_em_option(fit_options[li].name, optarg, 0,
+                                           p, &a->given, &rc)) {
+            li = -1;
+            continue;
+        }
+        li = -1;
         switch (c) {
         case 'k':
             rc = cli_parse_int("-k", optarg, 1, INT_MAX, &a->k);
@@ -218,43 +223,13 @@ static int parse_fit_args(int argc, char **argv, fit_args *a,
                                "tied, diag or spherical)", optarg);
             a->cov_given = 1;
             break;
-        case OPT_INIT:
-            if (emgmm_init_method_parse(optarg, &p->init) != EMGMM_OK)
-                rc = cli_error(EXIT_BAD_USAGE,
-                               "--init: unknown method '%s' (kmeans, "
-                               "kmeans++, random or random-data)", optarg);
-            a->init_given = 1;
-            break;
         case OPT_INIT_MODEL: a->init_model = optarg; break;
-        case OPT_SEED:
-            rc = cli_parse_u64("--seed", optarg, &p->seed);
-            a->seed_given = 1;
-            break;
-        case OPT_N_INIT:
-            rc = cli_parse_int("--n-init", optarg, 1, INT_MAX, &p->n_init);
-            a->n_init_given = 1;
-            break;
-        case OPT_TOL:
-            rc = cli_parse_double("--tol", optarg, 0, &p->tol);
-            a->tol_given = 1;
-            break;
-        case OPT_MAX_ITER:
-            rc = cli_parse_int("--max-iter", optarg, 0, INT_MAX, &p->max_iter);
-            a->max_iter_given = 1;
-            break;
-        case OPT_REG_COVAR:
-            rc = cli_parse_double("--reg-covar", optarg, 0, &p->reg_covar);
-            a->reg_given = 1;
-            break;
         case OPT_CHECKPOINT: a->checkpoint = optarg; break;
         case OPT_CHECKPOINT_EVERY:
             rc = cli_parse_int("--checkpoint-every", optarg, 1, INT_MAX,
                                &a->checkpoint_every);
             break;
         case OPT_RESUME: a->resume = optarg; break;
-        case OPT_THREADS:
-            rc = cli_parse_int("--threads", optarg, 0, INT_MAX, &p->n_threads);
-            break;
         case OPT_SHAPE:
             rc = cli_parse_shape("--shape", optarg, &a->read);
             break;
@@ -280,12 +255,12 @@ static int parse_fit_args(int argc, char **argv, fit_args *a,
         return cli_error(EXIT_BAD_USAGE, "fit: unexpected argument '%s'",
                          argv[optind + 1]);
     a->data = argv[optind];
-    if (a->init_given && a->init_model != NULL)
+    if ((a->given & CLI_EM_INIT) && a->init_model != NULL)
         return cli_error(EXIT_BAD_USAGE,
                          "fit: --init and --init-model exclude each other");
     if (a->resume != NULL &&
-        (a->init_model != NULL || a->init_given || a->k != 0 ||
-         a->cov_given || a->n_init_given))
+        (a->init_model != NULL || (a->given & CLI_EM_INIT) || a->k != 0 ||
+         a->cov_given || (a->given & CLI_EM_N_INIT)))
         return cli_error(EXIT_BAD_USAGE,
                          "fit: --resume takes the model from its file: no "
                          "-k, -c, --init, --init-model or --n-init");
@@ -352,14 +327,14 @@ static int resume_settings(const fit_args *a, emgmm_params *p)
                          "for a warm start)", a->resume);
     }
     const json_t *v;
-    if (!a->tol_given && json_is_number(v = json_object_get(fit, "tol")))
+    if (!(a->given & CLI_EM_TOL) && json_is_number(v = json_object_get(fit, "tol")))
         p->tol = json_number_value(v);
-    if (!a->reg_given &&
+    if (!(a->given & CLI_EM_REG_COVAR) &&
         json_is_number(v = json_object_get(fit, "reg_covar")))
         p->reg_covar = json_number_value(v);
-    if (!a->seed_given && json_is_integer(v = json_object_get(fit, "seed")))
+    if (!(a->given & CLI_EM_SEED) && json_is_integer(v = json_object_get(fit, "seed")))
         p->seed = (uint64_t)json_integer_value(v);
-    if (!a->max_iter_given &&
+    if (!(a->given & CLI_EM_MAX_ITER) &&
         json_is_integer(v = json_object_get(fit, "max_iter")) &&
         json_integer_value(v) > 0 && json_integer_value(v) <= INT_MAX)
         p->max_iter = (int)json_integer_value(v);

@@ -261,8 +261,16 @@ static int parse_select_args(int argc, char **argv, select_args *a,
     int c, rc = 0, k_given = 0, c_given = 0;
     opterr = 0;
     optind = 1;
+    int li = -1;
+    unsigned given = 0;
     while (rc == 0 && (c = getopt_long(argc, argv, select_optstring,
-                                       select_options, NULL)) != -1) {
+                                       select_options, &li)) != -1) {
+        if (li >= 0 && cli_parse_em_option(select_options[li].name, optarg,
+                                           1, p, &given, &rc)) {
+            li = -1;
+            continue;
+        }
+        li = -1;
         switch (c) {
         case 'k': rc = parse_ks(optarg, a); k_given = 1; break;
         case 'c': rc = parse_types(optarg, a); c_given = 1; break;
@@ -272,26 +280,6 @@ static int parse_select_args(int argc, char **argv, select_args *a,
             else
                 rc = cli_error(EXIT_BAD_USAGE, "--criterion: '%s' is not "
                                "bic or aic", optarg);
-            break;
-        case OPT_INIT:
-            if (emgmm_init_method_parse(optarg, &p->init) != EMGMM_OK)
-                rc = cli_error(EXIT_BAD_USAGE,
-                               "--init: unknown method '%s' (kmeans, "
-                               "kmeans++, random or random-data)", optarg);
-            break;
-        case OPT_SEED: rc = cli_parse_u64("--seed", optarg, &p->seed); break;
-        case OPT_N_INIT:
-            rc = cli_parse_int("--n-init", optarg, 1, INT_MAX, &p->n_init);
-            break;
-        case OPT_TOL: rc = cli_parse_double("--tol", optarg, 0, &p->tol); break;
-        case OPT_MAX_ITER:
-            rc = cli_parse_int("--max-iter", optarg, 1, INT_MAX, &p->max_iter);
-            break;
-        case OPT_REG_COVAR:
-            rc = cli_parse_double("--reg-covar", optarg, 0, &p->reg_covar);
-            break;
-        case OPT_THREADS:
-            rc = cli_parse_int("--threads", optarg, 0, INT_MAX, &p->n_threads);
             break;
         case OPT_SHAPE:
             rc = cli_parse_shape("--shape", optarg, &a->read);
