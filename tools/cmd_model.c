@@ -2,6 +2,7 @@
 #include "cli_common.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,13 +185,17 @@ int cmd_score(int argc, char **argv)
     double ll = 0, bic = 0, aic = 0;
     int st = EMGMM_OK;
     if (rc == 0) {
+        /* One pass over the data: BIC and AIC follow from the total
+         * log-likelihood (their definitions in emgmm.h). */
         st = emgmm_score(m, x.data, x.rows, x.cols, &ll);
-        if (st == EMGMM_OK)
-            st = emgmm_bic(m, x.data, x.rows, x.cols, &bic);
-        if (st == EMGMM_OK)
-            st = emgmm_aic(m, x.data, x.rows, x.cols, &aic);
-        if (st != EMGMM_OK)
+        if (st != EMGMM_OK) {
             rc = cli_library_error("score", st);
+        } else {
+            const double n = (double)x.rows;
+            const double p = (double)emgmm_n_parameters(m);
+            bic = -2.0 * ll * n + p * log(n);
+            aic = -2.0 * ll * n + 2.0 * p;
+        }
     }
     if (rc == 0 && json) {
         json_t *obj = json_pack("{s:I, s:f, s:f, s:f}", "n_samples",
