@@ -212,9 +212,20 @@ typedef struct emgmm_params {
      *  E-step value, so the result equals an uninterrupted fit bit for
      *  bit. Without a fit record it is an ordinary warm start. */
     int resume;
+    /** default 0: a NaN in X is an error (EMGMM_ERR_NONFINITE). 1 treats
+     *  NaN as a missing value, missing at random: each row contributes the
+     *  marginal likelihood of its observed values, and the M-step uses
+     *  the expected sufficient statistics (conditional means and
+     *  covariances of the gaps given the observed values). Rows with no
+     *  observed value carry no information and are left out (counted in
+     *  emgmm_fit_info.n_rows_all_missing); a column with no observed
+     *  value is EMGMM_ERR_INVALID. k-means initialisation runs on the data
+     *  with gaps filled by column means. Without any NaN the result is
+     *  the ordinary fit, bit for bit. Infinity stays an error. */
+    int missing;
     /** Spare room so that fields can be added without breaking the ABI;
      *  emgmm_params_default() zeroes it. */
-    uint64_t reserved[16];
+    uint64_t reserved[15];
 } emgmm_params;
 
 /** Fills *p with the defaults listed above (scikit-learn's). */
@@ -238,7 +249,10 @@ typedef struct emgmm_fit_info {
                                 responsibilities sum to less than one
                                 sample's weight (see fail_on_empty) */
     double seconds;        /**< wall time of the whole call */
-    uint64_t reserved[8];
+    /** With emgmm_params.missing: rows with no observed value, left out
+     *  of the fit (the log-likelihood and BIC cover the other rows). */
+    size_t n_rows_all_missing;
+    uint64_t reserved[7];
 } emgmm_fit_info;
 
 /**
@@ -317,6 +331,35 @@ EMGMM_API int emgmm_aic(const emgmm_model *m, const double *X, size_t n,
  */
 EMGMM_API int emgmm_sample(const emgmm_model *m, size_t n, uint64_t seed,
                            double *X, int32_t *labels);
+
+/* ------------------------------------------------------------------ */
+/* Missing values                                                      */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Fills the missing entries (NaN) of X (n x d, leading dimension ldx)
+ * with their conditional expectation under the mixture,
+ *   E[x_m | x_o] = sum_c p(c | x_o) E[x_m | x_o, c],
+ * where p(c | x_o) is the posterior given the row's observed values and
+ * E[x_m | x_o, c] the component's conditional mean. out (n x d,
+ * contiguous) receives X with observed entries copied bit for bit. A row
+ * with nothing observed gets the mixture's mean. Infinity is
+ * EMGMM_ERR_NONFINITE.
+ */
+EMGMM_API int emgmm_impute(const emgmm_model *m, const double *X, size_t n,
+                           size_t ldx, double *out);
+
+/**
+ * Multiple imputation: n_draws completed copies of X, each missing entry
+ * drawn from the conditional mixture p(x_m | x_o) (a component from
+ * p(c | x_o), then the component's conditional Gaussian), so that the
+ * spread across draws carries the uncertainty of the gaps. out holds
+ * n_draws x n x d doubles, draw t at out + t*n*d; observed entries are
+ * copied bit for bit. The same seed gives the same bits.
+ */
+EMGMM_API int emgmm_impute_draws(const emgmm_model *m, const double *X,
+                                 size_t n, size_t ldx, size_t n_draws,
+                                 uint64_t seed, double *out);
 
 /* ------------------------------------------------------------------ */
 /* Model files (JSON; see SPEC section 4)                              */

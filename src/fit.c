@@ -66,32 +66,164 @@ static int check_params(const emgmm_params *p, size_t n, size_t d,
             return EMGMM_ERR_INVALID;
         *k = (size_t)p->n_components;
     }
-    if (n < *k)
-        return EMGMM_ERR_TOO_FEW_SAMPLES;
     return EMGMM_OK;
 }
 
-/* EMGMM_ERR_NONFINITE for NaN or infinity; EMGMM_ERR_RANGE when a
- * column's range is so large that squared deviations overflow (> 1e150),
- * or so small but not zero that they underflow (< 1e-150): covariances
- * of such data cannot be represented, so say so rather than fail later as
- * a "singular" matrix or "too few distinct samples". */
-static int check_data(const double *X, size_t n, size_t d, size_t ldx)
+/* EMGMM_ERR_NONFINITE for infinity, and for NaN unless allow_nan;
+ * EMGMM_ERR_RANGE when a column's range is so large that squared
+ * deviations overflow (> 1e150), or so small but not zero that they
+ * underflow (< 1e-150): covariances of such data cannot be represented,
+ * so say so rather than fail later as a "singular" matrix or "too few
+ * distinct samples". With allow_nan, the range is that of the observed
+ * values, and a column with none is EMGMM_ERR_INVALID. */
+static int check_data(const double *X, size_t n, size_t d, size_t ldx,
+                      int allow_nan)
 {
     for (size_t j = 0; j < d; j++) {
         double lo = INFINITY, hi = -INFINITY;
         for (size_t i = 0; i < n; i++) {
             const double v = X[i * ldx + j];
+            if (isnan(v) && allow_nan)
+                continue;
             if (!isfinite(v))
                 return EMGMM_ERR_NONFINITE;
             lo = v < lo ? v : lo;
             hi = v > hi ? v : hi;
         }
+        if (lo > hi) /* nothing observed */
+            return EMGMM_ERR_INVALID;
         const double range = hi - lo; /* may overflow to inf: also too big */
         if (range > 1e150 || (range > 0.0 && range < 1e-150))
             return EMGMM_ERR_RANGE;
     }
     return EMGMM_OK;
+}
+
+/* What the EM loop runs on: the caller's data, or, with missing values,
+ * a compact copy without the rows that have nothing observed, its gaps
+ * filled (see missing.c), and their layout. */
+typedef struct fit_data {
+    const double *X;
+    size_t n, ldx;
+    const double *weight;
+    double total_weight;
+    double *filled;      /* owned copy (missing values only), n x d */
+    double *weight_copy; /* owned, the kept rows' weights */
+    double *column_mean; /* d: mean of each column's observed values */
+    emgmm_gaps gaps;     /* n_incomplete == 0: no gaps, ordinary EM */
+    size_t n_all_missing;
+} fit_data;
+
+static void fit_data_free(fit_data *fd)
+{
+    emgmm__free(fd->filled);
+    emgmm__free(fd->weight_copy);
+    emgmm__free(fd->column_mean);
+    emgmm__gaps_free(&fd->gaps);
+}
+
+/* Puts the column means into every gap: the fill k-means starts from,
+ * the same for every restart. */
+static void fill_gaps_with_column_means(fit_data *fd, size_t d)
+{
+    const emgmm_gaps *g = &fd->gaps;
+    for (size_t s = 0; s < g->n_incomplete; s++) {
+        const size_t p = g->slot_pattern[s];
+        for (size_t a = g->coord_first[p]; a < g->coord_first[p + 1]; a++)
+            fd->filled[g->slot_row[s] * d + g->coords[a]] =
+                fd->column_mean[g->coords[a]];
+    }
+}
+
+/* Sets up fd for data with NaN (p->missing): copies the rows with
+ * something observed and finds their gaps. */
+static int prepare_missing(const emgmm_params *p, const double *X, size_t n,
+                           size_t d, size_t ldx, size_t k,
+                           emgmm_covariance_type type, int n_threads,
+                           fit_data *fd)
+{
+    size_t n_nan = 0, kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t row_nan = 0;
+        for (size_t j = 0; j < d; j++)
+            row_nan += isnan(X[i * ldx + j]) != 0;
+        n_nan += row_nan;
+        if (row_nan == d)
+            fd->n_all_missing++;
+    }
+    if (n_nan == 0)
+        return EMGMM_OK; /* the ordinary fit, untouched */
+    kept = n - fd->n_all_missing;
+    fd->filled = emgmm__malloc(kept * d, sizeof(double));
+    fd->column_mean = emgmm__calloc(d, sizeof(double));
+    if (p->sample_weight)
+        fd->weight_copy = emgmm__malloc(kept, sizeof(double));
+    size_t *observed = emgmm__calloc(d, sizeof(size_t));
+    int rc = EMGMM_ERR_NOMEM;
+    if (!fd->filled || !fd->column_mean || !observed ||
+        (p->sample_weight && !fd->weight_copy))
+        goto done;
+    size_t t = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double *x = X + i * ldx;
+        size_t row_nan = 0;
+        for (size_t j = 0; j < d; j++)
+            row_nan += isnan(x[j]) != 0;
+        if (row_nan == d)
+            continue;
+        memcpy(fd->filled + t * d, x, d * sizeof(double));
+        if (fd->weight_copy)
+            fd->weight_copy[t] = p->sample_weight[i];
+        for (size_t j = 0; j < d; j++)
+            if (!isnan(x[j])) {
+                fd->column_mean[j] += x[j];
+                observed[j]++;
+            }
+        t++;
+    }
+    for (size_t j = 0; j < d; j++)
+        fd->column_mean[j] /= (double)observed[j]; /* > 0: checked */
+    rc = emgmm__gaps_build(&fd->gaps, fd->filled, kept, d, d, k, type,
+                           n_threads);
+    if (rc != EMGMM_OK)
+        goto done;
+    fill_gaps_with_column_means(fd, d);
+    fd->X = fd->filled;
+    fd->n = kept;
+    fd->ldx = d;
+    if (fd->weight_copy) {
+        fd->weight = fd->weight_copy;
+        fd->total_weight = 0.0;
+        for (size_t i = 0; i < kept; i++)
+            fd->total_weight += fd->weight_copy[i];
+    } else {
+        fd->total_weight = (double)kept;
+    }
+done:
+    emgmm__free(observed);
+    return rc;
+}
+
+/* One E-step (total log-likelihood in *ll), with or without gaps. */
+static int e_step(const emgmm_model *m, const fit_data *fd, double *resp,
+                  emgmm_workspace *ws, double *ll)
+{
+    if (fd->gaps.n_incomplete == 0) {
+        *ll = emgmm__estep(m, fd->X, fd->n, fd->ldx, fd->weight, resp, ws);
+        return EMGMM_OK;
+    }
+    return emgmm__estep_gaps(m, fd->X, fd->ldx, fd->weight, resp, ws,
+                             (emgmm_gaps *)&fd->gaps, ll);
+}
+
+static int m_step(emgmm_model *m, fit_data *fd, const double *resp,
+                  double reg_covar, emgmm_workspace *ws, int *bad)
+{
+    if (fd->gaps.n_incomplete == 0)
+        return emgmm__mstep(m, fd->X, fd->n, fd->ldx, resp, reg_covar, ws,
+                            bad);
+    return emgmm__mstep_gaps(m, fd->filled, fd->ldx, resp, reg_covar, ws,
+                             &fd->gaps, bad);
 }
 
 /* The outcome of one restart. */
@@ -117,15 +249,17 @@ static int count_empty(const emgmm_model *m, size_t n, int *first)
     return count;
 }
 
-/* One restart: initial parameters into m, then EM. total_weight is n, or
- * the sum of the sample weights. */
-static int run_em(const emgmm_params *p, int run, const double *X, size_t n,
-                  size_t ldx, double total_weight, emgmm_model *m,
-                  double *resp, emgmm_workspace *ws, run_result *out,
-                  int *bad)
+/* One restart: initial parameters into m, then EM. */
+static int run_em(const emgmm_params *p, int run, fit_data *fd,
+                  emgmm_model *m, double *resp, emgmm_workspace *ws,
+                  run_result *out, int *bad)
 {
     int rc;
-    const double *w = p->sample_weight;
+    const double *X = fd->X, *w = fd->weight;
+    const size_t n = fd->n, ldx = fd->ldx;
+    const double total_weight = fd->total_weight;
+    if (fd->gaps.n_incomplete > 0)
+        fill_gaps_with_column_means(fd, m->d);
     if (p->init_model) {
         emgmm__model_copy(m, p->init_model);
     } else {
@@ -139,6 +273,7 @@ static int run_em(const emgmm_params *p, int run, const double *X, size_t n,
             for (size_t i = 0; i < n; i++)
                 for (size_t c = 0; c < m->k; c++)
                     resp[i * m->k + c] *= w[i];
+        /* With gaps: from the column-mean fill, as k-means saw it. */
         rc = emgmm__mstep(m, X, n, ldx, resp, p->reg_covar, ws, bad);
         if (rc != EMGMM_OK)
             return rc;
@@ -168,12 +303,13 @@ static int run_em(const emgmm_params *p, int run, const double *X, size_t n,
     m->fit.reg_covar = p->reg_covar;
     m->fit.seed = p->seed;
     for (int it = first; it <= p->max_iter; it++) {
-        double t0 = emgmm__now();
-        double current =
-            emgmm__estep(m, X, n, ldx, w, resp, ws) / total_weight;
-        rc = emgmm__mstep(m, X, n, ldx, resp, p->reg_covar, ws, bad);
+        double t0 = emgmm__now(), total;
+        rc = e_step(m, fd, resp, ws, &total);
+        if (rc == EMGMM_OK)
+            rc = m_step(m, fd, resp, p->reg_covar, ws, bad);
         if (rc != EMGMM_OK)
             return rc;
+        const double current = total / total_weight;
         if (p->fail_on_empty && count_empty(m, n, bad) > 0)
             return EMGMM_ERR_EMPTY_COMPONENT;
         double change = current - previous;
@@ -193,8 +329,10 @@ static int run_em(const emgmm_params *p, int run, const double *X, size_t n,
             break;
         }
     }
-    out->score = emgmm__estep(m, X, n, ldx, w, resp, ws) / total_weight;
-    return EMGMM_OK;
+    double total;
+    rc = e_step(m, fd, resp, ws, &total);
+    out->score = total / total_weight;
+    return rc;
 }
 
 int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
@@ -218,7 +356,7 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
         p->init_model ? p->init_model->type : p->covariance_type;
     if (rc != EMGMM_OK)
         return rc;
-    if ((rc = check_data(X, n, d, ldx)) != EMGMM_OK)
+    if ((rc = check_data(X, n, d, ldx, p->missing)) != EMGMM_OK)
         return rc;
     double total_weight = (double)n;
     if (p->sample_weight) {
@@ -248,12 +386,25 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
     else if (p->n_threads > 0)
         emgmm__set_blas_threads(p->n_threads);
 
+    fit_data fd = {X, n, ldx, p->sample_weight, total_weight,
+                   NULL, NULL, NULL, {0}, 0};
+    if (p->missing)
+        rc = prepare_missing(p, X, n, d, ldx, k, type, loop_threads, &fd);
+    info->n_rows_all_missing = fd.n_all_missing;
+    if (rc == EMGMM_OK && fd.n < k)
+        rc = EMGMM_ERR_TOO_FEW_SAMPLES;
+    if (rc == EMGMM_OK && !(fd.total_weight > 0.0))
+        rc = EMGMM_ERR_INVALID; /* all the weight on rows without values */
+
     emgmm_model *current = NULL, *best = NULL;
     emgmm_workspace ws = {0};
-    double *resp = emgmm__malloc(n * k, sizeof(double));
-    rc = resp ? EMGMM_OK : EMGMM_ERR_NOMEM;
+    double *resp = NULL;
+    if (rc == EMGMM_OK) {
+        resp = emgmm__malloc(fd.n * k, sizeof(double));
+        rc = resp ? EMGMM_OK : EMGMM_ERR_NOMEM;
+    }
     if (rc == EMGMM_OK)
-        rc = emgmm__workspace_alloc(&ws, n, k, d, loop_threads);
+        rc = emgmm__workspace_alloc(&ws, fd.n, k, d, loop_threads);
     if (rc == EMGMM_OK)
         rc = emgmm__model_alloc(type, k, d, &current);
     if (rc == EMGMM_OK)
@@ -263,7 +414,7 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
     double best_score = -INFINITY;
     for (int run = 0; rc == EMGMM_OK && run < n_init; run++) {
         run_result r;
-        rc = run_em(p, run, X, n, ldx, total_weight, current, resp, &ws, &r,
+        rc = run_em(p, run, &fd, current, resp, &ws, &r,
                     &info->bad_component);
         if (rc != EMGMM_OK)
             break;
@@ -281,6 +432,7 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
     emgmm__workspace_free(&ws);
     emgmm__free(resp);
     emgmm_free(&current);
+    fit_data_free(&fd);
     if (EMGMM_HAVE_OPENMP && loop_threads > 1)
         emgmm__set_blas_threads(saved_blas_threads);
     info->seconds = emgmm__now() - t_start;
@@ -289,7 +441,8 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
         return rc;
     }
     int first_empty;
-    info->n_empty = count_empty(best, n, &first_empty);
+    info->n_empty = count_empty(best, fd.n, &first_empty);
+    total_weight = fd.total_weight;
     const double n_params = (double)emgmm_n_parameters(best);
     info->bic = -2.0 * info->log_likelihood * total_weight +
                 n_params * log(total_weight);

@@ -9,6 +9,7 @@
  *   mstep.c      weights, means (gemm), covariances (syrk, centred)
  *   init.c       initial responsibilities: kmeans, kmeans++, random, ...
  *   fit.c        the EM loop, restarts, progress
+ *   missing.c    EM with missing values (NaN), imputation
  *   predict.c    predict, predict_proba, score*, bic, aic
  *   sample.c     drawing from a model
  *   model_json.c model files
@@ -165,6 +166,70 @@ double emgmm__estep(const emgmm_model *m, const double *X, size_t n,
 int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
                  const double *resp, double reg_covar, emgmm_workspace *ws,
                  int *bad);
+
+/* The first half of every M-step: N_k (+10 eps, into m->log_norm, which
+ * serves as scratch until the derived arrays are recomputed), the weights
+ * and the means (one gemm R^T X). Returns sum_k N_k. */
+double emgmm__mstep_weights_means(emgmm_model *m, const double *X, size_t n,
+                                  size_t ldx, const double *resp);
+/* Lower triangle of a scatter matrix / divisor, mirrored to the upper
+ * one, plus reg on the diagonal. */
+void emgmm__finish_covariance(double *cov, size_t d, double divisor,
+                              double reg);
+
+/* ---- missing values (missing.c) ------------------------------------- */
+
+/* Where the gaps (NaN) of a data set are. Incomplete rows are grouped by
+ * their pattern of missing coordinates, so that each pattern needs one
+ * small factorisation per component; complete rows need nothing here.
+ * "Slots" number the incomplete rows in pattern order. */
+typedef struct emgmm_gaps {
+    size_t n, d, k;
+    size_t n_incomplete;   /* rows with a gap */
+    size_t n_patterns;
+    size_t max_missing;    /* the most gaps in one row */
+    size_t *slot_row;      /* n_incomplete: the row of each slot */
+    size_t *pattern_first; /* n_patterns + 1: pattern p has slots
+                              pattern_first[p] .. pattern_first[p+1]-1 */
+    size_t *coord_first;   /* n_patterns + 1: its missing coordinates are
+                              coords[coord_first[p] .. coord_first[p+1]-1],
+                              ascending */
+    size_t *coords;
+    size_t *row_slot;      /* n: slot + 1 of a row, 0 for a complete row */
+    size_t *slot_pattern;  /* n_incomplete */
+    size_t *cond_first;    /* n_incomplete: where the slot's k x r
+                              conditional means start in cond */
+    double *cond;          /* E[x_m | x_o, component c], per slot: k x r */
+    double *precision;     /* k (tied: 1) x d x d: Sigma^-1, explicit */
+    double *scatter;       /* k x d x d: M-step sums (tied, diag,
+                              spherical) */
+    double *scratch;       /* per thread: see missing.c */
+    size_t scratch_size;   /* doubles per thread */
+    int n_threads;
+} emgmm_gaps;
+
+/* Finds the NaN entries of X (n x d) and lays out the structure for k
+ * components of `type`. Returns EMGMM_ERR_NOMEM, or EMGMM_OK (also when
+ * there is no gap: then n_incomplete is 0 and nothing else is needed). */
+int emgmm__gaps_build(emgmm_gaps *g, const double *X, size_t n, size_t d,
+                      size_t ldx, size_t k, emgmm_covariance_type type,
+                      int n_threads);
+void emgmm__gaps_free(emgmm_gaps *g);
+
+/* E-step on data with gaps. Xf is the data with every gap filled by any
+ * finite value (the result does not depend on it, see missing.c); resp
+ * as emgmm__estep. Also stores the conditional means in g->cond. Returns
+ * EMGMM_OK or EMGMM_ERR_SINGULAR; the total log-likelihood in *total. */
+int emgmm__estep_gaps(const emgmm_model *m, const double *Xf, size_t ldx,
+                      const double *weight, double *resp,
+                      emgmm_workspace *ws, emgmm_gaps *g, double *total);
+
+/* M-step from the expected sufficient statistics of the last
+ * emgmm__estep_gaps; then refills the gaps of Xf with their conditional
+ * expectations (so that the next E-step's fill is close, see missing.c). */
+int emgmm__mstep_gaps(emgmm_model *m, double *Xf, size_t ldx,
+                      const double *resp, double reg_covar,
+                      emgmm_workspace *ws, emgmm_gaps *g, int *bad);
 
 /* ---- initialisation (init.c) ---------------------------------------- */
 

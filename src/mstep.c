@@ -105,9 +105,8 @@ static void scatter_component(const double *X, size_t n, size_t ldx,
                     (int)rows, 1.0, z, (int)d, 1.0, cov, (int)d);
 }
 
-/* Lower triangle / divisor, mirrored to the upper one, + reg on the
- * diagonal. */
-static void finish_matrix(double *cov, size_t d, double divisor, double reg)
+void emgmm__finish_covariance(double *cov, size_t d, double divisor,
+                              double reg)
 {
     const double inv = 1.0 / divisor;
     for (size_t i = 0; i < d; i++) {
@@ -139,12 +138,11 @@ static void diagonal_variances(const double *X, size_t n, size_t ldx,
         var[j] = var[j] / nk + reg;
 }
 
-int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
-                 const double *resp, double reg_covar, emgmm_workspace *ws,
-                 int *bad)
+double emgmm__mstep_weights_means(emgmm_model *m, const double *X, size_t n,
+                                  size_t ldx, const double *resp)
 {
-    const size_t k = m->k, d = m->d, gr = ws->gather_rows;
-    double *nk = m->log_norm; /* reused as scratch; recomputed below */
+    const size_t k = m->k, d = m->d;
+    double *nk = m->log_norm; /* reused as scratch; recomputed later */
 
     for (size_t c = 0; c < k; c++)
         nk[c] = 0.0;
@@ -165,6 +163,16 @@ int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
     for (size_t c = 0; c < k; c++)
         for (size_t j = 0; j < d; j++)
             m->means[c * d + j] /= nk[c];
+    return total;
+}
+
+int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
+                 const double *resp, double reg_covar, emgmm_workspace *ws,
+                 int *bad)
+{
+    const size_t k = m->k, d = m->d, gr = ws->gather_rows;
+    const double total = emgmm__mstep_weights_means(m, X, n, ldx, resp);
+    const double *nk = m->log_norm;
 
     if (m->type == EMGMM_COVARIANCE_TIED) {
         /* One matrix for all: the components' centred scatters added in
@@ -174,7 +182,7 @@ int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
         for (size_t c = 0; c < k; c++)
             scatter_component(X, n, ldx, resp, k, c, m->means + c * d,
                               m->covariances, d, ws->centred, gr);
-        finish_matrix(m->covariances, d, total, reg_covar);
+        emgmm__finish_covariance(m->covariances, d, total, reg_covar);
         return emgmm__model_update_derived(m, ws->scratch, bad);
     }
 
@@ -195,7 +203,7 @@ int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
             memset(cov, 0, d * d * sizeof(double));
             scatter_component(X, n, ldx, resp, k, c, mu, cov, d,
                               ws->centred + (size_t)t * gr * d, gr);
-            finish_matrix(cov, d, nk[c], reg_covar);
+            emgmm__finish_covariance(cov, d, nk[c], reg_covar);
             break;
         }
         case EMGMM_COVARIANCE_DIAG:
