@@ -350,6 +350,17 @@ EMGMM_API int emgmm_impute(const emgmm_model *m, const double *X, size_t n,
                            size_t ldx, double *out);
 
 /**
+ * As emgmm_predict_proba for rows with missing entries (NaN): proba
+ * (n x k) receives each row's posterior given its observed values,
+ * p(c | x_o), from the marginal Gaussians of the observed coordinates.
+ * Complete rows get what emgmm_predict_proba gives; a row with nothing
+ * observed gets the weights.
+ */
+EMGMM_API int emgmm_predict_proba_missing(const emgmm_model *m,
+                                          const double *X, size_t n,
+                                          size_t ldx, double *proba);
+
+/**
  * Multiple imputation: n_draws completed copies of X, each missing entry
  * drawn from the conditional mixture p(x_m | x_o) (a component from
  * p(c | x_o), then the component's conditional Gaussian), so that the

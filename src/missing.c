@@ -340,7 +340,8 @@ int emgmm__estep_gaps(const emgmm_model *m, const double *Xf, size_t ldx,
 {
     const size_t k = m->k, d = m->d, n = g->n, br = ws->block_rows;
     const long n_blocks = (long)ws->n_blocks;
-    compute_precisions(m, g);
+    if (g->n_incomplete > 0)
+        compute_precisions(m, g);
 
     /* Full-row log-densities of every row, through the ordinary kernels. */
 #if EMGMM_HAVE_OPENMP
@@ -590,16 +591,17 @@ static int check_impute_args(const emgmm_model *m, const double *X, size_t n,
 }
 
 static int run_imputation_estep(const emgmm_model *m, const double *X,
-                                size_t n, size_t ldx, imputation *im)
+                                size_t n, size_t ldx, int all_rows,
+                                imputation *im)
 {
     const size_t k = m->k, d = m->d;
     memset(im, 0, sizeof *im);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        int gap = 0;
         for (size_t j = 0; j < d; j++)
-            if (isnan(X[i * ldx + j])) {
-                im->n_inc++;
-                break;
-            }
+            gap |= isnan(X[i * ldx + j]);
+        im->n_inc += gap || all_rows;
+    }
     if (im->n_inc == 0)
         return EMGMM_OK;
     im->rows = emgmm__malloc(im->n_inc, sizeof(size_t));
@@ -613,7 +615,7 @@ static int run_imputation_estep(const emgmm_model *m, const double *X,
         int gap = 0;
         for (size_t j = 0; j < d; j++)
             gap |= isnan(x[j]);
-        if (gap) {
+        if (gap || all_rows) {
             im->rows[t] = i;
             memcpy(im->Xf + t * d, x, d * sizeof(double));
             t++;
@@ -654,7 +656,7 @@ int emgmm_impute(const emgmm_model *m, const double *X, size_t n,
     if (rc != EMGMM_OK)
         return rc;
     imputation im;
-    rc = run_imputation_estep(m, X, n, ldx, &im);
+    rc = run_imputation_estep(m, X, n, ldx, 0, &im);
     if (rc == EMGMM_OK) {
         const size_t k = m->k, d = m->d;
         const emgmm_gaps *g = &im.g;
@@ -688,7 +690,7 @@ int emgmm_impute_draws(const emgmm_model *m, const double *X, size_t n,
     if (n_draws == 0 || n > SIZE_MAX / n_draws)
         return EMGMM_ERR_INVALID;
     imputation im;
-    rc = run_imputation_estep(m, X, n, ldx, &im);
+    rc = run_imputation_estep(m, X, n, ldx, 0, &im);
     const size_t k = m->k, d = m->d;
     const emgmm_gaps *g = &im.g;
     const size_t r_max = g->max_missing;
@@ -741,6 +743,20 @@ int emgmm_impute_draws(const emgmm_model *m, const double *X, size_t n,
             }
     }
     emgmm__free(factors);
+    imputation_free(&im);
+    return rc;
+}
+
+int emgmm_predict_proba_missing(const emgmm_model *m, const double *X,
+                                size_t n, size_t ldx, double *proba)
+{
+    int rc = check_impute_args(m, X, n, ldx, proba);
+    if (rc != EMGMM_OK)
+        return rc;
+    imputation im;
+    rc = run_imputation_estep(m, X, n, ldx, 1, &im);
+    if (rc == EMGMM_OK) /* every row was taken, in order */
+        memcpy(proba, im.resp, n * m->k * sizeof(double));
     imputation_free(&im);
     return rc;
 }

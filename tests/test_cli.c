@@ -318,7 +318,7 @@ static dataio_matrix read_matrix(const char *path)
     }
     dataio_matrix m = {NULL, 0, 0};
     char err[512] = "";
-    dataio_read_options opt = {0, 0};
+    dataio_read_options opt = {0, 0, 0};
     if (dataio_read_matrix(path, &opt, &m, err, sizeof err) != 0)
         print_message("%s\n", err);
     assert_non_null(m.data);

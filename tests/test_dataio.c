@@ -357,8 +357,7 @@ static void test_csv_not_a_number(void **state)
 static void test_csv_missing_values(void **state)
 {
     (void)state;
-    const char *msg = "missing value (fitting with missing values is not "
-                      "supported)";
+    const char *msg = "missing value (pass --missing to accept gaps)";
     char want[ERRLEN];
     snprintf(want, sizeof want, ":2:2: %s", msg);
     expect_text_error("1,2\n3,\n", want);
@@ -366,15 +365,41 @@ static void test_csv_missing_values(void **state)
     expect_text_error("1;2;3\n4;;6\n", want);
     expect_text_error("1,2\n3,NaN\n", want);
     expect_text_error("x,y\n1,2\n3,nan\n",
-                      ":3:2: missing value (fitting with missing values is "
-                      "not supported)");
+                      ":3:2: missing value (pass --missing to accept gaps)");
     /* NaN or an empty cell in the first line does not make a header. */
     expect_text_error("NaN,1\n2,3\n",
-                      ":1:1: missing value (fitting with missing values is "
-                      "not supported)");
+                      ":1:1: missing value (pass --missing to accept gaps)");
     expect_text_error("1,\n2,3\n",
-                      ":1:2: missing value (fitting with missing values is "
-                      "not supported)");
+                      ":1:2: missing value (pass --missing to accept gaps)");
+}
+
+/* With allow_missing, NaN and empty cells are read as NaN; infinity
+ * stays an error, and a first line with gaps is still data. */
+static void test_csv_missing_allowed(void **state)
+{
+    (void)state;
+    char path[PATHLEN], err[ERRLEN];
+    dataio_read_options opt = {0, 0, 1};
+    path_in(path, "in.csv");
+    const char *text = "NaN,1,2\n3,,nan\n4,5, \n";
+    write_bytes(path, text, strlen(text));
+    dataio_matrix m = {0};
+    assert_int_equal(dataio_read_matrix(path, &opt, &m, err, ERRLEN), 0);
+    assert_int_equal(m.rows, 3);
+    assert_int_equal(m.cols, 3);
+    const int gap[9] = {1, 0, 0, 0, 1, 1, 0, 0, 1};
+    const double val[9] = {0, 1, 2, 3, 0, 0, 4, 5, 0};
+    for (size_t k = 0; k < 9; k++) {
+        if (gap[k])
+            assert_true(isnan(m.data[k]));
+        else
+            assert_true(m.data[k] == val[k]);
+    }
+    dataio_matrix_free(&m);
+    text = "1,2\n3,inf\n";
+    write_bytes(path, text, strlen(text));
+    assert_int_equal(dataio_read_matrix(path, &opt, &m, err, ERRLEN), -1);
+    assert_non_null(strstr(err, ":2:2: value is not finite"));
 }
 
 static void test_csv_not_finite(void **state)
@@ -724,8 +749,8 @@ static void test_npy_not_finite(void **state)
     unsigned char *d = f8_data(3, 2, false, false);
     put_f8(d + 8 * 3, NAN, false); /* row 2, column 2 */
     expect_npy_error(dict, d, 48,
-                     ": row 2, column 2: missing value (NaN; fitting with "
-                     "missing values is not supported)");
+                     ": row 2, column 2: missing value (NaN; pass --missing "
+                     "to accept gaps)");
     free(d);
     d = f8_data(3, 2, false, false);
     put_f8(d + 8 * 1, -INFINITY, false);
@@ -758,7 +783,7 @@ static void test_raw(void **state)
     path_in(path, "a.bin");
     unsigned char *d = f8_data(3, 2, false, false);
     write_bytes(path, d, 48);
-    dataio_read_options o = {3, 2};
+    dataio_read_options o = {3, 2, 0};
     dataio_matrix m;
     assert_int_equal(dataio_read_matrix(path, &o, &m, err, ERRLEN), 0);
     assert_f8_pattern(&m, 3, 2);
@@ -769,24 +794,24 @@ static void test_raw(void **state)
     assert_f8_pattern(&m, 3, 2);
     dataio_matrix_free(&m);
 
-    o = (dataio_read_options){4, 2};
+    o = (dataio_read_options){4, 2, 0};
     assert_failed_clean(dataio_read_matrix(path, &o, &m, err, ERRLEN), &m);
     snprintf(want, sizeof want,
              "%s: raw float64 data of shape 4,2 needs 64 bytes, the file "
              "has 48", path);
     assert_string_equal(err, want);
-    o = (dataio_read_options){2, 2};
+    o = (dataio_read_options){2, 2, 0};
     assert_failed_clean(read_stdin(d, 48, &o, &m, err), &m);
     assert_string_equal(err, "<stdin>: raw float64 data of shape 2,2 needs "
                              "32 bytes, the file has 48");
-    o = (dataio_read_options){3, 0};
+    o = (dataio_read_options){3, 0, 0};
     assert_failed_clean(dataio_read_matrix(path, &o, &m, err, ERRLEN), &m);
     assert_contains(err, "zero dimension");
 
     /* Non-finite raw values are named by row and column. */
     put_f8(d + 8 * 5, NAN, false);
     write_bytes(path, d, 48);
-    o = (dataio_read_options){3, 2};
+    o = (dataio_read_options){3, 2, 0};
     assert_failed_clean(dataio_read_matrix(path, &o, &m, err, ERRLEN), &m);
     assert_contains(err, ": row 3, column 2: missing value");
     free(d);
@@ -1136,6 +1161,7 @@ int main(void)
         T(test_csv_ragged_rows),
         T(test_csv_not_a_number),
         T(test_csv_missing_values),
+        T(test_csv_missing_allowed),
         T(test_csv_not_finite),
         T(test_csv_no_data),
         T(test_csv_long_lines_many_rows),

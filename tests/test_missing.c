@@ -489,6 +489,60 @@ static void test_impute_matches_naive(void **state)
     free(X);
 }
 
+/* Posteriors given the observed part: the ordinary ones for complete
+ * rows, the textbook marginal ones for the others. */
+static void test_predict_proba_missing(void **state)
+{
+    (void)state;
+    const size_t n = 200, d = 4, k = 3;
+    double w[3], mu[12], sigma[48];
+    double *X0 = mixture_data(n, d, k, 23, w, mu, sigma);
+    double *X = with_gaps(X0, n, d, 0.2, 24);
+    for (size_t j = 0; j < d; j++)
+        X[9 * d + j] = NAN;
+    double *proba = malloc(n * k * sizeof(double)),
+           *plain = malloc(k * sizeof(double));
+    double xhat[12], C[16];
+    for (size_t t = 0; t < 4; t++) {
+        emgmm_model *m = start_model(TYPES[t], k, d, w, mu, sigma);
+        assert_int_equal(emgmm_predict_proba_missing(m, X, n, d, proba),
+                         EMGMM_OK);
+        for (size_t i = 0; i < n; i++) {
+            int gap = 0;
+            for (size_t j = 0; j < d; j++)
+                gap |= isnan(X[i * d + j]);
+            if (!gap) {
+                assert_int_equal(emgmm_predict_proba(m, X + i * d, 1, d,
+                                                     plain),
+                                 EMGMM_OK);
+                for (size_t c = 0; c < k; c++)
+                    assert_close(proba[i * k + c], plain[c], 1e-12, 1e-14);
+                continue;
+            }
+            double lp[3], mx = -INFINITY, s = 0.0;
+            for (size_t c = 0; c < k; c++) {
+                lp[c] = naive_row(m, c, X + i * d, xhat, C);
+                mx = fmax(mx, lp[c]);
+            }
+            for (size_t c = 0; c < k; c++)
+                s += exp(lp[c] - mx);
+            for (size_t c = 0; c < k; c++)
+                assert_close(proba[i * k + c], exp(lp[c] - mx) / s, 1e-10,
+                             1e-12);
+        }
+        for (size_t c = 0; c < k; c++)
+            assert_close(proba[9 * k + c], emgmm_weights(m)[c], 1e-14, 0);
+        /* No gap at all: the ordinary posteriors. */
+        assert_int_equal(emgmm_predict_proba_missing(m, X0, 5, d, proba),
+                         EMGMM_OK);
+        emgmm_free(&m);
+    }
+    free(proba);
+    free(plain);
+    free(X0);
+    free(X);
+}
+
 /* Multiple imputation: reproducible, observed entries untouched, and the
  * draws of one gap average to its conditional expectation with the
  * spread of the conditional mixture. */
@@ -784,6 +838,7 @@ int main(void)
         cmocka_unit_test(test_em_matches_naive),
         cmocka_unit_test(test_missing_em_is_monotone),
         cmocka_unit_test(test_impute_matches_naive),
+        cmocka_unit_test(test_predict_proba_missing),
         cmocka_unit_test(test_impute_draws),
         cmocka_unit_test(test_rmse_beats_baselines),
         cmocka_unit_test(test_approaches_complete_fit),

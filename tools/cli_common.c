@@ -274,7 +274,7 @@ int cli_load_weights(const char *path, const char *data_path,
                      const dataio_matrix *x, double **out)
 {
     dataio_matrix w = {NULL, 0, 0};
-    dataio_read_options opt = {0, 0};
+    dataio_read_options opt = {0, 0, 0};
     *out = NULL;
     if (strcmp(path, "-") == 0 && strcmp(data_path, "-") == 0)
         return cli_error(EXIT_BAD_USAGE, "DATA and --weights cannot both "

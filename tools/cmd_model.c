@@ -57,7 +57,7 @@ int cmd_predict(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *labels_path = "-", *proba_path = NULL;
-    dataio_read_options read = {0, 0};
+    dataio_read_options read = {0, 0, 0};
     int c, rc = 0;
 
     opterr = 0;
@@ -159,7 +159,7 @@ int cmd_score(int argc, char **argv)
         {"shape", required_argument, NULL, OPT_SHAPE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    dataio_read_options read = {0, 0};
+    dataio_read_options read = {0, 0, 0};
     int c, rc = 0, json = 0;
 
     opterr = 0;

@@ -371,7 +371,7 @@ int cmd_plot(int argc, char **argv)
     static const char *const model_and_data[] = {"MODEL", "DATA", NULL};
     const char *out_path = "-";
     size_t max_points = DEFAULT_MAX_POINTS;
-    dataio_read_options read = {0, 0};
+    dataio_read_options read = {0, 0, 0};
     int c, rc = 0;
 
     opterr = 0;

@@ -30,6 +30,9 @@ typedef struct dataio_read_options {
      *  flag); 0/0 = detect .npy (by its magic bytes) or else CSV. */
     size_t raw_rows;
     size_t raw_cols;
+    /** Non-zero: NaN (binary), and NaN or an empty cell (CSV), are read
+     *  as NaN, a missing value (the --missing flag). */
+    int allow_missing;
 } dataio_read_options;
 
 /**
@@ -41,9 +44,9 @@ typedef struct dataio_read_options {
  *  - a first line with any field that is not a number is a header;
  *  - every row must have the same number of fields.
  * .npy: float64 or float32, little or big endian, C or Fortran order,
- * 1-D (read as one column) or 2-D. Values must be finite: NaN, an empty
- * CSV cell and infinity are errors naming the row and column (missing
- * values are not accepted by this version).
+ * 1-D (read as one column) or 2-D. Values must be finite: infinity is an
+ * error naming the row and column, and so are NaN and an empty CSV cell
+ * (missing values) unless options->allow_missing is set.
  * A file with no data rows, or zero columns, is an error.
  */
 int dataio_read_matrix(const char *path, const dataio_read_options *options,

@@ -39,6 +39,7 @@ typedef struct reader {
     int read_errno;     /* nonzero once a read failed */
     long long size;     /* a regular file's size, else -1 */
     size_t taken;       /* bytes handed out so far (the file offset) */
+    bool allow_missing; /* NaN and empty cells are values (missing) */
 } reader;
 
 static int reader_open(reader *r, const char *path, char *err, size_t errlen)
@@ -193,19 +194,20 @@ static int read_failed(const reader *r, char *err, size_t errlen)
     return 1;
 }
 
-/* Reports the first NaN or infinity in row-major order, 1-based. */
+/* Reports the first infinity, or NaN unless missing values are allowed,
+ * in row-major order, 1-based. */
 static int check_finite(const reader *r, const double *a, size_t rows,
                         size_t cols, char *err, size_t errlen)
 {
     size_t n = rows * cols;
     for (size_t k = 0; k < n; k++) {
-        if (isfinite(a[k]))
+        if (isfinite(a[k]) || (isnan(a[k]) && r->allow_missing))
             continue;
         size_t i = k / cols + 1, j = k % cols + 1;
         if (isnan(a[k]))
             dataio_set_error(err, errlen,
-                    "%s: row %zu, column %zu: missing value (NaN; fitting "
-                    "with missing values is not supported)", r->name, i, j);
+                    "%s: row %zu, column %zu: missing value (NaN; pass "
+                    "--missing to accept gaps)", r->name, i, j);
         else
             dataio_set_error(err, errlen,
                     "%s: row %zu, column %zu: value is not finite (%s)",
@@ -810,9 +812,13 @@ static int parse_value(const text_state *t, size_t col, double *v,
         return -1;
     }
     if (f->n == 0 || isnan(*v)) {
+        if (t->r->allow_missing) {
+            *v = NAN; /* also for "-nan": one kind of gap */
+            return 0;
+        }
         dataio_set_error(err, errlen,
-                "%s:%zu:%zu: missing value (fitting with missing values is "
-                "not supported)", name, t->lineno, col + 1);
+                "%s:%zu:%zu: missing value (pass --missing to accept gaps)",
+                name, t->lineno, col + 1);
         return -1;
     }
     if (isinf(*v)) { /* also what an overflow like 1e999 gives */
@@ -958,6 +964,7 @@ int dataio_read_matrix(const char *path, const dataio_read_options *options,
     reader r;
     if (reader_open(&r, path, err, errlen) != 0)
         return -1;
+    r.allow_missing = options && options->allow_missing;
     int rc;
     if (raw_rows > 0)
         rc = read_raw(&r, raw_rows, raw_cols, out, err, errlen);
