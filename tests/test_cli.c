@@ -1377,6 +1377,177 @@ static void test_select_lists_and_failures(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* Missing values                                                      */
+/* ------------------------------------------------------------------ */
+
+/* data.csv with gaps: every 7th value left empty, every 11th "NaN", and
+ * row 5 with nothing observed. Returns the number of gaps, and the rows
+ * with nothing observed in *empty_rows. */
+static size_t write_gappy(const char *path, size_t *empty_rows)
+{
+    dataio_matrix x = read_matrix("data.csv");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "x_km,y_km\n");
+    size_t gaps = 0;
+    *empty_rows = 0;
+    for (size_t i = 0; i < x.rows; i++) {
+        const size_t gaps_before = gaps;
+        for (size_t j = 0; j < x.cols; j++) {
+            const size_t at = i * x.cols + j;
+            if (j > 0)
+                fputc(',', f);
+            if (i == 5 || at % 7 == 3) {
+                gaps++;
+            } else if (at % 11 == 4) {
+                fputs("NaN", f);
+                gaps++;
+            } else {
+                fprintf(f, "%.17g", x.data[at]);
+            }
+        }
+        fputc('\n', f);
+        *empty_rows += gaps - gaps_before == x.cols;
+    }
+    assert_int_equal(fclose(f), 0);
+    dataio_matrix_free(&x);
+    return gaps;
+}
+
+static dataio_matrix read_gappy(const char *path)
+{
+    dataio_matrix m = {NULL, 0, 0};
+    char err[512] = "";
+    dataio_read_options opt = {0, 0, 1};
+    if (dataio_read_matrix(path, &opt, &m, err, sizeof err) != 0)
+        print_message("%s\n", err);
+    assert_non_null(m.data);
+    return m;
+}
+
+static void test_missing_values(void **state)
+{
+    (void)state;
+    size_t empty_rows;
+    const size_t gaps = write_gappy("gappy.csv", &empty_rows);
+    run_result r;
+
+    /* Without --missing: an error naming the place and the flag. */
+    RUN(&r, "fit", "gappy.csv", "-k", "2", "-o", "m.json");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "gappy.csv:3:2: missing value");
+    expect_in_stderr(&r, "--missing");
+    assert_false(file_exists("m.json"));
+    run_free(&r);
+
+    RUN(&r, "fit", "gappy.csv", "-k", "2", "--missing", "-o", "m.json",
+        "--labels", "l.csv", "--json");
+    expect_ok(&r);
+    json_t *j = parse_json(r.out);
+    assert_int_equal(json_int(j, "n_missing_values"), (long long)gaps);
+    assert_int_equal(json_int(j, "n_rows_all_missing"), (long long)empty_rows);
+    assert_true(empty_rows >= 1);
+    assert_int_equal(json_int(j, "n_samples"), N_ROWS);
+    const double ll = json_num(j, "log_likelihood");
+    json_decref(j);
+    run_free(&r);
+
+    /* The same fit through the library. */
+    dataio_matrix x = read_gappy("gappy.csv");
+    emgmm_params p;
+    emgmm_params_default(&p);
+    p.n_components = 2;
+    p.missing = 1;
+    emgmm_model *lib = NULL;
+    emgmm_fit_info info;
+    assert_int_equal(emgmm_fit(&p, x.data, x.rows, x.cols, x.cols, &lib,
+                               &info), EMGMM_OK);
+    assert_close(ll, info.log_likelihood, 1e-14, 0);
+    dataio_matrix labels = read_matrix("l.csv");
+    assert_int_equal(labels.rows, N_ROWS);
+    dataio_matrix_free(&labels);
+
+    /* impute: observed values unchanged, gaps as the library fills them. */
+    RUN(&r, "impute", "m.json", "gappy.csv", "-o", "filled.csv");
+    expect_ok(&r);
+    run_free(&r);
+    dataio_matrix filled = read_matrix("filled.csv");
+    assert_int_equal(filled.rows, N_ROWS);
+    emgmm_model *m = load_model("m.json");
+    double *want = malloc(x.rows * x.cols * sizeof(double));
+    assert_int_equal(emgmm_impute(m, x.data, x.rows, x.cols, want),
+                     EMGMM_OK);
+    for (size_t i = 0; i < x.rows * x.cols; i++) {
+        if (isnan(x.data[i]))
+            assert_close(filled.data[i], want[i], 1e-15, 0);
+        else
+            assert_true(filled.data[i] == x.data[i]);
+    }
+    free(want);
+    dataio_matrix_free(&filled);
+
+    /* Multiple imputation: M stacked copies, the same for the same seed. */
+    RUN(&r, "impute", "m.json", "gappy.csv", "--draws", "3", "--seed", "5",
+        "-o", "d1.npy");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "impute", "m.json", "gappy.csv", "--draws", "3", "--seed", "5",
+        "-o", "d2.npy");
+    expect_ok(&r);
+    run_free(&r);
+    size_t n1, n2;
+    char *d1 = read_all("d1.npy", &n1), *d2 = read_all("d2.npy", &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(d1, d2, n1);
+    free(d1);
+    free(d2);
+    dataio_matrix draws = read_matrix("d1.npy");
+    assert_int_equal(draws.rows, 3 * N_ROWS);
+    assert_int_equal(draws.cols, 2);
+    for (size_t t = 0; t < 3; t++)
+        for (size_t i = 0; i < x.rows * x.cols; i++) {
+            const double v = draws.data[t * x.rows * x.cols + i];
+            if (isnan(x.data[i]))
+                assert_true(isfinite(v));
+            else
+                assert_true(v == x.data[i]);
+        }
+    dataio_matrix_free(&draws);
+
+    /* predict --missing gives the labels fit wrote. */
+    RUN(&r, "predict", "m.json", "gappy.csv", "--missing");
+    expect_ok(&r);
+    char *fit_labels = read_all("l.csv", NULL);
+    assert_string_equal(r.out, fit_labels);
+    free(fit_labels);
+    run_free(&r);
+    RUN(&r, "predict", "m.json", "gappy.csv");
+    expect_status(&r, 2);
+    expect_in_stderr(&r, "--missing");
+    run_free(&r);
+
+    /* Usage errors. */
+    RUN(&r, "impute", "m.json", "gappy.csv", "--seed", "5", "-o", "x.csv");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    run_free(&r);
+    RUN(&r, "impute", "m.json", "gappy.csv");
+    expect_status(&r, 2);
+    run_free(&r);
+    write_text("nocol.csv", "a,b\n1,\n2,NaN\n3,\n");
+    RUN(&r, "fit", "nocol.csv", "-k", "1", "--missing");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "column 2 has no observed value");
+    run_free(&r);
+
+    emgmm_free(&m);
+    emgmm_free(&lib);
+    dataio_matrix_free(&x);
+}
+
+/* ------------------------------------------------------------------ */
 /* Bad usage and bad input: exit 2, one line, nothing written           */
 /* ------------------------------------------------------------------ */
 
@@ -1707,6 +1878,7 @@ int main(int argc, char **argv)
         T(test_predict),
         T(test_score),
         T(test_sample),
+        T(test_missing_values),
         T(test_fit_weights_equal_repeats),
         T(test_plot),
         T(test_plot_projected),

@@ -329,11 +329,71 @@ int cli_load_model_and_data(const char *command, const char *model_path,
     return rc;
 }
 
+int cli_check_observed_columns(const char *path, const dataio_matrix *x)
+{
+    for (size_t j = 0; j < x->cols; j++) {
+        size_t i = 0;
+        while (i < x->rows && isnan(x->data[i * x->cols + j]))
+            i++;
+        if (i == x->rows)
+            return cli_error(EXIT_BAD_USAGE,
+                             "%s: column %zu has no observed value (every "
+                             "row is missing it)",
+                             strcmp(path, "-") == 0 ? "<stdin>" : path, j + 1);
+    }
+    return 0;
+}
+
+/* Posteriors given the observed values, for data with gaps (read with
+ * --missing); labels are their argmax. */
+static int predict_with_gaps(const emgmm_model *m, const dataio_matrix *x,
+                             int32_t **labels, double **proba)
+{
+    size_t n = x->rows, k = emgmm_n_components(m);
+    double *p = NULL;
+    if (labels != NULL)
+        *labels = NULL;
+    if (proba != NULL)
+        *proba = NULL;
+    if (k != 0 && n > SIZE_MAX / sizeof(double) / k)
+        return cli_error(EXIT_WORK_FAILED, "out of memory (%zu rows)", n);
+    p = malloc((n * k != 0 ? n * k : 1) * sizeof *p);
+    int32_t *l = labels ? malloc((n != 0 ? n : 1) * sizeof *l) : NULL;
+    if (p == NULL || (labels != NULL && l == NULL)) {
+        free(p);
+        free(l);
+        return cli_error(EXIT_WORK_FAILED, "out of memory (%zu rows)", n);
+    }
+    int st = emgmm_predict_proba_missing(m, x->data, n, x->cols, p);
+    if (st != EMGMM_OK) {
+        free(p);
+        free(l);
+        return cli_library_error("predict", st);
+    }
+    for (size_t i = 0; l != NULL && i < n; i++) {
+        size_t best = 0;
+        for (size_t c = 1; c < k; c++)
+            if (p[i * k + c] > p[i * k + best])
+                best = c;
+        l[i] = (int32_t)best;
+    }
+    if (labels != NULL)
+        *labels = l;
+    if (proba != NULL)
+        *proba = p;
+    else
+        free(p);
+    return 0;
+}
+
 int cli_predict(const emgmm_model *m, const dataio_matrix *x,
                 int32_t **labels, double **proba)
 {
     size_t n = x->rows, k = emgmm_n_components(m);
     int st = EMGMM_OK, nomem = 0;
+    for (size_t i = 0; i < n * x->cols; i++)
+        if (isnan(x->data[i]))
+            return predict_with_gaps(m, x, labels, proba);
     if (labels != NULL) {
         *labels = malloc((n != 0 ? n : 1) * sizeof **labels);
         if (*labels == NULL)

@@ -94,9 +94,15 @@ int cli_load_model_and_data(const char *command, const char *model_path,
                             const dataio_read_options *read,
                             emgmm_model **m, dataio_matrix *x);
 
+/** Data read with --missing: exit status 2, naming the column, when a
+ *  column has no observed value (nothing to estimate it from); else 0. */
+int cli_check_observed_columns(const char *path, const dataio_matrix *x);
+
 /** Labels (when `labels` is not NULL) and component probabilities (when
  *  `proba` is not NULL, N x K) of every row of x, in arrays the caller
- *  frees. On failure both are NULL and the error has been printed. */
+ *  frees. Data with gaps (NaN, read with --missing) get the posteriors
+ *  given each row's observed values. On failure both are NULL and the
+ *  error has been printed. */
 int cli_predict(const emgmm_model *m, const dataio_matrix *x,
                 int32_t **labels, double **proba);
 
@@ -199,6 +205,7 @@ int cmd_fit(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
+int cmd_impute(int argc, char **argv);
 int cmd_select(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 

@@ -34,6 +34,7 @@ enum {
     OPT_PROBA,
     OPT_TRACE,
     OPT_WEIGHTS,
+    OPT_MISSING,
     OPT_JSON
 };
 
@@ -52,6 +53,7 @@ static const struct option fit_options[] = {
     {"threads", required_argument, NULL, OPT_THREADS},
     {"shape", required_argument, NULL, OPT_SHAPE},
     {"weights", required_argument, NULL, OPT_WEIGHTS},
+    {"missing", no_argument, NULL, OPT_MISSING},
     {"require-converged", no_argument, NULL, OPT_REQUIRE_CONVERGED},
     {"fail-on-empty", no_argument, NULL, OPT_FAIL_ON_EMPTY},
     {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
@@ -100,7 +102,11 @@ static void fit_help(FILE *f)
         "      --threads T        threads; 0 means OMP_NUM_THREADS, else all\n"
         "                         cores (default %d). Row blocks run on\n"
         "                         these threads with a one-thread BLAS, so\n"
-        "                         the two never oversubscribe the cores\n"
+        "                         the two never oversubscribe the cores\n",
+        cov ? cov : "full", init ? init : "kmeans",
+        (unsigned long long)d.seed, d.n_init, d.tol, d.max_iter, d.reg_covar,
+        d.n_threads);
+    fputs(
         "\n"
         "Input:\n"
         "      --shape N,D        DATA is raw little-endian float64: N rows, D\n"
@@ -110,6 +116,14 @@ static void fit_help(FILE *f)
         "                         weight w counts as w copies of itself; the\n"
         "                         log-likelihood is then per unit of weight\n"
         "                         and BIC uses N = the sum of the weights\n"
+        "      --missing          accept missing values: NaN in .npy or raw\n"
+        "                         data, NaN or an empty cell in CSV. Each row\n"
+        "                         counts by the likelihood of its observed\n"
+        "                         values (missing at random is assumed);\n"
+        "                         rows with nothing observed are skipped and\n"
+        "                         counted (n_rows_all_missing in --json);\n"
+        "                         --labels and --proba use the observed\n"
+        "                         values. Fill the gaps with 'emgmm impute'\n"
         "\n"
         "Output (a file name ending in .npy is written as .npy, else CSV;\n"
         "- is standard output; files appear only if everything succeeds):\n"
@@ -125,7 +139,8 @@ static void fit_help(FILE *f)
         "                         n_components, n_features, n_samples,\n"
         "                         covariance_type, n_iter, converged,\n"
         "                         log_likelihood (mean per sample), bic, aic,\n"
-        "                         seconds\n"
+        "                         seconds; with --missing also\n"
+        "                         n_missing_values and n_rows_all_missing\n"
         "      --require-converged\n"
         "                         fail (exit 1, no output written) if the fit\n"
         "                         did not converge within --max-iter\n"
@@ -140,9 +155,7 @@ static void fit_help(FILE *f)
         "                         change, seconds (and 'init I/N' before each\n"
         "                         restart when --n-init > 1)\n"
         "  -h, --help             show this help and exit\n",
-        cov ? cov : "full", init ? init : "kmeans",
-        (unsigned long long)d.seed, d.n_init, d.tol, d.max_iter, d.reg_covar,
-        d.n_threads);
+        f);
     fputs(
         "\n"
         "Long jobs:\n"
@@ -169,7 +182,8 @@ static void fit_help(FILE *f)
         "  emgmm fit big.npy -k 8 --tol 0 --max-iter 50 --json -v\n"
         "  emgmm fit data.csv --init-model start.json -o model.json\n"
         "  emgmm fit big.npy -k 8 --checkpoint ckpt.json -o model.json\n"
-        "  emgmm fit big.npy --resume ckpt.json -o model.json\n",
+        "  emgmm fit big.npy --resume ckpt.json -o model.json\n"
+        "  emgmm fit gappy.csv -k 3 --missing -o model.json\n",
         f);
 }
 
@@ -240,6 +254,10 @@ static int parse_fit_args(int argc, char **argv, fit_args *a,
         case OPT_PROBA: a->proba = optarg; break;
         case OPT_TRACE: a->trace = optarg; break;
         case OPT_WEIGHTS: a->weights = optarg; break;
+        case OPT_MISSING:
+            a->read.allow_missing = 1;
+            p->missing = 1;
+            break;
         case OPT_JSON: a->json = 1; break;
         case 'v': a->verbose = 1; break;
         case 'h': a->help = 1; return 0;
@@ -535,7 +553,8 @@ static int fit_failed(int status, const emgmm_params *p,
 /* The --json summary: one object on standard output. BIC and AIC come
  * from the fit, which counts sample weights. */
 static int print_summary(const emgmm_model *m, const dataio_matrix *x,
-                         const emgmm_fit_info *info, double seconds)
+                         const emgmm_fit_info *info, double seconds,
+                         int missing)
 {
     double bic = info->bic, aic = info->aic;
     emgmm_covariance_type t = emgmm_get_covariance_type(m);
@@ -550,6 +569,19 @@ static int print_summary(const emgmm_model *m, const dataio_matrix *x,
         "converged", info->converged ? 1 : 0,
         "log_likelihood", info->log_likelihood,
         "bic", bic, "aic", aic, "seconds", seconds);
+    if (obj != NULL && missing) {
+        size_t n_missing = 0;
+        for (size_t i = 0; i < x->rows * x->cols; i++)
+            n_missing += isnan(x->data[i]) != 0;
+        if (json_object_set_new(obj, "n_missing_values",
+                                json_integer((json_int_t)n_missing)) != 0 ||
+            json_object_set_new(obj, "n_rows_all_missing",
+                                json_integer((json_int_t)
+                                                 info->n_rows_all_missing)) != 0) {
+            json_decref(obj);
+            obj = NULL;
+        }
+    }
     if (obj == NULL) /* out of memory, or a value that is not finite */
         return cli_error(EXIT_WORK_FAILED,
                          "cannot write the JSON summary (log-likelihood %g)",
@@ -567,7 +599,7 @@ static int print_summary(const emgmm_model *m, const dataio_matrix *x,
 static int write_outputs(cli_outputs *o, const int idx[5],
                          const emgmm_model *m, const dataio_matrix *x,
                          const emgmm_fit_info *info, double seconds,
-                         const trace_picture *trace)
+                         const trace_picture *trace, int missing)
 {
     enum { MODEL, LABELS, PROBA, JSON, TRACE };
     size_t n = x->rows, k = emgmm_n_components(m);
@@ -594,7 +626,7 @@ static int write_outputs(cli_outputs *o, const int idx[5],
             else if (w == TRACE)
                 rc = cli_write_stream(o, i, write_trace, trace);
             else
-                rc = print_summary(m, x, info, seconds);
+                rc = print_summary(m, x, info, seconds, missing);
         }
     }
     if (rc == 0)
@@ -664,6 +696,8 @@ int cmd_fit(int argc, char **argv)
     }
     if (rc == 0)
         rc = cli_load_data(a.data, &a.read, &x);
+    if (rc == 0 && p.missing)
+        rc = cli_check_observed_columns(a.data, &x);
     if (rc == 0 && start != NULL)
         rc = cli_check_features(a.data, &x, a.init_model, start);
     if (rc == 0 && a.weights != NULL)
@@ -731,7 +765,7 @@ int cmd_fit(int argc, char **argv)
                         info.n_empty, info.n_empty == 1 ? "" : "s",
                         info.n_empty == 1 ? "its" : "their");
             rc = write_outputs(&out, idx, model, &x, &info, seconds,
-                               &trace);
+                               &trace, p.missing);
         }
     }
     free(ps.points);

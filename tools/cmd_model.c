@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-enum { OPT_PROBA = 256, OPT_SHAPE, OPT_JSON, OPT_SEED };
+enum { OPT_PROBA = 256, OPT_SHAPE, OPT_JSON, OPT_SEED, OPT_MISSING };
 
 static const char *const model_and_data[] = {"MODEL", "DATA", NULL};
 static const char *const model_only[] = {"MODEL", NULL};
@@ -36,6 +36,10 @@ static void predict_help(FILE *f)
         "                         probabilities (N x K; .npy or CSV)\n"
         "      --shape N,D        DATA is raw little-endian float64: N rows,\n"
         "                         D columns (default: detect .npy or CSV)\n"
+        "      --missing          accept missing values (NaN, or an empty CSV\n"
+        "                         cell): rows are labelled by their observed\n"
+        "                         values; a row with none gets the component\n"
+        "                         of largest weight\n"
         "  -h, --help             show this help and exit\n"
         "\n"
         "Exit status: 0 success; 1 an output could not be written; 2 bad\n"
@@ -54,6 +58,7 @@ int cmd_predict(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {"proba", required_argument, NULL, OPT_PROBA},
         {"shape", required_argument, NULL, OPT_SHAPE},
+        {"missing", no_argument, NULL, OPT_MISSING},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *labels_path = "-", *proba_path = NULL;
@@ -68,6 +73,7 @@ int cmd_predict(int argc, char **argv)
         case 'o': labels_path = optarg; break;
         case OPT_PROBA: proba_path = optarg; break;
         case OPT_SHAPE: rc = cli_parse_shape("--shape", optarg, &read); break;
+        case OPT_MISSING: read.allow_missing = 1; break;
         case 'h': predict_help(stdout); return 0;
         default: return cli_bad_option("predict", c, argv, optstring);
         }

@@ -1,8 +1,8 @@
 /*
  * emgmm: the command-line program. Dispatches to the commands (cmd_fit.c,
- * cmd_model.c, cmd_select.c, cmd_plot.c) and prints the usage and
- * version. Every command returns its exit status here: 0 success, 1 the
- * work failed, 2 bad usage or input.
+ * cmd_model.c, cmd_impute.c, cmd_select.c, cmd_plot.c) and prints the
+ * usage and version. Every command returns its exit status here: 0
+ * success, 1 the work failed, 2 bad usage or input, 3 interrupted.
  */
 #include "cli_common.h"
 
@@ -17,17 +17,20 @@ static void usage(FILE *f)
         "  emgmm fit DATA [-k K] [-c TYPE] [--init METHOD | --init-model MODEL]\n"
         "            [--seed S] [--n-init N] [--tol T] [--max-iter M]\n"
         "            [--reg-covar R] [--threads T] [--shape N,D]\n"
-        "            [--weights FILE] [--require-converged] [-o MODEL]\n"
-        "            [--labels OUT] [--proba OUT] [--trace SVG] [--json] [-v]\n"
+        "            [--weights FILE] [--missing] [--require-converged]\n"
+        "            [-o MODEL] [--labels OUT] [--proba OUT] [--trace SVG]\n"
+        "            [--json] [-v]\n"
         "  emgmm select DATA [-k KS] [-c TYPES] [--criterion bic|aic]\n"
         "            [--init METHOD] [--n-init N] [--seed S] [--tol T]\n"
         "            [--max-iter M] [--reg-covar R] [--threads T]\n"
         "            [--shape N,D] [--weights FILE] [-o BEST_MODEL]\n"
         "            [--plot SVG] [--json] [-v]\n"
         "  emgmm plot    MODEL DATA [-o SVG] [--max-points N] [--shape N,D]\n"
-        "  emgmm predict MODEL DATA [-o LABELS] [--proba OUT] [--shape N,D]\n"
+        "  emgmm predict MODEL DATA [-o LABELS] [--proba OUT] [--missing]\n"
+        "            [--shape N,D]\n"
         "  emgmm score   MODEL DATA [--json] [--shape N,D]\n"
         "  emgmm sample  MODEL -n N [--seed S] -o OUT\n"
+        "  emgmm impute  MODEL DATA -o OUT [--draws M] [--seed S] [--shape N,D]\n"
         "  emgmm --help | --version | COMMAND --help\n"
         "\n"
         "Gaussian mixture models fitted by Expectation-Maximisation.\n"
@@ -40,14 +43,17 @@ static void usage(FILE *f)
         "  predict   write the most probable component of each row of DATA\n"
         "  score     print the mean log-likelihood, BIC and AIC of DATA\n"
         "  sample    draw samples from a model\n"
+        "  impute    fill the missing values of DATA from a model\n"
         "\n"
         "DATA is .npy, CSV/TSV (optional header row), raw float64 with\n"
-        "--shape N,D, or - for standard input. 'emgmm COMMAND --help' explains\n"
-        "each command's options and defaults.\n"
+        "--shape N,D, or - for standard input. Missing values (NaN, or an\n"
+        "empty CSV cell) are accepted by fit --missing, predict --missing and\n"
+        "impute. 'emgmm COMMAND --help' explains each command's options and\n"
+        "defaults.\n"
         "\n"
         "Exit status: 0 success; 1 the work failed (singular covariance, no\n"
         "convergence with --require-converged, an unwritable output); 2 bad\n"
-        "usage or bad input.\n"
+        "usage or bad input; 3 fit interrupted by SIGTERM or SIGINT.\n"
         "\n"
         "Example:\n"
         "  emgmm fit data/sightings.csv -k 2 -o model.json\n"
@@ -84,6 +90,8 @@ static int dispatch(int argc, char **argv)
         return cmd_score(argc - 1, argv + 1);
     if (strcmp(cmd, "sample") == 0)
         return cmd_sample(argc - 1, argv + 1);
+    if (strcmp(cmd, "impute") == 0)
+        return cmd_impute(argc - 1, argv + 1);
     if (cmd[0] == '-')
         return cli_error(EXIT_BAD_USAGE,
                          "unknown option '%s' (see 'emgmm --help')", cmd);
