@@ -118,7 +118,7 @@ static int load_inputs(const char *xpath, const char *mpath, dataio_matrix *X,
                        emgmm_model **start)
 {
     char err[512];
-    dataio_read_options opt = {0, 0};
+    dataio_read_options opt = {0, 0, 0};
     if (dataio_read_matrix(xpath, &opt, X, err, sizeof err) != 0) {
         fprintf(stderr, "bench_emgmm: %s\n", err);
         return -1;
