@@ -161,6 +161,12 @@ typedef struct emgmm_iteration {
  *  then returns EMGMM_ERR_CANCELLED. Runs on the calling thread. */
 typedef int (*emgmm_progress_fn)(const emgmm_iteration *it, void *user);
 
+/** For a fit spread over several processes: sums `count` doubles element
+ *  by element over all of them, in place, so that every process ends with
+ *  the same sums (e.g. MPI_Allreduce with MPI_SUM on MPI_DOUBLE). Every
+ *  process must get the same bits. Returns 0, or non-zero on failure. */
+typedef int (*emgmm_allreduce_fn)(double *values, size_t count, void *user);
+
 typedef struct emgmm_params {
     int n_components;                      /**< required, >= 1; default 0
                                                 (rejected unless init_model
@@ -223,9 +229,22 @@ typedef struct emgmm_params {
      *  with gaps filled by column means. Without any NaN the result is
      *  the ordinary fit, bit for bit. Infinity stays an error. */
     int missing;
+    /** default NULL (one process). A distributed fit: each process calls
+     *  emgmm_fit on its own rows (with its own sample_weight) and the same
+     *  parameters, and every sum over rows (responsibility totals, weighted
+     *  sums, scatter matrices, the log-likelihood, row counts, and whether
+     *  any process failed or was cancelled) goes through this function,
+     *  so every process computes the same model: the fit of all rows
+     *  together, up to the order of the additions. init_model is required
+     *  (initialisation from data is not distributed: fit a sample first,
+     *  as `emgmm fit` under mpirun does) and n_init must be 1. Errors are
+     *  collective: every process returns the same status. A failed sum is
+     *  EMGMM_ERR_IO. */
+    emgmm_allreduce_fn allreduce;
+    void *allreduce_data; /**< passed to allreduce; default NULL */
     /** Spare room so that fields can be added without breaking the ABI;
      *  emgmm_params_default() zeroes it. */
-    uint64_t reserved[15];
+    uint64_t reserved[13];
 } emgmm_params;
 
 /** Fills *p with the defaults listed above (scikit-learn's). */

@@ -68,7 +68,11 @@ int emgmm__workspace_alloc(emgmm_workspace *ws, size_t n, size_t k,
     ws->centred = emgmm__malloc(t * ws->gather_rows, d * sizeof(double));
     ws->block_ll = emgmm__malloc(ws->n_blocks, sizeof(double));
     ws->scratch = emgmm__malloc(d, d * sizeof(double));
-    if (!ws->proj || !ws->centred || !ws->block_ll || !ws->scratch) {
+    ws->sphere = emgmm__malloc(k, d * sizeof(double));
+    ws->reduce = NULL;
+    ws->reduce_data = NULL;
+    if (!ws->proj || !ws->centred || !ws->block_ll || !ws->scratch ||
+        !ws->sphere) {
         emgmm__workspace_free(ws);
         return EMGMM_ERR_NOMEM;
     }
@@ -81,7 +85,8 @@ void emgmm__workspace_free(emgmm_workspace *ws)
     emgmm__free(ws->centred);
     emgmm__free(ws->block_ll);
     emgmm__free(ws->scratch);
-    ws->proj = ws->centred = ws->block_ll = ws->scratch = NULL;
+    emgmm__free(ws->sphere);
+    ws->proj = ws->centred = ws->block_ll = ws->scratch = ws->sphere = NULL;
 }
 
 /* Squared norm of y - m over d entries. Four partial sums: the compiler

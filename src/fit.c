@@ -77,7 +77,7 @@ static int check_params(const emgmm_params *p, size_t n, size_t d,
  * distinct samples". With allow_nan, the range is that of the observed
  * values, and a column with none is EMGMM_ERR_INVALID. */
 static int check_data(const double *X, size_t n, size_t d, size_t ldx,
-                      int allow_nan)
+                      int allow_nan, int distributed)
 {
     for (size_t j = 0; j < d; j++) {
         double lo = INFINITY, hi = -INFINITY;
@@ -90,8 +90,11 @@ static int check_data(const double *X, size_t n, size_t d, size_t ldx,
             lo = v < lo ? v : lo;
             hi = v > hi ? v : hi;
         }
-        if (lo > hi) /* nothing observed */
+        if (lo > hi) { /* nothing observed (here: see column_counts) */
+            if (distributed)
+                continue;
             return EMGMM_ERR_INVALID;
+        }
         const double range = hi - lo; /* may overflow to inf: also too big */
         if (range > 1e150 || (range > 0.0 && range < 1e-150))
             return EMGMM_ERR_RANGE;
@@ -112,6 +115,7 @@ typedef struct fit_data {
     double *column_mean; /* d: mean of each column's observed values */
     emgmm_gaps gaps;     /* n_incomplete == 0: no gaps, ordinary EM */
     size_t n_all_missing;
+    size_t n_global;     /* rows over all processes (n with one) */
 } fit_data;
 
 static void fit_data_free(fit_data *fd)
@@ -181,8 +185,11 @@ static int prepare_missing(const emgmm_params *p, const double *X, size_t n,
             }
         t++;
     }
-    for (size_t j = 0; j < d; j++)
-        fd->column_mean[j] /= (double)observed[j]; /* > 0: checked */
+    for (size_t j = 0; j < d; j++) /* none observed here: another process
+                                      has some (checked), any fill will do */
+        fd->column_mean[j] = observed[j] ? fd->column_mean[j] /
+                                               (double)observed[j]
+                                         : 0.0;
     rc = emgmm__gaps_build(&fd->gaps, fd->filled, kept, d, d, k, type,
                            n_threads);
     if (rc != EMGMM_OK)
@@ -204,16 +211,26 @@ done:
     return rc;
 }
 
-/* One E-step (total log-likelihood in *ll), with or without gaps. */
+/* One E-step (total log-likelihood in *ll, over every process of a
+ * distributed fit), with or without gaps. A failure on any process is a
+ * failure on all. */
 static int e_step(const emgmm_model *m, const fit_data *fd, double *resp,
                   emgmm_workspace *ws, double *ll)
 {
-    if (fd->gaps.n_incomplete == 0) {
-        *ll = emgmm__estep(m, fd->X, fd->n, fd->ldx, fd->weight, resp, ws);
-        return EMGMM_OK;
-    }
-    return emgmm__estep_gaps(m, fd->X, fd->ldx, fd->weight, resp, ws,
-                             (emgmm_gaps *)&fd->gaps, ll);
+    int rc = EMGMM_OK;
+    double sums[2] = {0.0, 0.0}; /* log-likelihood, failed processes */
+    if (fd->gaps.n_incomplete == 0)
+        sums[0] = emgmm__estep(m, fd->X, fd->n, fd->ldx, fd->weight, resp,
+                               ws);
+    else
+        rc = emgmm__estep_gaps(m, fd->X, fd->ldx, fd->weight, resp, ws,
+                               (emgmm_gaps *)&fd->gaps, &sums[0]);
+    sums[1] = rc != EMGMM_OK;
+    int reduced = emgmm__allreduce(ws, sums, 2);
+    if (reduced != EMGMM_OK)
+        return reduced;
+    *ll = sums[0];
+    return sums[1] != 0.0 ? EMGMM_ERR_SINGULAR : EMGMM_OK;
 }
 
 static int m_step(emgmm_model *m, fit_data *fd, const double *resp,
@@ -310,7 +327,7 @@ static int run_em(const emgmm_params *p, int run, fit_data *fd,
         if (rc != EMGMM_OK)
             return rc;
         const double current = total / total_weight;
-        if (p->fail_on_empty && count_empty(m, n, bad) > 0)
+        if (p->fail_on_empty && count_empty(m, fd->n_global, bad) > 0)
             return EMGMM_ERR_EMPTY_COMPONENT;
         double change = current - previous;
         previous = current;
@@ -318,12 +335,19 @@ static int run_em(const emgmm_params *p, int run, fit_data *fd,
         out->lower_bound = current;
         m->fit.n_iter = it;
         m->fit.lower_bound = current;
+        /* Stopping is collective: a signal reaches the processes of a
+         * distributed fit at slightly different times, and each must take
+         * part in the same sums (whether or not it has a callback). */
+        double stop = 0.0;
         if (p->progress) {
             emgmm_iteration iter = {run, it, current, change,
                                     emgmm__now() - t0, m};
-            if (p->progress(&iter, p->progress_data) != 0)
-                return EMGMM_ERR_CANCELLED;
+            stop = p->progress(&iter, p->progress_data) != 0;
         }
+        if ((rc = emgmm__allreduce(ws, &stop, 1)) != EMGMM_OK)
+            return rc;
+        if (stop != 0.0)
+            return EMGMM_ERR_CANCELLED;
         if (fabs(change) < p->tol) {
             out->converged = 1;
             break;
@@ -332,6 +356,43 @@ static int run_em(const emgmm_params *p, int run, fit_data *fd,
     double total;
     rc = e_step(m, fd, resp, ws, &total);
     out->score = total / total_weight;
+    return rc;
+}
+
+/* In a distributed fit, every process learns whether any failed, and
+ * all return the same status (the first by code). One process: rc. */
+static int collective(const emgmm_params *p, int rc)
+{
+    if (!p->allreduce)
+        return rc;
+    double seen[16] = {0.0}; /* seen[c]: processes that failed with -c */
+    if (rc != EMGMM_OK)
+        seen[(-rc) & 15] = 1.0;
+    if (p->allreduce(seen, 16, p->allreduce_data) != 0)
+        return EMGMM_ERR_IO;
+    for (int c = 1; c < 16; c++)
+        if (seen[c] != 0.0)
+            return -c;
+    return EMGMM_OK;
+}
+
+/* A distributed fit with missing values: a column may have no observed
+ * value on one process, but not on all. */
+static int check_observed_somewhere(const emgmm_params *p, const double *X,
+                                    size_t n, size_t d, size_t ldx)
+{
+    double *count = emgmm__calloc(d, sizeof(double));
+    if (!count)
+        return EMGMM_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            count[j] += !isnan(X[i * ldx + j]);
+    int rc = p->allreduce(count, d, p->allreduce_data) != 0 ? EMGMM_ERR_IO
+                                                            : EMGMM_OK;
+    for (size_t j = 0; rc == EMGMM_OK && j < d; j++)
+        if (count[j] == 0.0)
+            rc = EMGMM_ERR_INVALID;
+    emgmm__free(count);
     return rc;
 }
 
@@ -356,20 +417,26 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
         p->init_model ? p->init_model->type : p->covariance_type;
     if (rc != EMGMM_OK)
         return rc;
-    if ((rc = check_data(X, n, d, ldx, p->missing)) != EMGMM_OK)
-        return rc;
-    double total_weight = (double)n;
-    if (p->sample_weight) {
+    const int distributed = p->allreduce != NULL;
+    if (distributed && (!p->init_model || p->n_init != 1))
+        return EMGMM_ERR_INVALID; /* the same answer on every process */
+    rc = check_data(X, n, d, ldx, p->missing, distributed);
+    double total_weight = (double)n; /* this process's share, for now */
+    if (rc == EMGMM_OK && p->sample_weight) {
         total_weight = 0.0;
         for (size_t i = 0; i < n; i++) {
             const double wi = p->sample_weight[i];
             if (!(wi >= 0.0) || !isfinite(wi))
-                return EMGMM_ERR_INVALID;
+                rc = EMGMM_ERR_INVALID;
             total_weight += wi;
         }
-        if (!(total_weight > 0.0))
-            return EMGMM_ERR_INVALID;
     }
+    if (rc == EMGMM_OK && distributed && p->missing)
+        rc = check_observed_somewhere(p, X, n, d, ldx);
+    if ((rc = collective(p, rc)) != EMGMM_OK)
+        return rc;
+    if (!distributed && !(total_weight > 0.0))
+        return EMGMM_ERR_INVALID; /* (distributed: checked on the sum) */
 
     /* Row-block loops run on OpenMP threads, each calling a one-thread
      * BLAS; without OpenMP the BLAS's own threads do the work. Either way
@@ -387,11 +454,24 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
         emgmm__set_blas_threads(p->n_threads);
 
     fit_data fd = {X, n, ldx, p->sample_weight, total_weight,
-                   NULL, NULL, NULL, {0}, 0};
+                   NULL, NULL, NULL, {0}, 0, 0};
     if (p->missing)
         rc = prepare_missing(p, X, n, d, ldx, k, type, loop_threads, &fd);
+    if (rc == EMGMM_OK && fd.n == 0)
+        rc = EMGMM_ERR_INVALID; /* this process has only empty rows */
+    if ((rc = collective(p, rc)) == EMGMM_OK && distributed) {
+        double counts[3] = {(double)fd.n, (double)fd.n_all_missing,
+                            fd.total_weight};
+        if (p->allreduce(counts, 3, p->allreduce_data) != 0)
+            rc = EMGMM_ERR_IO;
+        fd.n_global = (size_t)counts[0];
+        fd.n_all_missing = (size_t)counts[1];
+        fd.total_weight = counts[2];
+    } else {
+        fd.n_global = fd.n;
+    }
     info->n_rows_all_missing = fd.n_all_missing;
-    if (rc == EMGMM_OK && fd.n < k)
+    if (rc == EMGMM_OK && fd.n_global < k)
         rc = EMGMM_ERR_TOO_FEW_SAMPLES;
     if (rc == EMGMM_OK && !(fd.total_weight > 0.0))
         rc = EMGMM_ERR_INVALID; /* all the weight on rows without values */
@@ -409,6 +489,11 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
         rc = emgmm__model_alloc(type, k, d, &current);
     if (rc == EMGMM_OK)
         rc = emgmm__model_alloc(type, k, d, &best);
+    if (rc == EMGMM_OK) {
+        ws.reduce = p->allreduce;
+        ws.reduce_data = p->allreduce_data;
+    }
+    rc = collective(p, rc);
 
     const int n_init = p->init_model ? 1 : p->n_init;
     double best_score = -INFINITY;
@@ -441,7 +526,7 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
         return rc;
     }
     int first_empty;
-    info->n_empty = count_empty(best, fd.n, &first_empty);
+    info->n_empty = count_empty(best, fd.n_global, &first_empty);
     total_weight = fd.total_weight;
     const double n_params = (double)emgmm_n_parameters(best);
     info->bic = -2.0 * info->log_likelihood * total_weight +

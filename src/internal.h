@@ -123,7 +123,17 @@ typedef struct emgmm_workspace {
                           in block order so the total does not depend on
                           the thread count */
     double *scratch;   /* d * d */
+    double *sphere;    /* k * d: spherical M-step, per-feature sums */
+    /* Set for a fit spread over several processes (emgmm_params
+     * .allreduce): sums of the E- and M-steps are added over all of them
+     * before they are used. NULL: one process. */
+    emgmm_allreduce_fn reduce;
+    void *reduce_data;
 } emgmm_workspace;
+
+/* Sums v (count doubles) over the processes of a distributed fit;
+ * EMGMM_OK at once for a single process, EMGMM_ERR_IO if the sum failed. */
+int emgmm__allreduce(const emgmm_workspace *ws, double *v, size_t count);
 
 int emgmm__workspace_alloc(emgmm_workspace *ws, size_t n, size_t k,
                            size_t d, int n_threads);
@@ -169,9 +179,21 @@ int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
 
 /* The first half of every M-step: N_k (+10 eps, into m->log_norm, which
  * serves as scratch until the derived arrays are recomputed), the weights
- * and the means (one gemm R^T X). Returns sum_k N_k. */
-double emgmm__mstep_weights_means(emgmm_model *m, const double *X, size_t n,
-                                  size_t ldx, const double *resp);
+ * and the means (one gemm R^T X, plus mean_correction (k x d) when not
+ * NULL, summed over the processes before the division). sum_k N_k into
+ * *total. */
+int emgmm__mstep_weights_means(emgmm_model *m, const double *X, size_t n,
+                               size_t ldx, const double *resp,
+                               const double *mean_correction,
+                               const emgmm_workspace *ws, double *total);
+/* The second half: raw scatter sums (already summed over processes) to
+ * covariances. raw is m->covariances (full: lower triangles; tied: the
+ * lower triangle; diag: per-feature sums) or, for spherical, k x d
+ * per-feature sums. Then the derived arrays. */
+int emgmm__mstep_finish(emgmm_model *m, const double *raw, double total,
+                        double reg_covar, emgmm_workspace *ws, int *bad);
+/* Doubles of raw scatter sums of a type (what is summed over processes). */
+size_t emgmm__mstep_raw_size(emgmm_covariance_type type, size_t k, size_t d);
 /* Lower triangle of a scatter matrix / divisor, mirrored to the upper
  * one, plus reg on the diagonal. */
 void emgmm__finish_covariance(double *cov, size_t d, double divisor,
@@ -203,6 +225,7 @@ typedef struct emgmm_gaps {
     double *precision;     /* k (tied: 1) x d x d: Sigma^-1, explicit */
     double *scatter;       /* k x d x d: M-step sums (tied, diag,
                               spherical) */
+    double *mean_shift;    /* k x d: M-step, conditional means - fill */
     double *scratch;       /* per thread: see missing.c */
     size_t scratch_size;   /* doubles per thread */
     int n_threads;

@@ -98,6 +98,7 @@ void emgmm__gaps_free(emgmm_gaps *g)
     emgmm__free(g->cond);
     emgmm__free(g->precision);
     emgmm__free(g->scatter);
+    emgmm__free(g->mean_shift);
     emgmm__free(g->scratch);
     memset(g, 0, sizeof *g);
 }
@@ -182,11 +183,13 @@ int emgmm__gaps_build(emgmm_gaps *g, const double *X, size_t n, size_t d,
     g->precision = emgmm__malloc(n_prec * d, d * sizeof(double));
     if (type != EMGMM_COVARIANCE_FULL)
         g->scatter = emgmm__malloc(k * d, d * sizeof(double));
+    g->mean_shift = emgmm__malloc(k, d * sizeof(double));
     const size_t r_max = g->max_missing;
     g->scratch_size = r_max * r_max + r_max + d;
     g->scratch = emgmm__malloc((size_t)g->n_threads * g->scratch_size,
                                sizeof(double));
     if (!g->coords || !g->cond || !g->precision || !g->scratch ||
+        !g->mean_shift ||
         (type != EMGMM_COVARIANCE_FULL && !g->scatter))
         goto done;
     for (size_t p = 0; p < g->n_patterns; p++) {
@@ -463,11 +466,11 @@ int emgmm__mstep_gaps(emgmm_model *m, double *Xf, size_t ldx,
                       emgmm_workspace *ws, emgmm_gaps *g, int *bad)
 {
     const size_t k = m->k, d = m->d, n = g->n, gr = ws->gather_rows;
-    const double total = emgmm__mstep_weights_means(m, Xf, n, ldx, resp);
-    const double *nk = m->log_norm;
 
-    /* The means so far used the fill; move each to the conditional means
-     * (the sum of r_ic (xhat - xf) is small, so nothing cancels badly). */
+    /* R^T Xf sums the fill; move each row's share to the conditional
+     * means: sum_i r_ic (xhat_ic - xf_i), small, so nothing cancels. */
+    double *shift = g->mean_shift;
+    memset(shift, 0, k * d * sizeof(double));
     for (size_t s = 0; s < g->n_incomplete; s++) {
         const size_t i = g->slot_row[s], p = g->slot_pattern[s];
         const size_t *mis = g->coords + g->coord_first[p];
@@ -479,9 +482,14 @@ int emgmm__mstep_gaps(emgmm_model *m, double *Xf, size_t ldx,
                 continue;
             const double *cond = g->cond + g->cond_first[s] + c * r;
             for (size_t a = 0; a < r; a++)
-                m->means[c * d + mis[a]] += ric * (cond[a] - x[mis[a]]) / nk[c];
+                shift[c * d + mis[a]] += ric * (cond[a] - x[mis[a]]);
         }
     }
+    double total;
+    int rc = emgmm__mstep_weights_means(m, Xf, n, ldx, resp, shift, ws,
+                                        &total);
+    if (rc != EMGMM_OK)
+        return rc;
 
     int first_bad = INT_MAX;
 #if EMGMM_HAVE_OPENMP
@@ -496,43 +504,43 @@ int emgmm__mstep_gaps(emgmm_model *m, double *Xf, size_t ldx,
                         : g->scatter + c * d * d;
         if (expected_scatter(m, Xf, ldx, resp, g, c, m->means + c * d, S,
                              ws->centred + (size_t)t * gr * d, gr,
-                             g->scratch + (size_t)t * g->scratch_size) != 0) {
+                             g->scratch + (size_t)t * g->scratch_size) != 0)
             first_bad = (int)c < first_bad ? (int)c : first_bad;
-            continue;
-        }
-        switch (m->type) {
-        case EMGMM_COVARIANCE_FULL:
-            emgmm__finish_covariance(S, d, nk[c], reg_covar);
-            break;
-        case EMGMM_COVARIANCE_DIAG:
-            for (size_t j = 0; j < d; j++)
-                m->covariances[c * d + j] = S[j * d + j] / nk[c] + reg_covar;
-            break;
-        case EMGMM_COVARIANCE_SPHERICAL: {
-            double sum = 0.0;
-            for (size_t j = 0; j < d; j++)
-                sum += S[j * d + j] / nk[c] + reg_covar;
-            m->covariances[c] = sum / (double)d;
-            break;
-        }
-        default:
-            break;
-        }
     }
-    if (first_bad != INT_MAX) {
-        *bad = first_bad;
+    /* A failure here is a pattern's factor on this process only: tell
+     * every process, so that all stop together. */
+    double failed = first_bad != INT_MAX ? 1.0 : 0.0;
+    rc = emgmm__allreduce(ws, &failed, 1);
+    if (rc != EMGMM_OK)
+        return rc;
+    if (failed != 0.0) {
+        *bad = first_bad != INT_MAX ? first_bad : -1;
         return EMGMM_ERR_SINGULAR;
     }
-    if (m->type == EMGMM_COVARIANCE_TIED) {
-        /* The components' scatters added in component order. */
-        double *cov = m->covariances;
-        memset(cov, 0, d * d * sizeof(double));
+
+    /* Raw sums in the shape emgmm__mstep_finish takes (see mstep.c). */
+    double *raw = m->type == EMGMM_COVARIANCE_SPHERICAL ? ws->sphere
+                                                        : m->covariances;
+    switch (m->type) {
+    case EMGMM_COVARIANCE_FULL:
+        break;
+    case EMGMM_COVARIANCE_TIED: /* the scatters added in component order */
+        memset(raw, 0, d * d * sizeof(double));
         for (size_t c = 0; c < k; c++)
             for (size_t a = 0; a < d; a++)
                 for (size_t b = 0; b <= a; b++)
-                    cov[a * d + b] += g->scatter[c * d * d + a * d + b];
-        emgmm__finish_covariance(cov, d, total, reg_covar);
+                    raw[a * d + b] += g->scatter[c * d * d + a * d + b];
+        break;
+    case EMGMM_COVARIANCE_DIAG:
+    case EMGMM_COVARIANCE_SPHERICAL:
+        for (size_t c = 0; c < k; c++)
+            for (size_t j = 0; j < d; j++)
+                raw[c * d + j] = g->scatter[c * d * d + j * d + j];
+        break;
     }
+    rc = emgmm__allreduce(ws, raw, emgmm__mstep_raw_size(m->type, k, d));
+    if (rc != EMGMM_OK)
+        return rc;
 
     /* Refill each gap with its conditional expectation under the mixture
      * (see the top of the file). Rows of zero weight keep their fill. */
@@ -552,7 +560,7 @@ int emgmm__mstep_gaps(emgmm_model *m, double *Xf, size_t ldx,
             Xf[i * ldx + mis[a]] = v / wsum;
         }
     }
-    return emgmm__model_update_derived(m, ws->scratch, bad);
+    return emgmm__mstep_finish(m, raw, total, reg_covar, ws, bad);
 }
 
 /* ---- imputation ----------------------------------------------------- */

@@ -116,14 +116,14 @@ void emgmm__finish_covariance(double *cov, size_t d, double divisor,
     }
 }
 
-/* Diagonal variances of component c about its new mean (two-pass). */
-static void diagonal_variances(const double *X, size_t n, size_t ldx,
-                               const double *resp, size_t k, size_t c,
-                               const double *mu, size_t d, double nk,
-                               double reg, double *var)
+/* Sums r (x_j - mu_j)^2 of component c about its new mean (two-pass),
+ * per feature, into raw (d). */
+static void diagonal_sums(const double *X, size_t n, size_t ldx,
+                          const double *resp, size_t k, size_t c,
+                          const double *mu, size_t d, double *raw)
 {
     for (size_t j = 0; j < d; j++)
-        var[j] = 0.0;
+        raw[j] = 0.0;
     for (size_t i = 0; i < n; i++) {
         const double r = resp[i * k + c];
         if (r == 0.0)
@@ -131,15 +131,23 @@ static void diagonal_variances(const double *X, size_t n, size_t ldx,
         const double *x = X + i * ldx;
         for (size_t j = 0; j < d; j++) {
             double t = x[j] - mu[j];
-            var[j] += r * t * t;
+            raw[j] += r * t * t;
         }
     }
-    for (size_t j = 0; j < d; j++)
-        var[j] = var[j] / nk + reg;
 }
 
-double emgmm__mstep_weights_means(emgmm_model *m, const double *X, size_t n,
-                                  size_t ldx, const double *resp)
+int emgmm__allreduce(const emgmm_workspace *ws, double *v, size_t count)
+{
+    if (!ws->reduce)
+        return EMGMM_OK;
+    return ws->reduce(v, count, ws->reduce_data) == 0 ? EMGMM_OK
+                                                      : EMGMM_ERR_IO;
+}
+
+int emgmm__mstep_weights_means(emgmm_model *m, const double *X, size_t n,
+                               size_t ldx, const double *resp,
+                               const double *mean_correction,
+                               const emgmm_workspace *ws, double *total)
 {
     const size_t k = m->k, d = m->d;
     double *nk = m->log_norm; /* reused as scratch; recomputed later */
@@ -149,21 +157,69 @@ double emgmm__mstep_weights_means(emgmm_model *m, const double *X, size_t n,
     for (size_t i = 0; i < n; i++)
         for (size_t c = 0; c < k; c++)
             nk[c] += resp[i * k + c];
-    double total = 0.0;
-    for (size_t c = 0; c < k; c++) {
-        nk[c] += 10.0 * DBL_EPSILON;
-        total += nk[c];
-    }
-    for (size_t c = 0; c < k; c++)
-        m->weights[c] = nk[c] / total;
-
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d,
                 (int)n, 1.0, resp, (int)k, X, (int)ldx, 0.0, m->means,
                 (int)d);
+    if (mean_correction)
+        for (size_t i = 0; i < k * d; i++)
+            m->means[i] += mean_correction[i];
+    int rc = emgmm__allreduce(ws, nk, k);
+    if (rc == EMGMM_OK)
+        rc = emgmm__allreduce(ws, m->means, k * d);
+    if (rc != EMGMM_OK)
+        return rc;
+
+    double sum = 0.0;
+    for (size_t c = 0; c < k; c++) {
+        nk[c] += 10.0 * DBL_EPSILON;
+        sum += nk[c];
+    }
+    for (size_t c = 0; c < k; c++)
+        m->weights[c] = nk[c] / sum;
     for (size_t c = 0; c < k; c++)
         for (size_t j = 0; j < d; j++)
             m->means[c * d + j] /= nk[c];
-    return total;
+    *total = sum;
+    return EMGMM_OK;
+}
+
+int emgmm__mstep_finish(emgmm_model *m, const double *raw, double total,
+                        double reg_covar, emgmm_workspace *ws, int *bad)
+{
+    const size_t k = m->k, d = m->d;
+    const double *nk = m->log_norm;
+    switch (m->type) {
+    case EMGMM_COVARIANCE_FULL:
+        for (size_t c = 0; c < k; c++)
+            emgmm__finish_covariance(m->covariances + c * d * d, d, nk[c],
+                                     reg_covar);
+        break;
+    case EMGMM_COVARIANCE_TIED:
+        emgmm__finish_covariance(m->covariances, d, total, reg_covar);
+        break;
+    case EMGMM_COVARIANCE_DIAG:
+        for (size_t c = 0; c < k; c++)
+            for (size_t j = 0; j < d; j++)
+                m->covariances[c * d + j] =
+                    m->covariances[c * d + j] / nk[c] + reg_covar;
+        break;
+    case EMGMM_COVARIANCE_SPHERICAL:
+        /* The mean of the diagonal variances (scikit-learn's definition). */
+        for (size_t c = 0; c < k; c++) {
+            double s = 0.0;
+            for (size_t j = 0; j < d; j++)
+                s += raw[c * d + j] / nk[c] + reg_covar;
+            m->covariances[c] = s / (double)d;
+        }
+        break;
+    }
+    return emgmm__model_update_derived(m, ws->scratch, bad);
+}
+
+size_t emgmm__mstep_raw_size(emgmm_covariance_type type, size_t k, size_t d)
+{
+    return type == EMGMM_COVARIANCE_SPHERICAL ? k * d
+                                              : emgmm__cov_size(type, k, d);
 }
 
 int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
@@ -171,9 +227,16 @@ int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
                  int *bad)
 {
     const size_t k = m->k, d = m->d, gr = ws->gather_rows;
-    const double total = emgmm__mstep_weights_means(m, X, n, ldx, resp);
-    const double *nk = m->log_norm;
+    double total;
+    int rc = emgmm__mstep_weights_means(m, X, n, ldx, resp, NULL, ws, &total);
+    if (rc != EMGMM_OK)
+        return rc;
 
+    /* Raw (undivided) scatter sums: into the covariances, or for
+     * spherical per feature into ws->sphere; summed over the processes,
+     * then divided (emgmm__mstep_finish). */
+    double *raw = m->type == EMGMM_COVARIANCE_SPHERICAL ? ws->sphere
+                                                        : m->covariances;
     if (m->type == EMGMM_COVARIANCE_TIED) {
         /* One matrix for all: the components' centred scatters added in
          * component order (scikit-learn subtracts sum N_k mu_k mu_k^T
@@ -182,50 +245,30 @@ int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
         for (size_t c = 0; c < k; c++)
             scatter_component(X, n, ldx, resp, k, c, m->means + c * d,
                               m->covariances, d, ws->centred, gr);
-        emgmm__finish_covariance(m->covariances, d, total, reg_covar);
-        return emgmm__model_update_derived(m, ws->scratch, bad);
-    }
-
+    } else {
 #if EMGMM_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(ws->n_threads) \
     if (ws->n_threads > 1)
 #endif
-    for (long cl = 0; cl < (long)k; cl++) {
-        const size_t c = (size_t)cl;
-        int t = 0;
+        for (long cl = 0; cl < (long)k; cl++) {
+            const size_t c = (size_t)cl;
+            int t = 0;
 #if EMGMM_HAVE_OPENMP
-        t = omp_get_thread_num();
+            t = omp_get_thread_num();
 #endif
-        const double *mu = m->means + c * d;
-        switch (m->type) {
-        case EMGMM_COVARIANCE_FULL: {
-            double *cov = m->covariances + c * d * d;
-            memset(cov, 0, d * d * sizeof(double));
-            scatter_component(X, n, ldx, resp, k, c, mu, cov, d,
-                              ws->centred + (size_t)t * gr * d, gr);
-            emgmm__finish_covariance(cov, d, nk[c], reg_covar);
-            break;
-        }
-        case EMGMM_COVARIANCE_DIAG:
-            diagonal_variances(X, n, ldx, resp, k, c, mu, d, nk[c],
-                               reg_covar, m->covariances + c * d);
-            break;
-        case EMGMM_COVARIANCE_SPHERICAL: {
-            /* The mean of the diagonal variances (scikit-learn's
-             * definition); the thread's gather buffer holds them. */
-            double *var = ws->centred + (size_t)t * gr * d;
-            diagonal_variances(X, n, ldx, resp, k, c, mu, d, nk[c],
-                               reg_covar, var);
-            double s = 0.0;
-            for (size_t j = 0; j < d; j++)
-                s += var[j];
-            m->covariances[c] = s / (double)d;
-            break;
-        }
-        default:
-            break;
+            const double *mu = m->means + c * d;
+            if (m->type == EMGMM_COVARIANCE_FULL) {
+                double *cov = m->covariances + c * d * d;
+                memset(cov, 0, d * d * sizeof(double));
+                scatter_component(X, n, ldx, resp, k, c, mu, cov, d,
+                                  ws->centred + (size_t)t * gr * d, gr);
+            } else { /* diag, spherical */
+                diagonal_sums(X, n, ldx, resp, k, c, mu, d, raw + c * d);
+            }
         }
     }
-
-    return emgmm__model_update_derived(m, ws->scratch, bad);
+    rc = emgmm__allreduce(ws, raw, emgmm__mstep_raw_size(m->type, k, d));
+    if (rc != EMGMM_OK)
+        return rc;
+    return emgmm__mstep_finish(m, raw, total, reg_covar, ws, bad);
 }
