@@ -402,6 +402,70 @@ static void test_csv_missing_allowed(void **state)
     assert_non_null(strstr(err, ":2:2: value is not finite"));
 }
 
+/* Blocks of rows for the processes of a distributed fit: every layout,
+ * 10 rows in 1 to 4 blocks, the blocks together giving the whole. */
+static void test_read_parts(void **state)
+{
+    (void)state;
+    char path[PATHLEN], err[ERRLEN];
+    const size_t rows = 10, cols = 3;
+    for (int layout = 0; layout < 3; layout++) {
+        /* 0: C-order .npy (read at offsets), 1: Fortran .npy, 2: CSV */
+        path_in(path, layout == 2 ? "parts.csv" : "parts.npy");
+        if (layout < 2) {
+            unsigned char *d = f8_data(rows, cols, layout == 1, false);
+            write_npy(path, 1,
+                      layout == 1 ? "{'descr': '<f8', 'fortran_order': True, "
+                                    "'shape': (10, 3), }"
+                                  : "{'descr': '<f8', 'fortran_order': False, "
+                                    "'shape': (10, 3), }",
+                      64, d, rows * cols * 8);
+            free(d);
+        } else {
+            FILE *f = fopen(path, "w");
+            assert_non_null(f);
+            for (size_t i = 0; i < rows; i++)
+                fprintf(f, "%.17g,%.17g,%.17g\n", 10.0 * (double)i + 0.25,
+                        10.0 * (double)i + 1.25, 10.0 * (double)i + 2.25);
+            assert_int_equal(fclose(f), 0);
+        }
+        for (size_t parts = 1; parts <= 4; parts++) {
+            size_t next = 0;
+            for (size_t part = 0; part < parts; part++) {
+                dataio_matrix m = {0};
+                size_t first = 99, total = 99;
+                assert_int_equal(dataio_read_matrix_part(path, NULL, part,
+                                                         parts, &m, &first,
+                                                         &total, err, ERRLEN),
+                                 0);
+                assert_int_equal(total, rows);
+                assert_int_equal(first, next);
+                assert_int_equal(m.rows, rows * (part + 1) / parts -
+                                             rows * part / parts);
+                for (size_t i = 0; i < m.rows; i++)
+                    for (size_t j = 0; j < cols; j++)
+                        assert_true(m.data[i * cols + j] ==
+                                    10.0 * (double)(first + i) +
+                                        (double)j + 0.25);
+                next += m.rows;
+                dataio_matrix_free(&m);
+            }
+            assert_int_equal(next, rows);
+        }
+    }
+    /* A bad value is reported at its row in the whole file. */
+    path_in(path, "parts.npy");
+    unsigned char *d = f8_data(rows, cols, false, false);
+    put_f8(d + 8 * (8 * cols + 1), NAN, false);
+    write_npy(path, 1, "{'descr': '<f8', 'fortran_order': False, "
+                       "'shape': (10, 3), }", 64, d, rows * cols * 8);
+    free(d);
+    dataio_matrix m = {0};
+    assert_int_equal(dataio_read_matrix_part(path, NULL, 2, 3, &m, NULL,
+                                             NULL, err, ERRLEN), -1);
+    assert_non_null(strstr(err, "row 9, column 2: missing value"));
+}
+
 static void test_csv_not_finite(void **state)
 {
     (void)state;
@@ -1163,6 +1227,7 @@ int main(void)
         T(test_csv_missing_values),
         T(test_csv_missing_allowed),
         T(test_csv_not_finite),
+        T(test_read_parts),
         T(test_csv_no_data),
         T(test_csv_long_lines_many_rows),
         T(test_csv_from_stdin),

@@ -52,6 +52,20 @@ typedef struct dataio_read_options {
 int dataio_read_matrix(const char *path, const dataio_read_options *options,
                        dataio_matrix *out, char *err, size_t errlen);
 
+/**
+ * The same, for one process of several: reads only rows
+ * [N*part/parts, N*(part+1)/parts) of the N in the file (row-major .npy
+ * and raw data in a regular file are read at their offset; other inputs
+ * are read whole and the block kept). *first_row and *total_rows (when
+ * not NULL) receive the block's first row and N. Messages give row
+ * numbers in the whole file. A block may be empty (N < parts).
+ */
+int dataio_read_matrix_part(const char *path,
+                            const dataio_read_options *options, size_t part,
+                            size_t parts, dataio_matrix *out,
+                            size_t *first_row, size_t *total_rows,
+                            char *err, size_t errlen);
+
 /** Frees out->data and zeroes *m. */
 void dataio_matrix_free(dataio_matrix *m);
 

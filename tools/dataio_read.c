@@ -40,6 +40,9 @@ typedef struct reader {
     long long size;     /* a regular file's size, else -1 */
     size_t taken;       /* bytes handed out so far (the file offset) */
     bool allow_missing; /* NaN and empty cells are values (missing) */
+    size_t part, parts; /* read only block `part` of `parts` of the rows */
+    size_t first_row;   /* of the block read, in the whole file */
+    size_t total_rows;  /* of the whole file */
 } reader;
 
 static int reader_open(reader *r, const char *path, char *err, size_t errlen)
@@ -203,7 +206,7 @@ static int check_finite(const reader *r, const double *a, size_t rows,
     for (size_t k = 0; k < n; k++) {
         if (isfinite(a[k]) || (isnan(a[k]) && r->allow_missing))
             continue;
-        size_t i = k / cols + 1, j = k % cols + 1;
+        size_t i = r->first_row + k / cols + 1, j = k % cols + 1;
         if (isnan(a[k]))
             dataio_set_error(err, errlen,
                     "%s: row %zu, column %zu: missing value (NaN; pass "
@@ -336,6 +339,8 @@ static int read_values(reader *r, const binary_layout *l, bool raw,
         reader_skip(r, n * l->itemsize);
         done += n;
     }
+    if (r->total_rows > 0) /* a block read at its offset: rows follow */
+        return read_failed(r, err, errlen) ? -1 : 0;
     if (reader_ensure(r, 1) > 0) {
         size_t extra = reader_drain(r);
         size_mismatch(r, l, raw, total * l->itemsize + extra, err, errlen);
@@ -363,20 +368,42 @@ static int read_binary(reader *r, const binary_layout *l, bool raw,
     }
     if (check_known_size(r, l, raw, err, errlen) != 0)
         return -1;
-    double *data = malloc(l->rows * l->cols * sizeof *data);
+    /* One block of the rows (a process of a distributed fit): row-major
+     * data in a regular file are read at their offset; otherwise
+     * everything is read and the block kept. */
+    binary_layout part = *l;
+    if (r->parts > 1 && !l->fortran && r->size >= 0) {
+        r->total_rows = l->rows;
+        const size_t r0 = l->rows * r->part / r->parts,
+                     r1 = l->rows * (r->part + 1) / r->parts;
+        const size_t row_bytes = l->cols * l->itemsize;
+        const long long at = (long long)r->taken + (long long)(r0 * row_bytes);
+        if (fseeko(r->fp, (off_t)at, SEEK_SET) != 0) {
+            dataio_set_error(err, errlen, "%s: cannot seek to row %zu: %s",
+                    r->name, r0 + 1, strerror(errno));
+            return -1;
+        }
+        r->pos = r->len = 0;
+        r->eof = false;
+        r->taken = (size_t)at;
+        r->first_row = r0;
+        part.rows = r1 - r0;
+    }
+    const size_t n_values = part.rows * part.cols;
+    double *data = malloc((n_values ? n_values : 1) * sizeof *data);
     if (!data) {
         dataio_set_error(err, errlen, "%s: out of memory for %zu x %zu values",
-                r->name, l->rows, l->cols);
+                r->name, part.rows, part.cols);
         return -1;
     }
-    if (read_values(r, l, raw, data, err, errlen) != 0 ||
-        check_finite(r, data, l->rows, l->cols, err, errlen) != 0) {
+    if (read_values(r, &part, raw, data, err, errlen) != 0 ||
+        check_finite(r, data, part.rows, part.cols, err, errlen) != 0) {
         free(data);
         return -1;
     }
     out->data = data;
-    out->rows = l->rows;
-    out->cols = l->cols;
+    out->rows = part.rows;
+    out->cols = part.cols;
     return 0;
 }
 
@@ -942,8 +969,38 @@ done:
 
 /* ---- Entry points ------------------------------------------------------- */
 
+/* Keeps rows [first, first + rows) of m (everything was read). */
+static int keep_block(reader *r, dataio_matrix *m, char *err, size_t errlen)
+{
+    const size_t r0 = m->rows * r->part / r->parts,
+                 r1 = m->rows * (r->part + 1) / r->parts;
+    r->total_rows = m->rows;
+    r->first_row = r0;
+    const size_t n = (r1 - r0) * m->cols;
+    double *block = malloc((n ? n : 1) * sizeof *block);
+    if (!block) {
+        dataio_set_error(err, errlen, "%s: out of memory", r->name);
+        return -1;
+    }
+    memcpy(block, m->data + r0 * m->cols, n * sizeof *block);
+    free(m->data);
+    m->data = block;
+    m->rows = r1 - r0;
+    return 0;
+}
+
 int dataio_read_matrix(const char *path, const dataio_read_options *options,
                        dataio_matrix *out, char *err, size_t errlen)
+{
+    return dataio_read_matrix_part(path, options, 0, 1, out, NULL, NULL, err,
+                                   errlen);
+}
+
+int dataio_read_matrix_part(const char *path,
+                            const dataio_read_options *options, size_t part,
+                            size_t parts, dataio_matrix *out,
+                            size_t *first_row, size_t *total_rows,
+                            char *err, size_t errlen)
 {
     if (err && errlen)
         err[0] = '\0';
@@ -965,6 +1022,10 @@ int dataio_read_matrix(const char *path, const dataio_read_options *options,
     if (reader_open(&r, path, err, errlen) != 0)
         return -1;
     r.allow_missing = options && options->allow_missing;
+    r.part = parts > 1 && part < parts ? part : 0;
+    r.parts = parts > 1 && part < parts ? parts : 1;
+    r.first_row = 0;
+    r.total_rows = 0;
     int rc;
     if (raw_rows > 0)
         rc = read_raw(&r, raw_rows, raw_cols, out, err, errlen);
@@ -973,9 +1034,21 @@ int dataio_read_matrix(const char *path, const dataio_read_options *options,
         rc = read_npy(&r, out, err, errlen);
     else
         rc = read_text(&r, out, err, errlen);
+    /* Text, Fortran order and pipes were read whole: keep the block. */
+    if (rc == 0 && r.parts > 1 && r.total_rows == 0) {
+        rc = keep_block(&r, out, err, errlen);
+        if (rc != 0)
+            free(out->data);
+    } else if (rc == 0 && r.total_rows == 0) {
+        r.total_rows = out->rows;
+    }
     reader_close(&r);
     if (rc != 0)
         memset(out, 0, sizeof *out);
+    if (first_row)
+        *first_row = rc == 0 ? r.first_row : 0;
+    if (total_rows)
+        *total_rows = rc == 0 ? r.total_rows : 0;
     return rc;
 }
 
