@@ -16,18 +16,38 @@
 /* Errors                                                              */
 /* ------------------------------------------------------------------ */
 
-int cli_error(int code, const char *fmt, ...)
+static int g_quiet;
+
+void cli_set_quiet(int quiet) { g_quiet = quiet; }
+
+static void print_error(const char *fmt, va_list ap)
 {
     char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
     /* Exactly one line, whatever file names or values were quoted. */
     for (char *p = buf; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = '?';
     fprintf(stderr, "emgmm: %s\n", buf);
+}
+
+int cli_error(int code, const char *fmt, ...)
+{
+    if (g_quiet)
+        return code;
+    va_list ap;
+    va_start(ap, fmt);
+    print_error(fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int cli_error_always(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    print_error(fmt, ap);
+    va_end(ap);
     return code;
 }
 

@@ -31,8 +31,15 @@ enum {
 #define CLI_PRINTF(fmt, args)
 #endif
 
-/** Prints "emgmm: <message>\n" on standard error and returns `code`. */
+/** Prints "emgmm: <message>\n" on standard error and returns `code`
+ *  (unless quiet: see cli_set_quiet). */
 int cli_error(int code, const char *fmt, ...) CLI_PRINTF(2, 3);
+/** The same, printed even when quiet: for an error only this process of
+ *  an MPI run sees (a bad value in its block of rows). */
+int cli_error_always(int code, const char *fmt, ...) CLI_PRINTF(2, 3);
+/** Quiet: cli_error prints nothing. Ranks other than 0 of an MPI run are
+ *  quiet, so that an error all of them meet is printed once. */
+void cli_set_quiet(int quiet);
 
 /* ------------------------------------------------------------------ */
 /* Options                                                             */

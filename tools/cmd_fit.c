@@ -2,6 +2,7 @@
  * responsibilities, a JSON summary (SPEC section 5) and a picture of the
  * log-likelihood per iteration (--trace). */
 #include "cli_common.h"
+#include "cli_mpi.h"
 #include "svg.h"
 
 #include <getopt.h>
@@ -396,7 +397,15 @@ static void note_signal(int sig)
 static int on_iteration(const emgmm_iteration *it, void *user)
 {
     progress_state *s = user;
-    const int stop = g_signal != 0;
+    int stop = g_signal != 0;
+    if (cli_mpi_size() > 1) {
+        /* Under mpirun the signal reaches the ranks at slightly different
+         * times: agree, so that rank 0 writes the checkpoint of the
+         * iteration at which all of them stop. */
+        double any = stop;
+        if (cli_mpi_allreduce(&any, 1, NULL) == 0)
+            stop = any != 0.0;
+    }
     s->last_iteration = it->iteration;
     if (s->checkpoint != NULL && (stop || it->iteration % s->every == 0)) {
         errno = 0;
@@ -407,7 +416,7 @@ static int on_iteration(const emgmm_iteration *it, void *user)
         s->saved_iteration = it->iteration;
     }
     if (stop) {
-        s->interrupted = (int)g_signal;
+        s->interrupted = g_signal ? (int)g_signal : SIGTERM;
         return 1;
     }
     if (s->verbose) {
@@ -551,10 +560,11 @@ static int fit_failed(int status, const emgmm_params *p,
 }
 
 /* The --json summary: one object on standard output. BIC and AIC come
- * from the fit, which counts sample weights. */
-static int print_summary(const emgmm_model *m, const dataio_matrix *x,
-                         const emgmm_fit_info *info, double seconds,
-                         int missing)
+ * from the fit, which counts sample weights. n_missing < 0: no
+ * --missing. */
+static int print_summary(const emgmm_model *m, size_t n_samples,
+                         long long n_missing, const emgmm_fit_info *info,
+                         double seconds)
 {
     double bic = info->bic, aic = info->aic;
     emgmm_covariance_type t = emgmm_get_covariance_type(m);
@@ -563,24 +573,20 @@ static int print_summary(const emgmm_model *m, const dataio_matrix *x,
         "{s:I, s:I, s:I, s:s, s:i, s:b, s:f, s:f, s:f, s:f}",
         "n_components", (json_int_t)emgmm_n_components(m),
         "n_features", (json_int_t)emgmm_n_features(m),
-        "n_samples", (json_int_t)x->rows,
+        "n_samples", (json_int_t)n_samples,
         "covariance_type", type ? type : "full",
         "n_iter", info->n_iter,
         "converged", info->converged ? 1 : 0,
         "log_likelihood", info->log_likelihood,
         "bic", bic, "aic", aic, "seconds", seconds);
-    if (obj != NULL && missing) {
-        size_t n_missing = 0;
-        for (size_t i = 0; i < x->rows * x->cols; i++)
-            n_missing += isnan(x->data[i]) != 0;
-        if (json_object_set_new(obj, "n_missing_values",
-                                json_integer((json_int_t)n_missing)) != 0 ||
-            json_object_set_new(obj, "n_rows_all_missing",
-                                json_integer((json_int_t)
-                                                 info->n_rows_all_missing)) != 0) {
-            json_decref(obj);
-            obj = NULL;
-        }
+    if (obj != NULL && n_missing >= 0 &&
+        (json_object_set_new(obj, "n_missing_values",
+                             json_integer((json_int_t)n_missing)) != 0 ||
+         json_object_set_new(obj, "n_rows_all_missing",
+                             json_integer((json_int_t)
+                                              info->n_rows_all_missing)) != 0)) {
+        json_decref(obj);
+        obj = NULL;
     }
     if (obj == NULL) /* out of memory, or a value that is not finite */
         return cli_error(EXIT_WORK_FAILED,
@@ -593,24 +599,28 @@ static int print_summary(const emgmm_model *m, const dataio_matrix *x,
     return 0;
 }
 
+/* What a fit hands to its outputs: the labels and probabilities of all
+ * rows (NULL when not asked for), the row count, the count of missing
+ * values (-1 without --missing). */
+typedef struct fit_results {
+    const int32_t *labels;
+    const double *proba;
+    size_t n;
+    long long n_missing;
+    double seconds;
+} fit_results;
+
 /* Everything that runs after a successful fit: the outputs, written to
  * temporary files (files first, then standard output) and committed
  * together. */
 static int write_outputs(cli_outputs *o, const int idx[5],
-                         const emgmm_model *m, const dataio_matrix *x,
-                         const emgmm_fit_info *info, double seconds,
-                         const trace_picture *trace, int missing)
+                         const emgmm_model *m, const fit_results *res,
+                         const emgmm_fit_info *info,
+                         const trace_picture *trace)
 {
     enum { MODEL, LABELS, PROBA, JSON, TRACE };
-    size_t n = x->rows, k = emgmm_n_components(m);
-    int32_t *labels = NULL;
-    double *proba = NULL;
-    int rc;
-
-    rc = cli_predict(m, x, idx[LABELS] >= 0 ? &labels : NULL,
-                     idx[PROBA] >= 0 ? &proba : NULL);
-    if (rc == 0)
-        rc = cli_outputs_open(o);
+    size_t k = emgmm_n_components(m);
+    int rc = cli_outputs_open(o);
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         /* pass 0: files; pass 1: standard output */
         for (int w = 0; w < 5 && rc == 0; w++) {
@@ -620,20 +630,171 @@ static int write_outputs(cli_outputs *o, const int idx[5],
             if (w == MODEL)
                 rc = cli_write_model(o, i, m);
             else if (w == LABELS)
-                rc = cli_write_labels(o, i, labels, n);
+                rc = cli_write_labels(o, i, res->labels, res->n);
             else if (w == PROBA)
-                rc = cli_write_matrix(o, i, proba, n, k);
+                rc = cli_write_matrix(o, i, res->proba, res->n, k);
             else if (w == TRACE)
                 rc = cli_write_stream(o, i, write_trace, trace);
             else
-                rc = print_summary(m, x, info, seconds, missing);
+                rc = print_summary(m, res->n, res->n_missing, info,
+                                   res->seconds);
         }
     }
     if (rc == 0)
         rc = cli_outputs_commit(o);
-    free(labels);
-    free(proba);
     return rc;
+}
+
+/* Labels and probabilities of this process's rows, gathered on rank 0
+ * under mpirun; the missing-value count over all rows. */
+static int collect_results(const emgmm_model *m, const dataio_matrix *x,
+                           int want_labels, int want_proba, int missing,
+                           int32_t **labels, double **proba,
+                           long long *n_missing)
+{
+    int32_t *my_labels = NULL;
+    double *my_proba = NULL;
+    int rc = 0;
+    *labels = NULL;
+    *proba = NULL;
+    if (want_labels || want_proba)
+        rc = cli_predict(m, x, want_labels ? &my_labels : NULL,
+                         want_proba ? &my_proba : NULL);
+    rc = cli_mpi_max(rc);
+    if (rc == 0 && want_labels &&
+        cli_mpi_gather_rows(my_labels, x->rows, 1, 1, (void **)labels) != 0)
+        rc = cli_error(EXIT_WORK_FAILED, "--labels: cannot gather the rows");
+    if (rc == 0 && want_proba &&
+        cli_mpi_gather_rows(my_proba, x->rows, emgmm_n_components(m), 0,
+                            (void **)proba) != 0)
+        rc = cli_error(EXIT_WORK_FAILED, "--proba: cannot gather the rows");
+    free(my_labels);
+    free(my_proba);
+    double count = 0.0;
+    for (size_t i = 0; missing && i < x->rows * x->cols; i++)
+        count += isnan(x->data[i]) != 0;
+    if (rc == 0 && cli_mpi_allreduce(&count, 1, NULL) != 0)
+        rc = cli_error(EXIT_WORK_FAILED, "cannot count the missing values");
+    *n_missing = missing ? (long long)count : -1;
+    return cli_mpi_max(rc);
+}
+
+/* ---- under mpirun ---------------------------------------------------- */
+
+/* Rows of the k-means start under mpirun: every row up to this many,
+ * else evenly spaced rows (the same for every rank count). */
+enum { START_SAMPLE_ROWS = 65536 };
+
+/* This rank's block of DATA (and of --weights); errors are this rank's
+ * own, so they are printed here. */
+static int load_block(const fit_args *a, dataio_matrix *x, double **weights,
+                      size_t *first, size_t *total)
+{
+    char err[512] = "";
+    const size_t rank = (size_t)cli_mpi_rank(), size = (size_t)cli_mpi_size();
+    *weights = NULL;
+    if (dataio_read_matrix_part(a->data, &a->read, rank, size, x, first,
+                                total, err, sizeof err) != 0)
+        return cli_error_always(EXIT_BAD_USAGE, "%s", err[0] ? err :
+                                "cannot read the data");
+    if (*total < size)
+        return cli_error(EXIT_BAD_USAGE,
+                         "%s: %zu rows are too few for %zu ranks", a->data,
+                         *total, size);
+    if (a->weights == NULL)
+        return 0;
+    dataio_matrix w = {NULL, 0, 0};
+    dataio_read_options plain = {0, 0, 0};
+    size_t w_first = 0, w_total = 0;
+    if (dataio_read_matrix_part(a->weights, &plain, rank, size, &w, &w_first,
+                                &w_total, err, sizeof err) != 0)
+        return cli_error_always(EXIT_BAD_USAGE, "%s", err);
+    int rc = 0;
+    if (w.cols != 1 || w_total != *total)
+        rc = cli_error(EXIT_BAD_USAGE,
+                       "--weights %s: expected %zu rows of one column, found "
+                       "%zu x %zu", a->weights, *total, w_total, w.cols);
+    for (size_t i = 0; rc == 0 && i < w.rows; i++)
+        if (!(w.data[i] >= 0.0))
+            rc = cli_error_always(EXIT_BAD_USAGE,
+                                  "--weights %s: row %zu: negative weight",
+                                  a->weights, w_first + i + 1);
+    if (rc != 0) {
+        dataio_matrix_free(&w);
+        return rc;
+    }
+    *weights = w.data;
+    return 0;
+}
+
+/* Every column needs an observed value somewhere (--missing). */
+static int check_columns_everywhere(const fit_args *a, const dataio_matrix *x)
+{
+    double *count = calloc(x->cols, sizeof *count);
+    if (!count)
+        return cli_error(EXIT_WORK_FAILED, "out of memory");
+    for (size_t i = 0; i < x->rows; i++)
+        for (size_t j = 0; j < x->cols; j++)
+            count[j] += !isnan(x->data[i * x->cols + j]);
+    int rc = cli_mpi_allreduce(count, x->cols, NULL) != 0
+                 ? cli_error(EXIT_WORK_FAILED, "MPI_Allreduce failed")
+                 : 0;
+    for (size_t j = 0; rc == 0 && j < x->cols; j++)
+        if (count[j] == 0.0)
+            rc = cli_error(EXIT_BAD_USAGE,
+                           "%s: column %zu has no observed value (every row "
+                           "is missing it)", a->data, j + 1);
+    free(count);
+    return rc;
+}
+
+/* The start of a fit under mpirun: k-means on rows gathered from every
+ * rank (all of them up to START_SAMPLE_ROWS, else every s-th row of the
+ * file), and the M-step on their labels, computed alike on every rank.
+ * With all rows, this is the start of the same fit without mpirun. */
+static int sample_start(const emgmm_params *p, const dataio_matrix *x,
+                        const double *weights, size_t first, size_t total,
+                        emgmm_model **start)
+{
+    const size_t d = x->cols;
+    const size_t stride = total <= START_SAMPLE_ROWS
+                              ? 1
+                              : (total + START_SAMPLE_ROWS - 1) /
+                                    START_SAMPLE_ROWS;
+    double *mine = malloc((x->rows * d != 0 ? x->rows * d : 1) * sizeof *mine);
+    double *my_w = malloc((x->rows != 0 ? x->rows : 1) * sizeof *my_w);
+    double *rows = NULL, *w = NULL;
+    size_t n = 0, n_sample = 0, n_w = 0;
+    int rc = mine && my_w ? 0 : 1;
+    for (size_t i = 0; rc == 0 && i < x->rows; i++)
+        if ((first + i) % stride == 0) {
+            memcpy(mine + n * d, x->data + i * d, d * sizeof *mine);
+            my_w[n++] = weights ? weights[i] : 1.0;
+        }
+    rc = cli_mpi_max(rc);
+    if (rc == 0)
+        rc = cli_mpi_allgather_rows(mine, n, d, &rows, &n_sample) != 0;
+    if (rc == 0)
+        rc = cli_mpi_allgather_rows(my_w, n, 1, &w, &n_w) != 0;
+    free(mine);
+    free(my_w);
+    int st = EMGMM_OK;
+    if (rc == 0) {
+        emgmm_params q = *p;
+        q.max_iter = 0; /* the initial M-step only */
+        q.progress = NULL;
+        q.allreduce = NULL;
+        q.sample_weight = weights ? w : NULL;
+        st = emgmm_fit(&q, rows, n_sample, d, d, start, NULL);
+    }
+    free(rows);
+    free(w);
+    if (rc != 0)
+        return cli_error(EXIT_WORK_FAILED, "out of memory gathering the "
+                         "k-means sample");
+    if (st != EMGMM_OK)
+        return cli_library_error("the k-means start", st);
+    return 0;
 }
 
 int cmd_fit(int argc, char **argv)
@@ -647,6 +808,13 @@ int cmd_fit(int argc, char **argv)
     double *weights = NULL;
     emgmm_fit_info info;
     int rc;
+    /* Under mpirun every rank runs this with the same arguments, on its
+     * own block of rows; rank 0 writes the outputs. The ranks agree on
+     * the status after each step, so that none waits for another that
+     * gave up. */
+    const int distributed = cli_mpi_active();
+    const int root = cli_mpi_rank() == 0;
+    size_t first_row = 0, total_rows = 0;
 
     memset(&a, 0, sizeof a);
     memset(&info, 0, sizeof info);
@@ -657,29 +825,36 @@ int cmd_fit(int argc, char **argv)
     if (rc != 0)
         return rc;
     if (a.help) {
-        fit_help(stdout);
+        if (root)
+            fit_help(stdout);
         return 0;
     }
 
     /* Usage checks on the outputs come before any work. */
-    if (a.out != NULL)
+    if (root && a.out != NULL)
         rc = cli_outputs_declare(&out, "-o", a.out, &idx[0]);
-    if (rc == 0 && a.json)
+    if (root && rc == 0 && a.json)
         rc = cli_outputs_declare(&out, "--json", "-", &idx[3]);
-    if (rc == 0 && a.labels != NULL)
+    if (root && rc == 0 && a.labels != NULL)
         rc = cli_outputs_declare(&out, "--labels", a.labels, &idx[1]);
-    if (rc == 0 && a.proba != NULL)
+    if (root && rc == 0 && a.proba != NULL)
         rc = cli_outputs_declare(&out, "--proba", a.proba, &idx[2]);
-    if (rc == 0 && a.trace != NULL)
+    if (root && rc == 0 && a.trace != NULL)
         rc = cli_outputs_declare(&out, "--trace", a.trace, &idx[4]);
     /* By default the model goes to standard output, unless something
      * else was asked to go there. */
-    if (rc == 0 && a.out == NULL && !cli_outputs_uses_stdout(&out))
+    if (root && rc == 0 && a.out == NULL && !cli_outputs_uses_stdout(&out))
         rc = cli_outputs_declare(&out, "-o", "-", &idx[0]);
-    if (rc == 0)
+    if (root && rc == 0)
         rc = cli_outputs_check(&out);
-    if (rc != 0)
+    if (rc == 0 && distributed && p.n_init > 1 && a.init_model == NULL &&
+        a.resume == NULL)
+        rc = cli_error(EXIT_BAD_USAGE, "fit: --n-init > 1 is not supported "
+                       "under mpirun yet");
+    if ((rc = cli_mpi_max(rc)) != 0) {
+        cli_outputs_free(&out);
         return rc;
+    }
 
     if (a.init_model != NULL) {
         rc = cli_load_model(a.init_model, &start);
@@ -694,25 +869,40 @@ int cmd_fit(int argc, char **argv)
         p.resume = 1;
         a.init_model = a.resume; /* for the messages below */
     }
-    if (rc == 0)
+    if (rc == 0 && distributed) {
+        rc = cli_mpi_max(load_block(&a, &x, &weights, &first_row,
+                                    &total_rows));
+        if (rc == 0 && p.missing)
+            rc = check_columns_everywhere(&a, &x);
+    } else if (rc == 0) {
         rc = cli_load_data(a.data, &a.read, &x);
-    if (rc == 0 && p.missing)
-        rc = cli_check_observed_columns(a.data, &x);
+        if (rc == 0 && p.missing)
+            rc = cli_check_observed_columns(a.data, &x);
+        if (rc == 0 && a.weights != NULL)
+            rc = cli_load_weights(a.weights, a.data, &x, &weights);
+        total_rows = x.rows;
+    }
     if (rc == 0 && start != NULL)
         rc = cli_check_features(a.data, &x, a.init_model, start);
-    if (rc == 0 && a.weights != NULL)
-        rc = cli_load_weights(a.weights, a.data, &x, &weights);
     p.sample_weight = weights;
     p.fail_on_empty = a.fail_on_empty;
+    if (distributed) {
+        rc = cli_mpi_max(rc);
+        if (rc == 0 && start == NULL) {
+            rc = sample_start(&p, &x, weights, first_row, total_rows, &start);
+            p.init_model = start;
+        }
+        p.allreduce = cli_mpi_allreduce;
+    }
 
     progress_state ps;
     memset(&ps, 0, sizeof ps);
     if (rc == 0) {
         ps.n_init = start != NULL ? 1 : p.n_init;
         ps.last_run = -1;
-        ps.verbose = a.verbose;
+        ps.verbose = a.verbose && root;
         ps.collect = a.trace != NULL;
-        ps.checkpoint = a.checkpoint;
+        ps.checkpoint = root ? a.checkpoint : NULL;
         ps.every = a.checkpoint_every;
         p.progress = on_iteration;
         p.progress_data = &ps;
@@ -757,17 +947,28 @@ int cmd_fit(int argc, char **argv)
             rc = cli_error(EXIT_WORK_FAILED,
                            "fit did not converge in %d iterations (tol %g); "
                            "raise --max-iter or --tol", info.n_iter, p.tol);
-        else {
+        if (rc == 0) {
             if (info.n_empty > 0)
-                fprintf(stderr,
-                        "emgmm: warning: %d component%s lost all %s "
-                        "samples (weight below 1/N); see --fail-on-empty\n",
-                        info.n_empty, info.n_empty == 1 ? "" : "s",
-                        info.n_empty == 1 ? "its" : "their");
-            rc = write_outputs(&out, idx, model, &x, &info, seconds,
-                               &trace, p.missing);
+                cli_error(0,
+                          "warning: %d component%s lost all %s samples "
+                          "(weight below 1/N); see --fail-on-empty",
+                          info.n_empty, info.n_empty == 1 ? "" : "s",
+                          info.n_empty == 1 ? "its" : "their");
+            int32_t *labels = NULL;
+            double *proba = NULL;
+            fit_results res = {NULL, NULL, total_rows, -1, seconds};
+            rc = collect_results(model, &x, a.labels != NULL,
+                                 a.proba != NULL, p.missing, &labels, &proba,
+                                 &res.n_missing);
+            res.labels = labels;
+            res.proba = proba;
+            if (rc == 0 && root)
+                rc = write_outputs(&out, idx, model, &res, &info, &trace);
+            free(labels);
+            free(proba);
         }
     }
+    rc = cli_mpi_max(rc);
     free(ps.points);
     free(weights);
 

@@ -5,6 +5,7 @@
  * success, 1 the work failed, 2 bad usage or input, 3 interrupted.
  */
 #include "cli_common.h"
+#include "cli_mpi.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -80,6 +81,9 @@ static int dispatch(int argc, char **argv)
     }
     if (strcmp(cmd, "fit") == 0)
         return cmd_fit(argc - 1, argv + 1);
+    /* Under mpirun only fit is distributed; rank 0 runs the others. */
+    if (cli_mpi_rank() != 0)
+        return 0;
     if (strcmp(cmd, "select") == 0)
         return cmd_select(argc - 1, argv + 1);
     if (strcmp(cmd, "plot") == 0)
@@ -101,7 +105,12 @@ static int dispatch(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    if (cli_mpi_init(&argc, &argv) != 0)
+        return cli_error(EXIT_WORK_FAILED, "cannot start MPI");
+    /* Errors every rank meets are printed once, by rank 0. */
+    cli_set_quiet(cli_mpi_rank() != 0);
     int rc = dispatch(argc, argv);
+    cli_mpi_finalize();
     /* Output on standard output that could not be written (a full disk,
      * a closed pipe) is a failure, not a success. */
     errno = 0;
