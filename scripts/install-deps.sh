@@ -7,6 +7,8 @@ packages="gcc libc6-dev meson ninja-build pkg-config libopenblas-dev liblapacke-
 if [ "${1:-}" = "--test" ]; then
     # cmocka for the suites; Debian's scikit-learn for the reference suite.
     packages="$packages libcmocka-dev python3 python3-numpy python3-scipy python3-sklearn valgrind"
+    # Open MPI for the mpi suite (emgmm fit under mpirun, 1 to 4 ranks).
+    packages="$packages openmpi-bin libopenmpi-dev"
     # clang and its libFuzzer runtime (only recommended by clang-14, so
     # named here) for the fuzz runs of .ci/run.
     packages="$packages clang libclang-rt-14-dev"

@@ -1,0 +1,200 @@
+/*
+ * `emgmm fit` under mpirun with P = 1, 2, 3, 4 ranks against the same
+ * fit without mpirun: the model (to 1e-10 relative), the log-likelihood,
+ * the labels (identical) and the probabilities. Run by meson only in a
+ * build with MPI; EMGMM_PROG is the program and EMGMM_MPIRUN mpirun.
+ */
+#include "test_util.h"
+#include "dataio.h"
+#include "emgmm.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <sys/wait.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char g_dir[PATH_MAX];
+static const char *g_prog, *g_mpirun;
+
+/* Runs a shell command in g_dir; returns its exit status. */
+static int sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* n rows of three groups in d dimensions, some values missing. */
+static void write_data(const char *path, size_t n, size_t d, double gaps)
+{
+    test_rng r = {2024};
+    double *X = malloc(n * d * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++) {
+            X[i * d + j] = (double)(i % 3) * 5.0 * (j % 2 ? 1 : -1) +
+                           test_rng_normal(&r) * (1.0 + 0.2 * (double)j);
+            if (test_rng_uniform(&r) < gaps)
+                X[i * d + j] = NAN;
+        }
+    char err[256];
+    assert_int_equal(dataio_write_matrix(path, X, n, d, err, sizeof err), 0);
+    free(X);
+}
+
+static void write_weights(const char *path, size_t n)
+{
+    test_rng r = {77};
+    double *w = malloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        w[i] = 0.5 + test_rng_uniform(&r);
+    char err[256];
+    assert_int_equal(dataio_write_matrix(path, w, n, 1, err, sizeof err), 0);
+    free(w);
+}
+
+static emgmm_model *load(const char *name)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", g_dir, name);
+    emgmm_model *m = NULL;
+    assert_int_equal(emgmm_load(path, &m, NULL), EMGMM_OK);
+    return m;
+}
+
+static void assert_same_model(const emgmm_model *a, const emgmm_model *b)
+{
+    const size_t k = emgmm_n_components(a), d = emgmm_n_features(a);
+    assert_int_equal(emgmm_n_components(b), k);
+    size_t nc = 0;
+    switch (emgmm_get_covariance_type(a)) {
+    case EMGMM_COVARIANCE_FULL: nc = k * d * d; break;
+    case EMGMM_COVARIANCE_TIED: nc = d * d; break;
+    case EMGMM_COVARIANCE_DIAG: nc = k * d; break;
+    case EMGMM_COVARIANCE_SPHERICAL: nc = k; break;
+    }
+    for (size_t i = 0; i < k; i++)
+        assert_close(emgmm_weights(a)[i], emgmm_weights(b)[i], 1e-10, 1e-15);
+    for (size_t i = 0; i < k * d; i++)
+        assert_close(emgmm_means(a)[i], emgmm_means(b)[i], 1e-10, 1e-12);
+    for (size_t i = 0; i < nc; i++)
+        assert_close(emgmm_covariances(a)[i], emgmm_covariances(b)[i],
+                     1e-10, 1e-12);
+}
+
+static double json_ll(const char *name)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", g_dir, name);
+    json_error_t e;
+    json_t *j = json_load_file(path, 0, &e);
+    assert_non_null(j);
+    double v = json_number_value(json_object_get(j, "log_likelihood"));
+    json_decref(j);
+    return v;
+}
+
+static void compare_outputs(const char *tag, int P)
+{
+    char a[64], b[64];
+    snprintf(a, sizeof a, "%s-1.json", tag);
+    snprintf(b, sizeof b, "%s-mpi%d.json", tag, P);
+    emgmm_model *one = load(a), *many = load(b);
+    assert_same_model(one, many);
+    emgmm_free(&one);
+    emgmm_free(&many);
+    snprintf(a, sizeof a, "%s-1.out", tag);
+    snprintf(b, sizeof b, "%s-mpi%d.out", tag, P);
+    assert_close(json_ll(a), json_ll(b), 1e-10, 0);
+    assert_int_equal(sh("cd %s && cmp -s %s-1.labels.npy %s-mpi%d.labels.npy",
+                        g_dir, tag, tag, P), 0);
+}
+
+/* The same fit, alone and on P = 1..4 ranks. */
+static void run_case(const char *tag, const char *args)
+{
+    assert_int_equal(sh("cd %s && %s fit %s -o %s-1.json --labels "
+                        "%s-1.labels.npy --json > %s-1.out", g_dir, g_prog,
+                        args, tag, tag, tag), 0);
+    for (int P = 1; P <= 4; P++) {
+        assert_int_equal(sh("cd %s && %s --oversubscribe -np %d %s fit %s "
+                            "-o %s-mpi%d.json --labels %s-mpi%d.labels.npy "
+                            "--json > %s-mpi%d.out", g_dir, g_mpirun, P,
+                            g_prog, args, tag, P, tag, P, tag, P), 0);
+        compare_outputs(tag, P);
+    }
+}
+
+static void test_kmeans_start_full(void **state)
+{
+    (void)state;
+    run_case("full", "data.npy -k 3 --tol 0 --max-iter 25");
+}
+
+static void test_missing_weights_diag(void **state)
+{
+    (void)state;
+    run_case("gaps", "gaps.npy -k 3 -c diag --missing --weights w.npy "
+                     "--tol 1e-8 --max-iter 200");
+}
+
+static void test_tied_csv(void **state)
+{
+    (void)state;
+    run_case("tied", "data.csv -k 3 -c tied --tol 0 --max-iter 10");
+}
+
+/* An error on one rank's block ends every rank, with exit status 2. */
+static void test_bad_value_on_one_rank(void **state)
+{
+    (void)state;
+    FILE *f = fopen("bad.csv", "w");
+    assert_non_null(f);
+    for (int i = 0; i < 40; i++) {
+        if (i == 33)
+            fprintf(f, "1,inf\n");
+        else
+            fprintf(f, "%d,%d\n", i, i % 7);
+    }
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(sh("cd %s && %s --oversubscribe -np 3 %s fit bad.csv "
+                        "-k 2 -o never.json 2> err.txt", g_dir, g_mpirun,
+                        g_prog),
+                     2);
+    assert_int_equal(sh("cd %s && grep -q 'bad.csv:34:2: value is not "
+                        "finite' err.txt && test ! -e never.json", g_dir),
+                     0);
+}
+
+int main(void)
+{
+    g_prog = getenv("EMGMM_PROG");
+    g_mpirun = getenv("EMGMM_MPIRUN");
+    if (!g_prog || !g_mpirun) {
+        fprintf(stderr, "EMGMM_PROG and EMGMM_MPIRUN must be set\n");
+        return 1;
+    }
+    snprintf(g_dir, sizeof g_dir, "%s/emgmm-mpi-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(g_dir) || chdir(g_dir) != 0)
+        return 1;
+    write_data("data.npy", 3001, 4, 0.0);
+    write_data("data.csv", 900, 3, 0.0);
+    write_data("gaps.npy", 2000, 5, 0.15);
+    write_weights("w.npy", 2000);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kmeans_start_full),
+        cmocka_unit_test(test_missing_weights_diag),
+        cmocka_unit_test(test_tied_csv),
+        cmocka_unit_test(test_bad_value_on_one_rank),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    sh("rm -rf %s", g_dir);
+    return failed ? 1 : 0;
+}
