@@ -185,7 +185,9 @@ int emgmm__gaps_build(emgmm_gaps *g, const double *X, size_t n, size_t d,
         g->scatter = emgmm__malloc(k * d, d * sizeof(double));
     g->mean_shift = emgmm__malloc(k, d * sizeof(double));
     const size_t r_max = g->max_missing;
-    g->scratch_size = r_max * r_max + r_max + d;
+    /* E-step: L (r^2), g (r), e (d); M-step: L, a column (r), and the
+     * inverse (r^2). */
+    g->scratch_size = 2 * r_max * r_max + r_max + d;
     g->scratch = emgmm__malloc((size_t)g->n_threads * g->scratch_size,
                                sizeof(double));
     if (!g->coords || !g->cond || !g->precision || !g->scratch ||
@@ -251,25 +253,22 @@ static const double *precision_of(const emgmm_model *m,
            (m->type == EMGMM_COVARIANCE_TIED ? 0 : c * m->d * m->d);
 }
 
-/* L (r x r, row-major lower) = Cholesky factor of P[mis, mis]. */
-static int factor_block(const double *P, size_t d, const size_t *mis,
-                        size_t r, double *L)
+/* Solves L y = v in place (forward substitution), where v[0 .. from-1]
+ * are known to be zero. */
+static void solve_lower_raw(const double *L, size_t r, double *v,
+                            size_t from)
 {
-    for (size_t a = 0; a < r; a++)
-        for (size_t b = 0; b <= a; b++)
-            L[a * r + b] = P[mis[a] * d + mis[b]];
-    return emgmm__cholesky_lower(L, r);
-}
-
-/* Solves L y = v in place (forward substitution). */
-static void solve_lower(const double *L, size_t r, double *v)
-{
-    for (size_t a = 0; a < r; a++) {
+    for (size_t a = from; a < r; a++) {
         double s = v[a];
-        for (size_t b = 0; b < a; b++)
+        for (size_t b = from; b < a; b++)
             s -= L[a * r + b] * v[b];
         v[a] = s / L[a * r + a];
     }
+}
+
+static void solve_lower(const double *L, size_t r, double *v)
+{
+    solve_lower_raw(L, r, v, 0);
 }
 
 /* Solves L^T x = v in place (back substitution). */
@@ -282,6 +281,71 @@ static void solve_upper_t(const double *L, size_t r, double *v)
         v[a] = s / L[a * r + a];
     }
 }
+
+/* Blocks up to this size are factored and inverted by the loops below:
+ * a pattern's block is usually a few rows wide, and a LAPACK call costs
+ * microseconds of overhead for a 3 x 3 block (measured: it made 10 %
+ * missing values at D = 64 twelve times slower than complete data). */
+enum { SMALL_BLOCK = 24 };
+
+/* Cholesky-Banachiewicz on the lower triangle of a (r x r, row-major):
+ * the same arithmetic as potrf, without the call overhead. */
+static int cholesky_small(double *a, size_t r)
+{
+    for (size_t i = 0; i < r; i++) {
+        for (size_t j = 0; j <= i; j++) {
+            double s = a[i * r + j];
+            for (size_t t = 0; t < j; t++)
+                s -= a[i * r + t] * a[j * r + t];
+            if (i == j) {
+                if (!(s > 0.0) || !isfinite(s))
+                    return 1;
+                a[i * r + i] = sqrt(s);
+            } else {
+                a[i * r + j] = s / a[j * r + j];
+            }
+        }
+        for (size_t j = i + 1; j < r; j++)
+            a[i * r + j] = 0.0;
+    }
+    return 0;
+}
+
+/* L (r x r, row-major lower) = Cholesky factor of P[mis, mis]. */
+static int factor_block(const double *P, size_t d, const size_t *mis,
+                        size_t r, double *L)
+{
+    for (size_t a = 0; a < r; a++)
+        for (size_t b = 0; b <= a; b++)
+            L[a * r + b] = P[mis[a] * d + mis[b]];
+    return r <= SMALL_BLOCK ? cholesky_small(L, r)
+                            : emgmm__cholesky_lower(L, r);
+}
+
+/* Given L from factor_block, the lower triangle of (L L^T)^-1 in place,
+ * column by column from L^-T L^-1 (potri above SMALL_BLOCK). */
+static int invert_factored(double *L, size_t r, double *col)
+{
+    if (r > SMALL_BLOCK)
+        return LAPACKE_dpotri_work(LAPACK_COL_MAJOR, 'U', (lapack_int)r, L,
+                                   (lapack_int)r) != 0;
+    /* Solve L L^T x = e_b for each b; keep entries a >= b, written after
+     * every column is solved (they overwrite L). */
+    double *inv = col + r;
+    for (size_t b = 0; b < r; b++) {
+        for (size_t a = 0; a < r; a++)
+            col[a] = a == b ? 1.0 : 0.0;
+        solve_lower_raw(L, r, col, b);
+        solve_upper_t(L, r, col);
+        for (size_t a = b; a < r; a++)
+            inv[a * r + b] = col[a];
+    }
+    for (size_t a = 0; a < r; a++)
+        for (size_t b = 0; b <= a; b++)
+            L[a * r + b] = inv[a * r + b];
+    return 0;
+}
+
 
 /* ---- E-step --------------------------------------------------------- */
 
@@ -398,7 +462,7 @@ int emgmm__estep_gaps(const emgmm_model *m, const double *Xf, size_t ldx,
 /* Adds sum_i r_ic (xhat_ic - mu)(xhat_ic - mu)^T to the lower triangle of
  * S, where xhat_ic is row i with its gaps replaced by component c's
  * conditional means; then each pattern's conditional covariance times
- * its total responsibility. z: gr x d doubles; L: r_max^2 doubles. */
+ * its total responsibility. z: gr x d doubles; L: 2 r_max^2 + r_max. */
 static int expected_scatter(const emgmm_model *m, const double *Xf,
                             size_t ldx, const double *resp,
                             const emgmm_gaps *g, size_t c, const double *mu,
@@ -450,8 +514,7 @@ static int expected_scatter(const emgmm_model *m, const double *Xf,
          * column-major 'U' view of our row-major lower triangle, as in
          * linalg.c). */
         if (factor_block(P, d, mis, r, L) != 0 ||
-            LAPACKE_dpotri_work(LAPACK_COL_MAJOR, 'U', (lapack_int)r, L,
-                                (lapack_int)r) != 0)
+            invert_factored(L, r, L + r * r) != 0)
             return EMGMM_ERR_SINGULAR;
         /* mis is ascending, so a >= b lands in the lower triangle. */
         for (size_t a = 0; a < r; a++)

@@ -403,6 +403,43 @@ static void test_em_matches_naive(void **state)
     free(X);
 }
 
+/* Wide gaps (more than 24 missing values in a row) go through LAPACK
+ * instead of the small-block loops: the same check on them. */
+static void test_wide_gaps_match_naive(void **state)
+{
+    (void)state;
+    const size_t n = 90, d = 30, k = 2;
+    double w[2], mu[60], sigma[2 * 900];
+    double *X0 = mixture_data(n, d, k, 41, w, mu, sigma);
+    double *X = with_gaps(X0, n, d, 0.1, 42);
+    for (size_t i = 0; i < n; i += 3) /* every third row: 27 gaps */
+        for (size_t j = 0; j < 27; j++)
+            X[i * d + (j + i) % d] = NAN;
+    emgmm_model *ref = start_model(EMGMM_COVARIANCE_FULL, k, d, w, mu, sigma);
+    double nw[2], nmu[60], ncov[2 * 900];
+    double ll = naive_em_step(ref, X, n, 1e-6, nw, nmu, ncov);
+    emgmm_params p;
+    emgmm_params_default(&p);
+    p.init_model = ref;
+    p.max_iter = 1;
+    p.tol = 0.0;
+    p.missing = 1;
+    emgmm_model *fast = NULL;
+    emgmm_fit_info info;
+    assert_int_equal(emgmm_fit(&p, X, n, d, d, &fast, &info), EMGMM_OK);
+    assert_params_close(fast, nw, nmu, ncov, 1e-9);
+    assert_close(info.lower_bound, ll, 1e-10, 1e-12);
+    double *out = malloc(n * d * sizeof(double));
+    assert_int_equal(emgmm_impute_draws(fast, X, n, d, 1, 3, out), EMGMM_OK);
+    for (size_t i = 0; i < n * d; i++)
+        assert_true(isfinite(out[i]));
+    free(out);
+    emgmm_free(&fast);
+    emgmm_free(&ref);
+    free(X0);
+    free(X);
+}
+
 /* EM with gaps never lowers the observed-data log-likelihood. */
 static void test_missing_em_is_monotone(void **state)
 {
@@ -836,6 +873,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_gaps_is_ordinary_fit),
         cmocka_unit_test(test_em_matches_naive),
+        cmocka_unit_test(test_wide_gaps_match_naive),
         cmocka_unit_test(test_missing_em_is_monotone),
         cmocka_unit_test(test_impute_matches_naive),
         cmocka_unit_test(test_predict_proba_missing),
