@@ -284,9 +284,11 @@ static void solve_upper_t(const double *L, size_t r, double *v)
 
 /* Blocks up to this size are factored and inverted by the loops below:
  * a pattern's block is usually a few rows wide, and a LAPACK call costs
- * microseconds of overhead for a 3 x 3 block (measured: it made 10 %
- * missing values at D = 64 twelve times slower than complete data). */
-enum { SMALL_BLOCK = 24 };
+ * about a microsecond of overhead, more than the work on a 3 x 3 block
+ * (measured at 10 % missing, D = 64: 11.9x the complete-data iteration
+ * with LAPACK for every block, 6.5x with loops up to 24). Above 8 the
+ * loops lose to LAPACK (30 % missing, r near 19: 33x against 23x). */
+enum { SMALL_BLOCK = 8 };
 
 /* Cholesky-Banachiewicz on the lower triangle of a (r x r, row-major):
  * the same arithmetic as potrf, without the call overhead. */
