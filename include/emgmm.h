@@ -285,6 +285,27 @@ EMGMM_API int emgmm_fit(const emgmm_params *p, const double *X, size_t n,
                         size_t d, size_t ldx, emgmm_model **model,
                         emgmm_fit_info *info);
 
+/** Reads rows [first, first + count) of a data set into rows (count x d,
+ *  row-major, contiguous); returns 0, or non-zero on failure. */
+typedef int (*emgmm_rows_fn)(size_t first, size_t count, double *rows,
+                             void *user);
+
+/**
+ * Fits n rows that are never all in memory: each EM iteration reads them
+ * block by block through `read_rows` (twice: once for the E-step sums,
+ * once more for the centred covariance sums about the new means, with
+ * the responsibilities recomputed rather than kept), so memory does not
+ * grow with n. A file larger than memory can be fitted this way (`emgmm
+ * fit --stream` maps the file and converts each block). The result is the
+ * in-memory fit of the same rows, up to the order of the additions.
+ * Requires p->init_model (start from a fit of a sample), n_init 1, no
+ * sample weights and no missing values; p->allreduce may be set (each
+ * process streams its own rows). A failed read is EMGMM_ERR_IO.
+ */
+EMGMM_API int emgmm_fit_streamed(const emgmm_params *p, size_t n, size_t d,
+                                 emgmm_rows_fn read_rows, void *user,
+                                 emgmm_model **model, emgmm_fit_info *info);
+
 /* ------------------------------------------------------------------ */
 /* Models built from parameters, and read access                       */
 /* ------------------------------------------------------------------ */

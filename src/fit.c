@@ -13,6 +13,7 @@
 #include "emgmm_config.h"
 #include "rng.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -116,10 +117,24 @@ typedef struct fit_data {
     emgmm_gaps gaps;     /* n_incomplete == 0: no gaps, ordinary EM */
     size_t n_all_missing;
     size_t n_global;     /* rows over all processes (n with one) */
+    /* A streamed fit (X is NULL): rows come from source, a block at a
+     * time, and responsibilities are recomputed instead of kept. */
+    emgmm_rows_fn source;
+    void *source_data;
+    double *block;       /* block_rows x d */
+    double *block_resp;  /* block_rows x k */
+    double *sum_nk;      /* k: the last E-step's sum_i r_ik */
+    double *sum_x;       /* k x d: its sum_i r_ik x_i */
+    emgmm_model *old;    /* the parameters of the last E-step */
 } fit_data;
 
 static void fit_data_free(fit_data *fd)
 {
+    emgmm__free(fd->block);
+    emgmm__free(fd->block_resp);
+    emgmm__free(fd->sum_nk);
+    emgmm__free(fd->sum_x);
+    emgmm_free(&fd->old);
     emgmm__free(fd->filled);
     emgmm__free(fd->weight_copy);
     emgmm__free(fd->column_mean);
@@ -211,12 +226,86 @@ done:
     return rc;
 }
 
+/* Streamed E-step: the log-likelihood and the first M-step sums (N_k,
+ * sum r x) of every block; the blocks' responsibilities are dropped. */
+static int e_step_streamed(const emgmm_model *m, fit_data *fd,
+                           emgmm_workspace *ws, double *ll)
+{
+    const size_t k = m->k, d = m->d, br = ws->block_rows;
+    emgmm__model_copy(fd->old, m);
+    memset(fd->sum_nk, 0, k * sizeof(double));
+    memset(fd->sum_x, 0, k * d * sizeof(double));
+    double sums[2] = {0.0, 0.0}; /* log-likelihood, failed reads */
+    for (size_t i0 = 0; i0 < fd->n; i0 += br) {
+        const size_t rows = fd->n - i0 < br ? fd->n - i0 : br;
+        if (fd->source(i0, rows, fd->block, fd->source_data) != 0) {
+            sums[1] = 1.0;
+            break;
+        }
+        emgmm__log_prob_block(m, fd->block, rows, d, ws->proj,
+                              fd->block_resp);
+        sums[0] += emgmm__normalize_log_resp(fd->block_resp, rows, k, NULL,
+                                             NULL);
+        for (size_t i = 0; i < rows; i++)
+            for (size_t c = 0; c < k; c++)
+                fd->sum_nk[c] += fd->block_resp[i * k + c];
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d,
+                    (int)rows, 1.0, fd->block_resp, (int)k, fd->block,
+                    (int)d, 1.0, fd->sum_x, (int)d);
+    }
+    int rc = emgmm__allreduce(ws, sums, 2);
+    if (rc != EMGMM_OK)
+        return rc;
+    *ll = sums[0];
+    return sums[1] != 0.0 ? EMGMM_ERR_IO : EMGMM_OK;
+}
+
+/* Streamed M-step: weights and means from the E-step's sums, then a
+ * second pass for the centred scatter about the new means, with each
+ * block's responsibilities recomputed from the E-step's parameters (the
+ * same bits as in the E-step). */
+static int m_step_streamed(emgmm_model *m, fit_data *fd, double reg_covar,
+                           emgmm_workspace *ws, int *bad)
+{
+    const size_t k = m->k, d = m->d, br = ws->block_rows;
+    double total;
+    memcpy(m->log_norm, fd->sum_nk, k * sizeof(double));
+    memcpy(m->means, fd->sum_x, k * d * sizeof(double));
+    int rc = emgmm__mstep_finish_means(m, ws, &total);
+    if (rc != EMGMM_OK)
+        return rc;
+    double *raw = emgmm__mstep_raw(m, ws);
+    double failed = 0.0;
+    for (size_t i0 = 0; i0 < fd->n; i0 += br) {
+        const size_t rows = fd->n - i0 < br ? fd->n - i0 : br;
+        if (fd->source(i0, rows, fd->block, fd->source_data) != 0) {
+            failed = 1.0;
+            break;
+        }
+        emgmm__log_prob_block(fd->old, fd->block, rows, d, ws->proj,
+                              fd->block_resp);
+        emgmm__normalize_log_resp(fd->block_resp, rows, k, NULL, NULL);
+        emgmm__mstep_scatter_add(m, fd->block, rows, d, fd->block_resp, raw,
+                                 ws);
+    }
+    if ((rc = emgmm__allreduce(ws, &failed, 1)) != EMGMM_OK)
+        return rc;
+    if (failed != 0.0)
+        return EMGMM_ERR_IO;
+    rc = emgmm__allreduce(ws, raw, emgmm__mstep_raw_size(m->type, k, d));
+    if (rc != EMGMM_OK)
+        return rc;
+    return emgmm__mstep_finish(m, raw, total, reg_covar, ws, bad);
+}
+
 /* One E-step (total log-likelihood in *ll, over every process of a
  * distributed fit), with or without gaps. A failure on any process is a
  * failure on all. */
-static int e_step(const emgmm_model *m, const fit_data *fd, double *resp,
+static int e_step(const emgmm_model *m, fit_data *fd, double *resp,
                   emgmm_workspace *ws, double *ll)
 {
+    if (fd->source)
+        return e_step_streamed(m, fd, ws, ll);
     int rc = EMGMM_OK;
     double sums[2] = {0.0, 0.0}; /* log-likelihood, failed processes */
     if (fd->gaps.n_incomplete == 0)
@@ -236,6 +325,8 @@ static int e_step(const emgmm_model *m, const fit_data *fd, double *resp,
 static int m_step(emgmm_model *m, fit_data *fd, const double *resp,
                   double reg_covar, emgmm_workspace *ws, int *bad)
 {
+    if (fd->source)
+        return m_step_streamed(m, fd, reg_covar, ws, bad);
     if (fd->gaps.n_incomplete == 0)
         return emgmm__mstep(m, fd->X, fd->n, fd->ldx, resp, reg_covar, ws,
                             bad);
@@ -396,6 +487,99 @@ static int check_observed_somewhere(const emgmm_params *p, const double *X,
     return rc;
 }
 
+/* Everything after the data are in place (fd): allocation, the
+ * restarts, and the summary. Takes over fd (freed here); rc is the status
+ * so far, already agreed on by every process. */
+static int fit_run(const emgmm_params *p, fit_data *fd, size_t k, size_t d,
+                   emgmm_covariance_type type, int loop_threads, int rc,
+                   double t_start, emgmm_model **model,
+                   emgmm_fit_info *info)
+{
+    const int saved_blas_threads = emgmm__get_blas_threads();
+    if (EMGMM_HAVE_OPENMP && loop_threads > 1)
+        emgmm__set_blas_threads(1);
+    else if (p->n_threads > 0)
+        emgmm__set_blas_threads(p->n_threads);
+
+    emgmm_model *current = NULL, *best = NULL;
+    emgmm_workspace ws = {0};
+    double *resp = NULL;
+    if (rc == EMGMM_OK && !fd->source) {
+        resp = emgmm__malloc(fd->n * k, sizeof(double));
+        rc = resp ? EMGMM_OK : EMGMM_ERR_NOMEM;
+    }
+    if (rc == EMGMM_OK)
+        rc = emgmm__workspace_alloc(&ws, fd->n, k, d, loop_threads);
+    if (rc == EMGMM_OK && fd->source) {
+        fd->block = emgmm__malloc(ws.block_rows, d * sizeof(double));
+        fd->block_resp = emgmm__malloc(ws.block_rows, k * sizeof(double));
+        fd->sum_nk = emgmm__malloc(k, sizeof(double));
+        fd->sum_x = emgmm__malloc(k, d * sizeof(double));
+        if (!fd->block || !fd->block_resp || !fd->sum_nk || !fd->sum_x)
+            rc = EMGMM_ERR_NOMEM;
+        if (rc == EMGMM_OK)
+            rc = emgmm__model_alloc(type, k, d, &fd->old);
+    }
+    if (rc == EMGMM_OK)
+        rc = emgmm__model_alloc(type, k, d, &current);
+    if (rc == EMGMM_OK)
+        rc = emgmm__model_alloc(type, k, d, &best);
+    if (rc == EMGMM_OK) {
+        ws.reduce = p->allreduce;
+        ws.reduce_data = p->allreduce_data;
+    }
+    rc = collective(p, rc);
+
+    const int n_init = p->init_model ? 1 : p->n_init;
+    double best_score = -INFINITY;
+    for (int run = 0; rc == EMGMM_OK && run < n_init; run++) {
+        run_result r;
+        rc = run_em(p, run, fd, current, resp, &ws, &r,
+                    &info->bad_component);
+        if (rc != EMGMM_OK)
+            break;
+        if (run == 0 || r.score > best_score) {
+            best_score = r.score;
+            emgmm__model_copy(best, current);
+            info->n_iter = r.n_iter;
+            info->converged = r.converged;
+            info->lower_bound = r.lower_bound;
+            info->log_likelihood = r.score;
+            info->best_init = run;
+        }
+    }
+
+    emgmm__workspace_free(&ws);
+    emgmm__free(resp);
+    emgmm_free(&current);
+    fit_data_free(fd);
+    if (EMGMM_HAVE_OPENMP && loop_threads > 1)
+        emgmm__set_blas_threads(saved_blas_threads);
+    info->seconds = emgmm__now() - t_start;
+    if (rc != EMGMM_OK) {
+        emgmm_free(&best);
+        return rc;
+    }
+    int first_empty;
+    info->n_empty = count_empty(best, fd->n_global, &first_empty);
+    const double total_weight = fd->total_weight;
+    const double n_params = (double)emgmm_n_parameters(best);
+    info->bic = -2.0 * info->log_likelihood * total_weight +
+                n_params * log(total_weight);
+    info->aic = -2.0 * info->log_likelihood * total_weight + 2.0 * n_params;
+    best->fit.present = 1;
+    best->fit.converged = info->converged;
+    best->fit.n_iter = info->n_iter;
+    best->fit.max_iter = p->max_iter;
+    best->fit.log_likelihood = info->log_likelihood;
+    best->fit.lower_bound = info->lower_bound;
+    best->fit.tol = p->tol;
+    best->fit.reg_covar = p->reg_covar;
+    best->fit.seed = p->seed;
+    *model = best;
+    return EMGMM_OK;
+}
+
 int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
               size_t ldx, emgmm_model **model, emgmm_fit_info *info)
 {
@@ -447,14 +631,8 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
      * stay on the calling thread. */
     if ((double)n * (double)k * (double)d * (double)(d + 2) < 4e6)
         loop_threads = 1;
-    const int saved_blas_threads = emgmm__get_blas_threads();
-    if (EMGMM_HAVE_OPENMP && loop_threads > 1)
-        emgmm__set_blas_threads(1);
-    else if (p->n_threads > 0)
-        emgmm__set_blas_threads(p->n_threads);
-
-    fit_data fd = {X, n, ldx, p->sample_weight, total_weight,
-                   NULL, NULL, NULL, {0}, 0, 0};
+    fit_data fd = {X, n, ldx, p->sample_weight, total_weight, NULL, NULL,
+                   NULL, {0}, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     if (p->missing)
         rc = prepare_missing(p, X, n, d, ldx, k, type, loop_threads, &fd);
     if (rc == EMGMM_OK && fd.n == 0)
@@ -476,71 +654,90 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
     if (rc == EMGMM_OK && !(fd.total_weight > 0.0))
         rc = EMGMM_ERR_INVALID; /* all the weight on rows without values */
 
-    emgmm_model *current = NULL, *best = NULL;
-    emgmm_workspace ws = {0};
-    double *resp = NULL;
-    if (rc == EMGMM_OK) {
-        resp = emgmm__malloc(fd.n * k, sizeof(double));
-        rc = resp ? EMGMM_OK : EMGMM_ERR_NOMEM;
-    }
-    if (rc == EMGMM_OK)
-        rc = emgmm__workspace_alloc(&ws, fd.n, k, d, loop_threads);
-    if (rc == EMGMM_OK)
-        rc = emgmm__model_alloc(type, k, d, &current);
-    if (rc == EMGMM_OK)
-        rc = emgmm__model_alloc(type, k, d, &best);
-    if (rc == EMGMM_OK) {
-        ws.reduce = p->allreduce;
-        ws.reduce_data = p->allreduce_data;
-    }
-    rc = collective(p, rc);
+    return fit_run(p, &fd, k, d, type, loop_threads, rc, t_start, model,
+                   info);
+}
 
-    const int n_init = p->init_model ? 1 : p->n_init;
-    double best_score = -INFINITY;
-    for (int run = 0; rc == EMGMM_OK && run < n_init; run++) {
-        run_result r;
-        rc = run_em(p, run, &fd, current, resp, &ws, &r,
-                    &info->bad_component);
-        if (rc != EMGMM_OK)
+/* The checks of check_data, made block by block on streamed rows. */
+static int check_streamed(const emgmm_params *p, size_t n, size_t d,
+                          emgmm_rows_fn read_rows, void *user)
+{
+    const size_t br = 4096;
+    double *block = emgmm__malloc(br, d * sizeof(double));
+    double *range = emgmm__malloc(2 * d, sizeof(double)); /* lo, hi */
+    if (!block || !range) {
+        emgmm__free(block);
+        emgmm__free(range);
+        return EMGMM_ERR_NOMEM;
+    }
+    for (size_t j = 0; j < d; j++) {
+        range[j] = INFINITY;
+        range[d + j] = -INFINITY;
+    }
+    int rc = EMGMM_OK;
+    for (size_t i0 = 0; rc == EMGMM_OK && i0 < n; i0 += br) {
+        const size_t rows = n - i0 < br ? n - i0 : br;
+        if (read_rows(i0, rows, block, user) != 0) {
+            rc = EMGMM_ERR_IO;
             break;
-        if (run == 0 || r.score > best_score) {
-            best_score = r.score;
-            emgmm__model_copy(best, current);
-            info->n_iter = r.n_iter;
-            info->converged = r.converged;
-            info->lower_bound = r.lower_bound;
-            info->log_likelihood = r.score;
-            info->best_init = run;
+        }
+        for (size_t i = 0; i < rows * d; i++) {
+            const double v = block[i];
+            const size_t j = i % d;
+            if (!isfinite(v)) {
+                rc = EMGMM_ERR_NONFINITE;
+                break;
+            }
+            range[j] = v < range[j] ? v : range[j];
+            range[d + j] = v > range[d + j] ? v : range[d + j];
         }
     }
-
-    emgmm__workspace_free(&ws);
-    emgmm__free(resp);
-    emgmm_free(&current);
-    fit_data_free(&fd);
-    if (EMGMM_HAVE_OPENMP && loop_threads > 1)
-        emgmm__set_blas_threads(saved_blas_threads);
-    info->seconds = emgmm__now() - t_start;
-    if (rc != EMGMM_OK) {
-        emgmm_free(&best);
-        return rc;
+    /* Each process checks the range of its own rows, as check_data. */
+    for (size_t j = 0; rc == EMGMM_OK && j < d; j++) {
+        const double spread = range[d + j] - range[j];
+        if (spread > 1e150 || (spread > 0.0 && spread < 1e-150))
+            rc = EMGMM_ERR_RANGE;
     }
-    int first_empty;
-    info->n_empty = count_empty(best, fd.n_global, &first_empty);
-    total_weight = fd.total_weight;
-    const double n_params = (double)emgmm_n_parameters(best);
-    info->bic = -2.0 * info->log_likelihood * total_weight +
-                n_params * log(total_weight);
-    info->aic = -2.0 * info->log_likelihood * total_weight + 2.0 * n_params;
-    best->fit.present = 1;
-    best->fit.converged = info->converged;
-    best->fit.n_iter = info->n_iter;
-    best->fit.max_iter = p->max_iter;
-    best->fit.log_likelihood = info->log_likelihood;
-    best->fit.lower_bound = info->lower_bound;
-    best->fit.tol = p->tol;
-    best->fit.reg_covar = p->reg_covar;
-    best->fit.seed = p->seed;
-    *model = best;
-    return EMGMM_OK;
+    emgmm__free(block);
+    emgmm__free(range);
+    return collective(p, rc);
+}
+
+int emgmm_fit_streamed(const emgmm_params *p, size_t n, size_t d,
+                       emgmm_rows_fn read_rows, void *user,
+                       emgmm_model **model, emgmm_fit_info *info)
+{
+    emgmm_fit_info local;
+    if (!info)
+        info = &local;
+    info_reset(info);
+    if (!model)
+        return EMGMM_ERR_INVALID;
+    *model = NULL;
+    if (!p || !read_rows)
+        return EMGMM_ERR_INVALID;
+    const double t_start = emgmm__now();
+    size_t k = 0;
+    int rc = check_params(p, n, d, d, &k);
+    if (rc != EMGMM_OK)
+        return rc;
+    if (!p->init_model || p->n_init != 1 || p->sample_weight || p->missing)
+        return EMGMM_ERR_INVALID; /* the same answer on every process */
+    if ((rc = check_streamed(p, n, d, read_rows, user)) != EMGMM_OK)
+        return rc;
+
+    fit_data fd = {NULL, n, d, NULL, (double)n, NULL, NULL, NULL, {0}, 0,
+                   n, read_rows, user, NULL, NULL, NULL, NULL, NULL};
+    if (p->allreduce) {
+        double counts[1] = {(double)n};
+        if (p->allreduce(counts, 1, p->allreduce_data) != 0)
+            rc = EMGMM_ERR_IO;
+        fd.n_global = (size_t)counts[0];
+        fd.total_weight = counts[0];
+    }
+    if (rc == EMGMM_OK && fd.n_global < k)
+        rc = EMGMM_ERR_TOO_FEW_SAMPLES;
+    /* One block at a time: the BLAS calls on it use the threads. */
+    return fit_run(p, &fd, k, d, p->init_model->type, 1, rc, t_start, model,
+                   info);
 }

@@ -186,6 +186,18 @@ int emgmm__mstep_weights_means(emgmm_model *m, const double *X, size_t n,
                                size_t ldx, const double *resp,
                                const double *mean_correction,
                                const emgmm_workspace *ws, double *total);
+/* The end of emgmm__mstep_weights_means, for sums made elsewhere (a
+ * streamed fit): N_k (no eps yet) in m->log_norm and sum_i r_ik x_i in
+ * m->means; sums them over processes, then weights and means. */
+int emgmm__mstep_finish_means(emgmm_model *m, const emgmm_workspace *ws,
+                              double *total);
+/* Zeroes and returns where the raw scatter sums of m's type go. */
+double *emgmm__mstep_raw(emgmm_model *m, emgmm_workspace *ws);
+/* Adds rows [0, n) of X with their responsibilities to the raw scatter
+ * sums about m's (new) means. */
+void emgmm__mstep_scatter_add(emgmm_model *m, const double *X, size_t n,
+                              size_t ldx, const double *resp, double *raw,
+                              emgmm_workspace *ws);
 /* The second half: raw scatter sums (already summed over processes) to
  * covariances. raw is m->covariances (full: lower triangles; tied: the
  * lower triangle; diag: per-feature sums) or, for spherical, k x d

@@ -116,14 +116,12 @@ void emgmm__finish_covariance(double *cov, size_t d, double divisor,
     }
 }
 
-/* Sums r (x_j - mu_j)^2 of component c about its new mean (two-pass),
- * per feature, into raw (d). */
+/* Adds r (x_j - mu_j)^2 of component c about its new mean (two-pass),
+ * per feature, to raw (d). */
 static void diagonal_sums(const double *X, size_t n, size_t ldx,
                           const double *resp, size_t k, size_t c,
                           const double *mu, size_t d, double *raw)
 {
-    for (size_t j = 0; j < d; j++)
-        raw[j] = 0.0;
     for (size_t i = 0; i < n; i++) {
         const double r = resp[i * k + c];
         if (r == 0.0)
@@ -163,6 +161,14 @@ int emgmm__mstep_weights_means(emgmm_model *m, const double *X, size_t n,
     if (mean_correction)
         for (size_t i = 0; i < k * d; i++)
             m->means[i] += mean_correction[i];
+    return emgmm__mstep_finish_means(m, ws, total);
+}
+
+int emgmm__mstep_finish_means(emgmm_model *m, const emgmm_workspace *ws,
+                              double *total)
+{
+    const size_t k = m->k, d = m->d;
+    double *nk = m->log_norm;
     int rc = emgmm__allreduce(ws, nk, k);
     if (rc == EMGMM_OK)
         rc = emgmm__allreduce(ws, m->means, k * d);
@@ -222,52 +228,63 @@ size_t emgmm__mstep_raw_size(emgmm_covariance_type type, size_t k, size_t d)
                                               : emgmm__cov_size(type, k, d);
 }
 
-int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
-                 const double *resp, double reg_covar, emgmm_workspace *ws,
-                 int *bad)
+void emgmm__mstep_scatter_add(emgmm_model *m, const double *X, size_t n,
+                              size_t ldx, const double *resp, double *raw,
+                              emgmm_workspace *ws)
 {
     const size_t k = m->k, d = m->d, gr = ws->gather_rows;
-    double total;
-    int rc = emgmm__mstep_weights_means(m, X, n, ldx, resp, NULL, ws, &total);
-    if (rc != EMGMM_OK)
-        return rc;
-
-    /* Raw (undivided) scatter sums: into the covariances, or for
-     * spherical per feature into ws->sphere; summed over the processes,
-     * then divided (emgmm__mstep_finish). */
-    double *raw = m->type == EMGMM_COVARIANCE_SPHERICAL ? ws->sphere
-                                                        : m->covariances;
     if (m->type == EMGMM_COVARIANCE_TIED) {
         /* One matrix for all: the components' centred scatters added in
          * component order (scikit-learn subtracts sum N_k mu_k mu_k^T
          * from X^T X instead, which loses digits far from the origin). */
-        memset(m->covariances, 0, d * d * sizeof(double));
         for (size_t c = 0; c < k; c++)
-            scatter_component(X, n, ldx, resp, k, c, m->means + c * d,
-                              m->covariances, d, ws->centred, gr);
-    } else {
+            scatter_component(X, n, ldx, resp, k, c, m->means + c * d, raw,
+                              d, ws->centred, gr);
+        return;
+    }
 #if EMGMM_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(ws->n_threads) \
     if (ws->n_threads > 1)
 #endif
-        for (long cl = 0; cl < (long)k; cl++) {
-            const size_t c = (size_t)cl;
-            int t = 0;
+    for (long cl = 0; cl < (long)k; cl++) {
+        const size_t c = (size_t)cl;
+        int t = 0;
 #if EMGMM_HAVE_OPENMP
-            t = omp_get_thread_num();
+        t = omp_get_thread_num();
 #endif
-            const double *mu = m->means + c * d;
-            if (m->type == EMGMM_COVARIANCE_FULL) {
-                double *cov = m->covariances + c * d * d;
-                memset(cov, 0, d * d * sizeof(double));
-                scatter_component(X, n, ldx, resp, k, c, mu, cov, d,
-                                  ws->centred + (size_t)t * gr * d, gr);
-            } else { /* diag, spherical */
-                diagonal_sums(X, n, ldx, resp, k, c, mu, d, raw + c * d);
-            }
-        }
+        const double *mu = m->means + c * d;
+        if (m->type == EMGMM_COVARIANCE_FULL)
+            scatter_component(X, n, ldx, resp, k, c, mu, raw + c * d * d, d,
+                              ws->centred + (size_t)t * gr * d, gr);
+        else /* diag, spherical */
+            diagonal_sums(X, n, ldx, resp, k, c, mu, d, raw + c * d);
     }
-    rc = emgmm__allreduce(ws, raw, emgmm__mstep_raw_size(m->type, k, d));
+}
+
+double *emgmm__mstep_raw(emgmm_model *m, emgmm_workspace *ws)
+{
+    double *raw = m->type == EMGMM_COVARIANCE_SPHERICAL ? ws->sphere
+                                                        : m->covariances;
+    const size_t size = m->type == EMGMM_COVARIANCE_FULL ? m->k * m->d * m->d
+                        : emgmm__mstep_raw_size(m->type, m->k, m->d);
+    memset(raw, 0, size * sizeof(double));
+    return raw;
+}
+
+int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
+                 const double *resp, double reg_covar, emgmm_workspace *ws,
+                 int *bad)
+{
+    double total;
+    int rc = emgmm__mstep_weights_means(m, X, n, ldx, resp, NULL, ws, &total);
+    if (rc != EMGMM_OK)
+        return rc;
+    /* Raw (undivided) scatter sums, summed over the processes, then
+     * divided (emgmm__mstep_finish). */
+    double *raw = emgmm__mstep_raw(m, ws);
+    emgmm__mstep_scatter_add(m, X, n, ldx, resp, raw, ws);
+    rc = emgmm__allreduce(ws, raw,
+                          emgmm__mstep_raw_size(m->type, m->k, m->d));
     if (rc != EMGMM_OK)
         return rc;
     return emgmm__mstep_finish(m, raw, total, reg_covar, ws, bad);
