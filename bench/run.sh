@@ -2,8 +2,9 @@
 # The whole benchmark in one command, from the repository root or anywhere:
 #
 #   bench/run.sh            full run (under 20 minutes on 2 cores); writes
-#                           bench/results-latest.md, bench/results-latest.json
-#                           and bench/scaling.svg, and prints the Markdown
+#                           bench/results-latest.md, bench/results-latest.json,
+#                           bench/scaling.svg and bench/results-missing.md,
+#                           and prints the Markdown
 #   bench/run.sh --quick    tiny sizes of every part (about a minute), a smoke
 #                           test; writes into BUILD/bench-quick/ instead
 #
@@ -12,12 +13,14 @@
 #          $TMPDIR/emgmm-bench-data: a cache of the generated data sets,
 #          reused while bench/make_data.py is unchanged; the full run keeps
 #          about 1.4 GB there), --only PARTS (comma-separated: dgemm, peers,
-#          align, scaling, ops, rss, threads).
+#          align, scaling, ops, rss, threads, missing).
 #
 # Steps: bench/install-peers.sh (missing Debian packages; a peer that is
 # still missing is reported as "missing" in the tables), meson setup and
-# compile of bench_emgmm and dgemm_rate in the build folder, then
-# bench/bench.py (which also compiles the Armadillo and OpenCV drivers).
+# compile of bench_emgmm, bench_missing and dgemm_rate in the build folder,
+# then bench/bench.py (which also compiles the Armadillo and OpenCV
+# drivers), then bench_missing (the cost of an EM iteration by missing
+# fraction, about 3 minutes; it makes its own data).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -63,8 +66,19 @@ fi
 
 if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" >/dev/null
+else
+    # Regenerates the build files if a meson.build changed since (meson
+    # compile does not know a target that is newer than its build files).
+    ninja -C "$build" build.ninja >/dev/null
 fi
-meson compile -C "$build" bench/bench_emgmm bench/dgemm_rate >/dev/null
+# The commit measured: the sources as they are when the build starts
+# ("+changes" when src/ or include/ differ from it).
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
+if [ -n "$(git status --porcelain -- src include 2>/dev/null)" ]; then
+    commit="$commit+changes"
+fi
+meson compile -C "$build" bench/bench_emgmm bench/bench_missing \
+    bench/dgemm_rate >/dev/null
 
 if [ -n "$quick" ]; then
     out="$build/bench-quick"
@@ -73,5 +87,49 @@ else
     out="bench"
     set --
 fi
-exec "$python" "$here/bench.py" "$@" --build-dir "$build" --data-dir "$data" \
-    --out-dir "$out" --command "$command" ${only:+--only "$only"}
+
+# "missing" is bench_missing's part; the others are bench.py's.
+missing=1
+bench_parts=""
+if [ -n "$only" ]; then
+    missing=""
+    for part in $(echo "$only" | tr ',' ' '); do
+        if [ "$part" = missing ]; then
+            missing=1
+        else
+            bench_parts="${bench_parts:+$bench_parts,}$part"
+        fi
+    done
+fi
+
+if [ -z "$only" ] || [ -n "$bench_parts" ]; then
+    "$python" "$here/bench.py" "$@" --build-dir "$build" \
+        --data-dir "$data" --out-dir "$out" --command "$command" \
+        ${bench_parts:+--only "$bench_parts"}
+fi
+
+if [ -n "$missing" ]; then
+    mkdir -p "$out"
+    md="$out/results-missing.md"
+    start=$(date -u '+%Y-%m-%d %H:%M UTC')
+    load_start=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /)
+    table=$(OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 \
+        "$build/bench/bench_missing" "$@")
+    load_end=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /)
+    {
+        echo "# emgmm with missing values: cost per iteration by missing" \
+            "fraction${quick:+ (quick smoke test: tiny sizes, not for comparison)} — $start"
+        echo
+        echo "- Command: \`$command\` (in the repository root)."
+        echo "- emgmm at commit $commit (as built at the start);" \
+            "$(nproc) cores; load average $load_start at the start," \
+            "$load_end at the end."
+        echo "- OPENBLAS_NUM_THREADS=2, OMP_NUM_THREADS=2, n_threads = 2;" \
+            "what is measured: see the comment at the top of" \
+            "bench/bench_missing.c."
+        echo
+        echo "$table"
+    } >"$md"
+    cat "$md"
+    echo "run.sh: wrote $md" >&2
+fi
