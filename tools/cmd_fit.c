@@ -36,6 +36,7 @@ enum {
     OPT_TRACE,
     OPT_WEIGHTS,
     OPT_MISSING,
+    OPT_STREAM,
     OPT_JSON
 };
 
@@ -55,6 +56,7 @@ static const struct option fit_options[] = {
     {"shape", required_argument, NULL, OPT_SHAPE},
     {"weights", required_argument, NULL, OPT_WEIGHTS},
     {"missing", no_argument, NULL, OPT_MISSING},
+    {"stream", no_argument, NULL, OPT_STREAM},
     {"require-converged", no_argument, NULL, OPT_REQUIRE_CONVERGED},
     {"fail-on-empty", no_argument, NULL, OPT_FAIL_ON_EMPTY},
     {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
@@ -125,6 +127,14 @@ static void fit_help(FILE *f)
         "                         counted (n_rows_all_missing in --json);\n"
         "                         --labels and --proba use the observed\n"
         "                         values. Fill the gaps with 'emgmm impute'\n"
+        "      --stream           do not load DATA: map the file (.npy in C\n"
+        "                         order, float64 or float32, or raw with\n"
+        "                         --shape) and read it block by block, twice\n"
+        "                         per iteration, so that memory does not grow\n"
+        "                         with N and a file larger than memory can be\n"
+        "                         fitted. k-means starts from at most 65,536\n"
+        "                         evenly spaced rows. Not with --missing,\n"
+        "                         --weights, --labels, --proba or --n-init > 1\n"
         "\n"
         "Output (a file name ending in .npy is written as .npy, else CSV;\n"
         "- is standard output; files appear only if everything succeeds):\n"
@@ -184,7 +194,8 @@ static void fit_help(FILE *f)
         "  emgmm fit data.csv --init-model start.json -o model.json\n"
         "  emgmm fit big.npy -k 8 --checkpoint ckpt.json -o model.json\n"
         "  emgmm fit big.npy --resume ckpt.json -o model.json\n"
-        "  emgmm fit gappy.csv -k 3 --missing -o model.json\n",
+        "  emgmm fit gappy.csv -k 3 --missing -o model.json\n"
+        "  emgmm fit huge.npy -k 16 --stream --checkpoint ckpt.json -o model.json\n",
         f);
 }
 
@@ -207,6 +218,7 @@ typedef struct fit_args {
     const char *resume;
     unsigned given; /* CLI_EM_* bits of the EM options given */
     int json;
+    int stream;
     int verbose;
     int help;
 } fit_args;
@@ -255,6 +267,7 @@ static int parse_fit_args(int argc, char **argv, fit_args *a,
         case OPT_PROBA: a->proba = optarg; break;
         case OPT_TRACE: a->trace = optarg; break;
         case OPT_WEIGHTS: a->weights = optarg; break;
+        case OPT_STREAM: a->stream = 1; break;
         case OPT_MISSING:
             a->read.allow_missing = 1;
             p->missing = 1;
@@ -748,43 +761,37 @@ static int check_columns_everywhere(const fit_args *a, const dataio_matrix *x)
     return rc;
 }
 
-/* The start of a fit under mpirun: k-means on rows gathered from every
- * rank (all of them up to START_SAMPLE_ROWS, else every s-th row of the
- * file), and the M-step on their labels, computed alike on every rank.
- * With all rows, this is the start of the same fit without mpirun. */
-static int sample_start(const emgmm_params *p, const dataio_matrix *x,
-                        const double *weights, size_t first, size_t total,
-                        emgmm_model **start)
+/* The rows the k-means start uses: every row up to START_SAMPLE_ROWS,
+ * else every s-th row of the file, s = ceil(N / START_SAMPLE_ROWS): the
+ * same rows for every rank count. */
+static size_t sample_stride(size_t total)
 {
-    const size_t d = x->cols;
-    const size_t stride = total <= START_SAMPLE_ROWS
-                              ? 1
-                              : (total + START_SAMPLE_ROWS - 1) /
-                                    START_SAMPLE_ROWS;
-    double *mine = malloc((x->rows * d != 0 ? x->rows * d : 1) * sizeof *mine);
-    double *my_w = malloc((x->rows != 0 ? x->rows : 1) * sizeof *my_w);
+    return total <= START_SAMPLE_ROWS
+               ? 1
+               : (total + START_SAMPLE_ROWS - 1) / START_SAMPLE_ROWS;
+}
+
+/* The start of a fit under mpirun or with --stream: k-means on the
+ * sample rows of every rank (mine: n x d, with their weights or NULL),
+ * gathered in rank order, and the M-step on their labels, computed alike
+ * on every rank. With all rows, this is the start of the in-memory fit
+ * without mpirun. */
+static int start_from_sample(const emgmm_params *p, const double *mine,
+                             const double *my_w, size_t n, size_t d,
+                             emgmm_model **start)
+{
     double *rows = NULL, *w = NULL;
-    size_t n = 0, n_sample = 0, n_w = 0;
-    int rc = mine && my_w ? 0 : 1;
-    for (size_t i = 0; rc == 0 && i < x->rows; i++)
-        if ((first + i) % stride == 0) {
-            memcpy(mine + n * d, x->data + i * d, d * sizeof *mine);
-            my_w[n++] = weights ? weights[i] : 1.0;
-        }
-    rc = cli_mpi_max(rc);
-    if (rc == 0)
-        rc = cli_mpi_allgather_rows(mine, n, d, &rows, &n_sample) != 0;
-    if (rc == 0)
+    size_t n_sample = 0, n_w = 0;
+    int rc = cli_mpi_allgather_rows(mine, n, d, &rows, &n_sample) != 0;
+    if (rc == 0 && my_w)
         rc = cli_mpi_allgather_rows(my_w, n, 1, &w, &n_w) != 0;
-    free(mine);
-    free(my_w);
     int st = EMGMM_OK;
     if (rc == 0) {
         emgmm_params q = *p;
         q.max_iter = 0; /* the initial M-step only */
         q.progress = NULL;
         q.allreduce = NULL;
-        q.sample_weight = weights ? w : NULL;
+        q.sample_weight = w;
         st = emgmm_fit(&q, rows, n_sample, d, d, start, NULL);
     }
     free(rows);
@@ -795,6 +802,59 @@ static int sample_start(const emgmm_params *p, const dataio_matrix *x,
     if (st != EMGMM_OK)
         return cli_library_error("the k-means start", st);
     return 0;
+}
+
+/* The sample rows of an in-memory block (rows first .. of total). */
+static int sample_start(const emgmm_params *p, const dataio_matrix *x,
+                        const double *weights, size_t first, size_t total,
+                        emgmm_model **start)
+{
+    const size_t d = x->cols, stride = sample_stride(total);
+    double *mine = malloc((x->rows * d != 0 ? x->rows * d : 1) * sizeof *mine);
+    double *my_w = malloc((x->rows != 0 ? x->rows : 1) * sizeof *my_w);
+    size_t n = 0;
+    int rc = mine && my_w ? 0 : 1;
+    for (size_t i = 0; rc == 0 && i < x->rows; i++)
+        if ((first + i) % stride == 0) {
+            memcpy(mine + n * d, x->data + i * d, d * sizeof *mine);
+            my_w[n++] = weights ? weights[i] : 1.0;
+        }
+    rc = cli_mpi_max(rc);
+    if (rc == 0)
+        rc = start_from_sample(p, mine, weights ? my_w : NULL, n, d, start);
+    else
+        rc = cli_error(EXIT_WORK_FAILED, "out of memory");
+    free(mine);
+    free(my_w);
+    return rc;
+}
+
+/* The same for a mapped file (--stream). */
+static int sample_start_mapped(const emgmm_params *p, dataio_map *map,
+                               const dataio_shape *shape,
+                               emgmm_model **start)
+{
+    const size_t d = shape->cols, stride = sample_stride(shape->total_rows);
+    const size_t most = shape->rows / stride + 1;
+    double *mine = malloc(most * d * sizeof *mine);
+    size_t n = 0;
+    int rc = mine ? 0 : cli_error(EXIT_WORK_FAILED, "out of memory");
+    for (size_t i = 0; rc == 0 && i < shape->rows; i++)
+        if ((shape->first_row + i) % stride == 0 &&
+            dataio_map_rows(map, i, 1, mine + n++ * d) != 0)
+            rc = cli_error_always(EXIT_BAD_USAGE, "%s",
+                                  dataio_map_error(map));
+    rc = cli_mpi_max(rc);
+    if (rc == 0)
+        rc = start_from_sample(p, mine, NULL, n, d, start);
+    free(mine);
+    return rc;
+}
+
+static int read_mapped_rows(size_t first, size_t count, double *rows,
+                            void *map)
+{
+    return dataio_map_rows(map, first, count, rows);
 }
 
 int cmd_fit(int argc, char **argv)
@@ -815,6 +875,8 @@ int cmd_fit(int argc, char **argv)
     const int distributed = cli_mpi_active();
     const int root = cli_mpi_rank() == 0;
     size_t first_row = 0, total_rows = 0;
+    dataio_map *map = NULL; /* --stream */
+    dataio_shape shape = {0, 0, 0, 0};
 
     memset(&a, 0, sizeof a);
     memset(&info, 0, sizeof info);
@@ -847,10 +909,15 @@ int cmd_fit(int argc, char **argv)
         rc = cli_outputs_declare(&out, "-o", "-", &idx[0]);
     if (root && rc == 0)
         rc = cli_outputs_check(&out);
-    if (rc == 0 && distributed && p.n_init > 1 && a.init_model == NULL &&
-        a.resume == NULL)
+    if (rc == 0 && (distributed || a.stream) && p.n_init > 1 &&
+        a.init_model == NULL && a.resume == NULL)
         rc = cli_error(EXIT_BAD_USAGE, "fit: --n-init > 1 is not supported "
-                       "under mpirun yet");
+                       "%s yet", a.stream ? "with --stream" : "under mpirun");
+    if (rc == 0 && a.stream &&
+        (p.missing || a.weights || a.labels || a.proba))
+        rc = cli_error(EXIT_BAD_USAGE, "fit: --stream does not go with "
+                       "--missing, --weights, --labels or --proba yet (use "
+                       "'emgmm predict' for labels)");
     if ((rc = cli_mpi_max(rc)) != 0) {
         cli_outputs_free(&out);
         return rc;
@@ -869,7 +936,20 @@ int cmd_fit(int argc, char **argv)
         p.resume = 1;
         a.init_model = a.resume; /* for the messages below */
     }
-    if (rc == 0 && distributed) {
+    if (rc == 0 && a.stream) {
+        char err[512] = "";
+        if (dataio_map_open(a.data, &a.read, (size_t)cli_mpi_rank(),
+                            (size_t)cli_mpi_size(), &map, &shape, err,
+                            sizeof err) != 0)
+            rc = cli_error_always(EXIT_BAD_USAGE, "%s", err);
+        rc = cli_mpi_max(rc);
+        if (rc == 0 && shape.total_rows < (size_t)cli_mpi_size())
+            rc = cli_error(EXIT_BAD_USAGE, "%s: %zu rows are too few for %d "
+                           "ranks", a.data, shape.total_rows, cli_mpi_size());
+        x.cols = shape.cols; /* the rows stay in the file */
+        first_row = shape.first_row;
+        total_rows = shape.total_rows;
+    } else if (rc == 0 && distributed) {
         rc = cli_mpi_max(load_block(&a, &x, &weights, &first_row,
                                     &total_rows));
         if (rc == 0 && p.missing)
@@ -886,13 +966,16 @@ int cmd_fit(int argc, char **argv)
         rc = cli_check_features(a.data, &x, a.init_model, start);
     p.sample_weight = weights;
     p.fail_on_empty = a.fail_on_empty;
-    if (distributed) {
+    if (distributed || a.stream) {
         rc = cli_mpi_max(rc);
         if (rc == 0 && start == NULL) {
-            rc = sample_start(&p, &x, weights, first_row, total_rows, &start);
+            rc = a.stream ? sample_start_mapped(&p, map, &shape, &start)
+                          : sample_start(&p, &x, weights, first_row,
+                                         total_rows, &start);
             p.init_model = start;
         }
-        p.allreduce = cli_mpi_allreduce;
+        if (distributed)
+            p.allreduce = cli_mpi_allreduce;
     }
 
     progress_state ps;
@@ -917,7 +1000,11 @@ int cmd_fit(int argc, char **argv)
         sigaction(SIGTERM, &act, &old_term);
         sigaction(SIGINT, &act, &old_int);
         double t0 = cli_now();
-        int st = emgmm_fit(&p, x.data, x.rows, x.cols, x.cols, &model, &info);
+        int st = a.stream ? emgmm_fit_streamed(&p, shape.rows, shape.cols,
+                                               read_mapped_rows, map, &model,
+                                               &info)
+                          : emgmm_fit(&p, x.data, x.rows, x.cols, x.cols,
+                                      &model, &info);
         double seconds = cli_now() - t0;
         sigaction(SIGTERM, &old_term, NULL);
         sigaction(SIGINT, &old_int, NULL);
@@ -941,6 +1028,9 @@ int cmd_fit(int argc, char **argv)
                            "saved (use --checkpoint FILE to keep the state)",
                            ps.interrupted == SIGINT ? "SIGINT" : "SIGTERM",
                            ps.last_iteration);
+        else if (st == EMGMM_ERR_IO && dataio_map_error(map))
+            rc = cli_error_always(EXIT_BAD_USAGE, "%s",
+                                  dataio_map_error(map));
         else if (st != EMGMM_OK)
             rc = fit_failed(st, &p, &info, &a, &x);
         else if (a.require_converged && !info.converged)
@@ -976,5 +1066,6 @@ int cmd_fit(int argc, char **argv)
     emgmm_free(&model);
     emgmm_free(&start);
     dataio_matrix_free(&x);
+    dataio_map_close(map);
     return rc;
 }

@@ -66,6 +66,30 @@ int dataio_read_matrix_part(const char *path,
                             size_t *first_row, size_t *total_rows,
                             char *err, size_t errlen);
 
+/** Where a block of rows lies in a file. */
+typedef struct dataio_shape {
+    size_t rows, cols;     /* of this part */
+    size_t first_row;      /* this part's first row in the file */
+    size_t total_rows;     /* of the file */
+} dataio_shape;
+
+/**
+ * A .npy (C order, float64 or float32, either byte order) or raw float64
+ * file, memory-mapped and converted to doubles a block of rows at a time
+ * (fit --stream): nothing but the block is held in memory, and pages
+ * already read are dropped from the process. Part `part` of `parts` is
+ * the same block of rows as dataio_read_matrix_part's.
+ */
+typedef struct dataio_map dataio_map;
+int dataio_map_open(const char *path, const dataio_read_options *options,
+                    size_t part, size_t parts, dataio_map **out,
+                    dataio_shape *shape, char *err, size_t errlen);
+/** Rows [first, first + count) of the part into out (count x cols); -1
+ *  on a value that is not finite (then dataio_map_error says where). */
+int dataio_map_rows(dataio_map *m, size_t first, size_t count, double *out);
+const char *dataio_map_error(const dataio_map *m);
+void dataio_map_close(dataio_map *m);
+
 /** Frees out->data and zeroes *m. */
 void dataio_matrix_free(dataio_matrix *m);
 

@@ -7,6 +7,9 @@
  * Binary data is converted from that buffer straight into the result, so
  * a large file is never held in memory twice.
  */
+/* madvise(MADV_DONTNEED) (Linux, BSD): glibc's posix_madvise ignores
+ * POSIX_MADV_DONTNEED, and --stream needs the pages really dropped. */
+#define _DEFAULT_SOURCE
 #include "dataio.h"
 #include "dataio_private.h"
 
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 /* Read-buffer size: binary data is converted chunk by chunk. */
@@ -1058,4 +1062,134 @@ void dataio_matrix_free(dataio_matrix *m)
         return;
     free(m->data);
     memset(m, 0, sizeof *m);
+}
+
+/* ---- Memory-mapped binary data (fit --stream) -------------------------- */
+
+struct dataio_map {
+    unsigned char *base; /* the whole file, mapped read-only */
+    size_t length;
+    size_t offset;       /* of the first value */
+    binary_layout l;
+    size_t first_row;    /* this part's first row in the file */
+    size_t rows;         /* this part's rows */
+    char name[256];
+    char error[512];
+};
+
+int dataio_map_open(const char *path, const dataio_read_options *options,
+                    size_t part, size_t parts, dataio_map **out,
+                    dataio_shape *shape, char *err, size_t errlen)
+{
+    *out = NULL;
+    reader r;
+    if (reader_open(&r, path, err, errlen) != 0)
+        return -1;
+    int rc = -1;
+    binary_layout l;
+    dataio_map *m = NULL;
+    if (r.is_stdin || r.size < 0) {
+        dataio_set_error(err, errlen, "%s: --stream needs a regular file, "
+                "not a pipe", r.name);
+        goto done;
+    }
+    if (options && options->raw_rows > 0) {
+        l = (binary_layout){8, false, false, options->raw_rows,
+                            options->raw_cols};
+    } else if (reader_ensure(&r, sizeof NPY_MAGIC) >= sizeof NPY_MAGIC &&
+               memcmp(r.buf + r.pos, NPY_MAGIC, sizeof NPY_MAGIC) == 0) {
+        if (npy_read_header(&r, &l, err, errlen) != 0)
+            goto done;
+    } else {
+        dataio_set_error(err, errlen, "%s: --stream needs .npy or raw "
+                "(--shape) data, not text", r.name);
+        goto done;
+    }
+    if (l.fortran) {
+        dataio_set_error(err, errlen, "%s: --stream needs rows stored one "
+                "after another (C order; numpy.ascontiguousarray)", r.name);
+        goto done;
+    }
+    if (l.rows == 0 || l.cols == 0 || l.rows > SIZE_MAX / l.cols / 8) {
+        dataio_set_error(err, errlen, "%s: no data, or too much (shape %zu "
+                "x %zu)", r.name, l.rows, l.cols);
+        goto done;
+    }
+    if (check_known_size(&r, &l, options && options->raw_rows > 0, err,
+                         errlen) != 0)
+        goto done;
+    m = calloc(1, sizeof *m);
+    if (!m) {
+        dataio_set_error(err, errlen, "%s: out of memory", r.name);
+        goto done;
+    }
+    m->length = (size_t)r.size;
+    m->offset = r.taken;
+    m->l = l;
+    if (parts < 1 || part >= parts)
+        part = 0, parts = 1;
+    m->first_row = l.rows * part / parts;
+    m->rows = l.rows * (part + 1) / parts - m->first_row;
+    snprintf(m->name, sizeof m->name, "%s", r.name);
+    void *base = mmap(NULL, m->length, PROT_READ, MAP_SHARED, fileno(r.fp), 0);
+    if (base == MAP_FAILED) {
+        dataio_set_error(err, errlen, "%s: cannot map: %s", r.name,
+                strerror(errno));
+        free(m);
+        m = NULL;
+        goto done;
+    }
+    m->base = base;
+    madvise(m->base, m->length, MADV_SEQUENTIAL);
+    if (shape) {
+        shape->rows = m->rows;
+        shape->cols = l.cols;
+        shape->first_row = m->first_row;
+        shape->total_rows = l.rows;
+    }
+    *out = m;
+    rc = 0;
+done:
+    reader_close(&r); /* the mapping stays valid without the descriptor */
+    return rc;
+}
+
+int dataio_map_rows(dataio_map *m, size_t first, size_t count, double *out)
+{
+    const size_t cols = m->l.cols, item = m->l.itemsize;
+    if (first > m->rows || count > m->rows - first)
+        return -1;
+    const unsigned char *src =
+        m->base + m->offset + (m->first_row + first) * cols * item;
+    convert(&m->l, src, count * cols, out, 1);
+    for (size_t k = 0; k < count * cols; k++)
+        if (!isfinite(out[k])) {
+            snprintf(m->error, sizeof m->error,
+                     "%s: row %zu, column %zu: value is not finite (%s)",
+                     m->name, m->first_row + first + k / cols + 1,
+                     k % cols + 1, isnan(out[k]) ? "NaN; --stream does not "
+                     "take missing values" : out[k] > 0 ? "inf" : "-inf");
+            return -1;
+        }
+    /* Drop the pages read so far from this process (they stay in the page
+     * cache): memory does not grow with the file. */
+    const uintptr_t page = 4096;
+    uintptr_t from = (uintptr_t)src & ~(page - 1);
+    uintptr_t to = ((uintptr_t)src + count * cols * item) & ~(page - 1);
+    if (to > from)
+        madvise((void *)from, to - from, MADV_DONTNEED);
+    return 0;
+}
+
+const char *dataio_map_error(const dataio_map *m)
+{
+    return m && m->error[0] ? m->error : NULL;
+}
+
+void dataio_map_close(dataio_map *m)
+{
+    if (!m)
+        return;
+    munmap(m->base, m->length);
+    free(m);
 }
