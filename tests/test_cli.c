@@ -679,6 +679,92 @@ static void test_fit_stdin_and_raw(void **state)
     run_free(&r);
 }
 
+/* --stream: the same fit as loading the file, for .npy and raw data;
+ * float32 .npy gives what loading the float32 file gives; what it cannot
+ * do is refused before any work. */
+static void test_fit_stream(void **state)
+{
+    (void)state;
+    dataio_matrix x = read_matrix("data.csv");
+    char err[256];
+    assert_int_equal(dataio_write_matrix("data.npy", x.data, x.rows, x.cols,
+                                         err, sizeof err), 0);
+    /* A float32 copy, written by hand: header then little-endian floats. */
+    FILE *f = fopen("data32.npy", "wb");
+    assert_non_null(f);
+    char header[118];
+    int len = snprintf(header, sizeof header,
+                       "{'descr': '<f4', 'fortran_order': False, "
+                       "'shape': (%zu, %zu), }", x.rows, x.cols);
+    memset(header + len, ' ', sizeof header - (size_t)len);
+    header[sizeof header - 1] = '\n';
+    const unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+                                   sizeof header, 0};
+    assert_int_equal(fwrite(pre, 1, 10, f), 10);
+    assert_int_equal(fwrite(header, 1, sizeof header, f), sizeof header);
+    for (size_t i = 0; i < x.rows * x.cols; i++) {
+        float v = (float)x.data[i];
+        assert_int_equal(fwrite(&v, sizeof v, 1, f), 1);
+    }
+    assert_int_equal(fclose(f), 0);
+    f = fopen("data.f64", "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(x.data, sizeof(double), x.rows * x.cols, f),
+                     x.rows * x.cols);
+    assert_int_equal(fclose(f), 0);
+    dataio_matrix_free(&x);
+
+    const char *const files[3][3] = {{"data.npy", NULL, NULL},
+                                      {"data32.npy", NULL, NULL},
+                                      {"data.f64", "--shape", "200,2"}};
+    for (int t = 0; t < 3; t++) {
+        run_result r;
+        double ll[2];
+        for (int stream = 0; stream < 2; stream++) {
+            const char *out = stream ? "s.json" : "m.json";
+            if (files[t][1])
+                RUN(&r, "fit", files[t][0], files[t][1], files[t][2], "-k",
+                    "2", "--tol", "0", "--max-iter", "15", "--json", "-o",
+                    out, stream ? "--stream" : "--seed=0");
+            else
+                RUN(&r, "fit", files[t][0], "-k", "2", "--tol", "0",
+                    "--max-iter", "15", "--json", "-o", out,
+                    stream ? "--stream" : "--seed=0");
+            expect_ok(&r);
+            json_t *j = parse_json(r.out);
+            assert_int_equal(json_int(j, "n_samples"), N_ROWS);
+            ll[stream] = json_num(j, "log_likelihood");
+            json_decref(j);
+            run_free(&r);
+        }
+        assert_close(ll[1], ll[0], 1e-12, 0);
+        emgmm_model *a = load_model("m.json"), *b = load_model("s.json");
+        for (size_t i = 0; i < 2 * 2; i++)
+            assert_close(emgmm_means(a)[i], emgmm_means(b)[i], 1e-10, 1e-12);
+        for (size_t i = 0; i < 2 * 2 * 2; i++)
+            assert_close(emgmm_covariances(a)[i], emgmm_covariances(b)[i],
+                         1e-10, 1e-12);
+        emgmm_free(&a);
+        emgmm_free(&b);
+    }
+
+    run_result r;
+    RUN(&r, "fit", "data.csv", "-k", "2", "--stream");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "--stream needs .npy or raw");
+    run_free(&r);
+    RUN(&r, "fit", "data.npy", "-k", "2", "--stream", "--labels", "l.csv");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    assert_false(file_exists("l.csv"));
+    run_free(&r);
+    RUN_STDIN(&r, "data.npy", "fit", "-", "-k", "2", "--stream");
+    expect_status(&r, 2);
+    expect_in_stderr(&r, "regular file");
+    run_free(&r);
+}
+
 static void test_fit_require_converged(void **state)
 {
     (void)state;
@@ -1870,6 +1956,7 @@ int main(int argc, char **argv)
         T(test_fit_same_seed_same_bits),
         T(test_fit_verbose),
         T(test_fit_stdin_and_raw),
+        T(test_fit_stream),
         T(test_fit_require_converged),
         T(test_fit_empty_component),
         T(test_fit_sigterm_checkpoint_resume),
