@@ -216,15 +216,19 @@ void emgmm__finish_covariance(double *cov, size_t d, double divisor,
 /* Where the gaps (NaN) of a data set are. Incomplete rows are grouped by
  * their pattern of missing coordinates, so that each pattern needs one
  * small factorisation per component; complete rows need nothing here.
- * "Slots" number the incomplete rows in pattern order. */
+ * "Slots" number the incomplete rows in row order. */
 typedef struct emgmm_gaps {
     size_t n, d, k;
     size_t n_incomplete;   /* rows with a gap */
     size_t n_patterns;
     size_t max_missing;    /* the most gaps in one row */
-    size_t *slot_row;      /* n_incomplete: the row of each slot */
+    size_t *slot_row;      /* n_incomplete: the row of each slot (slots
+                              are the incomplete rows in row order) */
+    size_t *pattern_slots; /* n_incomplete: the slots grouped by pattern */
     size_t *pattern_first; /* n_patterns + 1: pattern p has slots
-                              pattern_first[p] .. pattern_first[p+1]-1 */
+                              pattern_slots[pattern_first[p] ..
+                              pattern_first[p+1]-1] */
+    double *pattern_weight; /* per thread, n_patterns: M-step sums */
     size_t *coord_first;   /* n_patterns + 1: its missing coordinates are
                               coords[coord_first[p] .. coord_first[p+1]-1],
                               ascending */

@@ -66,6 +66,7 @@ typedef struct masked_row {
     const uint64_t *mask;
     size_t words;
     size_t row;
+    size_t slot; /* the row's place among the incomplete rows */
 } masked_row;
 
 static int compare_patterns(const masked_row *a, const masked_row *b)
@@ -90,6 +91,8 @@ void emgmm__gaps_free(emgmm_gaps *g)
 {
     emgmm__free(g->slot_row);
     emgmm__free(g->pattern_first);
+    emgmm__free(g->pattern_slots);
+    emgmm__free(g->pattern_weight);
     emgmm__free(g->coord_first);
     emgmm__free(g->coords);
     emgmm__free(g->row_slot);
@@ -131,9 +134,11 @@ int emgmm__gaps_build(emgmm_gaps *g, const double *X, size_t n, size_t d,
     g->slot_pattern = emgmm__malloc(n_inc, sizeof(size_t));
     g->cond_first = emgmm__malloc(n_inc, sizeof(size_t));
     g->pattern_first = emgmm__malloc(n_inc + 1, sizeof(size_t));
+    g->pattern_slots = emgmm__malloc(n_inc, sizeof(size_t));
     g->coord_first = emgmm__malloc(n_inc + 1, sizeof(size_t));
     int rc = EMGMM_ERR_NOMEM;
     if (!masks || !order || !g->row_slot || !g->slot_row ||
+        !g->pattern_slots ||
         !g->slot_pattern || !g->cond_first || !g->pattern_first ||
         !g->coord_first)
         goto done;
@@ -148,33 +153,45 @@ int emgmm__gaps_build(emgmm_gaps *g, const double *X, size_t n, size_t d,
                 any = 1;
             }
         if (any) {
-            order[t] = (masked_row){mask, words, i};
+            order[t] = (masked_row){mask, words, i, t};
             t++;
         }
     }
     qsort(order, n_inc, sizeof *order, compare_masks);
 
-    /* Count patterns and their coordinates, then lay them out. */
+    /* Count patterns and their coordinates, then lay them out. Slots
+     * are in row order (the M-step reads rows in order, and their
+     * conditional means with them); pattern_slots lists them by pattern
+     * (the E-step works pattern by pattern). */
     size_t n_coords = 0, n_cond = 0;
     g->n_patterns = 0;
-    for (size_t s = 0; s < n_inc; s++) {
+    size_t *r_of = emgmm__malloc(n_inc, sizeof(size_t)); /* slot's gaps */
+    if (!r_of)
+        goto done;
+    for (size_t q = 0; q < n_inc; q++) {
         size_t r = 0;
         for (size_t w = 0; w < words; w++)
-            r += (size_t)__builtin_popcountll(order[s].mask[w]);
-        if (s == 0 || compare_patterns(&order[s - 1], &order[s]) != 0) {
-            g->pattern_first[g->n_patterns] = s;
+            r += (size_t)__builtin_popcountll(order[q].mask[w]);
+        if (q == 0 || compare_patterns(&order[q - 1], &order[q]) != 0) {
+            g->pattern_first[g->n_patterns] = q;
             g->coord_first[g->n_patterns] = n_coords;
             g->n_patterns++;
             n_coords += r;
         }
-        g->slot_row[s] = order[s].row;
-        g->row_slot[order[s].row] = s + 1;
+        const size_t s = order[q].slot;
+        g->pattern_slots[q] = s;
+        g->slot_row[s] = order[q].row;
+        g->row_slot[order[q].row] = s + 1;
         g->slot_pattern[s] = g->n_patterns - 1;
-        g->cond_first[s] = n_cond;
-        n_cond += k * r;
+        r_of[s] = r;
         if (r > g->max_missing)
             g->max_missing = r;
     }
+    for (size_t s = 0; s < n_inc; s++) {
+        g->cond_first[s] = n_cond;
+        n_cond += k * r_of[s];
+    }
+    emgmm__free(r_of);
     g->pattern_first[g->n_patterns] = n_inc;
     g->coord_first[g->n_patterns] = n_coords;
     g->coords = emgmm__malloc(n_coords, sizeof(size_t));
@@ -184,6 +201,8 @@ int emgmm__gaps_build(emgmm_gaps *g, const double *X, size_t n, size_t d,
     if (type != EMGMM_COVARIANCE_FULL)
         g->scatter = emgmm__malloc(k * d, d * sizeof(double));
     g->mean_shift = emgmm__malloc(k, d * sizeof(double));
+    g->pattern_weight = emgmm__malloc((size_t)g->n_threads * g->n_patterns,
+                                      sizeof(double));
     const size_t r_max = g->max_missing;
     /* E-step: L (r^2), g (r), e (d); M-step: L, a column (r), and the
      * inverse (r^2). */
@@ -191,11 +210,11 @@ int emgmm__gaps_build(emgmm_gaps *g, const double *X, size_t n, size_t d,
     g->scratch = emgmm__malloc((size_t)g->n_threads * g->scratch_size,
                                sizeof(double));
     if (!g->coords || !g->cond || !g->precision || !g->scratch ||
-        !g->mean_shift ||
+        !g->mean_shift || !g->pattern_weight ||
         (type != EMGMM_COVARIANCE_FULL && !g->scatter))
         goto done;
     for (size_t p = 0; p < g->n_patterns; p++) {
-        const uint64_t *mask = order[g->pattern_first[p]].mask;
+        const uint64_t *mask = order[g->pattern_first[p]].mask; /* sorted */
         size_t *out = g->coords + g->coord_first[p];
         for (size_t j = 0; j < d; j++)
             if (mask[j / 64] >> (j % 64) & 1)
@@ -366,8 +385,9 @@ static int correct_pattern(const emgmm_model *m, const double *Xf,
         if (r == d) {
             /* Nothing observed: the posterior is the prior, the
              * conditional mean the component's mean. */
-            for (size_t s = g->pattern_first[p]; s < g->pattern_first[p + 1];
-                 s++) {
+            for (size_t q = g->pattern_first[p]; q < g->pattern_first[p + 1];
+                 q++) {
+                const size_t s = g->pattern_slots[q];
                 logp[g->slot_row[s] * k + c] = log(m->weights[c]);
                 memcpy(g->cond + g->cond_first[s] + c * r, mu,
                        d * sizeof(double));
@@ -381,9 +401,9 @@ static int correct_pattern(const emgmm_model *m, const double *Xf,
         for (size_t a = 0; a < r; a++)
             half_log_det += log(L[a * r + a]);
         const double shift = 0.5 * (double)r * LOG_2PI - half_log_det;
-        for (size_t s = g->pattern_first[p]; s < g->pattern_first[p + 1];
-             s++) {
-            const size_t i = g->slot_row[s];
+        for (size_t q = g->pattern_first[p]; q < g->pattern_first[p + 1];
+             q++) {
+            const size_t s = g->pattern_slots[q], i = g->slot_row[s];
             const double *x = Xf + i * ldx;
             for (size_t j = 0; j < d; j++)
                 e[j] = x[j] - mu[j];
@@ -468,10 +488,12 @@ int emgmm__estep_gaps(const emgmm_model *m, const double *Xf, size_t ldx,
 static int expected_scatter(const emgmm_model *m, const double *Xf,
                             size_t ldx, const double *resp,
                             const emgmm_gaps *g, size_t c, const double *mu,
-                            double *S, double *z, size_t gr, double *L)
+                            double *S, double *z, size_t gr, double *L,
+                            double *pattern_weight)
 {
     const size_t k = m->k, d = m->d, n = g->n;
     memset(S, 0, d * d * sizeof(double));
+    memset(pattern_weight, 0, g->n_patterns * sizeof(double));
     size_t rows = 0;
     for (size_t i = 0; i < n; i++) {
         const double ric = resp[i * k + c];
@@ -481,18 +503,17 @@ static int expected_scatter(const emgmm_model *m, const double *Xf,
         const double *x = Xf + i * ldx;
         double *zi = z + rows * d;
         for (size_t j = 0; j < d; j++)
-            zi[j] = x[j];
+            zi[j] = sr * (x[j] - mu[j]);
         const size_t slot = g->row_slot[i];
-        if (slot) {
+        if (slot) { /* the gaps: component c's conditional means */
             const size_t s = slot - 1, p = g->slot_pattern[s];
             const size_t *mis = g->coords + g->coord_first[p];
             const size_t r = g->coord_first[p + 1] - g->coord_first[p];
             const double *cond = g->cond + g->cond_first[s] + c * r;
             for (size_t a = 0; a < r; a++)
-                zi[mis[a]] = cond[a];
+                zi[mis[a]] = sr * (cond[a] - mu[mis[a]]);
+            pattern_weight[p] += ric;
         }
-        for (size_t j = 0; j < d; j++)
-            zi[j] = sr * (zi[j] - mu[j]);
         if (++rows == gr) {
             cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d,
                         (int)rows, 1.0, z, (int)d, 1.0, S, (int)d);
@@ -505,16 +526,12 @@ static int expected_scatter(const emgmm_model *m, const double *Xf,
 
     const double *P = precision_of(m, g, c);
     for (size_t p = 0; p < g->n_patterns; p++) {
-        double weight = 0.0;
-        for (size_t s = g->pattern_first[p]; s < g->pattern_first[p + 1]; s++)
-            weight += resp[g->slot_row[s] * k + c];
+        const double weight = pattern_weight[p];
         if (weight == 0.0)
             continue;
         const size_t *mis = g->coords + g->coord_first[p];
         const size_t r = g->coord_first[p + 1] - g->coord_first[p];
-        /* Cov[x_m | x_o] = P_mm^-1, from its Cholesky factor (potri; the
-         * column-major 'U' view of our row-major lower triangle, as in
-         * linalg.c). */
+        /* Cov[x_m | x_o] = P_mm^-1, from its Cholesky factor. */
         if (factor_block(P, d, mis, r, L) != 0 ||
             invert_factored(L, r, L + r * r) != 0)
             return EMGMM_ERR_SINGULAR;
@@ -569,7 +586,9 @@ int emgmm__mstep_gaps(emgmm_model *m, double *Xf, size_t ldx,
                         : g->scatter + c * d * d;
         if (expected_scatter(m, Xf, ldx, resp, g, c, m->means + c * d, S,
                              ws->centred + (size_t)t * gr * d, gr,
-                             g->scratch + (size_t)t * g->scratch_size) != 0)
+                             g->scratch + (size_t)t * g->scratch_size,
+                             g->pattern_weight +
+                                 (size_t)t * g->n_patterns) != 0)
             first_bad = (int)c < first_bad ? (int)c : first_bad;
     }
     /* A failure here is a pattern's factor on this process only: tell
@@ -789,8 +808,9 @@ int emgmm_impute_draws(const emgmm_model *m, const double *X, size_t n,
                              factors + c * r_max * r_max) != 0)
                 rc = EMGMM_ERR_SINGULAR;
         for (size_t t = 0; rc == EMGMM_OK && t < n_draws; t++)
-            for (size_t s = g->pattern_first[p]; s < g->pattern_first[p + 1];
-                 s++) {
+            for (size_t q = g->pattern_first[p]; q < g->pattern_first[p + 1];
+                 q++) {
+                const size_t s = g->pattern_slots[q];
                 const size_t slot_t = g->slot_row[s], row = im.rows[slot_t];
                 emgmm_rng rng;
                 emgmm__rng_seed(&rng, seed,
