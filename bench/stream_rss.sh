@@ -1,0 +1,59 @@
+#!/bin/sh
+# Peak memory of `emgmm fit` with the data loaded against --stream, for
+# two file sizes (N and 4N rows): with --stream the peak must not grow
+# with N. Same start (--init-model), --tol 0, a few iterations; peak RSS
+# from /usr/bin/time. Writes bench/results-stream.md and prints it.
+#
+#   bench/stream_rss.sh [--build-dir DIR] [--n N] [--d D] [--k K] [--iter I]
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+cd "$root"
+build=build-bench
+n=1000000 d=16 k=8 iter=3
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --build-dir) build="$2"; shift ;;
+        --n) n="$2"; shift ;;
+        --d) d="$2"; shift ;;
+        --k) k="$2"; shift ;;
+        --iter) iter="$2"; shift ;;
+        *) echo "stream_rss.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+[ -x /usr/bin/time ] || { echo "stream_rss.sh: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
+[ -d "$build" ] || meson setup "$build" -Dbuildtype=release >/dev/null
+meson compile -C "$build" >/dev/null
+emgmm="$build/tools/emgmm"
+work=$(mktemp -d "${TMPDIR:-/tmp}/emgmm-stream-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+export OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2
+: > "$work/rows"
+for size in "$n" $((4 * n)); do
+    mkdir -p "$work/$size"
+    /usr/bin/python3 bench/make_data.py "$size" "$d" "$k" 1 "$work/$size"
+    bytes=$(stat -c %s "$work/$size/X.npy")
+    for mode in load stream; do
+        flag=""
+        [ "$mode" = stream ] && flag="--stream"
+        # shellcheck disable=SC2086
+        /usr/bin/time -f "%M %e" -o "$work/time" "$emgmm" fit "$work/$size/X.npy" \
+            --init-model "$work/$size/init.json" --tol 0 --max-iter "$iter" \
+            $flag --json -o "$work/m.json" > "$work/out.json"
+        set -- $(cat "$work/time")
+        ll=$(/usr/bin/python3 -c "import json,sys; print(repr(json.load(open(sys.argv[1]))['log_likelihood']))" "$work/out.json")
+        echo "$size $bytes $mode $1 $2 $ll" >> "$work/rows"
+    done
+done
+/usr/bin/python3 - "$work/rows" "$d" "$k" "$iter" <<'PY' | tee bench/results-stream.md
+import sys
+path, d, k, it = sys.argv[1:5]
+print(f"# Peak memory, data loaded against --stream — D={d}, K={k}, full covariance, {it} iterations from the same start\n")
+print("Command: `bench/stream_rss.sh` (defaults). 2 threads. Peak RSS from /usr/bin/time (%M); the file is float64 .npy.\n")
+print("| N | file | mode | peak RSS | wall | final mean log-likelihood |")
+print("|---|---|---|---|---|---|")
+for line in open(path):
+    n, b, mode, rss, wall, ll = line.split()
+    print(f"| {int(n):,} | {int(b)/2**20:.0f} MiB | {'fit (loaded)' if mode == 'load' else 'fit --stream'} | {int(rss)/1024:.0f} MiB | {float(wall):.1f} s | {ll} |")
+PY
