@@ -18,7 +18,7 @@ static void usage(FILE *f)
         "  emgmm fit DATA [-k K] [-c TYPE] [--init METHOD | --init-model MODEL]\n"
         "            [--seed S] [--n-init N] [--tol T] [--max-iter M]\n"
         "            [--reg-covar R] [--threads T] [--shape N,D]\n"
-        "            [--weights FILE] [--missing] [--require-converged]\n"
+        "            [--weights FILE] [--missing] [--stream] [--require-converged]\n"
         "            [-o MODEL] [--labels OUT] [--proba OUT] [--trace SVG]\n"
         "            [--json] [-v]\n"
         "  emgmm select DATA [-k KS] [-c TYPES] [--criterion bic|aic]\n"
