@@ -114,19 +114,34 @@ static void compare_outputs(const char *tag, int P)
     assert_close(json_ll(a), json_ll(b), 1e-10, 0);
     assert_int_equal(sh("cd %s && cmp -s %s-1.labels.npy %s-mpi%d.labels.npy",
                         g_dir, tag, tag, P), 0);
+    /* The probabilities, written by every rank into its rows. */
+    char pa[PATH_MAX + 64], pb[PATH_MAX + 64], err[256];
+    snprintf(pa, sizeof pa, "%s/%s-1.proba.npy", g_dir, tag);
+    snprintf(pb, sizeof pb, "%s/%s-mpi%d.proba.npy", g_dir, tag, P);
+    dataio_matrix ma = {NULL, 0, 0}, mb = {NULL, 0, 0};
+    assert_int_equal(dataio_read_matrix(pa, NULL, &ma, err, sizeof err), 0);
+    assert_int_equal(dataio_read_matrix(pb, NULL, &mb, err, sizeof err), 0);
+    assert_int_equal(ma.rows, mb.rows);
+    assert_int_equal(ma.cols, mb.cols);
+    for (size_t i = 0; i < ma.rows * ma.cols; i++)
+        assert_close(ma.data[i], mb.data[i], 1e-9, 1e-12);
+    dataio_matrix_free(&ma);
+    dataio_matrix_free(&mb);
 }
 
 /* The same fit, alone and on P = 1..4 ranks. */
 static void run_case(const char *tag, const char *args)
 {
     assert_int_equal(sh("cd %s && %s fit %s -o %s-1.json --labels "
-                        "%s-1.labels.npy --json > %s-1.out", g_dir, g_prog,
-                        args, tag, tag, tag), 0);
+                        "%s-1.labels.npy --proba %s-1.proba.npy --json > "
+                        "%s-1.out", g_dir, g_prog, args, tag, tag, tag, tag),
+                     0);
     for (int P = 1; P <= 4; P++) {
         assert_int_equal(sh("cd %s && %s --oversubscribe -np %d %s fit %s "
                             "-o %s-mpi%d.json --labels %s-mpi%d.labels.npy "
-                            "--json > %s-mpi%d.out", g_dir, g_mpirun, P,
-                            g_prog, args, tag, P, tag, P, tag, P), 0);
+                            "--proba %s-mpi%d.proba.npy --json > "
+                            "%s-mpi%d.out", g_dir, g_mpirun, P, g_prog, args,
+                            tag, P, tag, P, tag, P, tag, P), 0);
         compare_outputs(tag, P);
     }
 }

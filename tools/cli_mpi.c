@@ -76,6 +76,14 @@ int cli_mpi_allreduce(double *values, size_t count, void *unused)
     return 0;
 }
 
+int cli_mpi_bcast_string(char *buf, size_t cap)
+{
+    if (!g_active || g_size == 1)
+        return 0;
+    return MPI_Bcast(buf, (int)(cap < INT_MAX ? cap : INT_MAX), MPI_CHAR, 0,
+                     MPI_COMM_WORLD) == MPI_SUCCESS ? 0 : -1;
+}
+
 int cli_mpi_max(int value)
 {
     if (!g_active || g_size == 1)
@@ -199,6 +207,12 @@ int cli_mpi_allreduce(double *values, size_t count, void *unused)
     return 0;
 }
 int cli_mpi_max(int value) { return value; }
+int cli_mpi_bcast_string(char *buf, size_t cap)
+{
+    (void)buf;
+    (void)cap;
+    return 0;
+}
 
 int cli_mpi_allgather_rows(const double *rows, size_t n_rows, size_t cols,
                            double **all, size_t *total_rows)

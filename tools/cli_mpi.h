@@ -24,6 +24,8 @@ int cli_mpi_size(void);
 
 /** emgmm_allreduce_fn: sums count doubles over all processes in place. */
 int cli_mpi_allreduce(double *values, size_t count, void *unused);
+/** Rank 0's string (cap bytes) to every process. */
+int cli_mpi_bcast_string(char *buf, size_t cap);
 /** The largest of every process's value (exit statuses: the worst). */
 int cli_mpi_max(int value);
 /** Every process's rows, in rank order, to every process: *all (malloc'd,

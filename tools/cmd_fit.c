@@ -613,14 +613,16 @@ static int print_summary(const emgmm_model *m, size_t n_samples,
 }
 
 /* What a fit hands to its outputs: the labels and probabilities of all
- * rows (NULL when not asked for), the row count, the count of missing
- * values (-1 without --missing). */
+ * rows (NULL when not asked for, or already written by every rank), the
+ * row count, the count of missing values (-1 without --missing). */
 typedef struct fit_results {
     const int32_t *labels;
     const double *proba;
     size_t n;
     long long n_missing;
     double seconds;
+    int labels_written; /* each rank wrote its rows (a .npy under mpirun) */
+    int proba_written;
 } fit_results;
 
 /* Everything that runs after a successful fit: the outputs, written to
@@ -633,12 +635,15 @@ static int write_outputs(cli_outputs *o, const int idx[5],
 {
     enum { MODEL, LABELS, PROBA, JSON, TRACE };
     size_t k = emgmm_n_components(m);
-    int rc = cli_outputs_open(o);
+    int rc = 0;
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         /* pass 0: files; pass 1: standard output */
         for (int w = 0; w < 5 && rc == 0; w++) {
             int i = idx[w];
             if (i < 0 || (strcmp(o->path[i], "-") == 0) != pass)
+                continue;
+            if ((w == LABELS && res->labels_written) ||
+                (w == PROBA && res->proba_written))
                 continue;
             if (w == MODEL)
                 rc = cli_write_model(o, i, m);
@@ -658,31 +663,45 @@ static int write_outputs(cli_outputs *o, const int idx[5],
     return rc;
 }
 
-/* Labels and probabilities of this process's rows, gathered on rank 0
- * under mpirun; the missing-value count over all rows. */
+/* Labels and probabilities of this process's rows (*my_*), gathered on
+ * rank 0 (*labels, *proba) unless each rank writes its own (shared_*);
+ * the missing-value count over all rows. */
 static int collect_results(const emgmm_model *m, const dataio_matrix *x,
-                           int want_labels, int want_proba, int missing,
+                           int want_labels, int want_proba,
+                           int shared_labels, int shared_proba, int missing,
+                           int32_t **my_labels, double **my_proba,
                            int32_t **labels, double **proba,
                            long long *n_missing)
 {
-    int32_t *my_labels = NULL;
-    double *my_proba = NULL;
     int rc = 0;
     *labels = NULL;
     *proba = NULL;
+    *my_labels = NULL;
+    *my_proba = NULL;
     if (want_labels || want_proba)
-        rc = cli_predict(m, x, want_labels ? &my_labels : NULL,
-                         want_proba ? &my_proba : NULL);
+        rc = cli_predict(m, x, want_labels ? my_labels : NULL,
+                         want_proba ? my_proba : NULL);
     rc = cli_mpi_max(rc);
-    if (rc == 0 && want_labels &&
-        cli_mpi_gather_rows(my_labels, x->rows, 1, 1, (void **)labels) != 0)
-        rc = cli_error(EXIT_WORK_FAILED, "--labels: cannot gather the rows");
-    if (rc == 0 && want_proba &&
-        cli_mpi_gather_rows(my_proba, x->rows, emgmm_n_components(m), 0,
-                            (void **)proba) != 0)
-        rc = cli_error(EXIT_WORK_FAILED, "--proba: cannot gather the rows");
-    free(my_labels);
-    free(my_proba);
+    if (rc == 0 && cli_mpi_size() == 1) { /* nothing to gather */
+        *labels = shared_labels ? NULL : *my_labels;
+        *proba = shared_proba ? NULL : *my_proba;
+        if (!shared_labels)
+            *my_labels = NULL;
+        if (!shared_proba)
+            *my_proba = NULL;
+    } else if (rc == 0) {
+        if (want_labels && !shared_labels &&
+            cli_mpi_gather_rows(*my_labels, x->rows, 1, 1,
+                                (void **)labels) != 0)
+            rc = cli_error(EXIT_WORK_FAILED,
+                           "--labels: cannot gather the rows");
+        if (rc == 0 && want_proba && !shared_proba &&
+            cli_mpi_gather_rows(*my_proba, x->rows, emgmm_n_components(m),
+                                0, (void **)proba) != 0)
+            rc = cli_error(EXIT_WORK_FAILED,
+                           "--proba: cannot gather the rows");
+        rc = cli_mpi_max(rc);
+    }
     double count = 0.0;
     for (size_t i = 0; missing && i < x->rows * x->cols; i++)
         count += isnan(x->data[i]) != 0;
@@ -690,6 +709,45 @@ static int collect_results(const emgmm_model *m, const dataio_matrix *x,
         rc = cli_error(EXIT_WORK_FAILED, "cannot count the missing values");
     *n_missing = missing ? (long long)count : -1;
     return cli_mpi_max(rc);
+}
+
+/* A .npy output written by every rank under mpirun: rank 0 creates the
+ * temporary file with the whole array's header and size, then each rank
+ * writes its rows at their place (no rank holds all of them). */
+static int write_shared_npy(const cli_outputs *o, int index, const char *flag,
+                            const char *final_path, const void *rows,
+                            size_t n_rows, size_t cols, int int32,
+                            size_t first_row, size_t total_rows)
+{
+    char path[4096] = "", err[512] = "";
+    double offset = 0.0;
+    int rc = 0;
+    if (cli_mpi_rank() == 0) {
+        size_t at = 0;
+        snprintf(path, sizeof path, "%s", cli_outputs_tmp(o, index));
+        if (dataio_npy_create(path, total_rows, cols, int32, &at, err,
+                              sizeof err) != 0)
+            rc = cli_error(EXIT_WORK_FAILED, "%s: cannot write '%s': %s",
+                           flag, final_path, err);
+        offset = (double)at;
+    }
+    if ((rc = cli_mpi_max(rc)) != 0)
+        return rc;
+    if (cli_mpi_bcast_string(path, sizeof path) != 0 ||
+        cli_mpi_allreduce(&offset, 1, NULL) != 0)
+        rc = cli_error(EXIT_WORK_FAILED, "%s: MPI failed", flag);
+    if (rc == 0 && dataio_npy_write_rows(path, (size_t)offset, first_row, rows,
+                                         n_rows, cols, int32, err,
+                                         sizeof err) != 0)
+        rc = cli_error_always(EXIT_WORK_FAILED, "%s: cannot write '%s': %s",
+                              flag, final_path, err);
+    return cli_mpi_max(rc);
+}
+
+static int is_npy_name(const char *path)
+{
+    size_t n = strlen(path);
+    return n > 4 && strcmp(path + n - 4, ".npy") == 0;
 }
 
 /* ---- under mpirun ---------------------------------------------------- */
@@ -1044,18 +1102,38 @@ int cmd_fit(int argc, char **argv)
                           "(weight below 1/N); see --fail-on-empty",
                           info.n_empty, info.n_empty == 1 ? "" : "s",
                           info.n_empty == 1 ? "its" : "their");
-            int32_t *labels = NULL;
-            double *proba = NULL;
-            fit_results res = {NULL, NULL, total_rows, -1, seconds};
+            int32_t *labels = NULL, *my_labels = NULL;
+            double *proba = NULL, *my_proba = NULL;
+            fit_results res = {NULL, NULL, total_rows, -1, seconds, 0, 0};
+            /* Under mpirun each rank writes its own rows of a .npy. */
+            res.labels_written = distributed && a.labels &&
+                                 is_npy_name(a.labels);
+            res.proba_written = distributed && a.proba &&
+                                is_npy_name(a.proba);
             rc = collect_results(model, &x, a.labels != NULL,
-                                 a.proba != NULL, p.missing, &labels, &proba,
-                                 &res.n_missing);
+                                 a.proba != NULL, res.labels_written,
+                                 res.proba_written, p.missing, &my_labels,
+                                 &my_proba, &labels, &proba, &res.n_missing);
             res.labels = labels;
             res.proba = proba;
+            if (rc == 0 && root)
+                rc = cli_outputs_open(&out);
+            rc = cli_mpi_max(rc);
+            if (rc == 0 && res.labels_written)
+                rc = write_shared_npy(&out, idx[1], "--labels", a.labels,
+                                      my_labels, x.rows, 0, 1, first_row,
+                                      total_rows);
+            if (rc == 0 && res.proba_written)
+                rc = write_shared_npy(&out, idx[2], "--proba", a.proba,
+                                      my_proba, x.rows,
+                                      emgmm_n_components(model), 0,
+                                      first_row, total_rows);
             if (rc == 0 && root)
                 rc = write_outputs(&out, idx, model, &res, &info, &trace);
             free(labels);
             free(proba);
+            free(my_labels);
+            free(my_proba);
         }
     }
     rc = cli_mpi_max(rc);

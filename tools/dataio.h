@@ -105,6 +105,19 @@ int dataio_write_labels(const char *path, const int32_t *labels, size_t n,
                         char *err, size_t errlen);
 
 /*
+ * One .npy array written by several processes (fit under mpirun): one
+ * creates it with the header of the whole array (rows x cols doubles, or
+ * rows int32 labels when int32 is set and cols is 0) and its full size,
+ * then each writes its own rows at their place.
+ */
+int dataio_npy_create(const char *path, size_t rows, size_t cols,
+                      int int32, size_t *data_offset, char *err,
+                      size_t errlen);
+int dataio_npy_write_rows(const char *path, size_t data_offset,
+                          size_t first_row, const void *rows, size_t n_rows,
+                          size_t cols, int int32, char *err, size_t errlen);
+
+/*
  * All-or-nothing outputs. Each output is first written to a temporary
  * file in the same folder as its final name; outputs_commit renames them
  * all into place, outputs_abort removes them all. So a failure never

@@ -229,6 +229,92 @@ int dataio_write_labels(const char *path, const int32_t *labels, size_t n,
     return out_close(&f, err, errlen);
 }
 
+/* ---- One .npy written by several processes ----------------------------- */
+
+int dataio_npy_create(const char *path, size_t rows, size_t cols,
+                      int int32, size_t *data_offset, char *err,
+                      size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    const size_t item = int32 ? 4 : 8, width = cols ? cols : 1;
+    if (!path || !is_npy_path(path) || is_stdout_path(path) ||
+        rows > SIZE_MAX / width / item) {
+        dataio_set_error(err, errlen, "dataio_npy_create: invalid arguments");
+        return -1;
+    }
+    out_file f;
+    if (out_open(&f, path, err, errlen) != 0)
+        return -1;
+    char shape[64];
+    if (cols)
+        snprintf(shape, sizeof shape, "(%zu, %zu)", rows, cols);
+    else
+        snprintf(shape, sizeof shape, "(%zu,)", rows);
+    errno = 0;
+    npy_header(&f, int32 ? "<i4" : "<f8", shape);
+    long header = ftell(f.fp);
+    if (out_close(&f, err, errlen) != 0)
+        return -1;
+    /* The data's bytes exist (as zeros) before any process writes. */
+    if (header < 0 ||
+        truncate(path, (off_t)((size_t)header + rows * width * item)) != 0) {
+        dataio_set_error(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    *data_offset = (size_t)header;
+    return 0;
+}
+
+int dataio_npy_write_rows(const char *path, size_t data_offset,
+                          size_t first_row, const void *rows, size_t n_rows,
+                          size_t cols, int int32, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    const size_t item = int32 ? 4 : 8, width = cols ? cols : 1;
+    int fd = open(path, O_WRONLY);
+    if (fd < 0) {
+        dataio_set_error(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    unsigned char buf[OUT_CHUNK];
+    const size_t per = sizeof buf / item, n = n_rows * width;
+    off_t at = (off_t)(data_offset + first_row * width * item);
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < n; k += per) {
+        const size_t m = n - k < per ? n - k : per;
+        for (size_t i = 0; i < m; i++) {
+            uint64_t u;
+            if (int32) {
+                u = (uint32_t)((const int32_t *)rows)[k + i];
+            } else {
+                memcpy(&u, (const double *)rows + k + i, sizeof u);
+            }
+            store_le(buf + item * i, u, (int)item);
+        }
+        size_t done = 0;
+        while (rc == 0 && done < m * item) {
+            ssize_t w = pwrite(fd, buf + done, m * item - done, at);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                dataio_set_error(err, errlen, "%s: %s", path,
+                        strerror(w < 0 ? errno : EIO));
+                rc = -1;
+                break;
+            }
+            done += (size_t)w;
+            at += w;
+        }
+    }
+    if (close(fd) != 0 && rc == 0) {
+        dataio_set_error(err, errlen, "%s: %s", path, strerror(errno));
+        rc = -1;
+    }
+    return rc;
+}
+
 /* ---- All-or-nothing output set ---------------------------------------- */
 
 typedef struct output_entry {
