@@ -126,24 +126,31 @@ static int layout(size_t n_rows, size_t cols, int **counts, int **offsets,
     return 0;
 }
 
-int cli_mpi_allgather_rows(const double *rows, size_t n_rows, size_t cols,
-                           double **all, size_t *total_rows)
+/* Every process's rows in rank order, to every process (to_all) or to
+ * rank 0 only; int32 values when is_int, doubles otherwise. */
+static int gather(const void *rows, size_t n_rows, size_t cols, int is_int,
+                  int to_all, void **all, size_t *total_rows)
 {
+    const size_t size = is_int ? sizeof(int32_t) : sizeof(double);
     *all = NULL;
-    if (!g_active || g_size == 1) {
-        *total_rows = n_rows;
-        return copy_rows(rows, n_rows, cols, sizeof **all, (void **)all);
-    }
+    *total_rows = n_rows;
+    if (!g_active || g_size == 1)
+        return copy_rows(rows, n_rows, cols, size, all);
     int *counts = NULL, *offsets = NULL, rc = -1;
     size_t total = 0;
     if (layout(n_rows, cols, &counts, &offsets, &total) == 0) {
-        *all = malloc((total * cols != 0 ? total * cols : 1) * sizeof **all);
-        int ok = *all != NULL, ok_all = 0;
+        int ok = 1, ok_all = 0;
+        if (to_all || g_rank == 0)
+            ok = (*all = malloc((total * cols != 0 ? total * cols : 1) *
+                                size)) != NULL;
         MPI_Allreduce(&ok, &ok_all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        MPI_Datatype type = is_int ? MPI_INT32_T : MPI_DOUBLE;
+        const int n = (int)(n_rows * cols);
         if (ok_all &&
-            MPI_Allgatherv(rows, (int)(n_rows * cols), MPI_DOUBLE, *all,
-                           counts, offsets, MPI_DOUBLE,
-                           MPI_COMM_WORLD) == MPI_SUCCESS) {
+            (to_all ? MPI_Allgatherv(rows, n, type, *all, counts, offsets,
+                                     type, MPI_COMM_WORLD)
+                    : MPI_Gatherv(rows, n, type, *all, counts, offsets, type,
+                                  0, MPI_COMM_WORLD)) == MPI_SUCCESS) {
             *total_rows = total;
             rc = 0;
         }
@@ -157,34 +164,17 @@ int cli_mpi_allgather_rows(const double *rows, size_t n_rows, size_t cols,
     return rc;
 }
 
+int cli_mpi_allgather_rows(const double *rows, size_t n_rows, size_t cols,
+                           double **all, size_t *total_rows)
+{
+    return gather(rows, n_rows, cols, 0, 1, (void **)all, total_rows);
+}
+
 int cli_mpi_gather_rows(const void *rows, size_t n_rows, size_t cols,
                         int is_int, void **all)
 {
-    *all = NULL;
-    const size_t size = is_int ? sizeof(int32_t) : sizeof(double);
-    int *counts = NULL, *offsets = NULL, rc = -1;
-    size_t total = 0;
-    if (!g_active || g_size == 1)
-        return copy_rows(rows, n_rows, cols, size, all);
-    if (layout(n_rows, cols, &counts, &offsets, &total) == 0) {
-        int ok = 1, ok_all = 0;
-        if (g_rank == 0)
-            ok = (*all = malloc((total * cols != 0 ? total * cols : 1) * size)) !=
-                 NULL;
-        MPI_Allreduce(&ok, &ok_all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-        MPI_Datatype type = is_int ? MPI_INT32_T : MPI_DOUBLE;
-        if (ok_all && MPI_Gatherv(rows, (int)(n_rows * cols), type, *all,
-                                  counts, offsets, type, 0,
-                                  MPI_COMM_WORLD) == MPI_SUCCESS)
-            rc = 0;
-    }
-    free(counts);
-    free(offsets);
-    if (rc != 0) {
-        free(*all);
-        *all = NULL;
-    }
-    return rc;
+    size_t total;
+    return gather(rows, n_rows, cols, is_int, 0, all, &total);
 }
 
 #else /* one process */
