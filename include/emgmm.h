@@ -401,6 +401,17 @@ EMGMM_API int emgmm_predict_proba_missing(const emgmm_model *m,
                                           size_t ldx, double *proba);
 
 /**
+ * As emgmm_score_samples for rows with missing entries: logp[i] = log of
+ * the mixture density of row i's observed values (0 for a row with
+ * nothing observed: it carries no information). The mean over the rows
+ * with something observed is what emgmm_fit with missing = 1 reports as
+ * its log-likelihood.
+ */
+EMGMM_API int emgmm_score_samples_missing(const emgmm_model *m,
+                                          const double *X, size_t n,
+                                          size_t ldx, double *logp);
+
+/**
  * Multiple imputation: n_draws completed copies of X, each missing entry
  * drawn from the conditional mixture p(x_m | x_o) (a component from
  * p(c | x_o), then the component's conditional Gaussian), so that the

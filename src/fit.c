@@ -313,7 +313,7 @@ static int e_step(const emgmm_model *m, fit_data *fd, double *resp,
                                ws);
     else
         rc = emgmm__estep_gaps(m, fd->X, fd->ldx, fd->weight, resp, ws,
-                               (emgmm_gaps *)&fd->gaps, &sums[0]);
+                               (emgmm_gaps *)&fd->gaps, &sums[0], NULL);
     sums[1] = rc != EMGMM_OK;
     int reduced = emgmm__allreduce(ws, sums, 2);
     if (reduced != EMGMM_OK)

@@ -257,11 +257,13 @@ void emgmm__gaps_free(emgmm_gaps *g);
 
 /* E-step on data with gaps. Xf is the data with every gap filled by any
  * finite value (the result does not depend on it, see missing.c); resp
- * as emgmm__estep. Also stores the conditional means in g->cond. Returns
+ * as emgmm__estep; each row's log p(x_o) into row_log_lik when not NULL.
+ * Also stores the conditional means in g->cond. Returns
  * EMGMM_OK or EMGMM_ERR_SINGULAR; the total log-likelihood in *total. */
 int emgmm__estep_gaps(const emgmm_model *m, const double *Xf, size_t ldx,
                       const double *weight, double *resp,
-                      emgmm_workspace *ws, emgmm_gaps *g, double *total);
+                      emgmm_workspace *ws, emgmm_gaps *g, double *total,
+                      double *row_log_lik);
 
 /* M-step from the expected sufficient statistics of the last
  * emgmm__estep_gaps; then refills the gaps of Xf with their conditional

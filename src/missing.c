@@ -425,7 +425,8 @@ static int correct_pattern(const emgmm_model *m, const double *Xf,
 
 int emgmm__estep_gaps(const emgmm_model *m, const double *Xf, size_t ldx,
                       const double *weight, double *resp,
-                      emgmm_workspace *ws, emgmm_gaps *g, double *total)
+                      emgmm_workspace *ws, emgmm_gaps *g, double *total,
+                      double *row_log_lik)
 {
     const size_t k = m->k, d = m->d, n = g->n, br = ws->block_rows;
     const long n_blocks = (long)ws->n_blocks;
@@ -470,7 +471,8 @@ int emgmm__estep_gaps(const emgmm_model *m, const double *Xf, size_t ldx,
         const size_t i0 = (size_t)b * br;
         const size_t rows = n - i0 < br ? n - i0 : br;
         ws->block_ll[b] = emgmm__normalize_log_resp(
-            resp + i0 * k, rows, k, weight ? weight + i0 : NULL, NULL);
+            resp + i0 * k, rows, k, weight ? weight + i0 : NULL,
+            row_log_lik ? row_log_lik + i0 : NULL);
     }
     double sum = 0.0; /* in block order: the same bits for any threads */
     for (long b = 0; b < n_blocks; b++)
@@ -684,7 +686,7 @@ static int check_impute_args(const emgmm_model *m, const double *X, size_t n,
 
 static int run_imputation_estep(const emgmm_model *m, const double *X,
                                 size_t n, size_t ldx, int all_rows,
-                                imputation *im)
+                                double *row_log_lik, imputation *im)
 {
     const size_t k = m->k, d = m->d;
     memset(im, 0, sizeof *im);
@@ -729,7 +731,7 @@ static int run_imputation_estep(const emgmm_model *m, const double *X,
     }
     double total;
     return emgmm__estep_gaps(m, im->Xf, d, NULL, im->resp, &im->ws, &im->g,
-                             &total);
+                             &total, row_log_lik);
 }
 
 /* Copies X (n x d) into out (leading dimension d): observed values bit
@@ -748,7 +750,7 @@ int emgmm_impute(const emgmm_model *m, const double *X, size_t n,
     if (rc != EMGMM_OK)
         return rc;
     imputation im;
-    rc = run_imputation_estep(m, X, n, ldx, 0, &im);
+    rc = run_imputation_estep(m, X, n, ldx, 0, NULL, &im);
     if (rc == EMGMM_OK) {
         const size_t k = m->k, d = m->d;
         const emgmm_gaps *g = &im.g;
@@ -782,7 +784,7 @@ int emgmm_impute_draws(const emgmm_model *m, const double *X, size_t n,
     if (n_draws == 0 || n > SIZE_MAX / n_draws)
         return EMGMM_ERR_INVALID;
     imputation im;
-    rc = run_imputation_estep(m, X, n, ldx, 0, &im);
+    rc = run_imputation_estep(m, X, n, ldx, 0, NULL, &im);
     const size_t k = m->k, d = m->d;
     const emgmm_gaps *g = &im.g;
     const size_t r_max = g->max_missing;
@@ -847,9 +849,21 @@ int emgmm_predict_proba_missing(const emgmm_model *m, const double *X,
     if (rc != EMGMM_OK)
         return rc;
     imputation im;
-    rc = run_imputation_estep(m, X, n, ldx, 1, &im);
+    rc = run_imputation_estep(m, X, n, ldx, 1, NULL, &im);
     if (rc == EMGMM_OK) /* every row was taken, in order */
         memcpy(proba, im.resp, n * m->k * sizeof(double));
+    imputation_free(&im);
+    return rc;
+}
+
+int emgmm_score_samples_missing(const emgmm_model *m, const double *X,
+                                size_t n, size_t ldx, double *logp)
+{
+    int rc = check_impute_args(m, X, n, ldx, logp);
+    if (rc != EMGMM_OK)
+        return rc;
+    imputation im;
+    rc = run_imputation_estep(m, X, n, ldx, 1, logp, &im);
     imputation_free(&im);
     return rc;
 }

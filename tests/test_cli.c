@@ -1601,6 +1601,26 @@ static void test_missing_values(void **state)
         }
     dataio_matrix_free(&draws);
 
+    /* score --missing gives the fit's log-likelihood and BIC. */
+    RUN(&r, "score", "m.json", "gappy.csv", "--missing", "--json");
+    expect_ok(&r);
+    j = parse_json(r.out);
+    assert_close(json_num(j, "log_likelihood"), ll, 1e-12, 0);
+    assert_close(json_num(j, "bic"), info.bic, 1e-12, 0);
+    assert_int_equal(json_int(j, "n_rows_all_missing"), (long long)empty_rows);
+    json_decref(j);
+    run_free(&r);
+
+    /* select --missing picks the two groups. */
+    RUN(&r, "select", "gappy.csv", "--missing", "-k", "1..3", "-c", "full",
+        "--json");
+    expect_ok(&r);
+    j = parse_json(r.out);
+    assert_int_equal(json_int(json_object_get(j, "best"), "n_components"),
+                     2);
+    json_decref(j);
+    run_free(&r);
+
     /* predict --missing gives the labels fit wrote. */
     RUN(&r, "predict", "m.json", "gappy.csv", "--missing");
     expect_ok(&r);

@@ -538,11 +538,14 @@ static void test_predict_proba_missing(void **state)
     for (size_t j = 0; j < d; j++)
         X[9 * d + j] = NAN;
     double *proba = malloc(n * k * sizeof(double)),
-           *plain = malloc(k * sizeof(double));
+           *plain = malloc(k * sizeof(double)),
+           *logp = malloc(n * sizeof(double));
     double xhat[12], C[16];
     for (size_t t = 0; t < 4; t++) {
         emgmm_model *m = start_model(TYPES[t], k, d, w, mu, sigma);
         assert_int_equal(emgmm_predict_proba_missing(m, X, n, d, proba),
+                         EMGMM_OK);
+        assert_int_equal(emgmm_score_samples_missing(m, X, n, d, logp),
                          EMGMM_OK);
         for (size_t i = 0; i < n; i++) {
             int gap = 0;
@@ -566,7 +569,9 @@ static void test_predict_proba_missing(void **state)
             for (size_t c = 0; c < k; c++)
                 assert_close(proba[i * k + c], exp(lp[c] - mx) / s, 1e-10,
                              1e-12);
+            assert_close(logp[i], mx + log(s), 1e-10, 1e-10);
         }
+        assert_close(logp[9], 0.0, 0.0, 1e-15); /* nothing observed */
         for (size_t c = 0; c < k; c++)
             assert_close(proba[9 * k + c], emgmm_weights(m)[c], 1e-14, 0);
         /* No gap at all: the ordinary posteriors. */
@@ -576,6 +581,7 @@ static void test_predict_proba_missing(void **state)
     }
     free(proba);
     free(plain);
+    free(logp);
     free(X0);
     free(X);
 }

@@ -127,6 +127,33 @@ int cmd_predict(int argc, char **argv)
 /* score                                                               */
 /* ------------------------------------------------------------------ */
 
+/* score --missing: the mean log-likelihood of the observed values over
+ * the rows that have some; those that have none are counted. */
+static int score_observed(const emgmm_model *m, const dataio_matrix *x,
+                          double *ll, size_t *all_missing)
+{
+    double *logp = malloc((x->rows ? x->rows : 1) * sizeof *logp);
+    if (!logp)
+        return EMGMM_ERR_NOMEM;
+    int st = emgmm_score_samples_missing(m, x->data, x->rows, x->cols, logp);
+    double sum = 0.0;
+    *all_missing = 0;
+    for (size_t i = 0; st == EMGMM_OK && i < x->rows; i++) {
+        size_t j = 0;
+        while (j < x->cols && isnan(x->data[i * x->cols + j]))
+            j++;
+        if (j == x->cols)
+            ++*all_missing;
+        else
+            sum += logp[i];
+    }
+    if (st == EMGMM_OK && *all_missing == x->rows)
+        st = EMGMM_ERR_INVALID; /* nothing observed at all */
+    *ll = st == EMGMM_OK ? sum / (double)(x->rows - *all_missing) : 0.0;
+    free(logp);
+    return st;
+}
+
 static void score_help(FILE *f)
 {
     fputs(
@@ -148,6 +175,11 @@ static void score_help(FILE *f)
         "                         lines above)\n"
         "      --shape N,D        DATA is raw little-endian float64: N rows,\n"
         "                         D columns (default: detect .npy or CSV)\n"
+        "      --missing          accept missing values (NaN, or an empty CSV\n"
+        "                         cell): each row counts by the likelihood of\n"
+        "                         its observed values; rows with none are left\n"
+        "                         out of the mean and of N (as fit --missing\n"
+        "                         does), and counted in n_rows_all_missing\n"
         "  -h, --help             show this help and exit\n"
         "\n"
         "Exit status: 0 success; 2 bad usage or bad input.\n"
@@ -163,10 +195,12 @@ int cmd_score(int argc, char **argv)
     static const struct option options[] = {
         {"json", no_argument, NULL, OPT_JSON},
         {"shape", required_argument, NULL, OPT_SHAPE},
+        {"missing", no_argument, NULL, OPT_MISSING},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     dataio_read_options read = {0, 0, 0};
     int c, rc = 0, json = 0;
+    size_t all_missing = 0;
 
     opterr = 0;
     optind = 1;
@@ -175,6 +209,7 @@ int cmd_score(int argc, char **argv)
         switch (c) {
         case OPT_JSON: json = 1; break;
         case OPT_SHAPE: rc = cli_parse_shape("--shape", optarg, &read); break;
+        case OPT_MISSING: read.allow_missing = 1; break;
         case 'h': score_help(stdout); return 0;
         default: return cli_bad_option("score", c, argv, optstring);
         }
@@ -193,11 +228,17 @@ int cmd_score(int argc, char **argv)
     if (rc == 0) {
         /* One pass over the data: BIC and AIC follow from the total
          * log-likelihood (their definitions in emgmm.h). */
-        st = emgmm_score(m, x.data, x.rows, x.cols, &ll);
-        if (st != EMGMM_OK) {
+        if (read.allow_missing)
+            st = score_observed(m, &x, &ll, &all_missing);
+        else
+            st = emgmm_score(m, x.data, x.rows, x.cols, &ll);
+        if (st == EMGMM_ERR_NOMEM) {
+            rc = cli_error(EXIT_WORK_FAILED, "out of memory (%zu rows)",
+                           x.rows);
+        } else if (st != EMGMM_OK) {
             rc = cli_library_error("score", st);
         } else {
-            const double n = (double)x.rows;
+            const double n = (double)(x.rows - all_missing);
             const double p = (double)emgmm_n_parameters(m);
             bic = -2.0 * ll * n + p * log(n);
             aic = -2.0 * ll * n + 2.0 * p;
@@ -207,6 +248,12 @@ int cmd_score(int argc, char **argv)
         json_t *obj = json_pack("{s:I, s:f, s:f, s:f}", "n_samples",
                                 (json_int_t)x.rows, "log_likelihood", ll,
                                 "bic", bic, "aic", aic);
+        if (obj && read.allow_missing &&
+            json_object_set_new(obj, "n_rows_all_missing",
+                                json_integer((json_int_t)all_missing)) != 0) {
+            json_decref(obj);
+            obj = NULL;
+        }
         if (obj == NULL)
             rc = cli_error(EXIT_WORK_FAILED,
                            "cannot write the JSON summary (log-likelihood "

@@ -28,6 +28,7 @@ enum {
     OPT_THREADS,
     OPT_SHAPE,
     OPT_WEIGHTS,
+    OPT_MISSING,
     OPT_PLOT,
     OPT_JSON
 };
@@ -50,6 +51,7 @@ static const struct option select_options[] = {
     {"threads", required_argument, NULL, OPT_THREADS},
     {"shape", required_argument, NULL, OPT_SHAPE},
     {"weights", required_argument, NULL, OPT_WEIGHTS},
+    {"missing", no_argument, NULL, OPT_MISSING},
     {"output", required_argument, NULL, 'o'},
     {"plot", required_argument, NULL, OPT_PLOT},
     {"json", no_argument, NULL, OPT_JSON},
@@ -121,6 +123,8 @@ static void select_help(FILE *f)
         "                         N = the sum of the weights\n"
         "      --shape N,D        DATA is raw little-endian float64: N rows, D\n"
         "                         columns (default: detect .npy or CSV)\n"
+        "      --missing          accept missing values (NaN, or an empty CSV\n"
+        "                         cell), as 'emgmm fit --missing'\n"
         "\n"
         "Output (files appear only if everything succeeds):\n"
         "  -o, --output MODEL     write the best model (JSON) to MODEL\n"
@@ -285,6 +289,7 @@ static int parse_select_args(int argc, char **argv, select_args *a,
             rc = cli_parse_shape("--shape", optarg, &a->read);
             break;
         case OPT_WEIGHTS: a->weights = optarg; break;
+        case OPT_MISSING: a->read.allow_missing = 1; break;
         case 'o': a->out = optarg; break;
         case OPT_PLOT: a->plot = optarg; break;
         case OPT_JSON: a->json = 1; break;
@@ -611,9 +616,12 @@ int cmd_select(int argc, char **argv)
         return rc;
 
     rc = cli_load_data(a.data, &a.read, &x);
+    if (rc == 0 && a.read.allow_missing)
+        rc = cli_check_observed_columns(a.data, &x);
     if (rc == 0 && a.weights != NULL)
         rc = cli_load_weights(a.weights, a.data, &x, &weights);
     p.sample_weight = weights;
+    p.missing = a.read.allow_missing;
     int n = a.n_ks * a.n_types, best_index = -1;
     if (rc == 0 && (res = calloc((size_t)n, sizeof *res)) == NULL)
         rc = cli_error(EXIT_WORK_FAILED, "out of memory");
