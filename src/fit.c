@@ -580,17 +580,26 @@ static int fit_run(const emgmm_params *p, fit_data *fd, size_t k, size_t d,
     return EMGMM_OK;
 }
 
+/* The opening of every fit: info (or a local stand-in) reset, *model
+ * NULL; EMGMM_ERR_INVALID for a missing argument. */
+static int open_fit(const emgmm_params *p, int has_data,
+                    emgmm_model **model, emgmm_fit_info **info,
+                    emgmm_fit_info *local)
+{
+    if (!*info)
+        *info = local;
+    info_reset(*info);
+    if (!model)
+        return EMGMM_ERR_INVALID;
+    *model = NULL;
+    return p && has_data ? EMGMM_OK : EMGMM_ERR_INVALID;
+}
+
 int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
               size_t ldx, emgmm_model **model, emgmm_fit_info *info)
 {
     emgmm_fit_info local;
-    if (!info)
-        info = &local;
-    info_reset(info);
-    if (!model)
-        return EMGMM_ERR_INVALID;
-    *model = NULL;
-    if (!p || !X)
+    if (open_fit(p, X != NULL, model, &info, &local) != EMGMM_OK)
         return EMGMM_ERR_INVALID;
     const double t_start = emgmm__now();
 
@@ -708,13 +717,7 @@ int emgmm_fit_streamed(const emgmm_params *p, size_t n, size_t d,
                        emgmm_model **model, emgmm_fit_info *info)
 {
     emgmm_fit_info local;
-    if (!info)
-        info = &local;
-    info_reset(info);
-    if (!model)
-        return EMGMM_ERR_INVALID;
-    *model = NULL;
-    if (!p || !read_rows)
+    if (open_fit(p, read_rows != NULL, model, &info, &local) != EMGMM_OK)
         return EMGMM_ERR_INVALID;
     const double t_start = emgmm__now();
     size_t k = 0;
