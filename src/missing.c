@@ -842,28 +842,30 @@ int emgmm_impute_draws(const emgmm_model *m, const double *X, size_t n,
     return rc;
 }
 
-int emgmm_predict_proba_missing(const emgmm_model *m, const double *X,
-                                size_t n, size_t ldx, double *proba)
+/* Posteriors (into proba, n x k) and log-densities (into logp) of every
+ * row given its observed values; either may be NULL. */
+static int evaluate_observed(const emgmm_model *m, const double *X, size_t n,
+                             size_t ldx, double *proba, double *logp)
 {
-    int rc = check_impute_args(m, X, n, ldx, proba);
+    int rc = check_impute_args(m, X, n, ldx, proba ? (void *)proba : logp);
     if (rc != EMGMM_OK)
         return rc;
     imputation im;
-    rc = run_imputation_estep(m, X, n, ldx, 1, NULL, &im);
-    if (rc == EMGMM_OK) /* every row was taken, in order */
+    rc = run_imputation_estep(m, X, n, ldx, 1, logp, &im);
+    if (rc == EMGMM_OK && proba) /* every row was taken, in order */
         memcpy(proba, im.resp, n * m->k * sizeof(double));
     imputation_free(&im);
     return rc;
 }
 
+int emgmm_predict_proba_missing(const emgmm_model *m, const double *X,
+                                size_t n, size_t ldx, double *proba)
+{
+    return evaluate_observed(m, X, n, ldx, proba, NULL);
+}
+
 int emgmm_score_samples_missing(const emgmm_model *m, const double *X,
                                 size_t n, size_t ldx, double *logp)
 {
-    int rc = check_impute_args(m, X, n, ldx, logp);
-    if (rc != EMGMM_OK)
-        return rc;
-    imputation im;
-    rc = run_imputation_estep(m, X, n, ldx, 1, logp, &im);
-    imputation_free(&im);
-    return rc;
+    return evaluate_observed(m, X, n, ldx, NULL, logp);
 }
