@@ -313,7 +313,7 @@ static int e_step(const emgmm_model *m, fit_data *fd, double *resp,
                                ws);
     else
         rc = emgmm__estep_gaps(m, fd->X, fd->ldx, fd->weight, resp, ws,
-                               (emgmm_gaps *)&fd->gaps, &sums[0], NULL);
+                               &fd->gaps, &sums[0], NULL);
     sums[1] = rc != EMGMM_OK;
     int reduced = emgmm__allreduce(ws, sums, 2);
     if (reduced != EMGMM_OK)
@@ -640,8 +640,8 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
      * stay on the calling thread. */
     if ((double)n * (double)k * (double)d * (double)(d + 2) < 4e6)
         loop_threads = 1;
-    fit_data fd = {X, n, ldx, p->sample_weight, total_weight, NULL, NULL,
-                   NULL, {0}, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    fit_data fd = {.X = X, .n = n, .ldx = ldx, .weight = p->sample_weight,
+                   .total_weight = total_weight};
     if (p->missing)
         rc = prepare_missing(p, X, n, d, ldx, k, type, loop_threads, &fd);
     if (rc == EMGMM_OK && fd.n == 0)
@@ -729,8 +729,8 @@ int emgmm_fit_streamed(const emgmm_params *p, size_t n, size_t d,
     if ((rc = check_streamed(p, n, d, read_rows, user)) != EMGMM_OK)
         return rc;
 
-    fit_data fd = {NULL, n, d, NULL, (double)n, NULL, NULL, NULL, {0}, 0,
-                   n, read_rows, user, NULL, NULL, NULL, NULL, NULL};
+    fit_data fd = {.n = n, .ldx = d, .total_weight = (double)n,
+                   .n_global = n, .source = read_rows, .source_data = user};
     if (p->allreduce) {
         double counts[1] = {(double)n};
         if (p->allreduce(counts, 1, p->allreduce_data) != 0)

@@ -265,9 +265,8 @@ double *emgmm__mstep_raw(emgmm_model *m, emgmm_workspace *ws)
 {
     double *raw = m->type == EMGMM_COVARIANCE_SPHERICAL ? ws->sphere
                                                         : m->covariances;
-    const size_t size = m->type == EMGMM_COVARIANCE_FULL ? m->k * m->d * m->d
-                        : emgmm__mstep_raw_size(m->type, m->k, m->d);
-    memset(raw, 0, size * sizeof(double));
+    memset(raw, 0,
+           emgmm__mstep_raw_size(m->type, m->k, m->d) * sizeof(double));
     return raw;
 }
 

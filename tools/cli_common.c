@@ -1,5 +1,6 @@
 /* Helpers shared by the emgmm commands (see cli_common.h). */
 #include "cli_common.h"
+#include "cli_mpi.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -349,19 +350,26 @@ int cli_load_model_and_data(const char *command, const char *model_path,
     return rc;
 }
 
-int cli_check_observed_columns(const char *path, const dataio_matrix *x)
+int cli_check_observed_columns(const char *path, const dataio_matrix *x,
+                               int over_ranks)
 {
-    for (size_t j = 0; j < x->cols; j++) {
-        size_t i = 0;
-        while (i < x->rows && isnan(x->data[i * x->cols + j]))
-            i++;
-        if (i == x->rows)
-            return cli_error(EXIT_BAD_USAGE,
-                             "%s: column %zu has no observed value (every "
-                             "row is missing it)",
-                             strcmp(path, "-") == 0 ? "<stdin>" : path, j + 1);
-    }
-    return 0;
+    double *count = calloc(x->cols ? x->cols : 1, sizeof *count);
+    if (!count)
+        return cli_error(EXIT_WORK_FAILED, "out of memory");
+    for (size_t i = 0; i < x->rows; i++)
+        for (size_t j = 0; j < x->cols; j++)
+            count[j] += !isnan(x->data[i * x->cols + j]);
+    int rc = over_ranks && cli_mpi_allreduce(count, x->cols, NULL) != 0
+                 ? cli_error(EXIT_WORK_FAILED, "MPI_Allreduce failed")
+                 : 0;
+    for (size_t j = 0; rc == 0 && j < x->cols; j++)
+        if (count[j] == 0.0)
+            rc = cli_error(EXIT_BAD_USAGE,
+                           "%s: column %zu has no observed value (every row "
+                           "is missing it)",
+                           strcmp(path, "-") == 0 ? "<stdin>" : path, j + 1);
+    free(count);
+    return rc;
 }
 
 /* Posteriors given the observed values, for data with gaps (read with

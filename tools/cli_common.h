@@ -102,8 +102,11 @@ int cli_load_model_and_data(const char *command, const char *model_path,
                             emgmm_model **m, dataio_matrix *x);
 
 /** Data read with --missing: exit status 2, naming the column, when a
- *  column has no observed value (nothing to estimate it from); else 0. */
-int cli_check_observed_columns(const char *path, const dataio_matrix *x);
+ *  column has no observed value (nothing to estimate it from); else 0.
+ *  over_ranks: x is this rank's block, count over every rank (all of them
+ *  must call it). */
+int cli_check_observed_columns(const char *path, const dataio_matrix *x,
+                               int over_ranks);
 
 /** Labels (when `labels` is not NULL) and component probabilities (when
  *  `proba` is not NULL, N x K) of every row of x, in arrays the caller

@@ -798,27 +798,6 @@ static int load_block(const fit_args *a, dataio_matrix *x, double **weights,
     return 0;
 }
 
-/* Every column needs an observed value somewhere (--missing). */
-static int check_columns_everywhere(const fit_args *a, const dataio_matrix *x)
-{
-    double *count = calloc(x->cols, sizeof *count);
-    if (!count)
-        return cli_error(EXIT_WORK_FAILED, "out of memory");
-    for (size_t i = 0; i < x->rows; i++)
-        for (size_t j = 0; j < x->cols; j++)
-            count[j] += !isnan(x->data[i * x->cols + j]);
-    int rc = cli_mpi_allreduce(count, x->cols, NULL) != 0
-                 ? cli_error(EXIT_WORK_FAILED, "MPI_Allreduce failed")
-                 : 0;
-    for (size_t j = 0; rc == 0 && j < x->cols; j++)
-        if (count[j] == 0.0)
-            rc = cli_error(EXIT_BAD_USAGE,
-                           "%s: column %zu has no observed value (every row "
-                           "is missing it)", a->data, j + 1);
-    free(count);
-    return rc;
-}
-
 /* The rows the k-means start uses: every row up to START_SAMPLE_ROWS,
  * else every s-th row of the file, s = ceil(N / START_SAMPLE_ROWS): the
  * same rows for every rank count. */
@@ -1011,11 +990,11 @@ int cmd_fit(int argc, char **argv)
         rc = cli_mpi_max(load_block(&a, &x, &weights, &first_row,
                                     &total_rows));
         if (rc == 0 && p.missing)
-            rc = check_columns_everywhere(&a, &x);
+            rc = cli_check_observed_columns(a.data, &x, 1);
     } else if (rc == 0) {
         rc = cli_load_data(a.data, &a.read, &x);
         if (rc == 0 && p.missing)
-            rc = cli_check_observed_columns(a.data, &x);
+            rc = cli_check_observed_columns(a.data, &x, 0);
         if (rc == 0 && a.weights != NULL)
             rc = cli_load_weights(a.weights, a.data, &x, &weights);
         total_rows = x.rows;

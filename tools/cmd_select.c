@@ -617,7 +617,7 @@ int cmd_select(int argc, char **argv)
 
     rc = cli_load_data(a.data, &a.read, &x);
     if (rc == 0 && a.read.allow_missing)
-        rc = cli_check_observed_columns(a.data, &x);
+        rc = cli_check_observed_columns(a.data, &x, 0);
     if (rc == 0 && a.weights != NULL)
         rc = cli_load_weights(a.weights, a.data, &x, &weights);
     p.sample_weight = weights;
