@@ -277,8 +277,9 @@ static int get_size(const json_t *root, const char *key, size_t *out)
     return 0;
 }
 
-static int build_model(const json_t *root, emgmm_model **model,
-                       emgmm_error *err)
+/* default_type is the type of a file without "covariance_type". */
+static int build_model(const json_t *root, emgmm_covariance_type default_type,
+                       emgmm_model **model, emgmm_error *err)
 {
     const json_t *format = json_object_get(root, "format");
     if (format && (!json_is_string(format) ||
@@ -291,7 +292,7 @@ static int build_model(const json_t *root, emgmm_model **model,
         return fail(err, EMGMM_ERR_FORMAT, 0, 0,
                     "unsupported \"version\" (this program reads version 1)");
     const json_t *type_v = json_object_get(root, "covariance_type");
-    emgmm_covariance_type type = EMGMM_COVARIANCE_FULL;
+    emgmm_covariance_type type = default_type;
     if (type_v && (!json_is_string(type_v) ||
                    emgmm_covariance_type_parse(json_string_value(type_v),
                                                &type) != EMGMM_OK))
@@ -368,10 +369,13 @@ static int build_model(const json_t *root, emgmm_model **model,
     }
     pos = 0;
     if (read_array(covs, cov_ext, cov_dims, sigma, &pos)) {
+        /* Say when the type was assumed: the shape may be right for
+         * another type. */
         rc = fail(err, EMGMM_ERR_FORMAT, 0, 0,
                   "\"covariances\" must be a %s array of finite numbers "
-                  "(covariance type %s, k = %zu, d = %zu)", shape_text[type],
-                  emgmm_covariance_type_name(type), k, d);
+                  "(covariance type %s, k = %zu, d = %zu%s)",
+                  shape_text[type], emgmm_covariance_type_name(type), k, d,
+                  type_v ? "" : "; the file gives no \"covariance_type\"");
         goto done;
     }
     double total = 0.0;
@@ -437,7 +441,8 @@ done:
     return rc;
 }
 
-int emgmm_load(const char *path, emgmm_model **model, emgmm_error *err)
+int emgmm_load_as(const char *path, emgmm_covariance_type default_type,
+                  emgmm_model **model, emgmm_error *err)
 {
     if (err) {
         err->line = err->column = 0;
@@ -448,6 +453,8 @@ int emgmm_load(const char *path, emgmm_model **model, emgmm_error *err)
     *model = NULL;
     if (!path)
         return fail(err, EMGMM_ERR_INVALID, 0, 0, "no path");
+    if (!emgmm_covariance_type_name(default_type))
+        return fail(err, EMGMM_ERR_INVALID, 0, 0, "unknown covariance type");
 
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f)
@@ -465,7 +472,12 @@ int emgmm_load(const char *path, emgmm_model **model, emgmm_error *err)
         rc = fail(err, EMGMM_ERR_FORMAT, 1, 1,
                   "a model file is a JSON object");
     else
-        rc = build_model(root, model, err);
+        rc = build_model(root, default_type, model, err);
     json_decref(root);
     return rc;
+}
+
+int emgmm_load(const char *path, emgmm_model **model, emgmm_error *err)
+{
+    return emgmm_load_as(path, EMGMM_COVARIANCE_FULL, model, err);
 }

@@ -283,6 +283,57 @@ static void test_csv_without_header(void **state)
     dataio_matrix_free(&m);
 }
 
+/* dataio_read_matrix_named keeps a header's names (trimmed, unquoted, in
+ * one block), and gives none without a header or when the header does
+ * not name every column. */
+static void test_csv_header_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *names[2]; /* NULL: no names */
+    } cases[] = {
+        {"x,y\n1,2\n", {"x", "y"}},
+        {"\xEF\xBB\xBF \"a b\" ; c \n1;2\n", {"a b", "c"}},
+        {"left\tright\n1\t2\n", {"left", "right"}},
+        {"x,\n1,2\n", {"x", ""}},
+        {"1,2\n3,4\n", {NULL, NULL}},
+        {"a,b,c\n1,2\n", {NULL, NULL}},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        char path[PATHLEN], err[ERRLEN];
+        path_in(path, "in.csv");
+        write_bytes(path, cases[k].text, strlen(cases[k].text));
+        dataio_matrix m;
+        char **names = (char **)&m; /* must be reset */
+        int rc = dataio_read_matrix_named(path, NULL, &m, &names, err,
+                                          ERRLEN);
+        if (rc != 0)
+            print_error("text %zu: %s\n", k, err);
+        assert_int_equal(rc, 0);
+        assert_int_equal(m.cols, 2);
+        if (cases[k].names[0] == NULL) {
+            assert_null(names);
+        } else {
+            assert_non_null(names);
+            assert_string_equal(names[0], cases[k].names[0]);
+            assert_string_equal(names[1], cases[k].names[1]);
+        }
+        free(names);
+        dataio_matrix_free(&m);
+    }
+
+    /* A failed read gives no names and no matrix. */
+    char path[PATHLEN], err[ERRLEN];
+    path_in(path, "in.csv");
+    write_bytes(path, "x,y\n1,z\n", 8);
+    dataio_matrix m;
+    char **names = (char **)&m;
+    assert_failed_clean(dataio_read_matrix_named(path, NULL, &m, &names, err,
+                                                 ERRLEN), &m);
+    assert_null(names);
+}
+
 static void test_csv_separators(void **state)
 {
     (void)state;
@@ -1220,6 +1271,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_csv_with_header),
         T(test_csv_without_header),
+        T(test_csv_header_names),
         T(test_csv_separators),
         T(test_csv_crlf_bom_blank_lines),
         T(test_csv_ragged_rows),

@@ -229,6 +229,46 @@ static void test_minimal_file(void **state)
     emgmm_free(&m);
 }
 
+/* emgmm_load_as: a file without "covariance_type" has the given type's
+ * shape; one that names its type keeps it; emgmm_load stays full. */
+static void test_load_as_default_type(void **state)
+{
+    (void)state;
+    const char *p = path_in_dir("untyped.json");
+    write_text(p, "{\"weights\": [0.5, 0.25, 0.25],\n"
+                  " \"means\": [[0, 0], [3, 3], [6, 6]],\n"
+                  " \"covariances\": [[1, 2], [3, 4], [5, 6]]}");
+    emgmm_model *m = NULL;
+    emgmm_error err;
+    assert_int_equal(emgmm_load_as(p, EMGMM_COVARIANCE_DIAG, &m, &err),
+                     EMGMM_OK);
+    assert_int_equal(emgmm_get_covariance_type(m), EMGMM_COVARIANCE_DIAG);
+    for (int i = 0; i < 6; i++)
+        assert_close(emgmm_covariances(m)[i], i + 1.0, 0, 0);
+    emgmm_free(&m);
+
+    m = (emgmm_model *)&m; /* must be reset to NULL */
+    assert_int_equal(emgmm_load(p, &m, &err), EMGMM_ERR_FORMAT);
+    assert_null(m);
+    assert_non_null(strstr(err.message, "k x d x d array"));
+    assert_non_null(strstr(err.message, "no \"covariance_type\""));
+    assert_int_equal(emgmm_load_as(p, EMGMM_COVARIANCE_SPHERICAL, &m, &err),
+                     EMGMM_ERR_FORMAT);
+    assert_non_null(strstr(err.message, "must be a k array"));
+    assert_int_equal(emgmm_load_as(p, (emgmm_covariance_type)42, &m, &err),
+                     EMGMM_ERR_INVALID);
+    assert_null(m);
+
+    p = path_in_dir("typed.json");
+    write_text(p, "{\"covariance_type\": \"spherical\", \"weights\": [1],\n"
+                  " \"means\": [[0, 0]], \"covariances\": [2]}");
+    assert_int_equal(emgmm_load_as(p, EMGMM_COVARIANCE_TIED, &m, &err),
+                     EMGMM_OK);
+    assert_int_equal(emgmm_get_covariance_type(m),
+                     EMGMM_COVARIANCE_SPHERICAL);
+    emgmm_free(&m);
+}
+
 typedef struct bad_case {
     const char *text;
     int status;
@@ -354,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_every_type_round_trips),
         cmocka_unit_test(test_fit_record_round_trip),
         cmocka_unit_test(test_minimal_file),
+        cmocka_unit_test(test_load_as_default_type),
         cmocka_unit_test(test_bad_files_are_rejected),
         cmocka_unit_test(test_failed_save_changes_nothing),
     };

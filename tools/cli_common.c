@@ -247,9 +247,17 @@ int cli_parse_shape(const char *flag, const char *s, dataio_read_options *opt)
 int cli_load_data(const char *path, const dataio_read_options *opt,
                   dataio_matrix *out)
 {
+    return cli_load_data_named(path, opt, out, NULL);
+}
+
+int cli_load_data_named(const char *path, const dataio_read_options *opt,
+                        dataio_matrix *out, char ***names)
+{
     char err[512] = "";
     memset(out, 0, sizeof *out);
-    if (dataio_read_matrix(path, opt, out, err, sizeof err) != 0) {
+    if (names ? dataio_read_matrix_named(path, opt, out, names, err,
+                                         sizeof err) != 0
+              : dataio_read_matrix(path, opt, out, err, sizeof err) != 0) {
         memset(out, 0, sizeof *out);
         if (err[0] == '\0')
             return cli_error(EXIT_BAD_USAGE, "%s: cannot read the data",
@@ -261,10 +269,16 @@ int cli_load_data(const char *path, const dataio_read_options *opt,
 
 int cli_load_model(const char *path, emgmm_model **out)
 {
+    return cli_load_model_as(path, EMGMM_COVARIANCE_FULL, out);
+}
+
+int cli_load_model_as(const char *path, emgmm_covariance_type type,
+                      emgmm_model **out)
+{
     emgmm_error e;
     memset(&e, 0, sizeof e);
     *out = NULL;
-    int rc = emgmm_load(path, out, &e);
+    int rc = emgmm_load_as(path, type, out, &e);
     if (rc == EMGMM_OK)
         return 0;
     emgmm_free(out);
@@ -338,13 +352,24 @@ int cli_load_model_and_data(const char *command, const char *model_path,
                             const dataio_read_options *read,
                             emgmm_model **m, dataio_matrix *x)
 {
+    return cli_load_model_and_data_named(command, model_path, data_path,
+                                         read, m, x, NULL);
+}
+
+int cli_load_model_and_data_named(const char *command,
+                                  const char *model_path,
+                                  const char *data_path,
+                                  const dataio_read_options *read,
+                                  emgmm_model **m, dataio_matrix *x,
+                                  char ***names)
+{
     if (strcmp(model_path, "-") == 0 && strcmp(data_path, "-") == 0)
         return cli_error(EXIT_BAD_USAGE,
                          "%s: MODEL and DATA cannot both be standard input",
                          command);
     int rc = cli_load_model(model_path, m);
     if (rc == 0)
-        rc = cli_load_data(data_path, read, x);
+        rc = cli_load_data_named(data_path, read, x, names);
     if (rc == 0)
         rc = cli_check_features(data_path, x, model_path, *m);
     return rc;

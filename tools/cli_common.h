@@ -79,10 +79,18 @@ int cli_parse_shape(const char *flag, const char *s,
  *  file, line and column. */
 int cli_load_data(const char *path, const dataio_read_options *opt,
                   dataio_matrix *out);
+/** The same, with the header's column names when names is not NULL (see
+ *  dataio_read_matrix_named; free(*names)). */
+int cli_load_data_named(const char *path, const dataio_read_options *opt,
+                        dataio_matrix *out, char ***names);
 /** Reads and checks a model file: "emgmm: MODEL:LINE:COL: message" (or
  *  "emgmm: MODEL: message" without a position). EXIT_BAD_USAGE, or
  *  EXIT_WORK_FAILED when out of memory. */
 int cli_load_model(const char *path, emgmm_model **out);
+/** The same, reading a file without "covariance_type" as `type` (a
+ *  start for fit -c TYPE; see emgmm_load_as). */
+int cli_load_model_as(const char *path, emgmm_covariance_type type,
+                      emgmm_model **out);
 /** The data must have as many columns as the model has features. */
 int cli_check_features(const char *data_path, const dataio_matrix *x,
                        const char *model_path, const emgmm_model *m);
@@ -100,6 +108,14 @@ int cli_load_model_and_data(const char *command, const char *model_path,
                             const char *data_path,
                             const dataio_read_options *read,
                             emgmm_model **m, dataio_matrix *x);
+/** The same, with DATA's column names as cli_load_data_named gives them
+ *  (plot labels its axes with them). */
+int cli_load_model_and_data_named(const char *command,
+                                  const char *model_path,
+                                  const char *data_path,
+                                  const dataio_read_options *read,
+                                  emgmm_model **m, dataio_matrix *x,
+                                  char ***names);
 
 /** Data read with --missing: exit status 2, naming the column, when a
  *  column has no observed value (nothing to estimate it from); else 0.

@@ -86,16 +86,19 @@ static void fit_help(FILE *f)
         "\n"
         "Model and algorithm:\n"
         "  -k, --n-components K   number of components, >= 1 (required unless\n"
-        "                         --init-model gives it)\n"
+        "                         --init-model or --resume gives it)\n"
         "  -c, --covariance-type TYPE\n"
         "                         full, tied, diag or spherical (default %s)\n"
         "      --init METHOD      kmeans, kmeans++, random or random-data\n"
         "                         (default %s)\n"
         "      --init-model MODEL start from the weights, means and covariances\n"
-        "                         of this model file instead of --init\n"
+        "                         of this model file instead of --init; a\n"
+        "                         file without \"covariance_type\" has the\n"
+        "                         shapes of -c (full by default)\n"
         "      --seed S           random seed, 0 to 2^64-1 (default %llu)\n"
         "      --n-init N         restarts, the highest log-likelihood is kept;\n"
-        "                         not used with --init-model (default %d)\n"
+        "                         not used with --init-model, 1 with --resume\n"
+        "                         (default %d)\n"
         "      --tol T            stop when the mean log-likelihood per sample\n"
         "                         changes by less than T; 0 runs --max-iter\n"
         "                         iterations (default %g)\n"
@@ -182,7 +185,12 @@ static void fit_help(FILE *f)
         "                         and --weights: the result equals the\n"
         "                         uninterrupted fit bit for bit; --tol,\n"
         "                         --reg-covar, --seed and --max-iter (the\n"
-        "                         total) come from FILE unless given\n"
+        "                         total) come from FILE unless given. -k, -c,\n"
+        "                         --init and --n-init 1 may stay on the\n"
+        "                         command line that started the fit: -k and\n"
+        "                         -c must agree with FILE; --init is not used\n"
+        "                         any more, so any method is accepted unless\n"
+        "                         FILE's \"fit\" record names another\n"
         "\n"
         "Exit status: 0 success; 1 the fit or an output failed; 2 bad usage or\n"
         "bad input; 3 interrupted by SIGTERM or SIGINT (after writing the\n"
@@ -290,12 +298,16 @@ static int parse_fit_args(int argc, char **argv, fit_args *a,
     if ((a->given & CLI_EM_INIT) && a->init_model != NULL)
         return cli_error(EXIT_BAD_USAGE,
                          "fit: --init and --init-model exclude each other");
-    if (a->resume != NULL &&
-        (a->init_model != NULL || (a->given & CLI_EM_INIT) || a->k != 0 ||
-         a->cov_given || (a->given & CLI_EM_N_INIT)))
+    if (a->resume != NULL && a->init_model != NULL)
         return cli_error(EXIT_BAD_USAGE,
-                         "fit: --resume takes the model from its file: no "
-                         "-k, -c, --init, --init-model or --n-init");
+                         "fit: --resume and --init-model exclude each other");
+    /* -k, -c and --init may stay on the command line that started the
+     * job (checked against the file once it is read), but a resumed fit
+     * is one fit. */
+    if (a->resume != NULL && p->n_init != 1)
+        return cli_error(EXIT_BAD_USAGE,
+                         "fit: --resume continues one fit, so --n-init "
+                         "must be 1, not %d", p->n_init);
     if (a->k == 0 && a->init_model == NULL && a->resume == NULL)
         return cli_error(EXIT_BAD_USAGE,
                          "fit: -k is required (or --init-model)");
@@ -325,21 +337,25 @@ static int parse_fit_args(int argc, char **argv, fit_args *a,
     return 0;
 }
 
-/* -k and -c must agree with a starting model. */
-static int check_init_model(const fit_args *a, const emgmm_model *m)
+/* -k and -c must agree with a starting model or a checkpoint, named
+ * "`what` `path`" in messages ("--init-model m.json", "the checkpoint
+ * ckpt.json"). */
+static int check_init_model(const fit_args *a, const emgmm_model *m,
+                            const char *what, const char *path)
 {
     size_t k = emgmm_n_components(m);
     emgmm_covariance_type t = emgmm_get_covariance_type(m);
     if (a->k != 0 && (size_t)a->k != k)
         return cli_error(EXIT_BAD_USAGE,
-                         "fit: -k %d disagrees with --init-model %s, which "
-                         "has %zu components", a->k, a->init_model, k);
+                         "fit: -k %d disagrees with %s %s, which has %zu "
+                         "component%s", a->k, what, path, k,
+                         k == 1 ? "" : "s");
     if (a->cov_given && a->cov != t) {
         const char *name = emgmm_covariance_type_name(t);
         return cli_error(EXIT_BAD_USAGE,
-                         "fit: -c %s disagrees with --init-model %s, whose "
+                         "fit: -c %s disagrees with %s %s, whose "
                          "covariance type is %s",
-                         emgmm_covariance_type_name(a->cov), a->init_model,
+                         emgmm_covariance_type_name(a->cov), what, path,
                          name ? name : "unknown");
     }
     return 0;
@@ -358,7 +374,19 @@ static int resume_settings(const fit_args *a, emgmm_params *p)
                          "%s: no \"fit\" record to resume (use --init-model "
                          "for a warm start)", a->resume);
     }
-    const json_t *v;
+    const json_t *v = json_object_get(fit, "init");
+    /* The start of a resumed fit is long past: --init only has to agree
+     * with a method the file records (fit does not record one). */
+    const char *init = emgmm_init_method_name(p->init);
+    if ((a->given & CLI_EM_INIT) && json_is_string(v) && init &&
+        strcmp(json_string_value(v), init) != 0) {
+        int rc = cli_error(EXIT_BAD_USAGE,
+                           "fit: --init %s disagrees with the checkpoint "
+                           "%s, which was started by %s", init, a->resume,
+                           json_string_value(v));
+        json_decref(root);
+        return rc;
+    }
     if (!(a->given & CLI_EM_TOL) && json_is_number(v = json_object_get(fit, "tol")))
         p->tol = json_number_value(v);
     if (!(a->given & CLI_EM_REG_COVAR) &&
@@ -960,13 +988,18 @@ int cmd_fit(int argc, char **argv)
         return rc;
     }
 
+    /* A start without "covariance_type" has the shapes of -c. */
+    const emgmm_covariance_type start_type =
+        a.cov_given ? a.cov : EMGMM_COVARIANCE_FULL;
     if (a.init_model != NULL) {
-        rc = cli_load_model(a.init_model, &start);
+        rc = cli_load_model_as(a.init_model, start_type, &start);
         if (rc == 0)
-            rc = check_init_model(&a, start);
+            rc = check_init_model(&a, start, "--init-model", a.init_model);
         p.init_model = start;
     } else if (a.resume != NULL) {
-        rc = cli_load_model(a.resume, &start);
+        rc = cli_load_model_as(a.resume, start_type, &start);
+        if (rc == 0)
+            rc = check_init_model(&a, start, "the checkpoint", a.resume);
         if (rc == 0)
             rc = resume_settings(&a, &p);
         p.init_model = start;

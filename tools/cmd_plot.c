@@ -33,7 +33,9 @@ static void plot_help(FILE *f)
         "1- and 2-sigma ellipses and a cross at its mean. With more than two\n"
         "features, data, means and covariances are projected on the first two\n"
         "principal components of DATA, and the picture says so. DATA needs at\n"
-        "least two columns.\n"
+        "least two columns. With two, the axes carry the column names of\n"
+        "DATA's header row (CSV/TSV), or 'feature 1' and 'feature 2' without\n"
+        "one.\n"
         "\n"
         "Options:\n"
         "  -o, --output OUT       write the SVG here (default: standard output)\n"
@@ -66,6 +68,7 @@ typedef struct picture {
     double *cov2;          /* k x 2 x 2, projected */
     const double *weights; /* k, owned by the model */
     double explained[2];   /* fraction of variance along each axis (d > 2) */
+    char **names;          /* DATA's column names (CSV header), or NULL */
 } picture;
 
 /* The D x D covariance of component j in full form, from the model's
@@ -236,6 +239,7 @@ static int prepare(picture *pic, const emgmm_model *m, const dataio_matrix *x,
 
 static void picture_free(picture *pic)
 {
+    free(pic->names);
     free(pic->pts);
     free(pic->labels);
     free(pic->means);
@@ -318,7 +322,11 @@ static int write_picture(FILE *f, const void *data)
         snprintf(xl, sizeof xl, "feature 1");
         snprintf(yl, sizeof yl, "feature 2");
     }
-    svg_axes(&p, xl, yl, 0);
+    /* Two features are drawn as they are: a header names them (an empty
+     * name keeps the number). */
+    int named = pic->d == 2 && pic->names != NULL;
+    svg_axes(&p, named && pic->names[0][0] ? pic->names[0] : xl,
+             named && pic->names[1][0] ? pic->names[1] : yl, 0);
 
     fprintf(f, "<clipPath id=\"area\"><rect x=\"%.2f\" y=\"%.2f\" "
                "width=\"%.2f\" height=\"%.2f\"/></clipPath>\n"
@@ -405,8 +413,9 @@ int cmd_plot(int argc, char **argv)
     memset(&pic, 0, sizeof pic);
     pic.model_path = argv[optind];
     pic.data_path = argv[optind + 1];
-    rc = cli_load_model_and_data("plot", argv[optind], argv[optind + 1],
-                                 &read, &m, &x);
+    rc = cli_load_model_and_data_named("plot", argv[optind],
+                                       argv[optind + 1], &read, &m, &x,
+                                       &pic.names);
     if (rc == 0 && x.cols < 2)
         rc = cli_error(EXIT_BAD_USAGE,
                        "plot: %s has 1 column; a picture needs at least 2",

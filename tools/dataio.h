@@ -53,6 +53,18 @@ int dataio_read_matrix(const char *path, const dataio_read_options *options,
                        dataio_matrix *out, char *err, size_t errlen);
 
 /**
+ * The same, and *names receives the column names of a delimited text
+ * file's header: out->cols strings, trimmed, without surrounding double
+ * quotes, in one block that free(*names) releases. *names is NULL when
+ * there is no header, when it has not one field per column, for .npy and
+ * raw data, and on failure.
+ */
+int dataio_read_matrix_named(const char *path,
+                             const dataio_read_options *options,
+                             dataio_matrix *out, char ***names, char *err,
+                             size_t errlen);
+
+/**
  * The same, for one process of several: reads only rows
  * [N*part/parts, N*(part+1)/parts) of the N in the file (row-major .npy
  * and raw data in a regular file are read at their offset; other inputs

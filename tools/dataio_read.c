@@ -47,6 +47,8 @@ typedef struct reader {
     size_t part, parts; /* read only block `part` of `parts` of the rows */
     size_t first_row;   /* of the block read, in the whole file */
     size_t total_rows;  /* of the whole file */
+    bool want_names;    /* keep a text header's column names */
+    char **names;       /* those names (one block), or NULL */
 } reader;
 
 static int reader_open(reader *r, const char *path, char *err, size_t errlen)
@@ -716,6 +718,8 @@ typedef struct text_state {
     size_t nfields, fields_cap;
     double *data;
     size_t rows, cols, data_cap;
+    char **names;   /* the header's fields, when the reader wants them */
+    size_t n_names;
 } text_state;
 
 /* '\r' is whitespace here, which is what makes CRLF files work. */
@@ -816,6 +820,33 @@ static bool is_header(const text_state *t)
     return false;
 }
 
+/* Copies the header's fields into one block: n pointers, then the
+ * strings, so that one free() releases them. A name in double quotes
+ * loses them. Returns -1 when out of memory. */
+static int keep_names(text_state *t)
+{
+    size_t n = t->nfields;
+    if (n > (SIZE_MAX - t->len - 1) / (sizeof(char *) + 1))
+        return -1;
+    char **names = malloc(n * sizeof(char *) + t->len + n + 1);
+    if (!names)
+        return -1;
+    char *p = (char *)(names + n);
+    for (size_t k = 0; k < n; k++) {
+        const char *s = t->fields[k].s;
+        size_t len = t->fields[k].n;
+        if (len >= 2 && s[0] == '"' && s[len - 1] == '"')
+            s++, len -= 2;
+        memcpy(p, s, len);
+        p[len] = '\0';
+        names[k] = p;
+        p += len + 1;
+    }
+    t->names = names;
+    t->n_names = n;
+    return 0;
+}
+
 /* Quotes at most FIELD_SHOWN bytes of a field, control bytes as '?', so
  * the message stays one short line. */
 static void shown_field(const field *f, char *out, size_t outlen)
@@ -913,8 +944,14 @@ static int text_line(text_state *t, char *sep, char *err, size_t errlen)
     }
     if (!t->seen_first) {
         t->seen_first = true;
-        if (is_header(t))
+        if (is_header(t)) {
+            if (t->r->want_names && keep_names(t) != 0) {
+                dataio_set_error(err, errlen, "%s:%zu: out of memory",
+                                 t->r->name, t->lineno);
+                return -1;
+            }
             return 0;
+        }
     }
     if (t->rows == 0) {
         *sep = line_sep;
@@ -963,11 +1000,17 @@ static int read_text(reader *r, dataio_matrix *out, char *err, size_t errlen)
     out->rows = t.rows;
     out->cols = t.cols;
     t.data = NULL;
+    /* A header that does not name every column names none. */
+    if (t.n_names == t.cols) {
+        r->names = t.names;
+        t.names = NULL;
+    }
     rc = 0;
 done:
     free(t.data);
     free(t.fields);
     free(t.line);
+    free(t.names);
     return rc;
 }
 
@@ -993,23 +1036,18 @@ static int keep_block(reader *r, dataio_matrix *m, char *err, size_t errlen)
     return 0;
 }
 
-int dataio_read_matrix(const char *path, const dataio_read_options *options,
-                       dataio_matrix *out, char *err, size_t errlen)
-{
-    return dataio_read_matrix_part(path, options, 0, 1, out, NULL, NULL, err,
-                                   errlen);
-}
-
-int dataio_read_matrix_part(const char *path,
-                            const dataio_read_options *options, size_t part,
-                            size_t parts, dataio_matrix *out,
-                            size_t *first_row, size_t *total_rows,
-                            char *err, size_t errlen)
+/* What the entry points below share; names may be NULL. */
+static int read_matrix(const char *path, const dataio_read_options *options,
+                       size_t part, size_t parts, dataio_matrix *out,
+                       size_t *first_row, size_t *total_rows, char ***names,
+                       char *err, size_t errlen)
 {
     if (err && errlen)
         err[0] = '\0';
     if (out)
         memset(out, 0, sizeof *out);
+    if (names)
+        *names = NULL;
     if (!path || !out) {
         dataio_set_error(err, errlen, "dataio_read_matrix: no path or no output");
         return -1;
@@ -1030,6 +1068,7 @@ int dataio_read_matrix_part(const char *path,
     r.parts = parts > 1 && part < parts ? parts : 1;
     r.first_row = 0;
     r.total_rows = 0;
+    r.want_names = names != NULL;
     int rc;
     if (raw_rows > 0)
         rc = read_raw(&r, raw_rows, raw_cols, out, err, errlen);
@@ -1049,11 +1088,42 @@ int dataio_read_matrix_part(const char *path,
     reader_close(&r);
     if (rc != 0)
         memset(out, 0, sizeof *out);
+    if (rc == 0 && names) {
+        *names = r.names;
+        r.names = NULL;
+    }
+    free(r.names);
     if (first_row)
         *first_row = rc == 0 ? r.first_row : 0;
     if (total_rows)
         *total_rows = rc == 0 ? r.total_rows : 0;
     return rc;
+}
+
+int dataio_read_matrix(const char *path, const dataio_read_options *options,
+                       dataio_matrix *out, char *err, size_t errlen)
+{
+    return read_matrix(path, options, 0, 1, out, NULL, NULL, NULL, err,
+                       errlen);
+}
+
+int dataio_read_matrix_named(const char *path,
+                             const dataio_read_options *options,
+                             dataio_matrix *out, char ***names, char *err,
+                             size_t errlen)
+{
+    return read_matrix(path, options, 0, 1, out, NULL, NULL, names, err,
+                       errlen);
+}
+
+int dataio_read_matrix_part(const char *path,
+                            const dataio_read_options *options, size_t part,
+                            size_t parts, dataio_matrix *out,
+                            size_t *first_row, size_t *total_rows,
+                            char *err, size_t errlen)
+{
+    return read_matrix(path, options, part, parts, out, first_row,
+                       total_rows, NULL, err, errlen);
 }
 
 void dataio_matrix_free(dataio_matrix *m)
