@@ -12,7 +12,11 @@
  *   missing.c    EM with missing values (NaN), imputation
  *   predict.c    predict, predict_proba, score*, bic, aic
  *   sample.c     drawing from a model
- *   model_json.c model files
+ *   model_json.c model files (json_io.h: what they share with hmm_json.c)
+ *   hmm.c        hidden Markov models: the model object, sampling
+ *   hmm_forward_backward.c  emissions, scaled forward-backward, Viterbi
+ *   hmm_fit.c    Baum-Welch: initialisation, M-step with hmmlearn's priors
+ *   hmm_json.c   HMM model files
  */
 #ifndef EMGMM_INTERNAL_H
 #define EMGMM_INTERNAL_H
@@ -81,6 +85,11 @@ struct emgmm_model {
     double *mean_proj;
     double *log_norm;
     emgmm_fit_record fit;
+    /* 0 for a mixture. 1 when the components are the states of an HMM
+     * (hmm.c): log_norm then leaves out log w_k, so that the E-step
+     * kernels give each state's own log-density; the weights stay
+     * uniform and only serve the centre. */
+    int unweighted;
 };
 
 /* Number of doubles in the covariances (and in prec) of a type. */
@@ -176,6 +185,12 @@ double emgmm__estep(const emgmm_model *m, const double *X, size_t n,
 int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
                  const double *resp, double reg_covar, emgmm_workspace *ws,
                  int *bad);
+
+/* N_k = sum_i r_ik into nk (k) and sum_i r_ik x_i into sums (k x d, one
+ * gemm R^T X), for rows [0, n) of X with responsibilities resp (n x k). */
+void emgmm__mstep_sums(const double *X, size_t n, size_t ldx,
+                       const double *resp, size_t k, size_t d, double *nk,
+                       double *sums);
 
 /* The first half of every M-step: N_k (+10 eps, into m->log_norm, which
  * serves as scratch until the derived arrays are recomputed), the weights
@@ -284,6 +299,18 @@ int emgmm__init_resp(emgmm_init_method method, const double *X, size_t n,
                      size_t d, size_t ldx, const double *weight, size_t k,
                      int n_threads, struct emgmm_rng *rng, double *resp);
 
+/* ---- sampling (sample.c) -------------------------------------------- */
+
+/* Cholesky factors of the model's matrices (k for full, 1 for tied;
+ * NULL for diag and spherical) into *chol (emgmm__free it). */
+int emgmm__sample_factors(const emgmm_model *m, double **chol);
+/* x = mu_c + L_c z, z standard normal (drawn into z, d doubles). */
+void emgmm__sample_component(const emgmm_model *m, const double *chol,
+                             size_t c, struct emgmm_rng *rng, double *z,
+                             double *x);
+/* An index drawn from the discrete distribution p (k entries). */
+size_t emgmm__sample_index(struct emgmm_rng *rng, const double *p, size_t k);
+
 /* ---- threads -------------------------------------------------------- */
 
 /* The BLAS provider's thread count, where the provider tells (else 0). */
@@ -293,6 +320,92 @@ void emgmm__set_blas_threads(int n);
 /* Threads the row-block loops use: n_threads if positive, else OpenMP's
  * default; 1 in a build without OpenMP. */
 int emgmm__loop_threads(int n_threads);
+
+/* ---- hidden Markov models (hmm*.c) --------------------------------- */
+
+#include "emgmm_hmm.h"
+
+/* How an HMM was fitted (its file's "fit" record): what a resumed fit
+ * needs (n_iter, the last E-step's total, the settings) and what a
+ * reader wants to know. */
+typedef struct emgmm_hmm_fit_record {
+    int present;
+    int converged;
+    int n_iter;
+    int max_iter;
+    double log_likelihood; /* of the returned model; NaN when unknown */
+    double last_estep;     /* NaN when unknown */
+    double tol;
+    uint64_t seed;
+    char params[8];
+} emgmm_hmm_fit_record;
+
+struct emgmm_hmm {
+    emgmm_hmm_emission emission;
+    size_t k, d, n_mix;
+    double *startprob; /* k */
+    double *transmat;  /* k x k, row i: from state i */
+    /* Gaussian emissions: one component per state, `unweighted` (its
+     * log_norm is each state's normalising constant), so that the
+     * mixture's row-block kernels give the emission log-densities and its
+     * M-step sums the emission statistics. */
+    emgmm_model *emis;
+    emgmm_hmm_fit_record fit;
+};
+
+/* Allocates a model with uninitialised parameters. */
+int emgmm__hmm_alloc(emgmm_covariance_type type, size_t k, size_t d,
+                     emgmm_hmm **out);
+/* Checks startprob and transmat (finite, non-negative, summing to 1
+ * within 1e-6; renormalised) and recomputes the emissions' derived
+ * arrays. EMGMM_ERR_INVALID or EMGMM_ERR_SINGULAR (state in *bad). */
+int emgmm__hmm_validate(emgmm_hmm *m, int *bad);
+/* Copies src's parameters into dst (same shapes). */
+void emgmm__hmm_copy(emgmm_hmm *dst, const emgmm_hmm *src);
+
+/* Sequence boundaries: first (n_seq + 1 entries) from lengths (NULL: one
+ * sequence of n rows). EMGMM_ERR_INVALID when they do not add up to n or
+ * one is zero. */
+int emgmm__hmm_bounds(const size_t *lengths, size_t n_seq, size_t n,
+                      size_t **first);
+
+/* Everything one E-step of an HMM needs, allocated once per fit (or per
+ * call) so that iterations never allocate. */
+typedef struct emgmm_hmm_work {
+    size_t n, k, d, n_seq, n_chunks;
+    const size_t *first;  /* n_seq + 1 sequence boundaries */
+    double *frame;        /* n x k: emission log-densities, then scaled
+                             probabilities exp(log p - shift) */
+    double *shift;        /* n: each row's largest log-density */
+    double *post;         /* n x k: scaled forward variables, then the
+                             state posteriors */
+    double *scale;        /* n: the forward recursion's normalisers */
+    double *chunk_sums;   /* n_chunks x (1 + k + k*k): per chunk of
+                             sequences, log-likelihood, start and
+                             transition counts, added in chunk order so
+                             that the totals do not depend on threads */
+    double *vec;          /* n_threads x 2k: per-thread vectors */
+    emgmm_workspace ws;   /* the mixture's (projections, M-step) */
+} emgmm_hmm_work;
+
+int emgmm__hmm_work_alloc(emgmm_hmm_work *w, size_t k, size_t d, size_t n,
+                          const size_t *first, size_t n_seq, int n_threads);
+void emgmm__hmm_work_free(emgmm_hmm_work *w);
+
+/* Emission log-densities of every row into w->frame (threaded over row
+ * blocks, by the mixture's kernels). */
+void emgmm__hmm_log_emissions(const emgmm_hmm *m, const double *X,
+                              size_t ldx, emgmm_hmm_work *w);
+/* The E-step: emissions, then the scaled forward-backward on every
+ * sequence. w->post receives the state posteriors; sums (1 + k + k*k)
+ * the total log-likelihood, the expected start counts and the expected
+ * transition counts (summed over processes when w->ws.reduce is set).
+ * With posteriors 0, only the forward pass runs and sums[0] is the
+ * log-likelihood. */
+/* Loop threads for HMM work on n rows (1 for small problems). */
+int emgmm__hmm_threads(int n_threads, size_t n, size_t k, size_t d);
+int emgmm__hmm_estep(const emgmm_hmm *m, const double *X, size_t ldx,
+                     emgmm_hmm_work *w, int posteriors, double *sums);
 
 /* ---- timing --------------------------------------------------------- */
 double emgmm__now(void);

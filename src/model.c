@@ -149,8 +149,8 @@ int emgmm__model_update_derived(emgmm_model *m, double *scratch, int *bad)
                 *bad = (int)c;
             return EMGMM_ERR_SINGULAR;
         }
-        m->log_norm[c] = log(m->weights[c]) - 0.5 * (double)d * log_2pi +
-                         log_det_u;
+        m->log_norm[c] = (m->unweighted ? 0.0 : log(m->weights[c])) -
+                         0.5 * (double)d * log_2pi + log_det_u;
     }
     return EMGMM_OK;
 }

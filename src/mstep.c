@@ -142,6 +142,19 @@ int emgmm__allreduce(const emgmm_workspace *ws, double *v, size_t count)
                                                       : EMGMM_ERR_IO;
 }
 
+void emgmm__mstep_sums(const double *X, size_t n, size_t ldx,
+                       const double *resp, size_t k, size_t d, double *nk,
+                       double *sums)
+{
+    for (size_t c = 0; c < k; c++)
+        nk[c] = 0.0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < k; c++)
+            nk[c] += resp[i * k + c];
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d,
+                (int)n, 1.0, resp, (int)k, X, (int)ldx, 0.0, sums, (int)d);
+}
+
 int emgmm__mstep_weights_means(emgmm_model *m, const double *X, size_t n,
                                size_t ldx, const double *resp,
                                const double *mean_correction,
@@ -149,15 +162,7 @@ int emgmm__mstep_weights_means(emgmm_model *m, const double *X, size_t n,
 {
     const size_t k = m->k, d = m->d;
     double *nk = m->log_norm; /* reused as scratch; recomputed later */
-
-    for (size_t c = 0; c < k; c++)
-        nk[c] = 0.0;
-    for (size_t i = 0; i < n; i++)
-        for (size_t c = 0; c < k; c++)
-            nk[c] += resp[i * k + c];
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d,
-                (int)n, 1.0, resp, (int)k, X, (int)ldx, 0.0, m->means,
-                (int)d);
+    emgmm__mstep_sums(X, n, ldx, resp, k, d, nk, m->means);
     if (mean_correction)
         for (size_t i = 0; i < k * d; i++)
             m->means[i] += mean_correction[i];

@@ -1,0 +1,435 @@
+/*
+ * The HMM's E-step: emission log-densities by the mixture's row-block
+ * kernels, then the scaled forward-backward recursions (Rabiner 1989,
+ * section V.A) per sequence, and Viterbi decoding in log space.
+ *
+ * Why it cannot underflow. Each row's log-densities are shifted by their
+ * largest value s_t before exponentiation, B_t(j) = exp(log p(x_t|j) - s_t),
+ * so that the largest entry of a row is exactly 1 (one exp per cell, done
+ * once and kept for both passes). The forward variables are normalised at
+ * every step, alpha_t = (alpha_{t-1} A) .* B_t / c_t, so they stay in
+ * [0, 1] and sum to 1; log p(x) = sum_t (log c_t + s_t). The backward
+ * variables use the same c_t, beta_t = A (B_{t+1} .* beta_{t+1}) / c_{t+1},
+ * so alpha_t .* beta_t is the posterior itself. The one way c_t can still
+ * come out tiny is when every state reachable from alpha_{t-1} has a
+ * density far below the row's best (unreachable) state: then the row is
+ * recomputed with the shift max_j (log p(x_t|j) + log (alpha_{t-1} A)_j),
+ * which makes the largest term of c_t exactly 1 (see rescue_row).
+ *
+ * Sums over sequences are made per chunk of CHUNK_SEQS sequences, in
+ * order, and the chunks added in order: the same bits for any thread
+ * count.
+ */
+#include "internal.h"
+#include "emgmm_config.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+#if EMGMM_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+enum { CHUNK_SEQS = 16 };
+
+/* Below this a forward normaliser has lost digits to underflow. */
+static const double RESCUE_BELOW = 1e-280;
+
+static int thread_id(void)
+{
+#if EMGMM_HAVE_OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static size_t stats_size(size_t k) { return 1 + k + k * k; }
+
+int emgmm__hmm_work_alloc(emgmm_hmm_work *w, size_t k, size_t d, size_t n,
+                          const size_t *first, size_t n_seq, int n_threads)
+{
+    memset(w, 0, sizeof *w);
+    w->n = n;
+    w->k = k;
+    w->d = d;
+    w->n_seq = n_seq;
+    w->first = first;
+    w->n_chunks = (n_seq + CHUNK_SEQS - 1) / CHUNK_SEQS;
+    int rc = emgmm__workspace_alloc(&w->ws, n, k, d, n_threads);
+    if (rc != EMGMM_OK)
+        return rc;
+    w->frame = emgmm__malloc(n, k * sizeof(double));
+    w->shift = emgmm__malloc(n, sizeof(double));
+    w->post = emgmm__malloc(n, k * sizeof(double));
+    w->scale = emgmm__malloc(n, sizeof(double));
+    w->chunk_sums = emgmm__malloc(w->n_chunks, stats_size(k) * sizeof(double));
+    w->vec = emgmm__malloc((size_t)w->ws.n_threads, 4 * k * sizeof(double));
+    if (!w->frame || !w->shift || !w->post || !w->scale || !w->chunk_sums ||
+        !w->vec) {
+        emgmm__hmm_work_free(w);
+        return EMGMM_ERR_NOMEM;
+    }
+    return EMGMM_OK;
+}
+
+void emgmm__hmm_work_free(emgmm_hmm_work *w)
+{
+    emgmm__workspace_free(&w->ws);
+    emgmm__free(w->frame);
+    emgmm__free(w->shift);
+    emgmm__free(w->post);
+    emgmm__free(w->scale);
+    emgmm__free(w->chunk_sums);
+    emgmm__free(w->vec);
+    w->frame = w->shift = w->post = w->scale = w->chunk_sums = w->vec = NULL;
+}
+
+/* Emission log-densities of every row (threaded over row blocks); with
+ * `scaled`, each row then becomes exp(log p - shift) with shift its
+ * largest entry, while the block is still in cache. */
+static void emissions(const emgmm_hmm *m, const double *X, size_t ldx,
+                      emgmm_hmm_work *w, int scaled)
+{
+    const size_t k = m->k, d = m->d, n = w->n, br = w->ws.block_rows;
+    const long n_blocks = (long)w->ws.n_blocks;
+#if EMGMM_HAVE_OPENMP
+#pragma omp parallel for schedule(static) num_threads(w->ws.n_threads) \
+    if (w->ws.n_threads > 1)
+#endif
+    for (long b = 0; b < n_blocks; b++) {
+        const size_t i0 = (size_t)b * br;
+        const size_t rows = n - i0 < br ? n - i0 : br;
+        double *proj = w->ws.proj + (size_t)thread_id() * br * (k * d + d);
+        double *f = w->frame + i0 * k;
+        emgmm__log_prob_block(m->emis, X + i0 * ldx, rows, ldx, proj, f);
+        if (!scaled)
+            continue;
+        for (size_t i = 0; i < rows; i++) {
+            double *r = f + i * k;
+            double s = r[0];
+            for (size_t j = 1; j < k; j++)
+                s = r[j] > s ? r[j] : s;
+            for (size_t j = 0; j < k; j++)
+                r[j] = exp(r[j] - s);
+            w->shift[i0 + i] = s;
+        }
+    }
+}
+
+void emgmm__hmm_log_emissions(const emgmm_hmm *m, const double *X,
+                              size_t ldx, emgmm_hmm_work *w)
+{
+    emissions(m, X, ldx, w, 0);
+}
+
+/* Row t again, when its normaliser underflowed: log-densities recomputed,
+ * shift s = max over reachable j of log p(x_t|j) + log pred_j, so that
+ * the largest term of c_t = sum_j pred_j B_t(j) is exactly 1. States that
+ * pred cannot reach get B = 0: their alpha is 0 whatever B is, and no
+ * posterior or transition count depends on their beta. Returns c_t. */
+static double rescue_row(const emgmm_hmm *m, const double *x,
+                         emgmm_hmm_work *w, size_t t, const double *pred,
+                         double *logp)
+{
+    const size_t k = m->k, d = m->d;
+    double *proj = w->ws.proj + (size_t)thread_id() * w->ws.block_rows *
+                                    (k * d + d);
+    emgmm__log_prob_block(m->emis, x, 1, d, proj, logp);
+    double s = -INFINITY;
+    for (size_t j = 0; j < k; j++)
+        if (pred[j] > 0.0 && logp[j] + log(pred[j]) > s)
+            s = logp[j] + log(pred[j]);
+    double *b = w->frame + t * k, c = 0.0;
+    for (size_t j = 0; j < k; j++) {
+        b[j] = pred[j] > 0.0 ? exp(logp[j] - s) : 0.0;
+        c += pred[j] * b[j];
+    }
+    w->shift[t] = s;
+    return c;
+}
+
+/* Forward pass over rows [a, b): scaled alpha into w->post, normalisers
+ * into w->scale; returns the sequence's log-likelihood. vec: 2k doubles. */
+static double forward(const emgmm_hmm *m, const double *X, size_t ldx,
+                      emgmm_hmm_work *w, size_t a, size_t b, double *vec)
+{
+    const size_t k = m->k;
+    const double *A = m->transmat;
+    double *pred = vec, *logp = vec + k;
+    double ll = 0.0;
+    for (size_t t = a; t < b; t++) {
+        double *al = w->post + t * k;
+        if (t == a) {
+            memcpy(pred, m->startprob, k * sizeof(double));
+        } else {
+            /* pred = alpha_{t-1} A, row by row of A (contiguous). */
+            const double *prev = w->post + (t - 1) * k;
+            memset(pred, 0, k * sizeof(double));
+            for (size_t i = 0; i < k; i++) {
+                const double ai = prev[i];
+                if (ai == 0.0)
+                    continue;
+                const double *row = A + i * k;
+                for (size_t j = 0; j < k; j++)
+                    pred[j] += ai * row[j];
+            }
+        }
+        const double *B = w->frame + t * k;
+        double c = 0.0;
+        for (size_t j = 0; j < k; j++)
+            c += pred[j] * B[j];
+        if (!(c >= RESCUE_BELOW)) {
+            c = rescue_row(m, X + t * ldx, w, t, pred, logp);
+            B = w->frame + t * k;
+        }
+        const double inv = 1.0 / c;
+        for (size_t j = 0; j < k; j++)
+            al[j] = pred[j] * B[j] * inv;
+        w->scale[t] = c;
+        ll += log(c) + w->shift[t];
+    }
+    return ll;
+}
+
+/* Backward pass over rows [a, b) after forward(): w->post becomes the
+ * state posteriors; xi (k x k) accumulates sum_t alpha_t(i) W_{t+1}(j)
+ * with W_{t+1} = B_{t+1} .* beta_{t+1} / c_{t+1} (times A_ij later, once
+ * for all sequences). vec: 2k doubles. */
+static void backward(const emgmm_hmm *m, emgmm_hmm_work *w, size_t a,
+                     size_t b, double *vec, double *xi)
+{
+    const size_t k = m->k;
+    const double *A = m->transmat;
+    double *beta = vec, *wv = vec + k;
+    for (size_t j = 0; j < k; j++)
+        beta[j] = 1.0;
+    for (size_t t = b - 1; t-- > a;) {
+        const double *B1 = w->frame + (t + 1) * k;
+        const double inv = 1.0 / w->scale[t + 1];
+        for (size_t j = 0; j < k; j++)
+            wv[j] = B1[j] * beta[j] * inv;
+        double *al = w->post + t * k;
+        double g = 0.0;
+        for (size_t i = 0; i < k; i++) {
+            const double *row = A + i * k;
+            double *xr = xi + i * k;
+            const double ai = al[i];
+            double s = 0.0;
+            for (size_t j = 0; j < k; j++) {
+                s += row[j] * wv[j];
+                xr[j] += ai * wv[j];
+            }
+            beta[i] = s;
+            g += al[i] = ai * s;
+        }
+        /* alpha_t .* beta_t sums to 1 up to rounding: normalise it so. */
+        const double ig = 1.0 / g;
+        for (size_t i = 0; i < k; i++)
+            al[i] *= ig;
+    }
+}
+
+int emgmm__hmm_estep(const emgmm_hmm *m, const double *X, size_t ldx,
+                     emgmm_hmm_work *w, int posteriors, double *sums)
+{
+    const size_t k = m->k, S = stats_size(k);
+    emissions(m, X, ldx, w, 1);
+    const long n_chunks = (long)w->n_chunks;
+#if EMGMM_HAVE_OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(w->ws.n_threads) \
+    if (w->ws.n_threads > 1 && n_chunks > 1)
+#endif
+    for (long ch = 0; ch < n_chunks; ch++) {
+        double *vec = w->vec + (size_t)thread_id() * 4 * k;
+        double *cs = w->chunk_sums + (size_t)ch * S;
+        memset(cs, 0, S * sizeof(double));
+        const size_t q1 = (size_t)(ch + 1) * CHUNK_SEQS < w->n_seq
+                              ? (size_t)(ch + 1) * CHUNK_SEQS
+                              : w->n_seq;
+        for (size_t q = (size_t)ch * CHUNK_SEQS; q < q1; q++) {
+            const size_t a = w->first[q], b = w->first[q + 1];
+            cs[0] += forward(m, X, ldx, w, a, b, vec);
+            if (!posteriors)
+                continue;
+            backward(m, w, a, b, vec + 2 * k, cs + 1 + k);
+            for (size_t j = 0; j < k; j++)
+                cs[1 + j] += w->post[a * k + j];
+        }
+    }
+    memset(sums, 0, S * sizeof(double));
+    for (long ch = 0; ch < n_chunks; ch++)
+        for (size_t i = 0; i < S; i++)
+            sums[i] += w->chunk_sums[(size_t)ch * S + i];
+    /* xi_ij = A_ij sum_t alpha_t(i) W_{t+1}(j). */
+    for (size_t i = 0; i < k * k; i++)
+        sums[1 + k + i] *= m->transmat[i];
+    return emgmm__allreduce(&w->ws, sums, posteriors ? S : 1);
+}
+
+/* ---- using a model ------------------------------------------------- */
+
+/* Threads for the calls below, as for the mixture: OpenMP threads over
+ * row blocks and sequences, each with a one-thread BLAS; one thread for
+ * small problems. */
+int emgmm__hmm_threads(int n_threads, size_t n, size_t k, size_t d)
+{
+    int t = emgmm__loop_threads(n_threads);
+    if ((double)n * (double)k * (double)d * (double)(d + 2) < 4e6)
+        t = 1;
+    return t;
+}
+
+static int check_data(const emgmm_hmm *m, const double *X, size_t n,
+                      size_t ldx)
+{
+    if (!m || !X || n == 0 || ldx < m->d)
+        return EMGMM_ERR_INVALID;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < m->d; j++)
+            if (!isfinite(X[i * ldx + j]))
+                return EMGMM_ERR_NONFINITE;
+    return EMGMM_OK;
+}
+
+typedef enum { DO_SCORE, DO_PROBA, DO_DECODE } hmm_task;
+
+static double viterbi(const emgmm_hmm *m, const emgmm_hmm_work *w,
+                      size_t a, size_t b, const double *log_a,
+                      int32_t *back, double *vec, int32_t *states);
+
+static int evaluate(const emgmm_hmm *m, const double *X, size_t n,
+                    size_t ldx, const size_t *lengths, size_t n_seq,
+                    hmm_task task, double *out, int32_t *states)
+{
+    int rc = check_data(m, X, n, ldx);
+    if (rc != EMGMM_OK)
+        return rc;
+    size_t *first = NULL;
+    if ((rc = emgmm__hmm_bounds(lengths, n_seq, n, &first)) != EMGMM_OK)
+        return rc;
+    if (!lengths)
+        n_seq = 1;
+    const size_t k = m->k;
+    const int threads = emgmm__hmm_threads(0, n, k, m->d);
+    const int saved_blas = emgmm__get_blas_threads();
+    if (EMGMM_HAVE_OPENMP && threads > 1)
+        emgmm__set_blas_threads(1);
+    emgmm_hmm_work w;
+    double *sums = emgmm__malloc(stats_size(k), sizeof(double));
+    double *log_a = task == DO_DECODE ? emgmm__malloc(k + 1, k * sizeof(double))
+                                      : NULL;
+    int32_t *back = task == DO_DECODE ? emgmm__malloc(n, k * sizeof(int32_t))
+                                      : NULL;
+    rc = emgmm__hmm_work_alloc(&w, k, m->d, n, first, n_seq, threads);
+    if (rc == EMGMM_OK &&
+        (!sums || (task == DO_DECODE && (!log_a || !back))))
+        rc = EMGMM_ERR_NOMEM;
+    if (rc == EMGMM_OK && task != DO_DECODE) {
+        rc = emgmm__hmm_estep(m, X, ldx, &w, task == DO_PROBA, sums);
+        if (task == DO_SCORE)
+            *out = sums[0];
+        else
+            memcpy(out, w.post, n * k * sizeof(double));
+    } else if (rc == EMGMM_OK) {
+        /* log A (k x k), then log pi in the last row. */
+        for (size_t i = 0; i < k * k; i++)
+            log_a[i] = log(m->transmat[i]);
+        for (size_t j = 0; j < k; j++)
+            log_a[k * k + j] = log(m->startprob[j]);
+        emgmm__hmm_log_emissions(m, X, ldx, &w);
+        double *seq_lp = w.scale; /* n >= n_seq: free room */
+#if EMGMM_HAVE_OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) \
+    if (threads > 1 && n_seq > 1)
+#endif
+        for (long q = 0; q < (long)n_seq; q++)
+            seq_lp[q] = viterbi(m, &w, first[q], first[q + 1], log_a, back,
+                                w.vec + (size_t)thread_id() * 4 * k, states);
+        double total = 0.0;
+        for (size_t q = 0; q < n_seq; q++)
+            total += seq_lp[q];
+        if (out)
+            *out = total;
+    }
+    emgmm__hmm_work_free(&w); /* (idempotent: also after a failed alloc) */
+    emgmm__free(sums);
+    emgmm__free(log_a);
+    emgmm__free(back);
+    emgmm__free(first);
+    if (EMGMM_HAVE_OPENMP && threads > 1)
+        emgmm__set_blas_threads(saved_blas);
+    return rc;
+}
+
+/* Viterbi over rows [a, b) on the log-densities in w->frame:
+ * delta_t(j) = max_i (delta_{t-1}(i) + log A_ij) + log p(x_t|j), in log
+ * space, so no scaling is needed; ties go to the lowest state (numpy's
+ * argmax, as hmmlearn). Writes the path into states[a..b) and returns its
+ * log-probability. vec: 2k doubles; back: n x k. */
+static double viterbi(const emgmm_hmm *m, const emgmm_hmm_work *w,
+                      size_t a, size_t b, const double *log_a,
+                      int32_t *back, double *vec, int32_t *states)
+{
+    const size_t k = m->k;
+    double *delta = vec, *next = vec + k;
+    const double *L = w->frame;
+    for (size_t j = 0; j < k; j++)
+        delta[j] = log_a[k * k + j] + L[a * k + j];
+    for (size_t t = a + 1; t < b; t++) {
+        for (size_t j = 0; j < k; j++) {
+            size_t best = 0;
+            double v = delta[0] + log_a[j];
+            for (size_t i = 1; i < k; i++) {
+                const double u = delta[i] + log_a[i * k + j];
+                if (u > v) {
+                    v = u;
+                    best = i;
+                }
+            }
+            next[j] = v + L[t * k + j];
+            back[t * k + j] = (int32_t)best;
+        }
+        memcpy(delta, next, k * sizeof(double));
+    }
+    size_t s = 0;
+    for (size_t j = 1; j < k; j++)
+        if (delta[j] > delta[s])
+            s = j;
+    const double lp = delta[s];
+    states[b - 1] = (int32_t)s;
+    for (size_t t = b - 1; t > a; t--) {
+        s = (size_t)back[t * k + s];
+        states[t - 1] = (int32_t)s;
+    }
+    return lp;
+}
+
+int emgmm_hmm_score(const emgmm_hmm *m, const double *X, size_t n,
+                    size_t ldx, const size_t *lengths, size_t n_seq,
+                    double *log_likelihood)
+{
+    if (!log_likelihood)
+        return EMGMM_ERR_INVALID;
+    return evaluate(m, X, n, ldx, lengths, n_seq, DO_SCORE, log_likelihood,
+                    NULL);
+}
+
+int emgmm_hmm_predict_proba(const emgmm_hmm *m, const double *X, size_t n,
+                            size_t ldx, const size_t *lengths, size_t n_seq,
+                            double *proba)
+{
+    if (!proba)
+        return EMGMM_ERR_INVALID;
+    return evaluate(m, X, n, ldx, lengths, n_seq, DO_PROBA, proba, NULL);
+}
+
+int emgmm_hmm_decode(const emgmm_hmm *m, const double *X, size_t n,
+                     size_t ldx, const size_t *lengths, size_t n_seq,
+                     int32_t *states, double *log_probability)
+{
+    if (!states)
+        return EMGMM_ERR_INVALID;
+    return evaluate(m, X, n, ldx, lengths, n_seq, DO_DECODE,
+                    log_probability, states);
+}

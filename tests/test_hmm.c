@@ -1,0 +1,901 @@
+/*
+ * Hidden Markov models against a textbook implementation (Rabiner 1989,
+ * in log space: forward, backward, posteriors, transition counts, Viterbi,
+ * and one Baum-Welch M-step with hmmlearn's priors), written with plain
+ * loops and the explicit inverse of each covariance (naive.h), sharing
+ * nothing with the library's scaled recursions or kernels. Then: zeros
+ * that stay zero, underflow, monotone likelihood, recovery of a known
+ * model, thread counts, model files, errors and allocation failures.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "emgmm_hmm.h"
+#include "internal.h"
+#include "test_util.h"
+#include "naive.h"
+
+static const emgmm_covariance_type TYPES[4] = {
+    EMGMM_COVARIANCE_FULL, EMGMM_COVARIANCE_TIED, EMGMM_COVARIANCE_DIAG,
+    EMGMM_COVARIANCE_SPHERICAL};
+
+/* ---- a textbook HMM --------------------------------------------------- */
+
+typedef struct naive_hmm {
+    size_t k, d;
+    emgmm_covariance_type type;
+    double *pi, *a, *mu, *cov; /* cov: the model's own shape */
+} naive_hmm;
+
+/* State s's covariance as a full d x d matrix. */
+static void full_cov(const naive_hmm *h, size_t s, double *out)
+{
+    const size_t d = h->d;
+    memset(out, 0, d * d * sizeof(double));
+    for (size_t i = 0; i < d; i++)
+        for (size_t j = 0; j < d; j++)
+            switch (h->type) {
+            case EMGMM_COVARIANCE_FULL:
+                out[i * d + j] = h->cov[s * d * d + i * d + j];
+                break;
+            case EMGMM_COVARIANCE_TIED:
+                out[i * d + j] = h->cov[i * d + j];
+                break;
+            case EMGMM_COVARIANCE_DIAG:
+                out[i * d + j] = i == j ? h->cov[s * d + i] : 0.0;
+                break;
+            case EMGMM_COVARIANCE_SPHERICAL:
+                out[i * d + j] = i == j ? h->cov[s] : 0.0;
+                break;
+            }
+}
+
+static double lse(const double *v, size_t n)
+{
+    double m = -INFINITY;
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, v[i]);
+    if (m == -INFINITY)
+        return m;
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += exp(v[i] - m);
+    return m + log(s);
+}
+
+/* log b_j(x_t) for every row and state (n x k). */
+static double *naive_emissions(const naive_hmm *h, const double *X, size_t n)
+{
+    const size_t k = h->k, d = h->d;
+    double *b = malloc(n * k * sizeof(double));
+    double *c = malloc(d * d * sizeof(double));
+    for (size_t s = 0; s < k; s++) {
+        full_cov(h, s, c);
+        for (size_t t = 0; t < n; t++)
+            b[t * k + s] = naive_log_density(X + t * d, h->mu + s * d, c,
+                                             1.0, d);
+    }
+    free(c);
+    return b;
+}
+
+/* Forward-backward on rows [a0, a0 + T) in log space: gamma (into
+ * gamma rows), xi summed into xi (k x k), returns log p(x). */
+static double naive_fb(const naive_hmm *h, const double *lb, size_t a0,
+                       size_t T, double *gamma, double *xi)
+{
+    const size_t k = h->k;
+    double *la = malloc(T * k * sizeof(double));
+    double *lbeta = malloc(T * k * sizeof(double));
+    double *v = malloc(k * sizeof(double));
+    for (size_t j = 0; j < k; j++)
+        la[j] = log(h->pi[j]) + lb[a0 * k + j];
+    for (size_t t = 1; t < T; t++)
+        for (size_t j = 0; j < k; j++) {
+            for (size_t i = 0; i < k; i++)
+                v[i] = la[(t - 1) * k + i] + log(h->a[i * k + j]);
+            la[t * k + j] = lse(v, k) + lb[(a0 + t) * k + j];
+        }
+    for (size_t j = 0; j < k; j++)
+        lbeta[(T - 1) * k + j] = 0.0;
+    for (size_t t = T - 1; t-- > 0;)
+        for (size_t i = 0; i < k; i++) {
+            for (size_t j = 0; j < k; j++)
+                v[j] = log(h->a[i * k + j]) + lb[(a0 + t + 1) * k + j] +
+                       lbeta[(t + 1) * k + j];
+            lbeta[t * k + i] = lse(v, k);
+        }
+    const double ll = lse(la + (T - 1) * k, k);
+    for (size_t t = 0; t < T; t++)
+        for (size_t j = 0; j < k; j++)
+            gamma[(a0 + t) * k + j] =
+                exp(la[t * k + j] + lbeta[t * k + j] - ll);
+    for (size_t t = 0; t + 1 < T; t++)
+        for (size_t i = 0; i < k; i++)
+            for (size_t j = 0; j < k; j++)
+                xi[i * k + j] +=
+                    exp(la[t * k + i] + log(h->a[i * k + j]) +
+                        lb[(a0 + t + 1) * k + j] + lbeta[(t + 1) * k + j] -
+                        ll);
+    free(la);
+    free(lbeta);
+    free(v);
+    return ll;
+}
+
+/* Viterbi in log space on rows [a0, a0 + T); returns the path's log p. */
+static double naive_viterbi(const naive_hmm *h, const double *lb, size_t a0,
+                            size_t T, int32_t *path)
+{
+    const size_t k = h->k;
+    double *dl = malloc(T * k * sizeof(double));
+    int *bp = malloc(T * k * sizeof(int));
+    for (size_t j = 0; j < k; j++)
+        dl[j] = log(h->pi[j]) + lb[a0 * k + j];
+    for (size_t t = 1; t < T; t++)
+        for (size_t j = 0; j < k; j++) {
+            double best = -INFINITY;
+            int arg = 0;
+            for (size_t i = 0; i < k; i++) {
+                double v = dl[(t - 1) * k + i] + log(h->a[i * k + j]);
+                if (v > best) {
+                    best = v;
+                    arg = (int)i;
+                }
+            }
+            dl[t * k + j] = best + lb[(a0 + t) * k + j];
+            bp[t * k + j] = arg;
+        }
+    int s = 0;
+    for (size_t j = 1; j < k; j++)
+        if (dl[(T - 1) * k + j] > dl[(T - 1) * k + (size_t)s])
+            s = (int)j;
+    const double lp = dl[(T - 1) * k + (size_t)s];
+    for (size_t t = T; t-- > 0;) {
+        path[a0 + t] = s;
+        if (t > 0)
+            s = bp[t * k + (size_t)s];
+    }
+    free(dl);
+    free(bp);
+    return lp;
+}
+
+/* One Baum-Welch iteration with hmmlearn's M-step (priors from p), in
+ * place; returns the E-step's total log-likelihood. */
+static double naive_iteration(naive_hmm *h, const double *X, size_t n,
+                              const size_t *len, size_t n_seq,
+                              const emgmm_hmm_params *p)
+{
+    const size_t k = h->k, d = h->d;
+    double *lb = naive_emissions(h, X, n);
+    double *g = calloc(n * k, sizeof(double));
+    double *xi = calloc(k * k, sizeof(double));
+    double *start = calloc(k, sizeof(double));
+    double ll = 0.0;
+    for (size_t q = 0, a0 = 0; q < n_seq; a0 += len[q], q++) {
+        ll += naive_fb(h, lb, a0, len[q], g, xi);
+        for (size_t j = 0; j < k; j++)
+            start[j] += g[a0 * k + j];
+    }
+    /* Start and transitions: max(prior - 1 + count, 0), zeros kept. */
+    double s = 0.0;
+    for (size_t j = 0; j < k; j++) {
+        double v = fmax(p->startprob_prior - 1.0 + start[j], 0.0);
+        h->pi[j] = h->pi[j] == 0.0 ? 0.0 : v;
+        s += h->pi[j];
+    }
+    for (size_t j = 0; j < k; j++)
+        h->pi[j] /= s;
+    for (size_t i = 0; i < k; i++) {
+        s = 0.0;
+        for (size_t j = 0; j < k; j++) {
+            double v = fmax(p->transmat_prior - 1.0 + xi[i * k + j], 0.0);
+            h->a[i * k + j] = h->a[i * k + j] == 0.0 ? 0.0 : v;
+            s += h->a[i * k + j];
+        }
+        for (size_t j = 0; j < k; j++)
+            h->a[i * k + j] /= s;
+    }
+    /* Means, then covariances about the new means (centred sums). */
+    double *nk = calloc(k, sizeof(double));
+    for (size_t c = 0; c < k; c++) {
+        double sx[64] = {0};
+        for (size_t t = 0; t < n; t++) {
+            nk[c] += g[t * k + c];
+            for (size_t j = 0; j < d; j++)
+                sx[j] += g[t * k + c] * X[t * d + j];
+        }
+        for (size_t j = 0; j < d; j++)
+            h->mu[c * d + j] = (p->means_weight * p->means_prior + sx[j]) /
+                               (p->means_weight + nk[c]);
+    }
+    double *sc = calloc(k * d * d, sizeof(double));
+    for (size_t c = 0; c < k; c++)
+        for (size_t t = 0; t < n; t++)
+            for (size_t i = 0; i < d; i++)
+                for (size_t j = 0; j < d; j++)
+                    sc[c * d * d + i * d + j] +=
+                        g[t * k + c] * (X[t * d + i] - h->mu[c * d + i]) *
+                        (X[t * d + j] - h->mu[c * d + j]);
+    const double mw = p->means_weight, cp = p->covars_prior;
+    const double dd = p->covars_weight - (double)d > 0
+                          ? p->covars_weight - (double)d
+                          : 0.0;
+    const double d1 = p->covars_weight - 1.0 > 0 ? p->covars_weight - 1.0
+                                                 : 0.0;
+    double total = 0.0;
+    for (size_t c = 0; c < k; c++)
+        total += nk[c];
+    if (h->type == EMGMM_COVARIANCE_TIED)
+        for (size_t i = 0; i < d * d; i++)
+            h->cov[i] = cp;
+    for (size_t c = 0; c < k; c++)
+        for (size_t i = 0; i < d; i++) {
+            const double di = h->mu[c * d + i] - p->means_prior;
+            double avg = 0.0;
+            for (size_t j = 0; j < d; j++) {
+                const double dj = h->mu[c * d + j] - p->means_prior;
+                const double cn = sc[c * d * d + i * d + j] + mw * di * dj;
+                switch (h->type) {
+                case EMGMM_COVARIANCE_FULL:
+                    h->cov[c * d * d + i * d + j] = (cp + cn) / (dd + nk[c]);
+                    break;
+                case EMGMM_COVARIANCE_TIED:
+                    h->cov[i * d + j] += cn;
+                    break;
+                default:
+                    break;
+                }
+            }
+            const double cn = sc[c * d * d + i * d + i] + mw * di * di;
+            const double v = (cp + cn) / fmax(d1 + nk[c], 1e-5);
+            if (h->type == EMGMM_COVARIANCE_DIAG)
+                h->cov[c * d + i] = v;
+            if (h->type == EMGMM_COVARIANCE_SPHERICAL) {
+                avg = i == 0 ? 0.0 : h->cov[c];
+                h->cov[c] = avg + v / (double)d;
+            }
+        }
+    if (h->type == EMGMM_COVARIANCE_TIED)
+        for (size_t i = 0; i < d * d; i++)
+            h->cov[i] /= dd + total;
+    free(lb);
+    free(g);
+    free(xi);
+    free(start);
+    free(nk);
+    free(sc);
+    return ll;
+}
+
+/* ---- shared set-up ------------------------------------------------------ */
+
+static size_t cov_size(emgmm_covariance_type t, size_t k, size_t d)
+{
+    return emgmm__cov_size(t, k, d);
+}
+
+/* A random 3-state model in 3 dimensions with well-spread means. */
+static naive_hmm random_model(emgmm_covariance_type type, uint64_t seed)
+{
+    const size_t k = 3, d = 3;
+    test_rng r = {seed};
+    naive_hmm h = {k, d, type, malloc(k * sizeof(double)),
+                   malloc(k * k * sizeof(double)),
+                   malloc(k * d * sizeof(double)),
+                   malloc(cov_size(type, k, d) * sizeof(double))};
+    double s = 0.0;
+    for (size_t j = 0; j < k; j++)
+        s += h.pi[j] = 0.2 + test_rng_uniform(&r);
+    for (size_t j = 0; j < k; j++)
+        h.pi[j] /= s;
+    for (size_t i = 0; i < k; i++) {
+        s = 0.0;
+        for (size_t j = 0; j < k; j++)
+            s += h.a[i * k + j] = (i == j ? 3.0 : 0.3) + test_rng_uniform(&r);
+        for (size_t j = 0; j < k; j++)
+            h.a[i * k + j] /= s;
+    }
+    for (size_t i = 0; i < k * d; i++)
+        h.mu[i] = 3.0 * test_rng_normal(&r);
+    switch (type) {
+    case EMGMM_COVARIANCE_FULL:
+        for (size_t c = 0; c < k; c++)
+            random_spd(&r, d, 0.5, h.cov + c * d * d);
+        break;
+    case EMGMM_COVARIANCE_TIED:
+        random_spd(&r, d, 0.5, h.cov);
+        break;
+    case EMGMM_COVARIANCE_DIAG:
+        for (size_t i = 0; i < k * d; i++)
+            h.cov[i] = 0.5 + test_rng_uniform(&r);
+        break;
+    case EMGMM_COVARIANCE_SPHERICAL:
+        for (size_t c = 0; c < k; c++)
+            h.cov[c] = 0.5 + test_rng_uniform(&r);
+        break;
+    }
+    return h;
+}
+
+static void naive_free(naive_hmm *h)
+{
+    free(h->pi);
+    free(h->a);
+    free(h->mu);
+    free(h->cov);
+}
+
+static emgmm_hmm *to_model(const naive_hmm *h)
+{
+    emgmm_hmm *m = NULL;
+    assert_int_equal(emgmm_hmm_create(h->type, h->k, h->d, h->pi, h->a,
+                                      h->mu, h->cov, &m, NULL),
+                     EMGMM_OK);
+    return m;
+}
+
+/* Rows drawn from the model itself (so that every state is visited),
+ * shifted by `offset`. */
+static double *draw(const naive_hmm *h, size_t n, uint64_t seed,
+                    double offset)
+{
+    emgmm_hmm *m = to_model(h);
+    double *X = malloc(n * h->d * sizeof(double));
+    assert_int_equal(emgmm_hmm_sample(m, n, seed, X, NULL), EMGMM_OK);
+    for (size_t i = 0; i < n * h->d; i++)
+        X[i] += offset;
+    emgmm_hmm_free(&m);
+    return X;
+}
+
+static void shift_means(naive_hmm *h, double offset)
+{
+    for (size_t i = 0; i < h->k * h->d; i++)
+        h->mu[i] += offset;
+}
+
+static void expect_model_close(const emgmm_hmm *m, const naive_hmm *h,
+                               double rtol)
+{
+    const size_t k = h->k, d = h->d;
+    for (size_t i = 0; i < k; i++)
+        assert_close(emgmm_hmm_startprob(m)[i], h->pi[i], rtol, 1e-13);
+    for (size_t i = 0; i < k * k; i++)
+        assert_close(emgmm_hmm_transmat(m)[i], h->a[i], rtol, 1e-13);
+    for (size_t i = 0; i < k * d; i++)
+        assert_close(emgmm_hmm_means(m)[i], h->mu[i], rtol, 1e-12);
+    for (size_t i = 0; i < cov_size(h->type, k, d); i++)
+        assert_close(emgmm_hmm_covariances(m)[i], h->cov[i], rtol, 1e-12);
+}
+
+static const size_t LEN[3] = {7, 12, 5};
+
+/* ---- tests -------------------------------------------------------------- */
+
+/* score, posteriors and Viterbi against the textbook, every type, three
+ * sequences, data near and far (1e4) from the origin. */
+static void test_inference_matches_textbook(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 4; t++)
+        for (int far = 0; far < 2; far++) {
+            naive_hmm h = random_model(TYPES[t], 11 + (uint64_t)t);
+            const double off = far ? 1e4 : 0.0;
+            shift_means(&h, off);
+            const size_t n = 24, k = h.k;
+            double *X = draw(&h, n, 5, 0.0);
+            emgmm_hmm *m = to_model(&h);
+            double *lb = naive_emissions(&h, X, n);
+            double *g = calloc(n * k, sizeof(double));
+            double xi[9] = {0};
+            int32_t path[24], want_path[24];
+            double want = 0.0, want_lp = 0.0;
+            for (size_t q = 0, a0 = 0; q < 3; a0 += LEN[q], q++) {
+                want += naive_fb(&h, lb, a0, LEN[q], g, xi);
+                want_lp += naive_viterbi(&h, lb, a0, LEN[q], want_path);
+            }
+            double ll, lp, proba[24 * 3];
+            assert_int_equal(emgmm_hmm_score(m, X, n, h.d, LEN, 3, &ll),
+                             EMGMM_OK);
+            assert_close(ll, want, 1e-11, 0);
+            assert_int_equal(
+                emgmm_hmm_predict_proba(m, X, n, h.d, LEN, 3, proba),
+                EMGMM_OK);
+            for (size_t i = 0; i < n * k; i++)
+                assert_close(proba[i], g[i], 0, 1e-10);
+            assert_int_equal(
+                emgmm_hmm_decode(m, X, n, h.d, LEN, 3, path, &lp), EMGMM_OK);
+            assert_memory_equal(path, want_path, sizeof path);
+            assert_close(lp, want_lp, 1e-11, 0);
+            emgmm_hmm_free(&m);
+            free(lb);
+            free(g);
+            free(X);
+            naive_free(&h);
+        }
+}
+
+/* One to three Baum-Welch iterations from the same start equal the
+ * textbook's, every type, default priors and non-default ones. */
+static void test_baum_welch_matches_textbook(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 4; t++)
+        for (int priors = 0; priors < 2; priors++) {
+            naive_hmm h = random_model(TYPES[t], 21 + (uint64_t)t);
+            const size_t n = 24;
+            double *X = draw(&h, n, 7, 0.0);
+            emgmm_hmm *start = to_model(&h);
+            emgmm_hmm_params p;
+            emgmm_hmm_params_default(&p);
+            p.init_model = start;
+            p.init_params[0] = '\0';
+            p.tol = -1.0;
+            p.max_iter = 3;
+            if (priors) {
+                p.startprob_prior = 1.5;
+                p.transmat_prior = 2.0;
+                p.means_prior = 0.5;
+                p.means_weight = 2.0;
+                p.covars_prior = 0.3;
+                p.covars_weight = 6.0;
+            }
+            emgmm_hmm *fit = NULL;
+            emgmm_hmm_fit_info info;
+            assert_int_equal(
+                emgmm_hmm_fit(&p, X, n, h.d, h.d, LEN, 3, &fit, &info),
+                EMGMM_OK);
+            assert_int_equal(info.n_iter, 3);
+            assert_false(info.converged);
+            double last = 0.0;
+            for (int it = 0; it < 3; it++)
+                last = naive_iteration(&h, X, n, LEN, 3, &p);
+            assert_close(info.last_estep, last, 1e-10, 0);
+            expect_model_close(fit, &h, 1e-9);
+            emgmm_hmm_free(&fit);
+            emgmm_hmm_free(&start);
+            free(X);
+            naive_free(&h);
+        }
+}
+
+/* A left-right model: the zeros of pi and A stay zero through fitting,
+ * and the textbook agrees. */
+static void test_structural_zeros(void **state)
+{
+    (void)state;
+    naive_hmm h = random_model(EMGMM_COVARIANCE_DIAG, 31);
+    const size_t k = 3;
+    h.pi[0] = 1.0, h.pi[1] = h.pi[2] = 0.0;
+    for (size_t i = 0; i < k; i++)
+        for (size_t j = 0; j < k; j++)
+            h.a[i * k + j] = j < i ? 0.0 : (j == i ? 0.7 : 0.3);
+    h.a[2 * k + 2] = 1.0;
+    h.a[1 * k + 2] = 0.3;
+    h.a[0 * k + 2] = 0.1, h.a[0 * k + 1] = 0.2;
+    const size_t n = 24;
+    double *X = draw(&h, n, 3, 0.0);
+    emgmm_hmm *start = to_model(&h);
+    emgmm_hmm_params p;
+    emgmm_hmm_params_default(&p);
+    p.init_model = start;
+    p.init_params[0] = '\0';
+    p.tol = -1.0;
+    p.max_iter = 4;
+    emgmm_hmm *fit = NULL;
+    assert_int_equal(emgmm_hmm_fit(&p, X, n, h.d, h.d, LEN, 3, &fit, NULL),
+                     EMGMM_OK);
+    for (int it = 0; it < 4; it++)
+        naive_iteration(&h, X, n, LEN, 3, &p);
+    expect_model_close(fit, &h, 1e-9);
+    assert_true(emgmm_hmm_startprob(fit)[1] == 0.0);
+    for (size_t i = 0; i < k; i++)
+        for (size_t j = 0; j < i; j++)
+            assert_true(emgmm_hmm_transmat(fit)[i * k + j] == 0.0);
+    emgmm_hmm_free(&fit);
+    emgmm_hmm_free(&start);
+    free(X);
+    naive_free(&h);
+}
+
+/* Rows whose every density underflows exp (log-densities near -1e6),
+ * and rows best explained by a state the chain cannot reach (the
+ * rescued step): finite, and the textbook's values. */
+static void test_no_underflow(void **state)
+{
+    (void)state;
+    naive_hmm h = random_model(EMGMM_COVARIANCE_SPHERICAL, 41);
+    const size_t k = 3, d = 3, n = 24;
+    /* State 0 can only stay; state 2 is far away and explains the data
+     * far better, but is unreachable once in state 0. */
+    h.pi[0] = 1.0, h.pi[1] = h.pi[2] = 0.0;
+    for (size_t j = 0; j < k; j++)
+        h.a[j] = j == 0 ? 1.0 : 0.0;
+    for (size_t j = 0; j < d; j++)
+        h.mu[2 * d + j] = 60.0, h.mu[j] = 0.0;
+    double *X = malloc(n * d * sizeof(double));
+    for (size_t i = 0; i < n * d; i++)
+        X[i] = i < 12 * d ? 2000.0 + (double)(i % 5) : 60.0 + 0.01 * (double)i;
+    emgmm_hmm *m = to_model(&h);
+    double *lb = naive_emissions(&h, X, n);
+    double *g = calloc(n * k, sizeof(double));
+    double xi[9] = {0};
+    double want = 0.0;
+    for (size_t q = 0, a0 = 0; q < 3; a0 += LEN[q], q++)
+        want += naive_fb(&h, lb, a0, LEN[q], g, xi);
+    double ll, proba[24 * 3];
+    assert_int_equal(emgmm_hmm_score(m, X, n, d, LEN, 3, &ll), EMGMM_OK);
+    assert_true(isfinite(ll));
+    assert_true(ll < -1e5);
+    assert_close(ll, want, 1e-12, 0);
+    assert_int_equal(emgmm_hmm_predict_proba(m, X, n, d, LEN, 3, proba),
+                     EMGMM_OK);
+    /* The textbook's log-space values are of size 1e7 here, so its own
+     * posteriors carry absolute errors near 1e-9. */
+    for (size_t i = 0; i < n * k; i++) {
+        assert_true(isfinite(proba[i]));
+        assert_close(proba[i], g[i], 0, 1e-8);
+    }
+    emgmm_hmm_free(&m);
+    free(lb);
+    free(g);
+    free(X);
+    naive_free(&h);
+}
+
+typedef struct history {
+    int n;
+    double ll[64];
+} history;
+
+static int record(const emgmm_hmm_iteration *it, void *user)
+{
+    history *hs = user;
+    if (hs->n < 64)
+        hs->ll[hs->n++] = it->log_likelihood;
+    return 0;
+}
+
+/* Without priors (covars_prior 0), Baum-Welch never lowers the
+ * likelihood; with the default tol it stops when the gain falls below
+ * 1e-2. From the library's own initialisation. */
+static void test_monotone_and_converges(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 4; t++) {
+        naive_hmm h = random_model(TYPES[t], 51 + (uint64_t)t);
+        const size_t n = 600;
+        double *X = draw(&h, n, 9, 0.0);
+        emgmm_hmm_params p;
+        emgmm_hmm_params_default(&p);
+        p.n_states = 3;
+        p.covariance_type = TYPES[t];
+        p.covars_prior = 0.0;
+        p.max_iter = 60;
+        history hs = {0};
+        p.progress = record;
+        p.progress_data = &hs;
+        emgmm_hmm *fit = NULL;
+        emgmm_hmm_fit_info info;
+        const size_t len[2] = {250, 350};
+        assert_int_equal(emgmm_hmm_fit(&p, X, n, 3, 3, len, 2, &fit, &info),
+                         EMGMM_OK);
+        assert_int_equal(hs.n, info.n_iter);
+        for (int i = 1; i < hs.n; i++)
+            assert_true(hs.ll[i] >= hs.ll[i - 1] - 1e-9 * fabs(hs.ll[i]));
+        assert_true(info.converged);
+        assert_true(hs.ll[hs.n - 1] - hs.ll[hs.n - 2] < 1e-2);
+        /* The returned model scores at least as well as its last E-step. */
+        assert_true(info.log_likelihood >= info.last_estep - 1e-9);
+        double ll;
+        assert_int_equal(emgmm_hmm_score(fit, X, n, 3, len, 2, &ll),
+                         EMGMM_OK);
+        assert_close(ll, info.log_likelihood, 1e-12, 0);
+        emgmm_hmm_free(&fit);
+        free(X);
+        naive_free(&h);
+    }
+}
+
+/* Data drawn from a known sticky 2-state model: the fit recovers it. */
+static void test_recovers_known_model(void **state)
+{
+    (void)state;
+    const double pi[2] = {0.6, 0.4}, a[4] = {0.95, 0.05, 0.1, 0.9};
+    const double mu[4] = {0.0, 0.0, 3.0, -2.0};
+    const double cov[8] = {1.0, 0.3, 0.3, 0.5, 0.6, -0.2, -0.2, 1.2};
+    emgmm_hmm *truth = NULL;
+    assert_int_equal(emgmm_hmm_create(EMGMM_COVARIANCE_FULL, 2, 2, pi, a, mu,
+                                      cov, &truth, NULL),
+                     EMGMM_OK);
+    const size_t n = 20000;
+    double *X = malloc(n * 2 * sizeof(double));
+    int32_t *s = malloc(n * sizeof(int32_t));
+    assert_int_equal(emgmm_hmm_sample(truth, n, 3, X, s), EMGMM_OK);
+    emgmm_hmm_params p;
+    emgmm_hmm_params_default(&p);
+    p.n_states = 2;
+    p.covariance_type = EMGMM_COVARIANCE_FULL;
+    p.max_iter = 100;
+    emgmm_hmm *fit = NULL;
+    assert_int_equal(emgmm_hmm_fit(&p, X, n, 2, 2, NULL, 0, &fit, NULL),
+                     EMGMM_OK);
+    /* Match the states by their first mean. */
+    const int swap = emgmm_hmm_means(fit)[0] > emgmm_hmm_means(fit)[2];
+    for (size_t c = 0; c < 2; c++) {
+        const size_t f = swap ? 1 - c : c;
+        for (size_t j = 0; j < 2; j++)
+            assert_close(emgmm_hmm_means(fit)[f * 2 + j], mu[c * 2 + j], 0,
+                         0.06);
+        for (size_t j = 0; j < 4; j++)
+            assert_close(emgmm_hmm_covariances(fit)[f * 4 + j],
+                         cov[c * 4 + j], 0, 0.06);
+        for (size_t j = 0; j < 2; j++)
+            assert_close(emgmm_hmm_transmat(fit)[f * 2 + (swap ? 1 - j : j)],
+                         a[c * 2 + j], 0, 0.02);
+    }
+    /* Viterbi finds the true states almost everywhere. */
+    int32_t *path = malloc(n * sizeof(int32_t));
+    assert_int_equal(emgmm_hmm_decode(fit, X, n, 2, NULL, 0, path, NULL),
+                     EMGMM_OK);
+    size_t agree = 0;
+    for (size_t i = 0; i < n; i++)
+        agree += (swap ? 1 - path[i] : path[i]) == s[i];
+    assert_true(agree > 0.97 * (double)n);
+    free(path);
+    emgmm_hmm_free(&fit);
+    emgmm_hmm_free(&truth);
+    free(X);
+    free(s);
+}
+
+/* 1 and 2 threads give the same bits (sums per chunk of sequences, added
+ * in order). Large enough for the threaded paths. */
+static void test_same_bits_any_threads(void **state)
+{
+    (void)state;
+    naive_hmm h = random_model(EMGMM_COVARIANCE_FULL, 61);
+    const size_t n = 60000, n_seq = 120;
+    double *X = draw(&h, n, 13, 0.0);
+    size_t *len = malloc(n_seq * sizeof(size_t));
+    for (size_t q = 0; q < n_seq; q++)
+        len[q] = n / n_seq;
+    emgmm_hmm *out[2];
+    for (int t = 0; t < 2; t++) {
+        emgmm_hmm_params p;
+        emgmm_hmm_params_default(&p);
+        p.n_states = 3;
+        p.covariance_type = EMGMM_COVARIANCE_FULL;
+        p.n_threads = t + 1;
+        p.tol = -1.0;
+        p.max_iter = 3;
+        assert_int_equal(
+            emgmm_hmm_fit(&p, X, n, 3, 3, len, n_seq, &out[t], NULL),
+            EMGMM_OK);
+    }
+    assert_memory_equal(emgmm_hmm_transmat(out[0]),
+                        emgmm_hmm_transmat(out[1]), 9 * sizeof(double));
+    assert_memory_equal(emgmm_hmm_means(out[0]), emgmm_hmm_means(out[1]),
+                        9 * sizeof(double));
+    assert_memory_equal(emgmm_hmm_covariances(out[0]),
+                        emgmm_hmm_covariances(out[1]), 27 * sizeof(double));
+    assert_true(out[0]->fit.log_likelihood == out[1]->fit.log_likelihood);
+    emgmm_hmm_free(&out[0]);
+    emgmm_hmm_free(&out[1]);
+    free(len);
+    free(X);
+    naive_free(&h);
+}
+
+/* Save and load: the same bits, every type, with and without a fit
+ * record; saving the loaded model writes the same file. */
+static void test_model_file_round_trip(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 4; t++) {
+        naive_hmm h = random_model(TYPES[t], 71 + (uint64_t)t);
+        const size_t n = 60;
+        double *X = draw(&h, n, 2, 0.0);
+        emgmm_hmm *start = to_model(&h);
+        emgmm_hmm_params p;
+        emgmm_hmm_params_default(&p);
+        p.init_model = start;
+        p.init_params[0] = '\0';
+        emgmm_hmm *m = NULL;
+        assert_int_equal(emgmm_hmm_fit(&p, X, n, 3, 3, NULL, 0, &m, NULL),
+                         EMGMM_OK);
+        for (int which = 0; which < 2; which++) {
+            const emgmm_hmm *src = which ? m : start;
+            assert_int_equal(emgmm_hmm_save(src, "hmm-a.json"), EMGMM_OK);
+            emgmm_hmm *back = NULL;
+            emgmm_error err;
+            assert_int_equal(emgmm_hmm_load("hmm-a.json", &back, &err),
+                             EMGMM_OK);
+            assert_memory_equal(emgmm_hmm_startprob(back),
+                                emgmm_hmm_startprob(src), 3 * sizeof(double));
+            assert_memory_equal(emgmm_hmm_transmat(back),
+                                emgmm_hmm_transmat(src), 9 * sizeof(double));
+            assert_memory_equal(emgmm_hmm_means(back), emgmm_hmm_means(src),
+                                9 * sizeof(double));
+            assert_memory_equal(emgmm_hmm_covariances(back),
+                                emgmm_hmm_covariances(src),
+                                cov_size(TYPES[t], 3, 3) * sizeof(double));
+            assert_int_equal(back->fit.present, src->fit.present);
+            assert_int_equal(back->fit.n_iter, src->fit.n_iter);
+            if (src->fit.present)
+                assert_true(back->fit.log_likelihood ==
+                            src->fit.log_likelihood);
+            assert_int_equal(emgmm_hmm_save(back, "hmm-b.json"), EMGMM_OK);
+            FILE *fa = fopen("hmm-a.json", "rb"), *fb = fopen("hmm-b.json", "rb");
+            char ba[8192], bb[8192];
+            size_t la = fread(ba, 1, sizeof ba, fa), lb = fread(bb, 1, sizeof bb, fb);
+            fclose(fa);
+            fclose(fb);
+            assert_int_equal(la, lb);
+            assert_memory_equal(ba, bb, la);
+            emgmm_hmm_free(&back);
+        }
+        emgmm_hmm_free(&m);
+        emgmm_hmm_free(&start);
+        free(X);
+        naive_free(&h);
+    }
+    remove("hmm-a.json");
+    remove("hmm-b.json");
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Malformed files: each rejected with a sentence; a "gmm" file is
+ * unsupported, not malformed. */
+static void test_model_file_errors(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "[]",
+        "{\"format\": \"emgmm-model\"}",
+        "{\"covariance_type\": \"diag\", \"startprob\": [1], \"transmat\": "
+        "[[1]], \"means\": [[0]]}",
+        "{\"covariance_type\": \"diag\", \"startprob\": [0.5, 0.4], "
+        "\"transmat\": [[1, 0], [0, 1]], \"means\": [[0], [1]], "
+        "\"covariances\": [[1], [1]]}",
+        "{\"covariance_type\": \"diag\", \"startprob\": [0.5, 0.5], "
+        "\"transmat\": [[1, 0], [0, 1]], \"means\": [[0], [1]], "
+        "\"covariances\": [[1], [-1]]}",
+        "{\"covariance_type\": \"full\", \"startprob\": [1], \"transmat\": "
+        "[[1]], \"means\": [[0, 0]], \"covariances\": [[1, 0], [0, 1]]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_text("bad.json", bad[i]);
+        emgmm_hmm *m = NULL;
+        emgmm_error err;
+        assert_int_equal(emgmm_hmm_load("bad.json", &m, &err),
+                         EMGMM_ERR_FORMAT);
+        assert_null(m);
+        assert_true(strlen(err.message) > 10);
+    }
+    write_text("bad.json",
+               "{\"emission\": \"gmm\", \"covariance_type\": \"diag\"}");
+    emgmm_hmm *m = NULL;
+    assert_int_equal(emgmm_hmm_load("bad.json", &m, NULL),
+                     EMGMM_ERR_UNSUPPORTED);
+    /* A file with only the parameters is a valid model. */
+    write_text("ok.json",
+               "{\"covariance_type\": \"spherical\", \"startprob\": [0.5, "
+               "0.5], \"transmat\": [[0.9, 0.1], [0.2, 0.8]], \"means\": "
+               "[[0, 1], [2, 3]], \"covariances\": [1, 2]}");
+    assert_int_equal(emgmm_hmm_load("ok.json", &m, NULL), EMGMM_OK);
+    assert_int_equal(emgmm_hmm_n_states(m), 2);
+    assert_int_equal(emgmm_hmm_n_features(m), 2);
+    assert_false(m->fit.present);
+    emgmm_hmm_free(&m);
+    remove("bad.json");
+    remove("ok.json");
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    double X[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    emgmm_hmm_params p;
+    emgmm_hmm_params_default(&p);
+    p.n_states = 2;
+    emgmm_hmm *m = NULL;
+    const size_t bad_len[2] = {3, 2}, zero_len[2] = {6, 0};
+    assert_int_equal(emgmm_hmm_fit(&p, X, 6, 2, 2, bad_len, 2, &m, NULL),
+                     EMGMM_ERR_INVALID);
+    assert_int_equal(emgmm_hmm_fit(&p, X, 6, 2, 2, zero_len, 2, &m, NULL),
+                     EMGMM_ERR_INVALID);
+    p.emission = EMGMM_HMM_GMM;
+    assert_int_equal(emgmm_hmm_fit(&p, X, 6, 2, 2, NULL, 0, &m, NULL),
+                     EMGMM_ERR_UNSUPPORTED);
+    p.emission = EMGMM_HMM_GAUSSIAN;
+    strcpy(p.params, "stx");
+    assert_int_equal(emgmm_hmm_fit(&p, X, 6, 2, 2, NULL, 0, &m, NULL),
+                     EMGMM_ERR_INVALID);
+    strcpy(p.params, "stmc");
+    strcpy(p.init_params, "st"); /* nothing to take m and c from */
+    assert_int_equal(emgmm_hmm_fit(&p, X, 6, 2, 2, NULL, 0, &m, NULL),
+                     EMGMM_ERR_INVALID);
+    strcpy(p.init_params, "stmc");
+    X[5] = NAN;
+    assert_int_equal(emgmm_hmm_fit(&p, X, 6, 2, 2, NULL, 0, &m, NULL),
+                     EMGMM_ERR_NONFINITE);
+    assert_null(m);
+}
+
+/* Every allocation of a fit (with restarts), of the inference calls and
+ * of save/load can fail: EMGMM_ERR_NOMEM, nothing leaked. */
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    naive_hmm h = random_model(EMGMM_COVARIANCE_FULL, 81);
+    const size_t n = 40;
+    double *X = draw(&h, n, 4, 0.0);
+    emgmm_hmm *m = to_model(&h);
+    assert_int_equal(emgmm_hmm_save(m, "alloc.json"), EMGMM_OK);
+    const long live = emgmm__live_allocations();
+    int points = 0;
+    for (long i = 1; i < 1000; i++) {
+        emgmm_hmm_params p;
+        emgmm_hmm_params_default(&p);
+        p.n_states = 3;
+        p.covariance_type = EMGMM_COVARIANCE_FULL;
+        p.n_init = 2;
+        p.max_iter = 2;
+        emgmm_hmm *fit = NULL, *loaded = NULL;
+        double ll, proba[40 * 3], Y[40 * 3];
+        int32_t path[40];
+        emgmm__fail_allocation_after(i);
+        int rc = emgmm_hmm_fit(&p, X, n, 3, 3, NULL, 0, &fit, NULL);
+        if (rc == EMGMM_OK)
+            rc = emgmm_hmm_score(m, X, n, 3, NULL, 0, &ll);
+        if (rc == EMGMM_OK)
+            rc = emgmm_hmm_predict_proba(m, X, n, 3, NULL, 0, proba);
+        if (rc == EMGMM_OK)
+            rc = emgmm_hmm_decode(m, X, n, 3, NULL, 0, path, &ll);
+        if (rc == EMGMM_OK)
+            rc = emgmm_hmm_sample(m, n, 1, Y, NULL) == EMGMM_OK
+                     ? emgmm_hmm_load("alloc.json", &loaded, NULL)
+                     : EMGMM_ERR_NOMEM;
+        emgmm__fail_allocation_after(0);
+        emgmm_hmm_free(&fit);
+        emgmm_hmm_free(&loaded);
+        if (rc == EMGMM_OK)
+            break;
+        assert_int_equal(rc, EMGMM_ERR_NOMEM);
+        assert_int_equal(emgmm__live_allocations(), live);
+        points++;
+    }
+    assert_true(points > 20);
+    emgmm_hmm_free(&m);
+    free(X);
+    naive_free(&h);
+    remove("alloc.json");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_inference_matches_textbook),
+        cmocka_unit_test(test_baum_welch_matches_textbook),
+        cmocka_unit_test(test_structural_zeros),
+        cmocka_unit_test(test_no_underflow),
+        cmocka_unit_test(test_monotone_and_converges),
+        cmocka_unit_test(test_recovers_known_model),
+        cmocka_unit_test(test_same_bits_any_threads),
+        cmocka_unit_test(test_model_file_round_trip),
+        cmocka_unit_test(test_model_file_errors),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_allocation_failures),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
