@@ -7,6 +7,9 @@ packages="gcc libc6-dev meson ninja-build pkg-config libopenblas-dev liblapacke-
 if [ "${1:-}" = "--test" ]; then
     # cmocka for the suites; Debian's scikit-learn for the reference suite.
     packages="$packages libcmocka-dev python3 python3-numpy python3-scipy python3-sklearn valgrind"
+    # To build hmmlearn 0.3.3 (not packaged by Debian) from ../shared/peers
+    # for the hmm-reference suite.
+    packages="$packages g++ python3-dev pybind11-dev python3-pybind11"
     # Open MPI for the mpi suite (emgmm fit under mpirun, 1 to 4 ranks).
     packages="$packages openmpi-bin libopenmpi-dev"
     # clang and its libFuzzer runtime (only recommended by clang-14, so

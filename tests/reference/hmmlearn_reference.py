@@ -72,6 +72,7 @@ then reported as skipped), 1 on any other failure.
 """
 
 import json
+import logging
 import math
 import os
 import sys
@@ -101,6 +102,9 @@ def _forget_hmmlearn():
 
 def import_hmmlearn():
     """Returns the hmmlearn.hmm module or raises Unavailable."""
+    # With priors the likelihood may fall (the fit is MAP): hmmlearn logs a
+    # warning per iteration then, which is expected here.
+    logging.getLogger("hmmlearn").setLevel(logging.ERROR)
     try:
         import numpy  # noqa: F401
     except ImportError as exc:

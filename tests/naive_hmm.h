@@ -1,0 +1,375 @@
+/*
+ * A textbook hidden Markov model for the tests (Rabiner 1989, in log
+ * space), with plain loops and the explicit inverse of each covariance
+ * (naive.h): forward, backward, posteriors, transition counts, Viterbi,
+ * one Baum-Welch iteration with hmmlearn's M-step and priors; and random
+ * models to test with. Shares nothing with the library's recursions.
+ */
+#ifndef EMGMM_TEST_NAIVE_HMM_H
+#define EMGMM_TEST_NAIVE_HMM_H
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "emgmm_hmm.h"
+#include "test_util.h"
+#include "naive.h"
+
+static const emgmm_covariance_type TYPES[4] __attribute__((unused)) = {
+    EMGMM_COVARIANCE_FULL, EMGMM_COVARIANCE_TIED, EMGMM_COVARIANCE_DIAG,
+    EMGMM_COVARIANCE_SPHERICAL};
+
+typedef struct naive_hmm {
+    size_t k, d;
+    emgmm_covariance_type type;
+    double *pi, *a, *mu, *cov; /* cov: the model's own shape */
+} naive_hmm;
+
+/* State s's covariance as a full d x d matrix. */
+static inline void full_cov(const naive_hmm *h, size_t s, double *out)
+{
+    const size_t d = h->d;
+    memset(out, 0, d * d * sizeof(double));
+    for (size_t i = 0; i < d; i++)
+        for (size_t j = 0; j < d; j++)
+            switch (h->type) {
+            case EMGMM_COVARIANCE_FULL:
+                out[i * d + j] = h->cov[s * d * d + i * d + j];
+                break;
+            case EMGMM_COVARIANCE_TIED:
+                out[i * d + j] = h->cov[i * d + j];
+                break;
+            case EMGMM_COVARIANCE_DIAG:
+                out[i * d + j] = i == j ? h->cov[s * d + i] : 0.0;
+                break;
+            case EMGMM_COVARIANCE_SPHERICAL:
+                out[i * d + j] = i == j ? h->cov[s] : 0.0;
+                break;
+            }
+}
+
+static inline double lse(const double *v, size_t n)
+{
+    double m = -INFINITY;
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, v[i]);
+    if (m == -INFINITY)
+        return m;
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += exp(v[i] - m);
+    return m + log(s);
+}
+
+/* log b_j(x_t) for every row and state (n x k). */
+static inline double *naive_emissions(const naive_hmm *h, const double *X, size_t n)
+{
+    const size_t k = h->k, d = h->d;
+    double *b = malloc(n * k * sizeof(double));
+    double *c = malloc(d * d * sizeof(double));
+    for (size_t s = 0; s < k; s++) {
+        full_cov(h, s, c);
+        for (size_t t = 0; t < n; t++)
+            b[t * k + s] = naive_log_density(X + t * d, h->mu + s * d, c,
+                                             1.0, d);
+    }
+    free(c);
+    return b;
+}
+
+/* Forward-backward on rows [a0, a0 + T) in log space: gamma (into
+ * gamma rows), xi summed into xi (k x k), returns log p(x). */
+static inline double naive_fb(const naive_hmm *h, const double *lb, size_t a0,
+                       size_t T, double *gamma, double *xi)
+{
+    const size_t k = h->k;
+    double *la = malloc(T * k * sizeof(double));
+    double *lbeta = malloc(T * k * sizeof(double));
+    double *v = malloc(k * sizeof(double));
+    for (size_t j = 0; j < k; j++)
+        la[j] = log(h->pi[j]) + lb[a0 * k + j];
+    for (size_t t = 1; t < T; t++)
+        for (size_t j = 0; j < k; j++) {
+            for (size_t i = 0; i < k; i++)
+                v[i] = la[(t - 1) * k + i] + log(h->a[i * k + j]);
+            la[t * k + j] = lse(v, k) + lb[(a0 + t) * k + j];
+        }
+    for (size_t j = 0; j < k; j++)
+        lbeta[(T - 1) * k + j] = 0.0;
+    for (size_t t = T - 1; t-- > 0;)
+        for (size_t i = 0; i < k; i++) {
+            for (size_t j = 0; j < k; j++)
+                v[j] = log(h->a[i * k + j]) + lb[(a0 + t + 1) * k + j] +
+                       lbeta[(t + 1) * k + j];
+            lbeta[t * k + i] = lse(v, k);
+        }
+    const double ll = lse(la + (T - 1) * k, k);
+    for (size_t t = 0; t < T; t++)
+        for (size_t j = 0; j < k; j++)
+            gamma[(a0 + t) * k + j] =
+                exp(la[t * k + j] + lbeta[t * k + j] - ll);
+    for (size_t t = 0; t + 1 < T; t++)
+        for (size_t i = 0; i < k; i++)
+            for (size_t j = 0; j < k; j++)
+                xi[i * k + j] +=
+                    exp(la[t * k + i] + log(h->a[i * k + j]) +
+                        lb[(a0 + t + 1) * k + j] + lbeta[(t + 1) * k + j] -
+                        ll);
+    free(la);
+    free(lbeta);
+    free(v);
+    return ll;
+}
+
+/* Viterbi in log space on rows [a0, a0 + T); returns the path's log p. */
+static inline double naive_viterbi(const naive_hmm *h, const double *lb, size_t a0,
+                            size_t T, int32_t *path)
+{
+    const size_t k = h->k;
+    double *dl = malloc(T * k * sizeof(double));
+    int *bp = malloc(T * k * sizeof(int));
+    for (size_t j = 0; j < k; j++)
+        dl[j] = log(h->pi[j]) + lb[a0 * k + j];
+    for (size_t t = 1; t < T; t++)
+        for (size_t j = 0; j < k; j++) {
+            double best = -INFINITY;
+            int arg = 0;
+            for (size_t i = 0; i < k; i++) {
+                double v = dl[(t - 1) * k + i] + log(h->a[i * k + j]);
+                if (v > best) {
+                    best = v;
+                    arg = (int)i;
+                }
+            }
+            dl[t * k + j] = best + lb[(a0 + t) * k + j];
+            bp[t * k + j] = arg;
+        }
+    int s = 0;
+    for (size_t j = 1; j < k; j++)
+        if (dl[(T - 1) * k + j] > dl[(T - 1) * k + (size_t)s])
+            s = (int)j;
+    const double lp = dl[(T - 1) * k + (size_t)s];
+    for (size_t t = T; t-- > 0;) {
+        path[a0 + t] = s;
+        if (t > 0)
+            s = bp[t * k + (size_t)s];
+    }
+    free(dl);
+    free(bp);
+    return lp;
+}
+
+/* One Baum-Welch iteration with hmmlearn's M-step (priors from p), in
+ * place; returns the E-step's total log-likelihood. */
+static inline double naive_iteration(naive_hmm *h, const double *X, size_t n,
+                              const size_t *len, size_t n_seq,
+                              const emgmm_hmm_params *p)
+{
+    const size_t k = h->k, d = h->d;
+    double *lb = naive_emissions(h, X, n);
+    double *g = calloc(n * k, sizeof(double));
+    double *xi = calloc(k * k, sizeof(double));
+    double *start = calloc(k, sizeof(double));
+    double ll = 0.0;
+    for (size_t q = 0, a0 = 0; q < n_seq; a0 += len[q], q++) {
+        ll += naive_fb(h, lb, a0, len[q], g, xi);
+        for (size_t j = 0; j < k; j++)
+            start[j] += g[a0 * k + j];
+    }
+    /* Start and transitions: max(prior - 1 + count, 0), zeros kept. */
+    double s = 0.0;
+    for (size_t j = 0; j < k; j++) {
+        double v = fmax(p->startprob_prior - 1.0 + start[j], 0.0);
+        h->pi[j] = h->pi[j] == 0.0 ? 0.0 : v;
+        s += h->pi[j];
+    }
+    for (size_t j = 0; j < k; j++)
+        h->pi[j] /= s;
+    for (size_t i = 0; i < k; i++) {
+        s = 0.0;
+        for (size_t j = 0; j < k; j++) {
+            double v = fmax(p->transmat_prior - 1.0 + xi[i * k + j], 0.0);
+            h->a[i * k + j] = h->a[i * k + j] == 0.0 ? 0.0 : v;
+            s += h->a[i * k + j];
+        }
+        for (size_t j = 0; j < k; j++)
+            h->a[i * k + j] /= s;
+    }
+    /* Means, then covariances about the new means (centred sums). */
+    double *nk = calloc(k, sizeof(double));
+    for (size_t c = 0; c < k; c++) {
+        double sx[64] = {0};
+        for (size_t t = 0; t < n; t++) {
+            nk[c] += g[t * k + c];
+            for (size_t j = 0; j < d; j++)
+                sx[j] += g[t * k + c] * X[t * d + j];
+        }
+        for (size_t j = 0; j < d; j++)
+            h->mu[c * d + j] = (p->means_weight * p->means_prior + sx[j]) /
+                               (p->means_weight + nk[c]);
+    }
+    double *sc = calloc(k * d * d, sizeof(double));
+    for (size_t c = 0; c < k; c++)
+        for (size_t t = 0; t < n; t++)
+            for (size_t i = 0; i < d; i++)
+                for (size_t j = 0; j < d; j++)
+                    sc[c * d * d + i * d + j] +=
+                        g[t * k + c] * (X[t * d + i] - h->mu[c * d + i]) *
+                        (X[t * d + j] - h->mu[c * d + j]);
+    const double mw = p->means_weight, cp = p->covars_prior;
+    const double dd = p->covars_weight - (double)d > 0
+                          ? p->covars_weight - (double)d
+                          : 0.0;
+    const double d1 = p->covars_weight - 1.0 > 0 ? p->covars_weight - 1.0
+                                                 : 0.0;
+    double total = 0.0;
+    for (size_t c = 0; c < k; c++)
+        total += nk[c];
+    if (h->type == EMGMM_COVARIANCE_TIED)
+        for (size_t i = 0; i < d * d; i++)
+            h->cov[i] = cp;
+    for (size_t c = 0; c < k; c++)
+        for (size_t i = 0; i < d; i++) {
+            const double di = h->mu[c * d + i] - p->means_prior;
+            double avg = 0.0;
+            for (size_t j = 0; j < d; j++) {
+                const double dj = h->mu[c * d + j] - p->means_prior;
+                const double cn = sc[c * d * d + i * d + j] + mw * di * dj;
+                switch (h->type) {
+                case EMGMM_COVARIANCE_FULL:
+                    h->cov[c * d * d + i * d + j] = (cp + cn) / (dd + nk[c]);
+                    break;
+                case EMGMM_COVARIANCE_TIED:
+                    h->cov[i * d + j] += cn;
+                    break;
+                default:
+                    break;
+                }
+            }
+            const double cn = sc[c * d * d + i * d + i] + mw * di * di;
+            const double v = (cp + cn) / fmax(d1 + nk[c], 1e-5);
+            if (h->type == EMGMM_COVARIANCE_DIAG)
+                h->cov[c * d + i] = v;
+            if (h->type == EMGMM_COVARIANCE_SPHERICAL) {
+                avg = i == 0 ? 0.0 : h->cov[c];
+                h->cov[c] = avg + v / (double)d;
+            }
+        }
+    if (h->type == EMGMM_COVARIANCE_TIED)
+        for (size_t i = 0; i < d * d; i++)
+            h->cov[i] /= dd + total;
+    free(lb);
+    free(g);
+    free(xi);
+    free(start);
+    free(nk);
+    free(sc);
+    return ll;
+}
+
+static inline size_t cov_size(emgmm_covariance_type t, size_t k, size_t d)
+{
+    switch (t) {
+    case EMGMM_COVARIANCE_FULL: return k * d * d;
+    case EMGMM_COVARIANCE_TIED: return d * d;
+    case EMGMM_COVARIANCE_DIAG: return k * d;
+    case EMGMM_COVARIANCE_SPHERICAL: return k;
+    }
+    return 0;
+}
+
+/* A random 3-state model in 3 dimensions with well-spread means. */
+static inline naive_hmm random_model(emgmm_covariance_type type, uint64_t seed)
+{
+    const size_t k = 3, d = 3;
+    test_rng r = {seed};
+    naive_hmm h = {k, d, type, malloc(k * sizeof(double)),
+                   malloc(k * k * sizeof(double)),
+                   malloc(k * d * sizeof(double)),
+                   malloc(cov_size(type, k, d) * sizeof(double))};
+    double s = 0.0;
+    for (size_t j = 0; j < k; j++)
+        s += h.pi[j] = 0.2 + test_rng_uniform(&r);
+    for (size_t j = 0; j < k; j++)
+        h.pi[j] /= s;
+    for (size_t i = 0; i < k; i++) {
+        s = 0.0;
+        for (size_t j = 0; j < k; j++)
+            s += h.a[i * k + j] = (i == j ? 3.0 : 0.3) + test_rng_uniform(&r);
+        for (size_t j = 0; j < k; j++)
+            h.a[i * k + j] /= s;
+    }
+    for (size_t i = 0; i < k * d; i++)
+        h.mu[i] = 3.0 * test_rng_normal(&r);
+    switch (type) {
+    case EMGMM_COVARIANCE_FULL:
+        for (size_t c = 0; c < k; c++)
+            random_spd(&r, d, 0.5, h.cov + c * d * d);
+        break;
+    case EMGMM_COVARIANCE_TIED:
+        random_spd(&r, d, 0.5, h.cov);
+        break;
+    case EMGMM_COVARIANCE_DIAG:
+        for (size_t i = 0; i < k * d; i++)
+            h.cov[i] = 0.5 + test_rng_uniform(&r);
+        break;
+    case EMGMM_COVARIANCE_SPHERICAL:
+        for (size_t c = 0; c < k; c++)
+            h.cov[c] = 0.5 + test_rng_uniform(&r);
+        break;
+    }
+    return h;
+}
+
+static inline void naive_free(naive_hmm *h)
+{
+    free(h->pi);
+    free(h->a);
+    free(h->mu);
+    free(h->cov);
+}
+
+static inline emgmm_hmm *to_model(const naive_hmm *h)
+{
+    emgmm_hmm *m = NULL;
+    assert_int_equal(emgmm_hmm_create(h->type, h->k, h->d, h->pi, h->a,
+                                      h->mu, h->cov, &m, NULL),
+                     EMGMM_OK);
+    return m;
+}
+
+/* Rows drawn from the model itself (so that every state is visited),
+ * shifted by `offset`. */
+static inline double *draw(const naive_hmm *h, size_t n, uint64_t seed,
+                    double offset)
+{
+    emgmm_hmm *m = to_model(h);
+    double *X = malloc(n * h->d * sizeof(double));
+    assert_int_equal(emgmm_hmm_sample(m, n, seed, X, NULL), EMGMM_OK);
+    for (size_t i = 0; i < n * h->d; i++)
+        X[i] += offset;
+    emgmm_hmm_free(&m);
+    return X;
+}
+
+static inline void shift_means(naive_hmm *h, double offset)
+{
+    for (size_t i = 0; i < h->k * h->d; i++)
+        h->mu[i] += offset;
+}
+
+static inline void expect_model_close(const emgmm_hmm *m, const naive_hmm *h,
+                               double rtol)
+{
+    const size_t k = h->k, d = h->d;
+    for (size_t i = 0; i < k; i++)
+        assert_close(emgmm_hmm_startprob(m)[i], h->pi[i], rtol, 1e-13);
+    for (size_t i = 0; i < k * k; i++)
+        assert_close(emgmm_hmm_transmat(m)[i], h->a[i], rtol, 1e-13);
+    for (size_t i = 0; i < k * d; i++)
+        assert_close(emgmm_hmm_means(m)[i], h->mu[i], rtol, 1e-12);
+    for (size_t i = 0; i < cov_size(h->type, k, d); i++)
+        assert_close(emgmm_hmm_covariances(m)[i], h->cov[i], rtol, 1e-12);
+}
+
+#endif
