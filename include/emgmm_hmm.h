@@ -1,7 +1,8 @@
 /*
- * emgmm hidden Markov models: Gaussian emissions (one Gaussian per state)
- * trained by Baum-Welch on the mixture's kernels, with hmmlearn's model,
- * defaults and array shapes (GaussianHMM).
+ * emgmm hidden Markov models: Gaussian emissions (one Gaussian per state,
+ * hmmlearn's GaussianHMM) or Gaussian-mixture emissions (a mixture of
+ * n_mix Gaussians per state, hmmlearn's GMMHMM), trained by Baum-Welch on
+ * the mixture's kernels, with hmmlearn's model, defaults and shapes.
  *
  *     emgmm_hmm_params p;
  *     emgmm_hmm_params_default(&p);
@@ -20,11 +21,12 @@
  * lengths (hmmlearn's X and lengths); lengths NULL means one sequence of
  * all n rows. States are 0-based.
  *
- * Covariance shapes (hmmlearn's GaussianHMM): full K x D x D, tied D x D
- * (shared by all states), diag K x D, spherical K.
- *
- * Gaussian-mixture emissions (hmmlearn's GMMHMM) are not implemented yet:
- * emission EMGMM_HMM_GMM is EMGMM_ERR_UNSUPPORTED.
+ * Shapes (hmmlearn's), with K states, M components per state, D features:
+ *   Gaussian: means K x D; covariances full K x D x D, tied D x D (shared
+ *             by all states), diag K x D, spherical K.
+ *   GMM:      weights K x M; means K x M x D; covariances full
+ *             K x M x D x D, tied K x D x D (one matrix per state, shared
+ *             by its components), diag K x M x D, spherical K x M.
  */
 #ifndef EMGMM_HMM_H
 #define EMGMM_HMM_H
@@ -39,7 +41,7 @@ typedef struct emgmm_hmm emgmm_hmm;
 
 typedef enum emgmm_hmm_emission {
     EMGMM_HMM_GAUSSIAN = 0, /* "gaussian": one Gaussian per state */
-    EMGMM_HMM_GMM = 1       /* "gmm": a Gaussian mixture per state (not yet) */
+    EMGMM_HMM_GMM = 1       /* "gmm": a Gaussian mixture per state */
 } emgmm_hmm_emission;
 
 /** What the progress callback sees after every Baum-Welch iteration. */
@@ -77,19 +79,29 @@ typedef struct emgmm_hmm_params {
     /* hmmlearn's priors (scalars; hmmlearn also takes arrays). */
     double startprob_prior; /**< default 1 (Dirichlet; 1 = none) */
     double transmat_prior;  /**< default 1 (Dirichlet, per row) */
+    double weights_prior;   /**< default 1 (GMM: Dirichlet per state) */
     double means_prior;     /**< default 0 */
     double means_weight;    /**< default 0 */
-    double covars_prior;    /**< default 1e-2 */
-    double covars_weight;   /**< default 1 */
-    /** default "stmc": what the M-step updates, as hmmlearn's `params`:
-     *  s start probabilities, t transitions, m means, c covariances. */
+    /** default NaN: hmmlearn's default for the emission. GaussianHMM:
+     *  1e-2, added to every covariance entry; GMMHMM: its inverse-gamma
+     *  alpha (diag -1.5, spherical -(M+2)/2) or inverse-Wishart psi
+     *  (full, tied: 0), which make its update the maximum-likelihood one
+     *  except for spherical (README, "Hidden Markov models"). */
+    double covars_prior;
+    /** default NaN: GaussianHMM 1; GMMHMM beta (diag, spherical: 0) or
+     *  nu (full -(D+2), tied -(M+D+1)). */
+    double covars_weight;
+    /** default "stmcw": what the M-step updates, as hmmlearn's `params`:
+     *  s start probabilities, t transitions, m means, c covariances, w
+     *  mixture weights (GMM only; ignored for Gaussian emissions). */
     char params[8];
-    /** default "stmc": what is initialised from the data (hmmlearn's
+    /** default "stmcw": what is initialised from the data (hmmlearn's
      *  init_params); with init_model, the other parameters come from it.
-     *  Without init_model it must hold every letter. */
+     *  Without init_model it must hold every letter of the emission. */
     char init_params[8];
-    /** default NULL: a model to start from (its n_states, covariance type
-     *  and emission are used). Only read during the call. */
+    /** default NULL: a model to start from (its n_states, n_mix,
+     *  covariance type and emission are used). Only read during the
+     *  call. */
     const emgmm_hmm *init_model;
     /** default 0. With init_model, 1 continues the fit recorded in its
      *  "fit" record (a checkpoint): iterations go on from its n_iter up
@@ -173,6 +185,17 @@ EMGMM_API int emgmm_hmm_create(emgmm_covariance_type type, size_t k,
                                const double *covariances, emgmm_hmm **model,
                                int *bad_state);
 
+/** The same with Gaussian-mixture emissions: weights (k x n_mix, each
+ *  state's summing to 1 within 1e-6), means (k x n_mix x d) and
+ *  covariances in GMM shapes (see the top of this file). */
+EMGMM_API int emgmm_hmm_create_gmm(emgmm_covariance_type type, size_t k,
+                                   size_t n_mix, size_t d,
+                                   const double *startprob,
+                                   const double *transmat,
+                                   const double *weights, const double *means,
+                                   const double *covariances,
+                                   emgmm_hmm **model, int *bad_state);
+
 EMGMM_API void emgmm_hmm_free(emgmm_hmm **model);
 
 EMGMM_API size_t emgmm_hmm_n_states(const emgmm_hmm *m);
@@ -182,13 +205,16 @@ EMGMM_API emgmm_hmm_emission emgmm_hmm_get_emission(const emgmm_hmm *m);
 EMGMM_API emgmm_covariance_type
 emgmm_hmm_get_covariance_type(const emgmm_hmm *m);
 /** Read-only views, valid until emgmm_hmm_free: startprob (k), transmat
- *  (k x k), means (k x d), covariances (the type's shape). */
+ *  (k x k), weights (GMM: k x n_mix; NULL for Gaussian emissions), means
+ *  and covariances (the shapes at the top of this file). */
 EMGMM_API const double *emgmm_hmm_startprob(const emgmm_hmm *m);
 EMGMM_API const double *emgmm_hmm_transmat(const emgmm_hmm *m);
+EMGMM_API const double *emgmm_hmm_weights(const emgmm_hmm *m);
 EMGMM_API const double *emgmm_hmm_means(const emgmm_hmm *m);
 EMGMM_API const double *emgmm_hmm_covariances(const emgmm_hmm *m);
-/** Free parameters for the letters in `params` (NULL: "stmc"), counted
- *  as hmmlearn counts them for BIC. */
+/** Free parameters for the letters in `params` (NULL: all), counted as
+ *  hmmlearn counts them for BIC (for GMM, "w" counts n_mix - 1, as
+ *  hmmlearn does). */
 EMGMM_API size_t emgmm_hmm_n_parameters(const emgmm_hmm *m,
                                         const char *params);
 
@@ -219,6 +245,8 @@ EMGMM_API int emgmm_hmm_sample(const emgmm_hmm *m, size_t n, uint64_t seed,
 /** Writes the model as JSON, 17 significant digits (a bit-exact round
  *  trip), atomically (a temporary file renamed over path). */
 EMGMM_API int emgmm_hmm_save(const emgmm_hmm *m, const char *path);
+/** Writes the same JSON to an open stream (e.g. stdout). */
+EMGMM_API int emgmm_hmm_write(const emgmm_hmm *m, FILE *f);
 /** Reads a model file ("-": standard input); on failure err (when not
  *  NULL) says why, with the line and column of a JSON syntax error. A
  *  file with only the parameters (no "fit" record) is valid. */

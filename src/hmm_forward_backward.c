@@ -46,8 +46,9 @@ static int thread_id(void)
 
 static size_t stats_size(size_t k) { return 1 + k + k * k; }
 
-int emgmm__hmm_work_alloc(emgmm_hmm_work *w, size_t k, size_t d, size_t n,
-                          const size_t *first, size_t n_seq, int n_threads)
+int emgmm__hmm_work_alloc(emgmm_hmm_work *w, size_t k, size_t n_mix,
+                          size_t d, size_t n, const size_t *first,
+                          size_t n_seq, int n_threads, int keep_mix)
 {
     memset(w, 0, sizeof *w);
     w->n = n;
@@ -55,18 +56,32 @@ int emgmm__hmm_work_alloc(emgmm_hmm_work *w, size_t k, size_t d, size_t n,
     w->d = d;
     w->n_seq = n_seq;
     w->first = first;
+    w->n_mix = n_mix ? n_mix : 1;
     w->n_chunks = (n_seq + CHUNK_SEQS - 1) / CHUNK_SEQS;
-    int rc = emgmm__workspace_alloc(&w->ws, n, k, d, n_threads);
+    /* The mixture's workspace serves the per-state mixtures too. */
+    int rc = emgmm__workspace_alloc(&w->ws, n, k > w->n_mix ? k : w->n_mix,
+                                    d, n_threads);
     if (rc != EMGMM_OK)
         return rc;
+    const size_t t = (size_t)w->ws.n_threads;
     w->frame = emgmm__malloc(n, k * sizeof(double));
     w->shift = emgmm__malloc(n, sizeof(double));
     w->post = emgmm__malloc(n, k * sizeof(double));
     w->scale = emgmm__malloc(n, sizeof(double));
     w->chunk_sums = emgmm__malloc(w->n_chunks, stats_size(k) * sizeof(double));
-    w->vec = emgmm__malloc((size_t)w->ws.n_threads, 4 * k * sizeof(double));
-    if (!w->frame || !w->shift || !w->post || !w->scale || !w->chunk_sums ||
-        !w->vec) {
+    w->vec = emgmm__malloc(t, 4 * k * sizeof(double));
+    int ok = w->frame && w->shift && w->post && w->scale && w->chunk_sums &&
+             w->vec;
+    if (ok && n_mix > 0) {
+        w->mix_rows = emgmm__malloc(t * w->ws.block_rows,
+                                    (n_mix + 1) * sizeof(double));
+        ok = w->mix_rows != NULL;
+    }
+    if (ok && n_mix > 0 && keep_mix) {
+        w->mix_post = emgmm__malloc(n * k, n_mix * sizeof(double));
+        ok = w->mix_post != NULL;
+    }
+    if (!ok) {
         emgmm__hmm_work_free(w);
         return EMGMM_ERR_NOMEM;
     }
@@ -82,7 +97,53 @@ void emgmm__hmm_work_free(emgmm_hmm_work *w)
     emgmm__free(w->scale);
     emgmm__free(w->chunk_sums);
     emgmm__free(w->vec);
+    emgmm__free(w->mix_rows);
+    emgmm__free(w->mix_post);
     w->frame = w->shift = w->post = w->scale = w->chunk_sums = w->vec = NULL;
+    w->mix_rows = w->mix_post = NULL;
+}
+
+/* Log-densities of `rows` rows under every state into out (rows x k).
+ * Gaussian emissions: the mixture's kernel with one (unweighted)
+ * component per state. GMM emissions: each state's mixture through the
+ * same kernel, then the mixture's log-sum-exp over its components; with
+ * mix_post, their posteriors given the state go there (rows x k x M).
+ * proj, mix_rows: this thread's slices of the workspace. */
+static void block_emissions(const emgmm_hmm *m, const double *X, size_t rows,
+                            size_t ldx, double *proj, double *mix_rows,
+                            double *out, double *mix_post)
+{
+    if (!m->mix) {
+        emgmm__log_prob_block(m->emis, X, rows, ldx, proj, out);
+        return;
+    }
+    const size_t k = m->k, mm = m->n_mix;
+    double *lse = mix_rows + rows * mm;
+    for (size_t s = 0; s < k; s++) {
+        emgmm__log_prob_block(m->mix[s], X, rows, ldx, proj, mix_rows);
+        emgmm__normalize_log_resp(mix_rows, rows, mm, NULL, lse);
+        for (size_t i = 0; i < rows; i++) {
+            out[i * k + s] = lse[i];
+            if (mix_post)
+                memcpy(mix_post + (i * k + s) * mm, mix_rows + i * mm,
+                       mm * sizeof(double));
+        }
+    }
+}
+
+/* This thread's slices of the workspace. */
+static double *thread_proj(const emgmm_hmm_work *w)
+{
+    const size_t kk = w->k > w->n_mix ? w->k : w->n_mix;
+    return w->ws.proj +
+           (size_t)thread_id() * w->ws.block_rows * (kk * w->d + w->d);
+}
+
+static double *thread_mix_rows(const emgmm_hmm_work *w)
+{
+    return w->mix_rows ? w->mix_rows + (size_t)thread_id() *
+                                           w->ws.block_rows * (w->n_mix + 1)
+                       : NULL;
 }
 
 /* Emission log-densities of every row (threaded over row blocks); with
@@ -91,7 +152,7 @@ void emgmm__hmm_work_free(emgmm_hmm_work *w)
 static void emissions(const emgmm_hmm *m, const double *X, size_t ldx,
                       emgmm_hmm_work *w, int scaled)
 {
-    const size_t k = m->k, d = m->d, n = w->n, br = w->ws.block_rows;
+    const size_t k = m->k, n = w->n, br = w->ws.block_rows;
     const long n_blocks = (long)w->ws.n_blocks;
 #if EMGMM_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(w->ws.n_threads) \
@@ -100,9 +161,11 @@ static void emissions(const emgmm_hmm *m, const double *X, size_t ldx,
     for (long b = 0; b < n_blocks; b++) {
         const size_t i0 = (size_t)b * br;
         const size_t rows = n - i0 < br ? n - i0 : br;
-        double *proj = w->ws.proj + (size_t)thread_id() * br * (k * d + d);
         double *f = w->frame + i0 * k;
-        emgmm__log_prob_block(m->emis, X + i0 * ldx, rows, ldx, proj, f);
+        block_emissions(m, X + i0 * ldx, rows, ldx, thread_proj(w),
+                        thread_mix_rows(w), f,
+                        w->mix_post ? w->mix_post + i0 * k * w->n_mix
+                                    : NULL);
         if (!scaled)
             continue;
         for (size_t i = 0; i < rows; i++) {
@@ -132,10 +195,9 @@ static double rescue_row(const emgmm_hmm *m, const double *x,
                          emgmm_hmm_work *w, size_t t, const double *pred,
                          double *logp)
 {
-    const size_t k = m->k, d = m->d;
-    double *proj = w->ws.proj + (size_t)thread_id() * w->ws.block_rows *
-                                    (k * d + d);
-    emgmm__log_prob_block(m->emis, x, 1, d, proj, logp);
+    const size_t k = m->k;
+    block_emissions(m, x, 1, m->d, thread_proj(w), thread_mix_rows(w), logp,
+                    NULL);
     double s = -INFINITY;
     for (size_t j = 0; j < k; j++)
         if (pred[j] > 0.0 && logp[j] + log(pred[j]) > s)
@@ -321,7 +383,8 @@ static int evaluate(const emgmm_hmm *m, const double *X, size_t n,
                                       : NULL;
     int32_t *back = task == DO_DECODE ? emgmm__malloc(n, k * sizeof(int32_t))
                                       : NULL;
-    rc = emgmm__hmm_work_alloc(&w, k, m->d, n, first, n_seq, threads);
+    rc = emgmm__hmm_work_alloc(&w, k, m->mix ? m->n_mix : 0, m->d, n, first,
+                               n_seq, threads, 0);
     if (rc == EMGMM_OK &&
         (!sums || (task == DO_DECODE && (!log_a || !back))))
         rc = EMGMM_ERR_NOMEM;

@@ -342,23 +342,36 @@ typedef struct emgmm_hmm_fit_record {
 
 struct emgmm_hmm {
     emgmm_hmm_emission emission;
-    size_t k, d, n_mix;
-    double *startprob; /* k */
-    double *transmat;  /* k x k, row i: from state i */
+    emgmm_covariance_type type;
+    size_t k, d, n_mix; /* n_mix is 1 for Gaussian emissions */
+    double *startprob;  /* k */
+    double *transmat;   /* k x k, row i: from state i */
     /* Gaussian emissions: one component per state, `unweighted` (its
      * log_norm is each state's normalising constant), so that the
      * mixture's row-block kernels give the emission log-densities and its
-     * M-step sums the emission statistics. */
+     * M-step sums the emission statistics. NULL for GMM emissions. */
     emgmm_model *emis;
+    /* GMM emissions: state s is the ordinary mixture mix[s] of n_mix
+     * components (hmmlearn's tied: one matrix per state, that mixture's
+     * tied matrix). mix_weights (k x n_mix), mix_means (k x n_mix x d) and
+     * mix_covs (k times one mixture's covariances) hold the same numbers
+     * in hmmlearn's shapes, for the accessors and files. */
+    emgmm_model **mix;
+    double *mix_weights, *mix_means, *mix_covs;
     emgmm_hmm_fit_record fit;
 };
 
 /* Allocates a model with uninitialised parameters. */
-int emgmm__hmm_alloc(emgmm_covariance_type type, size_t k, size_t d,
-                     emgmm_hmm **out);
-/* Checks startprob and transmat (finite, non-negative, summing to 1
- * within 1e-6; renormalised) and recomputes the emissions' derived
- * arrays. EMGMM_ERR_INVALID or EMGMM_ERR_SINGULAR (state in *bad). */
+int emgmm__hmm_alloc(emgmm_hmm_emission emission, emgmm_covariance_type type,
+                     size_t k, size_t n_mix, size_t d, emgmm_hmm **out);
+/* GMM emissions: copies mix_* into the per-state mixtures (scatter), or
+ * back (gather). Nothing for Gaussian emissions. */
+void emgmm__hmm_scatter(emgmm_hmm *m);
+void emgmm__hmm_gather(emgmm_hmm *m);
+/* Checks startprob, transmat and the mixture weights (finite,
+ * non-negative, summing to 1 within 1e-6; renormalised) and recomputes
+ * the emissions' derived arrays. EMGMM_ERR_INVALID or EMGMM_ERR_SINGULAR
+ * (state in *bad). */
 int emgmm__hmm_validate(emgmm_hmm *m, int *bad);
 /* Copies src's parameters into dst (same shapes). */
 void emgmm__hmm_copy(emgmm_hmm *dst, const emgmm_hmm *src);
@@ -384,26 +397,34 @@ typedef struct emgmm_hmm_work {
                              sequences, log-likelihood, start and
                              transition counts, added in chunk order so
                              that the totals do not depend on threads */
-    double *vec;          /* n_threads x 2k: per-thread vectors */
+    double *vec;          /* n_threads x 4k: per-thread vectors */
+    size_t n_mix;         /* GMM emissions: components per state; else 1 */
+    double *mix_rows;     /* GMM: n_threads x block_rows x n_mix */
+    double *mix_post;     /* GMM, when fitting: n x k x n_mix, each
+                             state's component posteriors given the state */
     emgmm_workspace ws;   /* the mixture's (projections, M-step) */
 } emgmm_hmm_work;
 
-int emgmm__hmm_work_alloc(emgmm_hmm_work *w, size_t k, size_t d, size_t n,
-                          const size_t *first, size_t n_seq, int n_threads);
+/* n_mix: 0 for Gaussian emissions, else the components per state;
+ * keep_mix: store the GMM component posteriors (a fit's M-step needs
+ * them). */
+int emgmm__hmm_work_alloc(emgmm_hmm_work *w, size_t k, size_t n_mix,
+                          size_t d, size_t n, const size_t *first,
+                          size_t n_seq, int n_threads, int keep_mix);
 void emgmm__hmm_work_free(emgmm_hmm_work *w);
 
 /* Emission log-densities of every row into w->frame (threaded over row
  * blocks, by the mixture's kernels). */
 void emgmm__hmm_log_emissions(const emgmm_hmm *m, const double *X,
                               size_t ldx, emgmm_hmm_work *w);
+/* Loop threads for HMM work on n rows (1 for small problems). */
+int emgmm__hmm_threads(int n_threads, size_t n, size_t k, size_t d);
 /* The E-step: emissions, then the scaled forward-backward on every
  * sequence. w->post receives the state posteriors; sums (1 + k + k*k)
  * the total log-likelihood, the expected start counts and the expected
  * transition counts (summed over processes when w->ws.reduce is set).
  * With posteriors 0, only the forward pass runs and sums[0] is the
  * log-likelihood. */
-/* Loop threads for HMM work on n rows (1 for small problems). */
-int emgmm__hmm_threads(int n_threads, size_t n, size_t k, size_t d);
 int emgmm__hmm_estep(const emgmm_hmm *m, const double *X, size_t ldx,
                      emgmm_hmm_work *w, int posteriors, double *sums);
 

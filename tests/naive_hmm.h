@@ -22,8 +22,35 @@ static const emgmm_covariance_type TYPES[4] __attribute__((unused)) = {
 typedef struct naive_hmm {
     size_t k, d;
     emgmm_covariance_type type;
-    double *pi, *a, *mu, *cov; /* cov: the model's own shape */
+    double *pi, *a, *mu, *cov; /* the model's own shapes (GMM: k x mm x d
+                                  means, GMMHMM's covariance shapes) */
+    size_t mm;                 /* GMM: components per state; 0: Gaussian */
+    double *w;                 /* GMM: k x mm weights */
 } naive_hmm;
+
+/* GMM: component c of state s's covariance as a full d x d matrix. */
+static inline void component_cov(const naive_hmm *h, size_t s, size_t c,
+                                 double *out)
+{
+    const size_t d = h->d, i0 = s * h->mm + c;
+    memset(out, 0, d * d * sizeof(double));
+    for (size_t i = 0; i < d; i++)
+        for (size_t j = 0; j < d; j++)
+            switch (h->type) {
+            case EMGMM_COVARIANCE_FULL:
+                out[i * d + j] = h->cov[i0 * d * d + i * d + j];
+                break;
+            case EMGMM_COVARIANCE_TIED:
+                out[i * d + j] = h->cov[s * d * d + i * d + j];
+                break;
+            case EMGMM_COVARIANCE_DIAG:
+                out[i * d + j] = i == j ? h->cov[i0 * d + i] : 0.0;
+                break;
+            case EMGMM_COVARIANCE_SPHERICAL:
+                out[i * d + j] = i == j ? h->cov[i0] : 0.0;
+                break;
+            }
+}
 
 /* State s's covariance as a full d x d matrix. */
 static inline void full_cov(const naive_hmm *h, size_t s, double *out)
@@ -64,14 +91,28 @@ static inline double lse(const double *v, size_t n)
 /* log b_j(x_t) for every row and state (n x k). */
 static inline double *naive_emissions(const naive_hmm *h, const double *X, size_t n)
 {
-    const size_t k = h->k, d = h->d;
+    const size_t k = h->k, d = h->d, mm = h->mm;
     double *b = malloc(n * k * sizeof(double));
     double *c = malloc(d * d * sizeof(double));
+    double v[16];
     for (size_t s = 0; s < k; s++) {
-        full_cov(h, s, c);
-        for (size_t t = 0; t < n; t++)
-            b[t * k + s] = naive_log_density(X + t * d, h->mu + s * d, c,
-                                             1.0, d);
+        if (mm == 0) {
+            full_cov(h, s, c);
+            for (size_t t = 0; t < n; t++)
+                b[t * k + s] = naive_log_density(X + t * d, h->mu + s * d, c,
+                                                 1.0, d);
+            continue;
+        }
+        /* log sum_c w_c N(x | mu_c, Sigma_c) */
+        for (size_t t = 0; t < n; t++) {
+            for (size_t q = 0; q < mm; q++) {
+                component_cov(h, s, q, c);
+                v[q] = naive_log_density(X + t * d,
+                                         h->mu + (s * mm + q) * d, c,
+                                         h->w[s * mm + q], d);
+            }
+            b[t * k + s] = lse(v, mm);
+        }
     }
     free(c);
     return b;
@@ -159,6 +200,111 @@ static inline double naive_viterbi(const naive_hmm *h, const double *lb, size_t 
     return lp;
 }
 
+/* GMMHMM's emission M-step (hmmlearn 0.3.3, hmm.py), state by state,
+ * with r_tc = g_t(s) p(c | x_t, s): weights (N_c + wp - 1) / (N + M (wp -
+ * 1)); means (mw mp + sum r x) / (N_c + mw); covariances from the scatter
+ * about the OLD means (hmmlearn accumulates it in the E-step) plus the
+ * prior terms, over GMMHMM's denominators. Priors left at NaN take
+ * GMMHMM's per-type defaults. lb: the log-emissions (n x k). */
+static inline void naive_gmm_mstep(naive_hmm *h, const double *X, size_t n,
+                                   const double *g, const double *lb,
+                                   const emgmm_hmm_params *p)
+{
+    const size_t k = h->k, d = h->d, mm = h->mm;
+    double cp, cw;
+    switch (h->type) {
+    case EMGMM_COVARIANCE_FULL: cp = 0.0, cw = -(double)(d + 2); break;
+    case EMGMM_COVARIANCE_TIED: cp = 0.0, cw = -(double)(mm + d + 1); break;
+    case EMGMM_COVARIANCE_DIAG: cp = -1.5, cw = 0.0; break;
+    default: cp = -((double)mm + 2.0) / 2.0, cw = 0.0; break;
+    }
+    if (!isnan(p->covars_prior))
+        cp = p->covars_prior;
+    if (!isnan(p->covars_weight))
+        cw = p->covars_weight;
+    const double mw = p->means_weight, mp = p->means_prior,
+                 wp = p->weights_prior;
+    double *r = malloc(n * mm * sizeof(double));
+    double *c = malloc(d * d * sizeof(double));
+    double *sc = calloc(mm * d * d, sizeof(double));
+    for (size_t s = 0; s < k; s++) {
+        double nk[16] = {0}, xs[16 * 16] = {0}, post = 0.0;
+        for (size_t t = 0; t < n; t++) {
+            post += g[t * k + s];
+            for (size_t q = 0; q < mm; q++) {
+                component_cov(h, s, q, c);
+                const double lp = naive_log_density(
+                    X + t * d, h->mu + (s * mm + q) * d, c, h->w[s * mm + q],
+                    d);
+                r[t * mm + q] = g[t * k + s] * exp(lp - lb[t * k + s]);
+            }
+        }
+        memset(sc, 0, mm * d * d * sizeof(double));
+        for (size_t q = 0; q < mm; q++) {
+            const double *mu_old = h->mu + (s * mm + q) * d;
+            for (size_t t = 0; t < n; t++) {
+                nk[q] += r[t * mm + q];
+                for (size_t i = 0; i < d; i++) {
+                    xs[q * d + i] += r[t * mm + q] * X[t * d + i];
+                    for (size_t j = 0; j < d; j++)
+                        sc[q * d * d + i * d + j] +=
+                            r[t * mm + q] * (X[t * d + i] - mu_old[i]) *
+                            (X[t * d + j] - mu_old[j]);
+                }
+            }
+        }
+        for (size_t q = 0; q < mm; q++) {
+            h->w[s * mm + q] = (nk[q] + wp - 1.0) /
+                               (post + (double)mm * (wp - 1.0));
+            for (size_t i = 0; i < d; i++)
+                h->mu[(s * mm + q) * d + i] =
+                    (mw * mp + xs[q * d + i]) / (nk[q] + mw);
+        }
+        for (size_t q = 0; q < mm; q++) {
+            const double *mu = h->mu + (s * mm + q) * d;
+            const size_t i0 = s * mm + q;
+            double sph_n = 0.0;
+            for (size_t i = 0; i < d; i++)
+                for (size_t j = 0; j < d; j++) {
+                    const double prior = mw * (mu[i] - mp) * (mu[j] - mp);
+                    const double stat = sc[q * d * d + i * d + j];
+                    switch (h->type) {
+                    case EMGMM_COVARIANCE_FULL:
+                        h->cov[i0 * d * d + i * d + j] =
+                            (cp + prior + stat) /
+                            (nk[q] + 1.0 + cw + (double)d + 1.0);
+                        break;
+                    case EMGMM_COVARIANCE_TIED:
+                        if (q == 0)
+                            h->cov[s * d * d + i * d + j] = cp;
+                        h->cov[s * d * d + i * d + j] += prior + stat;
+                        break;
+                    case EMGMM_COVARIANCE_DIAG:
+                        if (i == j)
+                            h->cov[i0 * d + i] =
+                                (prior + 2.0 * cw + stat) /
+                                (nk[q] + 1.0 + 2.0 * (cp + 1.0));
+                        break;
+                    case EMGMM_COVARIANCE_SPHERICAL:
+                        if (i == j)
+                            sph_n += prior + stat;
+                        break;
+                    }
+                }
+            if (h->type == EMGMM_COVARIANCE_SPHERICAL)
+                h->cov[i0] = (sph_n + 2.0 * cw) /
+                             ((double)d * (nk[q] + 1.0) + 2.0 * (cp + 1.0));
+        }
+        if (h->type == EMGMM_COVARIANCE_TIED)
+            for (size_t i = 0; i < d * d; i++)
+                h->cov[s * d * d + i] /=
+                    post + (double)mm + cw + (double)d + 1.0;
+    }
+    free(r);
+    free(c);
+    free(sc);
+}
+
 /* One Baum-Welch iteration with hmmlearn's M-step (priors from p), in
  * place; returns the E-step's total log-likelihood. */
 static inline double naive_iteration(naive_hmm *h, const double *X, size_t n,
@@ -195,6 +341,14 @@ static inline double naive_iteration(naive_hmm *h, const double *X, size_t n,
         for (size_t j = 0; j < k; j++)
             h->a[i * k + j] /= s;
     }
+    if (h->mm) {
+        naive_gmm_mstep(h, X, n, g, lb, p);
+        free(lb);
+        free(g);
+        free(xi);
+        free(start);
+        return ll;
+    }
     /* Means, then covariances about the new means (centred sums). */
     double *nk = calloc(k, sizeof(double));
     for (size_t c = 0; c < k; c++) {
@@ -216,12 +370,12 @@ static inline double naive_iteration(naive_hmm *h, const double *X, size_t n,
                     sc[c * d * d + i * d + j] +=
                         g[t * k + c] * (X[t * d + i] - h->mu[c * d + i]) *
                         (X[t * d + j] - h->mu[c * d + j]);
-    const double mw = p->means_weight, cp = p->covars_prior;
-    const double dd = p->covars_weight - (double)d > 0
-                          ? p->covars_weight - (double)d
-                          : 0.0;
-    const double d1 = p->covars_weight - 1.0 > 0 ? p->covars_weight - 1.0
-                                                 : 0.0;
+    /* NaN: GaussianHMM's defaults. */
+    const double cp = isnan(p->covars_prior) ? 1e-2 : p->covars_prior;
+    const double cw = isnan(p->covars_weight) ? 1.0 : p->covars_weight;
+    const double mw = p->means_weight;
+    const double dd = cw - (double)d > 0 ? cw - (double)d : 0.0;
+    const double d1 = cw - 1.0 > 0 ? cw - 1.0 : 0.0;
     double total = 0.0;
     for (size_t c = 0; c < k; c++)
         total += nk[c];
@@ -286,7 +440,7 @@ static inline naive_hmm random_model(emgmm_covariance_type type, uint64_t seed)
     naive_hmm h = {k, d, type, malloc(k * sizeof(double)),
                    malloc(k * k * sizeof(double)),
                    malloc(k * d * sizeof(double)),
-                   malloc(cov_size(type, k, d) * sizeof(double))};
+                   malloc(cov_size(type, k, d) * sizeof(double)), 0, NULL};
     double s = 0.0;
     for (size_t j = 0; j < k; j++)
         s += h.pi[j] = 0.2 + test_rng_uniform(&r);
@@ -323,6 +477,7 @@ static inline naive_hmm random_model(emgmm_covariance_type type, uint64_t seed)
 
 static inline void naive_free(naive_hmm *h)
 {
+    free(h->w);
     free(h->pi);
     free(h->a);
     free(h->mu);
@@ -332,10 +487,53 @@ static inline void naive_free(naive_hmm *h)
 static inline emgmm_hmm *to_model(const naive_hmm *h)
 {
     emgmm_hmm *m = NULL;
-    assert_int_equal(emgmm_hmm_create(h->type, h->k, h->d, h->pi, h->a,
-                                      h->mu, h->cov, &m, NULL),
-                     EMGMM_OK);
+    if (h->mm)
+        assert_int_equal(emgmm_hmm_create_gmm(h->type, h->k, h->mm, h->d,
+                                              h->pi, h->a, h->w, h->mu,
+                                              h->cov, &m, NULL),
+                         EMGMM_OK);
+    else
+        assert_int_equal(emgmm_hmm_create(h->type, h->k, h->d, h->pi, h->a,
+                                          h->mu, h->cov, &m, NULL),
+                         EMGMM_OK);
     return m;
+}
+
+/* A random 3-state model with mm components per state in 3 dimensions. */
+static inline naive_hmm random_gmm_model(emgmm_covariance_type type,
+                                         size_t mm, uint64_t seed)
+{
+    const size_t k = 3, d = 3;
+    naive_hmm h = random_model(EMGMM_COVARIANCE_DIAG, seed);
+    test_rng r = {seed * 7 + 1};
+    h.type = type;
+    h.mm = mm;
+    free(h.mu);
+    free(h.cov);
+    h.w = malloc(k * mm * sizeof(double));
+    h.mu = malloc(k * mm * d * sizeof(double));
+    const size_t n_cov = type == EMGMM_COVARIANCE_FULL   ? k * mm * d * d
+                         : type == EMGMM_COVARIANCE_TIED ? k * d * d
+                         : type == EMGMM_COVARIANCE_DIAG ? k * mm * d
+                                                         : k * mm;
+    h.cov = malloc(n_cov * sizeof(double));
+    for (size_t s = 0; s < k; s++) {
+        double sum = 0.0;
+        for (size_t q = 0; q < mm; q++)
+            sum += h.w[s * mm + q] = 0.3 + test_rng_uniform(&r);
+        for (size_t q = 0; q < mm; q++)
+            h.w[s * mm + q] /= sum;
+    }
+    for (size_t i = 0; i < k * mm * d; i++)
+        h.mu[i] = 2.5 * test_rng_normal(&r);
+    if (type == EMGMM_COVARIANCE_FULL || type == EMGMM_COVARIANCE_TIED) {
+        for (size_t i = 0; i < n_cov / (d * d); i++)
+            random_spd(&r, d, 0.5, h.cov + i * d * d);
+    } else {
+        for (size_t i = 0; i < n_cov; i++)
+            h.cov[i] = 0.5 + test_rng_uniform(&r);
+    }
+    return h;
 }
 
 /* Rows drawn from the model itself (so that every state is visited),
@@ -359,16 +557,22 @@ static inline void shift_means(naive_hmm *h, double offset)
 }
 
 static inline void expect_model_close(const emgmm_hmm *m, const naive_hmm *h,
-                               double rtol)
+                                      double rtol)
 {
-    const size_t k = h->k, d = h->d;
+    const size_t k = h->k, d = h->d, mm = h->mm ? h->mm : 1;
+    const size_t n_cov = !h->mm ? cov_size(h->type, k, d)
+                         : h->type == EMGMM_COVARIANCE_TIED
+                             ? k * d * d
+                             : k * cov_size(h->type, mm, d);
     for (size_t i = 0; i < k; i++)
         assert_close(emgmm_hmm_startprob(m)[i], h->pi[i], rtol, 1e-13);
     for (size_t i = 0; i < k * k; i++)
         assert_close(emgmm_hmm_transmat(m)[i], h->a[i], rtol, 1e-13);
-    for (size_t i = 0; i < k * d; i++)
+    for (size_t i = 0; h->mm && i < k * mm; i++)
+        assert_close(emgmm_hmm_weights(m)[i], h->w[i], rtol, 1e-13);
+    for (size_t i = 0; i < k * mm * d; i++)
         assert_close(emgmm_hmm_means(m)[i], h->mu[i], rtol, 1e-12);
-    for (size_t i = 0; i < cov_size(h->type, k, d); i++)
+    for (size_t i = 0; i < n_cov; i++)
         assert_close(emgmm_hmm_covariances(m)[i], h->cov[i], rtol, 1e-12);
 }
 

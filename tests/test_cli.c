@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "emgmm.h"
+#include "emgmm_hmm.h"
 #include "dataio.h"
 #include "test_util.h"
 
@@ -2238,6 +2239,713 @@ static void test_bad_inputs(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* Hidden Markov models (emgmm hmm)                                    */
+/* ------------------------------------------------------------------ */
+
+#define HMM_ROWS 400 /* hmm.csv: two sequences, of 150 and 250 rows */
+
+/* A sticky two-state chain (it switches with probability 0.05 a step)
+ * with well separated emissions, N((0, 0), I) and N((6, 6), I):
+ * hmm.csv, its lengths in lengths.txt and its states in truth.csv. */
+static void write_hmm_data(void)
+{
+    FILE *f = fopen("hmm.csv", "w"), *s = fopen("truth.csv", "w");
+    assert_non_null(f);
+    assert_non_null(s);
+    test_rng r = {2024};
+    fprintf(f, "a,b\n");
+    static const int len[2] = {150, 250};
+    for (int q = 0; q < 2; q++) {
+        int st = q; /* the first sequence starts in 0, the second in 1 */
+        for (int t = 0; t < len[q]; t++) {
+            if (t > 0 && test_rng_uniform(&r) < 0.05)
+                st = 1 - st;
+            double c = st ? 6.0 : 0.0;
+            fprintf(f, "%.17g,%.17g\n", c + test_rng_normal(&r),
+                    c + test_rng_normal(&r));
+            fprintf(s, "%d\n", st);
+        }
+    }
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(fclose(s), 0);
+    write_text("lengths.txt", "150\n250\n");
+}
+
+/* States written as .npy: int32 ('<i4'), one dimension of n; as
+ * doubles (caller frees). */
+static double *read_states_npy(const char *path, size_t n)
+{
+    size_t len = 0;
+    char *b = read_all(path, &len);
+    assert_non_null(b);
+    assert_true(len > 10);
+    assert_memory_equal(b, "\x93NUMPY\x01\x00", 8);
+    size_t hlen = (size_t)(unsigned char)b[8] |
+                  (size_t)(unsigned char)b[9] << 8;
+    assert_int_equal(len, 10 + hlen + 4 * n);
+    char want[64];
+    snprintf(want, sizeof want, "'shape': (%zu,)", n);
+    b[10 + hlen - 1] = '\0'; /* the header's closing newline */
+    assert_non_null(strstr(b + 10, "'descr': '<i4'"));
+    assert_non_null(strstr(b + 10, want));
+    double *v = malloc(n * sizeof *v);
+    assert_non_null(v);
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *q = (const unsigned char *)b + 10 + hlen + 4 * i;
+        uint32_t u = (uint32_t)q[0] | (uint32_t)q[1] << 8 |
+                     (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+        v[i] = (double)(int32_t)u;
+    }
+    free(b);
+    return v;
+}
+
+/* Lengths as a .npy of little-endian integers of `size` bytes ('<i8',
+ * '<i4'...). */
+static void write_lengths_npy(const char *path, const char *descr,
+                              const long long *v, size_t n, size_t size)
+{
+    char header[128];
+    int len = snprintf(header, sizeof header,
+                       "{'descr': '%s', 'fortran_order': False, "
+                       "'shape': (%zu,), }", descr, n);
+    /* padded with spaces to a multiple of 64 bytes, ending in '\n' */
+    while ((10 + len + 1) % 64 != 0)
+        header[len++] = ' ';
+    header[len++] = '\n';
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+    fputc(len & 0xff, f);
+    fputc(len >> 8, f);
+    fwrite(header, 1, (size_t)len, f);
+    for (size_t i = 0; i < n; i++)
+        for (size_t b = 0; b < size; b++)
+            fputc((int)(((unsigned long long)v[i] >> (8 * b)) & 0xff), f);
+    assert_int_equal(fclose(f), 0);
+}
+
+static emgmm_hmm *load_hmm(const char *path)
+{
+    emgmm_hmm *m = NULL;
+    emgmm_error e;
+    memset(&e, 0, sizeof e);
+    int rc = emgmm_hmm_load(path, &m, &e);
+    if (rc != EMGMM_OK)
+        print_message("%s:%d:%d: %s\n", path, e.line, e.column, e.message);
+    assert_int_equal(rc, EMGMM_OK);
+    return m;
+}
+
+/* The share of rows on which the labels a and b (0 .. k-1, k <= 3)
+ * agree, after renaming a's labels by the best permutation. */
+static double best_agreement(const double *a, const double *b, size_t n,
+                             int k)
+{
+    static const int perms[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2},
+                                    {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+    assert_true(k >= 1 && k <= 3);
+    size_t best = 0;
+    for (int p = 0; p < 6; p++) {
+        int ok = 1;
+        for (int j = 0; j < k; j++)
+            ok = ok && perms[p][j] < k;
+        if (!ok)
+            continue;
+        size_t same = 0;
+        for (size_t i = 0; i < n; i++) {
+            int la = (int)a[i];
+            assert_true(la >= 0 && la < k);
+            same += perms[p][la] == (int)b[i];
+        }
+        if (same > best)
+            best = same;
+    }
+    return (double)best / (double)n;
+}
+
+/* The number of values in the covariances of an HMM. */
+static size_t hmm_cov_values(const emgmm_hmm *m)
+{
+    size_t k = emgmm_hmm_n_states(m), d = emgmm_hmm_n_features(m);
+    switch (emgmm_hmm_get_covariance_type(m)) {
+    case EMGMM_COVARIANCE_FULL: return k * d * d;
+    case EMGMM_COVARIANCE_TIED: return d * d;
+    case EMGMM_COVARIANCE_DIAG: return k * d;
+    case EMGMM_COVARIANCE_SPHERICAL: return k;
+    }
+    return 0;
+}
+
+static void expect_same_hmm(const emgmm_hmm *a, const emgmm_hmm *b)
+{
+    size_t k = emgmm_hmm_n_states(a), d = emgmm_hmm_n_features(a);
+    assert_int_equal(emgmm_hmm_n_states(b), k);
+    assert_int_equal(emgmm_hmm_n_features(b), d);
+    assert_int_equal(emgmm_hmm_get_covariance_type(b),
+                     emgmm_hmm_get_covariance_type(a));
+    expect_same_array(emgmm_hmm_startprob(a), emgmm_hmm_startprob(b), k);
+    expect_same_array(emgmm_hmm_transmat(a), emgmm_hmm_transmat(b), k * k);
+    expect_same_array(emgmm_hmm_means(a), emgmm_hmm_means(b), k * d);
+    expect_same_array(emgmm_hmm_covariances(a), emgmm_hmm_covariances(b),
+                      hmm_cov_values(a));
+}
+
+/* hmm fit with every output: the JSON summary, the model, the Viterbi
+ * states and the posteriors, against hmm score and the true states. */
+static void test_hmm_fit_outputs(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {
+        "n_states", "n_mix", "n_features", "n_samples", "n_sequences",
+        "covariance_type", "n_iter", "converged", "log_likelihood", "bic",
+        "aic", "seconds", NULL};
+    write_hmm_data();
+    run_result r;
+    RUN(&r, "hmm", "fit", "hmm.csv", "-k", "2", "--lengths", "lengths.txt",
+        "-o", "m.json", "--states", "s.csv", "--proba", "p.npy", "--json");
+    expect_ok(&r);
+    json_t *j = parse_json(r.out);
+    expect_keys(j, keys);
+    assert_int_equal(json_int(j, "n_states"), 2);
+    assert_int_equal(json_int(j, "n_mix"), 1);
+    assert_int_equal(json_int(j, "n_features"), 2);
+    assert_int_equal(json_int(j, "n_samples"), HMM_ROWS);
+    assert_int_equal(json_int(j, "n_sequences"), 2);
+    assert_string_equal(
+        json_string_value(json_object_get(j, "covariance_type")), "diag");
+    assert_true(json_int(j, "n_iter") >= 1 && json_int(j, "n_iter") <= 10);
+    assert_true(json_is_boolean(json_object_get(j, "converged")));
+    assert_true(json_num(j, "seconds") >= 0);
+    const double ll = json_num(j, "log_likelihood");
+    assert_true(isfinite(ll) && ll < 0);
+    run_free(&r);
+
+    char *names = list_dir();
+    assert_string_equal(names, "data.csv\nhmm.csv\nlengths.txt\nm.json\n"
+                               "p.npy\ns.csv\ntruth.csv\n");
+    free(names);
+
+    /* The same model scored on the same sequences: the same total
+     * log-likelihood, and BIC/AIC with p = 1 + 2 + 4 + 4 = 11 (start,
+     * transitions, means, diagonal variances). */
+    RUN(&r, "hmm", "score", "m.json", "hmm.csv", "--lengths", "150,250",
+        "--json");
+    expect_ok(&r);
+    json_t *s = parse_json(r.out);
+    static const char *const score_keys[] = {
+        "n_samples", "n_sequences", "log_likelihood", "bic", "aic", NULL};
+    expect_keys(s, score_keys);
+    assert_int_equal(json_int(s, "n_samples"), HMM_ROWS);
+    assert_int_equal(json_int(s, "n_sequences"), 2);
+    assert_close(json_num(s, "log_likelihood"), ll, 1e-12, 0);
+    assert_close(json_num(s, "bic"), -2.0 * ll + 11.0 * log(HMM_ROWS),
+                 1e-12, 0);
+    assert_close(json_num(s, "aic"), -2.0 * ll + 22.0, 1e-12, 0);
+    assert_close(json_num(j, "bic"), json_num(s, "bic"), 1e-12, 0);
+    assert_close(json_num(j, "aic"), json_num(s, "aic"), 1e-12, 0);
+    json_decref(s);
+    run_free(&r);
+    /* Without --json: the log-likelihood alone. */
+    RUN(&r, "hmm", "score", "m.json", "hmm.csv", "--lengths", "lengths.txt");
+    expect_ok(&r);
+    char *end = NULL;
+    double plain = strtod(r.out, &end);
+    assert_string_equal(end, "\n");
+    assert_close(plain, ll, 1e-12, 0);
+    run_free(&r);
+    json_decref(j);
+
+    /* The lengths as a list, or as a .npy of integers, give the same
+     * fit. */
+    static const long long two[2] = {150, 250};
+    write_lengths_npy("lengths.npy", "<i8", two, 2, 8);
+    static const char *const specs[] = {"150,250", "lengths.npy"};
+    for (int i = 0; i < 2; i++) {
+        RUN(&r, "hmm", "fit", "hmm.csv", "-k", "2", "--lengths", specs[i],
+            "--json");
+        expect_ok(&r);
+        j = parse_json(r.out);
+        assert_int_equal(json_int(j, "n_sequences"), 2);
+        assert_close(json_num(j, "log_likelihood"), ll, 1e-12, 0);
+        json_decref(j);
+        run_free(&r);
+    }
+    unlink("lengths.npy");
+
+    emgmm_hmm *m = load_hmm("m.json");
+    assert_int_equal(emgmm_hmm_n_states(m), 2);
+    assert_int_equal(emgmm_hmm_n_features(m), 2);
+    assert_int_equal(emgmm_hmm_get_covariance_type(m),
+                     EMGMM_COVARIANCE_DIAG);
+    emgmm_hmm_free(&m);
+
+    /* States: one 0-based state a row, the true ones up to renaming. */
+    dataio_matrix st = read_matrix("s.csv"), truth = read_matrix("truth.csv");
+    assert_int_equal(st.rows, HMM_ROWS);
+    assert_int_equal(st.cols, 1);
+    assert_true(best_agreement(st.data, truth.data, HMM_ROWS, 2) > 0.97);
+    /* Posteriors: N x 2 in [0, 1], rows summing to 1, the most probable
+     * state mostly the Viterbi one. */
+    dataio_matrix p = read_matrix("p.npy");
+    assert_int_equal(p.rows, HMM_ROWS);
+    assert_int_equal(p.cols, 2);
+    size_t same = 0;
+    for (size_t i = 0; i < p.rows; i++) {
+        assert_true(p.data[2 * i] >= 0 && p.data[2 * i] <= 1);
+        assert_true(p.data[2 * i + 1] >= 0 && p.data[2 * i + 1] <= 1);
+        assert_close(p.data[2 * i] + p.data[2 * i + 1], 1.0, 1e-12, 1e-12);
+        same += (p.data[2 * i + 1] > p.data[2 * i]) == (st.data[i] == 1.0);
+    }
+    assert_true(same >= HMM_ROWS - 4);
+    dataio_matrix_free(&st);
+    dataio_matrix_free(&truth);
+    dataio_matrix_free(&p);
+
+    /* Without -o and --json the model goes to standard output; .npy
+     * states. */
+    RUN(&r, "hmm", "fit", "hmm.csv", "-k", "2", "--lengths", "lengths.txt",
+        "--states", "s.npy");
+    expect_ok(&r);
+    write_text("stdout.json", r.out);
+    emgmm_hmm *a = load_hmm("stdout.json"), *b = load_hmm("m.json");
+    expect_same_hmm(a, b);
+    emgmm_hmm_free(&a);
+    emgmm_hmm_free(&b);
+    char *file = read_all("m.json", NULL);
+    assert_string_equal(r.out, file);
+    free(file);
+    run_free(&r);
+    double *sn = read_states_npy("s.npy", HMM_ROWS);
+    st = read_matrix("s.csv");
+    expect_same_array(sn, st.data, HMM_ROWS);
+    free(sn);
+    dataio_matrix_free(&st);
+}
+
+/* A negative --tol runs exactly --max-iter iterations; -v prints one line
+ * per iteration. */
+static void test_hmm_fit_tol_negative(void **state)
+{
+    (void)state;
+    write_hmm_data();
+    run_result r;
+    RUN(&r, "hmm", "fit", "hmm.csv", "-k", "2", "--lengths", "lengths.txt",
+        "--tol", "-1", "--max-iter", "3", "--json", "-v");
+    expect_status(&r, 0);
+    json_t *j = parse_json(r.out);
+    assert_int_equal(json_int(j, "n_iter"), 3);
+    assert_true(json_is_false(json_object_get(j, "converged")));
+    json_decref(j);
+    regex_t re;
+    assert_int_equal(regcomp(&re,
+                             "^iter 1  log_likelihood -[0-9.]+  change inf  "
+                             "[0-9.]+ s\niter 2  .*\niter 3  .*\n$",
+                             REG_EXTENDED), 0);
+    if (regexec(&re, r.err, 0, NULL, 0) != 0)
+        show(&r);
+    assert_int_equal(regexec(&re, r.err, 0, NULL, 0), 0);
+    regfree(&re);
+    run_free(&r);
+}
+
+/* --init-model with --max-iter 0 gives the model back; -k and -c that
+ * agree with it are accepted, others refused. */
+static void test_hmm_init_model_round_trip(void **state)
+{
+    (void)state;
+    write_hmm_data();
+    run_result r;
+    RUN(&r, "hmm", "fit", "hmm.csv", "-k", "2", "-c", "full", "--lengths",
+        "lengths.txt", "-o", "m.json");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "hmm", "fit", "hmm.csv", "--init-model", "m.json", "--lengths",
+        "lengths.txt", "--max-iter", "0", "-o", "m2.json", "--json");
+    expect_ok(&r);
+    json_t *j = parse_json(r.out);
+    assert_int_equal(json_int(j, "n_iter"), 0);
+    assert_int_equal(json_int(j, "n_states"), 2);
+    assert_string_equal(
+        json_string_value(json_object_get(j, "covariance_type")), "full");
+    json_decref(j);
+    run_free(&r);
+    emgmm_hmm *a = load_hmm("m.json"), *b = load_hmm("m2.json");
+    expect_same_hmm(a, b);
+    emgmm_hmm_free(&a);
+    emgmm_hmm_free(&b);
+
+    /* Agreeing -k and -c; more iterations from the model. */
+    RUN(&r, "hmm", "fit", "hmm.csv", "--init-model", "m.json", "-k", "2",
+        "-c", "full", "--lengths", "lengths.txt", "--json");
+    expect_ok(&r);
+    json_decref(parse_json(r.out));
+    run_free(&r);
+    /* Disagreeing ones: exit 2, one line, nothing written. */
+    RUN(&r, "hmm", "fit", "hmm.csv", "--init-model", "m.json", "-k", "3",
+        "-o", "m3.json");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "-k 3 disagrees with --init-model m.json");
+    assert_false(file_exists("m3.json"));
+    run_free(&r);
+    RUN(&r, "hmm", "fit", "hmm.csv", "--init-model", "m.json", "-c", "diag",
+        "-o", "m3.json");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "covariance type is full");
+    assert_false(file_exists("m3.json"));
+    run_free(&r);
+}
+
+/* Viterbi and per-row maximum posterior agree on well separated data. */
+static void test_hmm_decode(void **state)
+{
+    (void)state;
+    write_hmm_data();
+    run_result r;
+    RUN(&r, "hmm", "fit", "hmm.csv", "-k", "2", "--lengths", "lengths.txt",
+        "-o", "m.json");
+    expect_ok(&r);
+    run_free(&r);
+
+    /* By default: Viterbi states on standard output. */
+    RUN(&r, "hmm", "decode", "m.json", "hmm.csv", "--lengths",
+        "lengths.txt");
+    expect_ok(&r);
+    write_text("v.csv", r.out);
+    run_free(&r);
+    RUN(&r, "hmm", "decode", "m.json", "hmm.csv", "--lengths",
+        "lengths.txt", "--algorithm", "map", "-o", "map.npy", "--proba",
+        "p.csv", "--json");
+    expect_ok(&r);
+    json_t *j = parse_json(r.out);
+    static const char *const keys[] = {"n_samples", "n_sequences",
+                                       "algorithm", "log_probability", NULL};
+    expect_keys(j, keys);
+    assert_string_equal(json_string_value(json_object_get(j, "algorithm")),
+                        "map");
+    assert_true(json_is_null(json_object_get(j, "log_probability")));
+    assert_int_equal(json_int(j, "n_sequences"), 2);
+    json_decref(j);
+    run_free(&r);
+    RUN(&r, "hmm", "decode", "m.json", "hmm.csv", "--lengths",
+        "lengths.txt", "--json", "-o", "v2.csv");
+    expect_ok(&r);
+    j = parse_json(r.out);
+    expect_keys(j, keys);
+    assert_string_equal(json_string_value(json_object_get(j, "algorithm")),
+                        "viterbi");
+    assert_int_equal(json_int(j, "n_samples"), HMM_ROWS);
+    double logprob = json_num(j, "log_probability");
+    json_decref(j);
+    run_free(&r);
+    /* The path's probability is at most the data's. */
+    RUN(&r, "hmm", "score", "m.json", "hmm.csv", "--lengths",
+        "lengths.txt");
+    expect_ok(&r);
+    assert_true(logprob <= strtod(r.out, NULL));
+    run_free(&r);
+
+    dataio_matrix v = read_matrix("v.csv"), v2 = read_matrix("v2.csv"),
+                  p = read_matrix("p.csv"), truth = read_matrix("truth.csv");
+    dataio_matrix mp = {read_states_npy("map.npy", HMM_ROWS), HMM_ROWS, 1};
+    assert_int_equal(v.rows, HMM_ROWS);
+    assert_int_equal(p.rows, HMM_ROWS);
+    assert_int_equal(p.cols, 2);
+    expect_same_array(v.data, v2.data, HMM_ROWS);
+    size_t differ = 0;
+    for (size_t i = 0; i < HMM_ROWS; i++) {
+        differ += v.data[i] != mp.data[i];
+        /* map is the argmax of the posteriors */
+        assert_int_equal(mp.data[i] == 1.0, p.data[2 * i + 1] > p.data[2 * i]);
+    }
+    assert_true(differ <= 4);
+    assert_true(best_agreement(v.data, truth.data, HMM_ROWS, 2) > 0.97);
+    dataio_matrix_free(&v);
+    dataio_matrix_free(&v2);
+    dataio_matrix_free(&mp);
+    dataio_matrix_free(&p);
+    dataio_matrix_free(&truth);
+
+    /* --json takes standard output: states to it too is refused. */
+    RUN(&r, "hmm", "decode", "m.json", "hmm.csv", "--json", "-o", "-");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    assert_string_equal(r.out, "");
+    run_free(&r);
+}
+
+/* Sampling a known model, then fitting the sample, finds its means; the
+ * same seed gives the same rows. */
+static void test_hmm_sample_and_fit(void **state)
+{
+    (void)state;
+    const double start[2] = {0.5, 0.5}, trans[4] = {0.95, 0.05, 0.1, 0.9};
+    const double means[4] = {-3.0, 1.0, 4.0, 2.0}, var[4] = {1, 0.5, 1, 2};
+    emgmm_hmm *m = NULL;
+    assert_int_equal(emgmm_hmm_create(EMGMM_COVARIANCE_DIAG, 2, 2, start,
+                                      trans, means, var, &m, NULL),
+                     EMGMM_OK);
+    assert_int_equal(emgmm_hmm_save(m, "true.json"), EMGMM_OK);
+    emgmm_hmm_free(&m);
+    run_result r;
+    RUN(&r, "hmm", "sample", "true.json", "-n", "3000", "--seed", "5", "-o",
+        "x.npy", "--states", "z.csv");
+    expect_ok(&r);
+    assert_string_equal(r.out, "");
+    run_free(&r);
+    RUN(&r, "hmm", "sample", "true.json", "-n", "3000", "--seed", "5", "-o",
+        "-");
+    expect_ok(&r);
+    write_text("x2.csv", r.out);
+    run_free(&r);
+    dataio_matrix x = read_matrix("x.npy"), x2 = read_matrix("x2.csv"),
+                  z = read_matrix("z.csv");
+    assert_int_equal(x.rows, 3000);
+    assert_int_equal(x.cols, 2);
+    assert_int_equal(z.rows, 3000);
+    expect_same_array(x.data, x2.data, 6000);
+    for (size_t i = 0; i < z.rows; i++)
+        assert_true(z.data[i] == 0.0 || z.data[i] == 1.0);
+    dataio_matrix_free(&x);
+    dataio_matrix_free(&x2);
+    dataio_matrix_free(&z);
+
+    RUN(&r, "hmm", "fit", "x.npy", "-k", "2", "--max-iter", "50", "-o",
+        "fit.json");
+    expect_ok(&r);
+    run_free(&r);
+    m = load_hmm("fit.json");
+    const double *mu = emgmm_hmm_means(m);
+    int first = mu[0] < mu[2] ? 0 : 1; /* the state near (-3, 1) */
+    assert_close(mu[2 * first], -3.0, 0, 0.2);
+    assert_close(mu[2 * first + 1], 1.0, 0, 0.2);
+    assert_close(mu[2 * (1 - first)], 4.0, 0, 0.2);
+    assert_close(mu[2 * (1 - first) + 1], 2.0, 0, 0.2);
+    const double *a = emgmm_hmm_transmat(m);
+    assert_close(a[first * 2 + first], 0.95, 0, 0.03);
+    emgmm_hmm_free(&m);
+}
+
+static void test_hmm_bad_inputs(void **state)
+{
+    (void)state;
+    write_hmm_data();
+    run_result r;
+    RUN(&r, "hmm", "fit", "hmm.csv", "-k", "2", "-o", "m.json");
+    expect_ok(&r);
+    run_free(&r);
+    /* A "gmm" model file (the file of a Gaussian one, renamed). */
+    char *text = read_all("m.json", NULL);
+    char *at = strstr(text, "\"gaussian\"");
+    assert_non_null(at);
+    memmove(at + 5, at + 10, strlen(at + 10) + 1);
+    memcpy(at, "\"gmm\"", 5);
+    write_text("gmm.json", text);
+    free(text);
+    write_text("keep.json", "KEEP\n");
+    write_text("l_short.txt", "150\n200\n");
+    write_text("l_zero.txt", "150\n0\n250\n");
+    write_text("l_half.txt", "150\n249.5\n0.5\n");
+    write_text("l_neg.txt", "450\n-50\n");
+    write_model_3d("m3.json");
+    static const long long npy_zero[3] = {150, 0, 250};
+    write_lengths_npy("l_zero.npy", "<i4", npy_zero, 3, 4);
+
+    static const bad_case cases[] = {
+        {{"hmm", "fit", "hmm.csv", "-k", "2", "--lengths", "l_short.txt"},
+         "l_short.txt:2: the 2 lengths add up to 350 but hmm.csv has 400 "
+         "rows"},
+        {{"hmm", "fit", "hmm.csv", "-k", "2", "--lengths", "100,200"},
+         "the 2 lengths add up to 300 but hmm.csv has 400 rows"},
+        {{"hmm", "fit", "hmm.csv", "-k", "2", "--lengths", "300,200"},
+         "add up to 500 but hmm.csv has 400 rows"},
+        {{"hmm", "fit", "hmm.csv", "-k", "2", "--lengths", "l_zero.txt"},
+         "l_zero.txt:2:1: length 0"},
+        {{"hmm", "fit", "hmm.csv", "-k", "2", "--lengths", "l_zero.npy"},
+         "l_zero.npy: element 2: length 0"},
+        {{"hmm", "fit", "hmm.csv", "-k", "2", "--lengths", "l_half.txt"},
+         "l_half.txt:2:1: '249.5' is not a whole number"},
+        {{"hmm", "fit", "hmm.csv", "-k", "2", "--lengths", "l_neg.txt"},
+         "l_neg.txt:2:1: length -50"},
+        {{"hmm", "fit", "hmm.csv", "-k", "2", "--lengths", "400,0"},
+         "(item 2): length 0 is not a positive whole number"},
+        {{"hmm", "fit", "hmm.csv", "-k", "2", "--lengths", "450,-50"},
+         "(item 2): length -50 is not a positive whole number"},
+        {{"hmm", "fit", "hmm.csv", "-k", "2", "--lengths", "2.5"}, "'2.5'"},
+        {{"hmm", "fit", "hmm.csv", "-k", "2", "--lengths", "nosuch.txt"},
+         "nosuch.txt"},
+        {{"hmm", "fit", "hmm.csv", "-k", "2", "-c", "round"},
+         "-c: unknown covariance type 'round'"},
+        {{"hmm", "fit", "hmm.csv"}, "-k is required"},
+        {{"hmm", "fit", "-k", "2"}, "missing DATA"},
+        {{"hmm", "fit", "hmm.csv", "-k", "0"}, "-k: '0'"},
+        {{"hmm", "fit", "hmm.csv", "-k", "2", "--bogus"}, "--bogus"},
+        {{"hmm", "fit", "hmm.csv", "-k", "2", "--max-iter", "-1"},
+         "--max-iter"},
+        {{"hmm", "fit", "hmm.csv", "-k", "2", "--tol", "nan"}, "--tol"},
+        {{"hmm", "fit", "hmm.csv", "-k", "2", "--min-covar", "-1"},
+         "--min-covar"},
+        {{"hmm", "fit", "hmm.csv", "-k", "2", "--covars-prior", "x"},
+         "--covars-prior"},
+        {{"hmm", "fit", "hmm.csv", "-k", "2", "--params", "stq"},
+         "--params: 'stq'"},
+        {{"hmm", "fit", "hmm.csv", "-k", "2", "--init-params", "st"},
+         "--init-params 'st'"},
+        {{"hmm", "fit", "hmm.csv", "--init-model", "m.json", "-k", "3"},
+         "-k 3 disagrees with --init-model m.json, which has 2 states"},
+        {{"hmm", "fit", "hmm.csv", "--init-model", "m.json", "--n-init",
+          "2"}, "--n-init"},
+        {{"hmm", "fit", "hmm.csv", "--init-model", "m3.json"}, "m3.json"},
+        {{"hmm", "fit", "hmm.csv", "--init-model", "gmm.json"}, "gmm.json"},
+        {{"hmm", "fit", "hmm.csv", "-k", "500"}, "too few"},
+        {{"hmm", "decode", "gmm.json", "hmm.csv"}, "gmm.json"},
+        {{"hmm", "decode", "m.json", "hmm.csv", "--algorithm", "best"},
+         "--algorithm"},
+        {{"hmm", "decode", "m.json", "hmm.csv", "--lengths", "100"},
+         "the 1 length adds up to 100 but hmm.csv has 400 rows"},
+        {{"hmm", "decode", "m.json", "data.csv", "--json", "-o", "-"},
+         "standard output"},
+        {{"hmm", "decode", "data.csv", "hmm.csv"}, "data.csv"},
+        {{"hmm", "score", "gmm.json", "hmm.csv"}, "gmm.json"},
+        {{"hmm", "score", "m.json", "hmm.csv", "--lengths", "l_short.txt"},
+         "add up to 350"},
+        {{"hmm", "score", "m.json"}, "missing DATA"},
+        {{"hmm", "sample", "m.json", "-n", "10"}, "-o is required"},
+        {{"hmm", "sample", "m.json", "-o", "keep.json"}, "-n is required"},
+        {{"hmm", "sample", "gmm.json", "-n", "10", "-o", "keep.json"},
+         "gmm.json"},
+        {{"hmm", "frobnicate"}, "frobnicate"},
+    };
+    char *before = list_dir();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        /* fit and decode also name keep.json as their output: that file
+         * must stay as it was. */
+        const char *args[24];
+        size_t n = 0;
+        for (; cases[i].args[n] != NULL; n++)
+            args[n] = cases[i].args[n];
+        if ((strcmp(args[1], "fit") == 0 || strcmp(args[1], "decode") == 0) &&
+            strcmp(args[n - 1], "-") != 0) {
+            args[n++] = strcmp(args[1], "fit") == 0 ? "-o" : "--proba";
+            args[n++] = "keep.json";
+        }
+        args[n] = NULL;
+        run_in(&r, NULL, args);
+        if (r.status != 2)
+            print_message("case %zu: %s %s ...\n", i, args[0], args[1]);
+        expect_status(&r, 2);
+        expect_one_error_line(&r);
+        if (cases[i].message)
+            expect_in_stderr(&r, cases[i].message);
+        /* A "gmm" file without mixture weights names what it lacks. */
+        for (size_t a = 0; a < n; a++)
+            if (strcmp(args[a], "gmm.json") == 0)
+                expect_in_stderr(&r, "\"weights\"");
+        assert_string_equal(r.out, "");
+        char *after = list_dir();
+        if (strcmp(after, before) != 0)
+            print_message("case %zu changed the folder:\n%s", i, after);
+        assert_string_equal(after, before);
+        free(after);
+        char *keep = read_all("keep.json", NULL);
+        assert_string_equal(keep, "KEEP\n");
+        free(keep);
+        run_free(&r);
+    }
+    free(before);
+}
+
+static void test_hmm_help(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *sub;
+        const char *flags[32];
+    } helps[] = {
+        {NULL, {"hmm fit", "hmm decode", "hmm score", "hmm sample",
+                "--lengths", "100,200,50", "--mix M", "GMMHMM",
+                "Exit status", NULL}},
+        {"fit", {"-k", "-c", "--mix", "--weights-prior", "--lengths",
+                 "--init-model", "--seed",
+                 "--n-init", "--tol", "--max-iter", "--min-covar",
+                 "--params", "--init-params", "--startprob-prior",
+                 "--transmat-prior", "--means-prior", "--means-weight",
+                 "--covars-prior", "--covars-weight", "--threads", "--shape",
+                 "-o", "--states", "--proba", "--json", "-v", "diag",
+                 "default 10)", "default 0.01)", "default 0.001)",
+                 "Exit status", NULL}},
+        {"decode", {"--lengths", "--algorithm", "viterbi", "map", "-o",
+                    "--proba", "--json", "--shape", "Exit status", NULL}},
+        {"score", {"--lengths", "--json", "--shape", "Exit status", NULL}},
+        {"sample", {"-n", "--seed", "-o", "--states", "Exit status",
+                    NULL}},
+    };
+    for (size_t h = 0; h < sizeof helps / sizeof helps[0]; h++) {
+        run_result r;
+        if (helps[h].sub)
+            RUN(&r, "hmm", helps[h].sub, "--help");
+        else
+            RUN(&r, "hmm", "--help");
+        expect_ok(&r);
+        for (size_t i = 0; helps[h].flags[i] != NULL; i++) {
+            if (strstr(r.out, helps[h].flags[i]) == NULL)
+                print_message("'hmm %s --help' does not mention %s\n",
+                              helps[h].sub ? helps[h].sub : "",
+                              helps[h].flags[i]);
+            assert_non_null(strstr(r.out, helps[h].flags[i]));
+        }
+        assert_non_null(strstr(r.out, "Usage"));
+        assert_non_null(strstr(r.out, "xample"));
+        run_free(&r);
+    }
+    /* The program's usage lists them; 'emgmm hmm' alone is bad usage. */
+    run_result r;
+    RUN(&r, "--help");
+    expect_ok(&r);
+    assert_non_null(strstr(r.out, "hmm fit"));
+    assert_non_null(strstr(r.out, "hmm decode"));
+    assert_non_null(strstr(r.out, "hmm score"));
+    assert_non_null(strstr(r.out, "hmm sample"));
+    run_free(&r);
+    RUN(&r, "hmm");
+    expect_status(&r, 2);
+    assert_string_equal(r.out, "");
+    assert_non_null(strstr(r.err, "emgmm hmm fit"));
+    run_free(&r);
+}
+
+/* The bundled demo: a fox's six nights of steps, three behaviours. The
+ * default start (k-means means, the data's covariance) finds them. */
+static void test_hmm_demo_tracks(void **state)
+{
+    (void)state;
+    char data[PATH_MAX + 32], lengths[PATH_MAX + 32], truth[PATH_MAX + 32];
+    snprintf(data, sizeof data, "%s/data/tracks.csv", g_src);
+    snprintf(lengths, sizeof lengths, "%s/data/tracks-lengths.txt", g_src);
+    snprintf(truth, sizeof truth, "%s/data/tracks-states.txt", g_src);
+    if (!file_exists(data) || !file_exists(lengths) || !file_exists(truth))
+        skip();
+    run_result r;
+    RUN(&r, "hmm", "fit", data, "-k", "3", "-c", "full", "--lengths",
+        lengths, "--states", "s.csv", "--json");
+    expect_ok(&r);
+    json_t *j = parse_json(r.out);
+    assert_int_equal(json_int(j, "n_sequences"), 6);
+    json_decref(j);
+    run_free(&r);
+    dataio_matrix s = read_matrix("s.csv"), t = read_matrix(truth);
+    assert_int_equal(s.rows, t.rows);
+    double agree = best_agreement(s.data, t.data, s.rows, 3);
+    if (!(agree > 0.9))
+        print_message("the states agree on %.4f of the rows\n", agree);
+    assert_true(agree > 0.9);
+    dataio_matrix_free(&s);
+    dataio_matrix_free(&t);
+}
+
+/* ------------------------------------------------------------------ */
 /* --help, --version, usage                                            */
 /* ------------------------------------------------------------------ */
 
@@ -2346,6 +3054,70 @@ static int absolute(const char *path, char out[PATH_MAX])
     return snprintf(out, PATH_MAX, "%s/%s", cwd, path) < PATH_MAX ? 0 : -1;
 }
 
+/* --mix: Gaussian-mixture emissions end to end. The model file says so,
+ * score gives the fit's log-likelihood, decode and sample work on it, a
+ * start from it keeps its shape, and --mix must agree with a start. */
+static void test_hmm_gmm_emissions(void **state)
+{
+    (void)state;
+    write_hmm_data();
+    run_result r;
+    RUN(&r, "hmm", "fit", "hmm.csv", "-k", "2", "--mix", "2", "-c", "full",
+        "--lengths", "lengths.txt", "-o", "g.json", "--json");
+    expect_ok(&r);
+    json_t *j = parse_json(r.out);
+    assert_int_equal(json_int(j, "n_mix"), 2);
+    const double ll = json_num(j, "log_likelihood");
+    json_decref(j);
+    run_free(&r);
+    emgmm_hmm *m = NULL;
+    assert_int_equal(emgmm_hmm_load("g.json", &m, NULL), EMGMM_OK);
+    assert_int_equal(emgmm_hmm_get_emission(m), EMGMM_HMM_GMM);
+    assert_int_equal(emgmm_hmm_n_mix(m), 2);
+    emgmm_hmm_free(&m);
+    RUN(&r, "hmm", "score", "g.json", "hmm.csv", "--lengths", "lengths.txt",
+        "--json");
+    expect_ok(&r);
+    j = parse_json(r.out);
+    assert_close(json_num(j, "log_likelihood"), ll, 1e-12, 0);
+    json_decref(j);
+    run_free(&r);
+    RUN(&r, "hmm", "decode", "g.json", "hmm.csv", "--lengths", "lengths.txt",
+        "-o", "gs.csv");
+    expect_ok(&r);
+    run_free(&r);
+    char *states = read_all("gs.csv", NULL), *truth = read_all("truth.csv",
+                                                                 NULL);
+    size_t same = 0, rows = 0;
+    for (const char *a = states, *b = truth; *a && *b; a++, b++)
+        if (*a != '\n') {
+            rows++;
+            same += *a == *b;
+        }
+    assert_int_equal(rows, 400);
+    assert_true(same > 390 || same < 10); /* either labelling */
+    free(states);
+    free(truth);
+    RUN(&r, "hmm", "sample", "g.json", "-n", "50", "--seed", "3", "-o",
+        "s.csv");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "hmm", "fit", "hmm.csv", "--init-model", "g.json", "--mix", "2",
+        "--max-iter", "2", "--json");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "hmm", "fit", "hmm.csv", "--init-model", "g.json", "--mix", "3");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "--mix 3 disagrees");
+    run_free(&r);
+    RUN(&r, "hmm", "fit", "hmm.csv", "-k", "2", "--mix", "2",
+        "--init-params", "stmc");
+    expect_status(&r, 2);
+    expect_in_stderr(&r, "and w");
+    run_free(&r);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -2398,6 +3170,15 @@ int main(int argc, char **argv)
         T(test_bad_inputs),
         T(test_help_and_version),
         T(test_demo_data),
+        T(test_hmm_fit_outputs),
+        T(test_hmm_fit_tol_negative),
+        T(test_hmm_init_model_round_trip),
+        T(test_hmm_decode),
+        T(test_hmm_sample_and_fit),
+        T(test_hmm_bad_inputs),
+        T(test_hmm_help),
+        T(test_hmm_demo_tracks),
+        T(test_hmm_gmm_emissions),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     if (chdir("/") == 0)

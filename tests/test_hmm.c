@@ -420,11 +420,13 @@ static void test_model_file_errors(void **state)
         assert_null(m);
         assert_true(strlen(err.message) > 10);
     }
+    /* GMM emissions need their weights. */
     write_text("bad.json",
-               "{\"emission\": \"gmm\", \"covariance_type\": \"diag\"}");
+               "{\"emission\": \"gmm\", \"covariance_type\": \"diag\", "
+               "\"startprob\": [1], \"transmat\": [[1]], \"means\": "
+               "[[[0]]], \"covariances\": [[[1]]]}");
     emgmm_hmm *m = NULL;
-    assert_int_equal(emgmm_hmm_load("bad.json", &m, NULL),
-                     EMGMM_ERR_UNSUPPORTED);
+    assert_int_equal(emgmm_hmm_load("bad.json", &m, NULL), EMGMM_ERR_FORMAT);
     /* A file with only the parameters is a valid model. */
     write_text("ok.json",
                "{\"covariance_type\": \"spherical\", \"startprob\": [0.5, "
@@ -453,17 +455,19 @@ static void test_errors(void **state)
     assert_int_equal(emgmm_hmm_fit(&p, X, 6, 2, 2, zero_len, 2, &m, NULL),
                      EMGMM_ERR_INVALID);
     p.emission = EMGMM_HMM_GMM;
+    p.n_mix = 0;
     assert_int_equal(emgmm_hmm_fit(&p, X, 6, 2, 2, NULL, 0, &m, NULL),
-                     EMGMM_ERR_UNSUPPORTED);
+                     EMGMM_ERR_INVALID);
+    p.n_mix = 1;
     p.emission = EMGMM_HMM_GAUSSIAN;
     strcpy(p.params, "stx");
     assert_int_equal(emgmm_hmm_fit(&p, X, 6, 2, 2, NULL, 0, &m, NULL),
                      EMGMM_ERR_INVALID);
-    strcpy(p.params, "stmc");
+    strcpy(p.params, "stmcw");
     strcpy(p.init_params, "st"); /* nothing to take m and c from */
     assert_int_equal(emgmm_hmm_fit(&p, X, 6, 2, 2, NULL, 0, &m, NULL),
                      EMGMM_ERR_INVALID);
-    strcpy(p.init_params, "stmc");
+    strcpy(p.init_params, "stmcw");
     X[5] = NAN;
     assert_int_equal(emgmm_hmm_fit(&p, X, 6, 2, 2, NULL, 0, &m, NULL),
                      EMGMM_ERR_NONFINITE);
@@ -520,6 +524,152 @@ static void test_allocation_failures(void **state)
     remove("alloc.json");
 }
 
+/* Gaussian-mixture emissions (GMMHMM): score, posteriors, Viterbi and
+ * three Baum-Welch iterations against the textbook, every type, with
+ * GMMHMM's default priors and with set ones; a save/load round trip. */
+static void test_gmm_matches_textbook(void **state)
+{
+    /* Enough rows that no component collapses onto a few points in three
+     * iterations (then both sides would only agree to the conditioning of
+     * a nearly singular covariance). */
+    static const size_t GLEN[3] = {40, 50, 30};
+    (void)state;
+    for (int t = 0; t < 4; t++)
+        for (int priors = 0; priors < 2; priors++) {
+            naive_hmm h = random_gmm_model(TYPES[t], 2, 91 + (uint64_t)t);
+            const size_t n = 120, k = h.k;
+            double *X = draw(&h, n, 5, 0.0);
+            emgmm_hmm *start = to_model(&h);
+            /* Inference. */
+            double *lb = naive_emissions(&h, X, n);
+            double *g = calloc(n * k, sizeof(double));
+            double xi[9] = {0}, want = 0.0, want_lp = 0.0;
+            int32_t path[120], want_path[120];
+            for (size_t q = 0, a0 = 0; q < 3; a0 += GLEN[q], q++) {
+                want += naive_fb(&h, lb, a0, GLEN[q], g, xi);
+                want_lp += naive_viterbi(&h, lb, a0, GLEN[q], want_path);
+            }
+            double ll, lp, proba[120 * 3];
+            assert_int_equal(emgmm_hmm_score(start, X, n, 3, GLEN, 3, &ll),
+                             EMGMM_OK);
+            assert_close(ll, want, 1e-11, 0);
+            assert_int_equal(
+                emgmm_hmm_predict_proba(start, X, n, 3, GLEN, 3, proba),
+                EMGMM_OK);
+            for (size_t i = 0; i < n * k; i++)
+                assert_close(proba[i], g[i], 0, 1e-10);
+            assert_int_equal(
+                emgmm_hmm_decode(start, X, n, 3, GLEN, 3, path, &lp),
+                EMGMM_OK);
+            assert_memory_equal(path, want_path, sizeof path);
+            assert_close(lp, want_lp, 1e-11, 0);
+            free(lb);
+            free(g);
+            /* Baum-Welch. */
+            emgmm_hmm_params p;
+            emgmm_hmm_params_default(&p);
+            p.init_model = start;
+            p.init_params[0] = '\0';
+            p.tol = -1.0;
+            p.max_iter = 3;
+            if (priors) {
+                p.weights_prior = 1.5;
+                p.means_prior = 0.5;
+                p.means_weight = 2.0;
+                p.covars_prior = TYPES[t] == EMGMM_COVARIANCE_FULL ||
+                                         TYPES[t] == EMGMM_COVARIANCE_TIED
+                                     ? 0.2
+                                     : 1.0;
+                p.covars_weight = TYPES[t] == EMGMM_COVARIANCE_FULL ||
+                                          TYPES[t] == EMGMM_COVARIANCE_TIED
+                                      ? 4.0
+                                      : 0.5;
+            }
+            emgmm_hmm *fit = NULL;
+            emgmm_hmm_fit_info info;
+            assert_int_equal(
+                emgmm_hmm_fit(&p, X, n, 3, 3, GLEN, 3, &fit, &info), EMGMM_OK);
+            double last = 0.0;
+            for (int it = 0; it < 3; it++)
+                last = naive_iteration(&h, X, n, GLEN, 3, &p);
+            assert_close(info.last_estep, last, 1e-10, 0);
+            expect_model_close(fit, &h, 1e-9);
+            /* Save and load: the same bits. */
+            assert_int_equal(emgmm_hmm_save(fit, "gmm.json"), EMGMM_OK);
+            emgmm_hmm *back = NULL;
+            emgmm_error err;
+            assert_int_equal(emgmm_hmm_load("gmm.json", &back, &err),
+                             EMGMM_OK);
+            assert_int_equal(emgmm_hmm_get_emission(back), EMGMM_HMM_GMM);
+            assert_int_equal(emgmm_hmm_n_mix(back), 2);
+            assert_memory_equal(emgmm_hmm_weights(back),
+                                emgmm_hmm_weights(fit), 6 * sizeof(double));
+            assert_memory_equal(emgmm_hmm_means(back), emgmm_hmm_means(fit),
+                                18 * sizeof(double));
+            const size_t n_cov = TYPES[t] == EMGMM_COVARIANCE_TIED
+                                     ? 27
+                                     : 3 * cov_size(TYPES[t], 2, 3);
+            assert_memory_equal(emgmm_hmm_covariances(back),
+                                emgmm_hmm_covariances(fit),
+                                n_cov * sizeof(double));
+            remove("gmm.json");
+            emgmm_hmm_free(&back);
+            emgmm_hmm_free(&fit);
+            emgmm_hmm_free(&start);
+            free(X);
+            naive_free(&h);
+        }
+}
+
+/* GMM emissions from the library's own initialisation: monotone without
+ * priors, and a model that generated the data is found again. */
+static void test_gmm_fit_from_data(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 4; t++) {
+        naive_hmm h = random_gmm_model(TYPES[t], 2, 101 + (uint64_t)t);
+        /* States apart (centres 6 apart), their two components 3 apart. */
+        for (size_t s = 0; s < 3; s++)
+            for (size_t q = 0; q < 2; q++)
+                for (size_t j = 0; j < 3; j++)
+                    h.mu[(s * 2 + q) * 3 + j] =
+                        6.0 * (double)s + (j == 0 ? 3.0 * (double)q : 0.0);
+        const size_t n = 1500;
+        double *X = draw(&h, n, 23, 0.0);
+        emgmm_hmm_params p;
+        emgmm_hmm_params_default(&p);
+        p.emission = EMGMM_HMM_GMM;
+        p.n_states = 3;
+        p.n_mix = 2;
+        p.covariance_type = TYPES[t];
+        p.max_iter = 200;
+        history hs = {0};
+        p.progress = record;
+        p.progress_data = &hs;
+        emgmm_hmm *fit = NULL;
+        emgmm_hmm_fit_info info;
+        const size_t len[2] = {700, 800};
+        assert_int_equal(emgmm_hmm_fit(&p, X, n, 3, 3, len, 2, &fit, &info),
+                         EMGMM_OK);
+        /* GMMHMM's default priors make the update maximum likelihood
+         * except for spherical (README): monotone for the other three. */
+        for (int i = 1; TYPES[t] != EMGMM_COVARIANCE_SPHERICAL && i < hs.n;
+             i++)
+            assert_true(hs.ll[i] >= hs.ll[i - 1] - 1e-9 * fabs(hs.ll[i]));
+        emgmm_hmm *truth = to_model(&h);
+        double ll_truth;
+        assert_int_equal(emgmm_hmm_score(truth, X, n, 3, len, 2, &ll_truth),
+                         EMGMM_OK);
+        print_message("%s: fit %.3f truth %.3f iters %d\n", emgmm_covariance_type_name(TYPES[t]), info.log_likelihood, ll_truth, info.n_iter);
+        /* At least as likely as the generating model, up to a little. */
+        assert_true(info.log_likelihood > ll_truth - 0.01 * fabs(ll_truth));
+        emgmm_hmm_free(&truth);
+        emgmm_hmm_free(&fit);
+        free(X);
+        naive_free(&h);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -534,6 +684,8 @@ int main(void)
         cmocka_unit_test(test_model_file_errors),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_gmm_matches_textbook),
+        cmocka_unit_test(test_gmm_fit_from_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

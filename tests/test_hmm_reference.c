@@ -138,8 +138,9 @@ static double rel_diff(double a, double b)
 
 typedef struct ref_case {
     emgmm_covariance_type type;
-    int priors; /* 0: hmmlearn's defaults; 1: all set, params "stmc" */
+    int priors; /* 0: hmmlearn's defaults; 1: all set */
     const char *params;
+    size_t n_mix; /* 0: GaussianHMM; else GMMHMM with n_mix components */
 } ref_case;
 
 static const size_t LEN[3] = {80, 120, 100};
@@ -147,10 +148,15 @@ static const size_t LEN[3] = {80, 120, 100};
 static void run_case(const ref_case *rc)
 {
     const size_t n = 300;
-    naive_hmm truth = random_model(rc->type, 100 + (uint64_t)rc->type);
-    naive_hmm start = random_model(rc->type, 200 + (uint64_t)rc->type);
+    const size_t mm = rc->n_mix;
+    naive_hmm truth =
+        mm ? random_gmm_model(rc->type, mm, 100 + (uint64_t)rc->type)
+           : random_model(rc->type, 100 + (uint64_t)rc->type);
+    naive_hmm start =
+        mm ? random_gmm_model(rc->type, mm, 200 + (uint64_t)rc->type)
+           : random_model(rc->type, 200 + (uint64_t)rc->type);
     /* A start in the data's region: the truth's means, moved. */
-    for (size_t i = 0; i < truth.k * truth.d; i++)
+    for (size_t i = 0; i < truth.k * (mm ? mm : 1) * truth.d; i++)
         start.mu[i] = truth.mu[i] + 0.7 * ((double)(i % 3) - 1.0);
     double *X = draw(&truth, n, 17, 0.0);
     char x_path[256], l_path[256], s_path[256], o_path[256];
@@ -175,13 +181,21 @@ static void run_case(const ref_case *rc)
     p.init_params[0] = '\0';
     p.tol = -1.0;
     p.max_iter = 10;
+    /* GMMHMM's covariance priors are inverse-Wishart (full, tied: psi,
+     * nu) or inverse-gamma (diag, spherical: alpha, beta) parameters. */
+    const int wishart =
+        rc->type == EMGMM_COVARIANCE_FULL || rc->type == EMGMM_COVARIANCE_TIED;
+    const char *cp = mm && !wishart ? "1.0" : "0.2";
+    const char *cw = mm ? (wishart ? "4.0" : "0.5") : "5.0";
     if (rc->priors) {
         p.startprob_prior = 2.0;
         p.transmat_prior = 1.5;
         p.means_prior = 0.25;
         p.means_weight = 3.0;
-        p.covars_prior = 0.2;
-        p.covars_weight = 5.0;
+        p.covars_prior = atof(cp);
+        p.covars_weight = atof(cw);
+        if (mm)
+            p.weights_prior = 1.5;
     }
     snprintf(p.params, sizeof p.params, "%s", rc->params);
     const char *args_default[] = {"fit", x_path, s_path, "10", "--lengths",
@@ -191,10 +205,9 @@ static void run_case(const ref_case *rc)
                                  "--startprob-prior", "2",
                                  "--transmat-prior", "1.5", "--means-prior",
                                  "0.25", "--means-weight", "3",
-                                 "--covars-prior", "0.2", "--covars-weight",
-                                 "5", NULL};
-    printf("case %s %s %s\n", emgmm_covariance_type_name(rc->type),
-           rc->priors ? "priors" : "default", rc->params);
+                                 "--covars-prior", cp, "--covars-weight",
+                                 cw, mm ? "--weights-prior" : NULL, "1.5",
+                                 NULL};
     assert_int_equal(run_script(rc->priors ? args_priors : args_default,
                                 o_path),
                      0);
@@ -206,17 +219,25 @@ static void run_case(const ref_case *rc)
                                    &info),
                      EMGMM_OK);
     assert_int_equal(info.n_iter, 10);
-    const char *name = emgmm_covariance_type_name(rc->type);
-    const size_t k = truth.k, d = truth.d;
+    char name[48];
+    snprintf(name, sizeof name, "%s%s", mm ? "gmm " : "",
+             emgmm_covariance_type_name(rc->type));
+    const size_t k = truth.k, d = truth.d, m1 = mm ? mm : 1;
+    const size_t n_cov = !mm ? cov_size(rc->type, k, d)
+                         : rc->type == EMGMM_COVARIANCE_TIED
+                             ? k * d * d
+                             : k * cov_size(rc->type, mm, d);
     double worst = 0.0;
     worst = fmax(worst, compare(name, emgmm_hmm_startprob(m), k, ref,
                                 "startprob"));
     worst = fmax(worst, compare(name, emgmm_hmm_transmat(m), k * k, ref,
                                 "transmat"));
-    worst = fmax(worst, compare(name, emgmm_hmm_means(m), k * d, ref,
+    if (mm)
+        worst = fmax(worst, compare(name, emgmm_hmm_weights(m), k * mm, ref,
+                                    "weights"));
+    worst = fmax(worst, compare(name, emgmm_hmm_means(m), k * m1 * d, ref,
                                 "means"));
-    worst = fmax(worst, compare(name, emgmm_hmm_covariances(m),
-                                cov_size(rc->type, k, d), ref,
+    worst = fmax(worst, compare(name, emgmm_hmm_covariances(m), n_cov, ref,
                                 "covariances"));
     const json_t *hist = json_object_get(ref, "history");
     assert_int_equal(json_array_size(hist), 10);
@@ -227,8 +248,9 @@ static void run_case(const ref_case *rc)
     assert_close(info.log_likelihood, score, RTOL, 0);
     worst = fmax(worst, rel_diff(info.last_estep, last));
     worst = fmax(worst, rel_diff(info.log_likelihood, score));
-    g_worst[rc->type] = fmax(g_worst[rc->type], worst);
-    printf("%-9s %-6s params %-4s: largest relative difference %.2e\n",
+    const int slot = mm ? 4 : (int)rc->type;
+    g_worst[slot] = fmax(g_worst[slot], worst);
+    printf("%-13s %-7s params %-5s: largest relative difference %.2e\n",
            name, rc->priors ? "priors" : "default", rc->params, worst);
 
     json_decref(ref);
@@ -243,8 +265,9 @@ static void test_fit_every_type(void **state)
 {
     (void)state;
     for (int t = 0; t < 4; t++) {
-        const ref_case a = {TYPES[t], 0, "stmc"}, b = {TYPES[t], 1, "stmc"},
-                       c = {TYPES[t], 0, "tmc"};
+        const ref_case a = {TYPES[t], 0, "stmc", 0},
+                       b = {TYPES[t], 1, "stmc", 0},
+                       c = {TYPES[t], 0, "tmc", 0};
         run_case(&a);
         run_case(&b);
         run_case(&c);
@@ -252,6 +275,23 @@ static void test_fit_every_type(void **state)
     for (int t = 0; t < 4; t++)
         printf("largest relative difference to hmmlearn, %s: %.2e\n",
                emgmm_covariance_type_name(TYPES[t]), g_worst[TYPES[t]]);
+}
+
+/* GMMHMM, two components per state, three sequences, every type, with
+ * its default priors, set priors, and without updating the weights. */
+static void test_gmm_every_type(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 4; t++) {
+        const ref_case a = {TYPES[t], 0, "stmcw", 2},
+                       b = {TYPES[t], 1, "stmcw", 2},
+                       c = {TYPES[t], 0, "stmc", 2};
+        run_case(&a);
+        run_case(&b);
+        run_case(&c);
+    }
+    printf("largest relative difference to hmmlearn, GMMHMM: %.2e\n",
+           g_worst[4]);
 }
 
 /* score, Viterbi path and its log-probability, posteriors. */
@@ -331,6 +371,7 @@ int main(int argc, char **argv)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fit_every_type),
+        cmocka_unit_test(test_gmm_every_type),
         cmocka_unit_test(test_inference),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

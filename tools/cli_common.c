@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +273,20 @@ int cli_load_model(const char *path, emgmm_model **out)
     return cli_load_model_as(path, EMGMM_COVARIANCE_FULL, out);
 }
 
+/* A model file that did not load: "MODEL:LINE:COL: message". */
+static int model_load_error(const char *path, int rc, const emgmm_error *e)
+{
+    int code = rc == EMGMM_ERR_NOMEM ? EXIT_WORK_FAILED : EXIT_BAD_USAGE;
+    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    const char *msg = e->message[0] ? e->message : emgmm_strerror(rc);
+    if (e->line > 0 && e->column > 0)
+        return cli_error(code, "%s:%d:%d: %s", name, e->line, e->column,
+                         msg);
+    if (e->line > 0)
+        return cli_error(code, "%s:%d: %s", name, e->line, msg);
+    return cli_error(code, "%s: %s", name, msg);
+}
+
 int cli_load_model_as(const char *path, emgmm_covariance_type type,
                       emgmm_model **out)
 {
@@ -282,26 +297,185 @@ int cli_load_model_as(const char *path, emgmm_covariance_type type,
     if (rc == EMGMM_OK)
         return 0;
     emgmm_free(out);
-    int code = rc == EMGMM_ERR_NOMEM ? EXIT_WORK_FAILED : EXIT_BAD_USAGE;
-    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
-    const char *msg = e.message[0] ? e.message : emgmm_strerror(rc);
-    if (e.line > 0 && e.column > 0)
-        return cli_error(code, "%s:%d:%d: %s", name, e.line, e.column, msg);
-    if (e.line > 0)
-        return cli_error(code, "%s:%d: %s", name, e.line, msg);
-    return cli_error(code, "%s: %s", name, msg);
+    return model_load_error(path, rc, &e);
 }
 
-int cli_check_features(const char *data_path, const dataio_matrix *x,
-                       const char *model_path, const emgmm_model *m)
+int cli_load_hmm_model(const char *path, emgmm_hmm **out)
 {
-    size_t d = emgmm_n_features(m);
+    emgmm_error e;
+    memset(&e, 0, sizeof e);
+    *out = NULL;
+    int rc = emgmm_hmm_load(path, out, &e);
+    if (rc == EMGMM_OK)
+        return 0;
+    emgmm_hmm_free(out);
+    return model_load_error(path, rc, &e);
+}
+
+/* The data must have d columns, as the model has features. */
+static int check_feature_count(const char *data_path, const dataio_matrix *x,
+                               const char *model_path, size_t d)
+{
     if (x->cols != d)
         return cli_error(EXIT_BAD_USAGE,
                          "%s: the data have %zu column%s but the model %s "
                          "has %zu feature%s",
                          data_path, x->cols, x->cols == 1 ? "" : "s",
                          model_path, d, d == 1 ? "" : "s");
+    return 0;
+}
+
+int cli_check_features(const char *data_path, const dataio_matrix *x,
+                       const char *model_path, const emgmm_model *m)
+{
+    return check_feature_count(data_path, x, model_path,
+                               emgmm_n_features(m));
+}
+
+int cli_load_hmm_model_and_data(const char *command, const char *model_path,
+                                const char *data_path,
+                                const dataio_read_options *read,
+                                emgmm_hmm **m, dataio_matrix *x)
+{
+    if (strcmp(model_path, "-") == 0 && strcmp(data_path, "-") == 0)
+        return cli_error(EXIT_BAD_USAGE,
+                         "%s: MODEL and DATA cannot both be standard input",
+                         command);
+    int rc = cli_load_hmm_model(model_path, m);
+    if (rc == 0)
+        rc = cli_load_data(data_path, read, x);
+    if (rc == 0)
+        rc = check_feature_count(data_path, x, model_path,
+                                 emgmm_hmm_n_features(*m));
+    return rc;
+}
+
+/* --lengths as a list, "100,200,50": each item a whole number >= 1. */
+static int parse_length_list(const char *spec, size_t **out, size_t *n)
+{
+    size_t count = 1;
+    for (const char *c = spec; *c; c++)
+        count += *c == ',';
+    size_t *v = malloc(count * sizeof *v);
+    char *copy = strdup(spec);
+    if (v == NULL || copy == NULL) {
+        free(v);
+        free(copy);
+        return cli_error(EXIT_WORK_FAILED, "out of memory");
+    }
+    int rc = 0;
+    char *item = copy;
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        char *comma = strchr(item, ',');
+        if (comma != NULL)
+            *comma = '\0';
+        char flag[64];
+        snprintf(flag, sizeof flag, "--lengths (item %zu)", i + 1);
+        /* Zero or a negative integer: the files' message. */
+        size_t at = item[0] == '-' || item[0] == '+' ? 1 : 0;
+        int zero = item[at] != '\0', digits = item[at] != '\0';
+        for (const char *c = item + at; *c; c++) {
+            digits = digits && *c >= '0' && *c <= '9';
+            zero = zero && *c == '0';
+        }
+        if (item[0] == '\0')
+            rc = cli_error(EXIT_BAD_USAGE, "%s: empty; give lengths as "
+                           "100,200,50 or a file", flag);
+        else if (digits && (zero || item[0] == '-'))
+            rc = cli_error(EXIT_BAD_USAGE, "%s: length %s is not a "
+                           "positive whole number", flag, item);
+        else
+            rc = cli_parse_size(flag, item, 1, &v[i]);
+        item = comma != NULL ? comma + 1 : item;
+    }
+    free(copy);
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = count;
+    return 0;
+}
+
+int cli_load_lengths(const char *spec, const char *data_path, size_t n_rows,
+                     size_t **lengths, size_t *n_seq)
+{
+    *lengths = NULL;
+    *n_seq = 1;
+    if (spec == NULL)
+        return 0;
+    if (spec[0] == '\0')
+        return cli_error(EXIT_BAD_USAGE, "--lengths: empty (give a file or "
+                         "a list such as 100,200,50)");
+    size_t *v = NULL, *lines = NULL, n = 0;
+    const int from_stdin = strcmp(spec, "-") == 0;
+    struct stat st;
+    int is_file = from_stdin || stat(spec, &st) == 0;
+    int saved = errno;
+    int rc = 0;
+    if (from_stdin && strcmp(data_path, "-") == 0)
+        return cli_error(EXIT_BAD_USAGE, "DATA and --lengths cannot both "
+                         "be standard input");
+    if (is_file) {
+        char err[512] = "";
+        if (dataio_read_lengths(spec, &v, &lines, &n, err, sizeof err) != 0)
+            return cli_error(EXIT_BAD_USAGE, "--lengths: %s",
+                             err[0] ? err : "cannot read the lengths");
+    } else if (strchr(spec, ',') != NULL || strchr("0123456789+-", spec[0])) {
+        /* Not a file: a list such as 100,200,50 (a file of that name
+         * would have been read instead). */
+        if ((rc = parse_length_list(spec, &v, &n)) != 0)
+            return rc;
+    } else {
+        return cli_error(EXIT_BAD_USAGE, "--lengths: cannot open '%s': %s "
+                         "(give a file, or a list such as 100,200,50)",
+                         spec, strerror(saved));
+    }
+    /* The sum, and where it first passes the rows (sums saturate). */
+    size_t sum = 0, past = n;
+    for (size_t i = 0; i < n; i++) {
+        sum = v[i] > SIZE_MAX - sum ? SIZE_MAX : sum + v[i];
+        if (sum > n_rows && past == n)
+            past = i;
+    }
+    if (sum != n_rows) {
+        const char *data = strcmp(data_path, "-") == 0 ? "<stdin>"
+                                                       : data_path;
+        const char *name = from_stdin ? "<stdin>" : spec;
+        const size_t at = past < n ? past : n - 1;
+        const char *adds = n == 1 ? " adds" : "s add";
+        char total[32];
+        if (sum == SIZE_MAX)
+            snprintf(total, sizeof total, "more than %zu", n_rows);
+        else
+            snprintf(total, sizeof total, "%zu", sum);
+        if (!is_file)
+            rc = cli_error(EXIT_BAD_USAGE,
+                           "--lengths: the %zu length%s up to %s but %s has "
+                           "%zu rows", n, adds, total, data, n_rows);
+        else if (lines != NULL)
+            rc = cli_error(EXIT_BAD_USAGE,
+                           "--lengths: %s:%zu: the %zu length%s up to %s "
+                           "but %s has %zu rows%s", name, lines[at], n, adds,
+                           total, data, n_rows,
+                           past < n ? " (passed at this line)"
+                                    : " (short at the last line)");
+        else
+            rc = cli_error(EXIT_BAD_USAGE,
+                           "--lengths: %s: element %zu: the %zu length%s "
+                           "up to %s but %s has %zu rows%s", name, at + 1, n,
+                           adds, total, data, n_rows,
+                           past < n ? " (passed at this element)"
+                                    : " (short at the last element)");
+    }
+    free(lines);
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
+    *lengths = v;
+    *n_seq = n;
     return 0;
 }
 
@@ -558,41 +732,128 @@ int cli_outputs_uses_stdout(const cli_outputs *o)
     return 0;
 }
 
-int cli_parse_em_option(const char *name, const char *value,
-                        int min_max_iter, emgmm_params *p, unsigned *given,
-                        int *rc)
+/* Where the shared EM options of a command go; NULL for one it does not
+ * take. */
+typedef struct em_targets {
+    emgmm_init_method *init;
+    uint64_t *seed;
+    int *n_init;
+    double *tol;
+    double tol_min;
+    int *max_iter;
+    int min_max_iter;
+    double *reg_covar;
+    int *threads;
+} em_targets;
+
+static int parse_em_into(const char *name, const char *value,
+                         const em_targets *t, unsigned *given, int *rc)
 {
     unsigned bit;
-    if (strcmp(name, "init") == 0) {
+    if (t->init && strcmp(name, "init") == 0) {
         bit = CLI_EM_INIT;
-        *rc = emgmm_init_method_parse(value, &p->init) == EMGMM_OK
+        *rc = emgmm_init_method_parse(value, t->init) == EMGMM_OK
                   ? 0
                   : cli_error(EXIT_BAD_USAGE,
                               "--init: unknown method '%s' (kmeans, "
                               "kmeans++, random or random-data)", value);
-    } else if (strcmp(name, "seed") == 0) {
+    } else if (t->seed && strcmp(name, "seed") == 0) {
         bit = CLI_EM_SEED;
-        *rc = cli_parse_u64("--seed", value, &p->seed);
-    } else if (strcmp(name, "n-init") == 0) {
+        *rc = cli_parse_u64("--seed", value, t->seed);
+    } else if (t->n_init && strcmp(name, "n-init") == 0) {
         bit = CLI_EM_N_INIT;
-        *rc = cli_parse_int("--n-init", value, 1, INT_MAX, &p->n_init);
-    } else if (strcmp(name, "tol") == 0) {
+        *rc = cli_parse_int("--n-init", value, 1, INT_MAX, t->n_init);
+    } else if (t->tol && strcmp(name, "tol") == 0) {
         bit = CLI_EM_TOL;
-        *rc = cli_parse_double("--tol", value, 0, &p->tol);
-    } else if (strcmp(name, "max-iter") == 0) {
+        *rc = cli_parse_double("--tol", value, t->tol_min, t->tol);
+    } else if (t->max_iter && strcmp(name, "max-iter") == 0) {
         bit = CLI_EM_MAX_ITER;
-        *rc = cli_parse_int("--max-iter", value, min_max_iter, INT_MAX,
-                            &p->max_iter);
-    } else if (strcmp(name, "reg-covar") == 0) {
+        *rc = cli_parse_int("--max-iter", value, t->min_max_iter, INT_MAX,
+                            t->max_iter);
+    } else if (t->reg_covar && strcmp(name, "reg-covar") == 0) {
         bit = CLI_EM_REG_COVAR;
-        *rc = cli_parse_double("--reg-covar", value, 0, &p->reg_covar);
-    } else if (strcmp(name, "threads") == 0) {
+        *rc = cli_parse_double("--reg-covar", value, 0, t->reg_covar);
+    } else if (t->threads && strcmp(name, "threads") == 0) {
         bit = CLI_EM_THREADS;
-        *rc = cli_parse_int("--threads", value, 0, INT_MAX, &p->n_threads);
+        *rc = cli_parse_int("--threads", value, 0, INT_MAX, t->threads);
     } else {
         return 0;
     }
     *given |= bit;
+    return 1;
+}
+
+int cli_parse_em_option(const char *name, const char *value,
+                        int min_max_iter, emgmm_params *p, unsigned *given,
+                        int *rc)
+{
+    const em_targets t = {&p->init,     &p->seed,     &p->n_init,
+                          &p->tol,      0.0,          &p->max_iter,
+                          min_max_iter, &p->reg_covar, &p->n_threads};
+    return parse_em_into(name, value, &t, given, rc);
+}
+
+/* hmmlearn's params and init_params: letters of "stmcw", each at most
+ * once (possibly none). */
+static int parse_letters(const char *flag, const char *s, char out[8])
+{
+    size_t n = strlen(s);
+    int bad = n > 5;
+    for (size_t i = 0; !bad && i < n; i++)
+        bad = strchr("stmcw", s[i]) == NULL || strchr(s + i + 1, s[i]) != NULL;
+    if (bad)
+        return cli_error(EXIT_BAD_USAGE,
+                         "%s: '%s' is not made of the letters s (start "
+                         "probabilities), t (transitions), m (means), c "
+                         "(covariances) and w (mixture weights, with "
+                         "--mix), each at most once", flag, s);
+    memcpy(out, s, n + 1);
+    return 0;
+}
+
+int cli_parse_hmm_option(const char *name, const char *value,
+                         emgmm_hmm_params *p, unsigned *given, int *rc)
+{
+    /* A negative --tol runs exactly --max-iter iterations. */
+    const em_targets t = {NULL, &p->seed, &p->n_init, &p->tol, -INFINITY,
+                          &p->max_iter, 0, NULL, &p->n_threads};
+    if (parse_em_into(name, value, &t, given, rc))
+        return 1;
+    /* The priors: >= 0 where hmmlearn's meaning needs it; the covariance
+     * priors may be negative (GMMHMM's defaults are). */
+    static const struct {
+        const char *name;
+        size_t offset;
+        double min;
+    } real[] = {
+        {"min-covar", offsetof(emgmm_hmm_params, min_covar), 0.0},
+        {"startprob-prior", offsetof(emgmm_hmm_params, startprob_prior), 0.0},
+        {"transmat-prior", offsetof(emgmm_hmm_params, transmat_prior), 0.0},
+        {"means-prior", offsetof(emgmm_hmm_params, means_prior), -INFINITY},
+        {"means-weight", offsetof(emgmm_hmm_params, means_weight), 0.0},
+        {"covars-prior", offsetof(emgmm_hmm_params, covars_prior), -INFINITY},
+        {"covars-weight", offsetof(emgmm_hmm_params, covars_weight),
+         -INFINITY},
+        {"weights-prior", offsetof(emgmm_hmm_params, weights_prior), 0.0},
+    };
+    char flag[32];
+    snprintf(flag, sizeof flag, "--%s", name);
+    for (size_t i = 0; i < sizeof real / sizeof real[0]; i++)
+        if (strcmp(name, real[i].name) == 0) {
+            *rc = cli_parse_double(flag, value, real[i].min,
+                                   (double *)((char *)p + real[i].offset));
+            if (i == 0)
+                *given |= CLI_EM_MIN_COVAR;
+            return 1;
+        }
+    if (strcmp(name, "params") == 0) {
+        *rc = parse_letters("--params", value, p->params);
+    } else if (strcmp(name, "init-params") == 0) {
+        *rc = parse_letters("--init-params", value, p->init_params);
+        *given |= CLI_EM_INIT_PARAMS;
+    } else {
+        return 0;
+    }
     return 1;
 }
 
@@ -757,4 +1018,15 @@ int cli_write_matrix(const cli_outputs *o, int index, const double *a,
                          o->flag[index], o->path[index],
                          err[0] ? err : "write error");
     return 0;
+}
+
+static int write_hmm_json(FILE *f, const void *m)
+{
+    return emgmm_hmm_write(m, f) == EMGMM_OK ? 0 : -1;
+}
+
+/* As cli_write_model, for an HMM. */
+int cli_write_hmm_model(const cli_outputs *o, int index, const emgmm_hmm *m)
+{
+    return cli_write_stream(o, index, write_hmm_json, m);
 }

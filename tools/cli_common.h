@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "emgmm.h"
+#include "emgmm_hmm.h"
 #include "dataio.h"
 
 /* Exit statuses (SPEC section 5); 0 is success. */
@@ -91,6 +92,10 @@ int cli_load_model(const char *path, emgmm_model **out);
  *  start for fit -c TYPE; see emgmm_load_as). */
 int cli_load_model_as(const char *path, emgmm_covariance_type type,
                       emgmm_model **out);
+/** Reads and checks a hidden Markov model file (emgmm_hmm_load), with
+ *  the messages of cli_load_model; a "gmm" file is EXIT_BAD_USAGE (not
+ *  implemented yet). */
+int cli_load_hmm_model(const char *path, emgmm_hmm **out);
 /** The data must have as many columns as the model has features. */
 int cli_check_features(const char *data_path, const dataio_matrix *x,
                        const char *model_path, const emgmm_model *m);
@@ -108,6 +113,22 @@ int cli_load_model_and_data(const char *command, const char *model_path,
                             const char *data_path,
                             const dataio_read_options *read,
                             emgmm_model **m, dataio_matrix *x);
+/** The same for a hidden Markov model file. */
+int cli_load_hmm_model_and_data(const char *command, const char *model_path,
+                                const char *data_path,
+                                const dataio_read_options *read,
+                                emgmm_hmm **m, dataio_matrix *x);
+/**
+ * The sequences of DATA's n_rows rows (--lengths SPEC). SPEC is a file
+ * (one integer a line, or a .npy of integers; - is standard input) or,
+ * when no file has that name, a list such as 100,200,50. Every length is
+ * a whole number >= 1 and they add up to n_rows; otherwise
+ * EXIT_BAD_USAGE with a message giving the sum and the rows (and the
+ * file's line). spec NULL: one sequence (*lengths NULL, *n_seq 1). The
+ * caller frees *lengths.
+ */
+int cli_load_lengths(const char *spec, const char *data_path, size_t n_rows,
+                     size_t **lengths, size_t *n_seq);
 /** The same, with DATA's column names as cli_load_data_named gives them
  *  (plot labels its axes with them). */
 int cli_load_model_and_data_named(const char *command,
@@ -182,7 +203,9 @@ enum {
     CLI_EM_TOL = 1 << 3,       /* --tol */
     CLI_EM_MAX_ITER = 1 << 4,  /* --max-iter */
     CLI_EM_REG_COVAR = 1 << 5, /* --reg-covar */
-    CLI_EM_THREADS = 1 << 6    /* --threads */
+    CLI_EM_THREADS = 1 << 6,   /* --threads */
+    CLI_EM_MIN_COVAR = 1 << 7, /* --min-covar (hmm fit) */
+    CLI_EM_INIT_PARAMS = 1 << 8 /* --init-params (hmm fit) */
 };
 /** If the long option `name` is one of the shared EM options, parses
  *  `value` into *p, sets its bit in *given, stores the exit code (0 or an
@@ -191,6 +214,14 @@ enum {
 int cli_parse_em_option(const char *name, const char *value,
                         int min_max_iter, emgmm_params *p, unsigned *given,
                         int *rc);
+/** The options of hmm fit's Baum-Welch, parsed into *p as
+ *  cli_parse_em_option does: --seed, --n-init, --tol (any finite value;
+ *  negative runs --max-iter iterations), --max-iter (>= 0), --threads,
+ *  --min-covar, --params, --init-params and hmmlearn's priors
+ *  (--startprob-prior, --transmat-prior, --means-prior, --means-weight,
+ *  --covars-prior, --covars-weight). */
+int cli_parse_hmm_option(const char *name, const char *value,
+                         emgmm_hmm_params *p, unsigned *given, int *rc);
 /** init + declare + check, for a command with a single output. */
 int cli_outputs_single(cli_outputs *o, const char *flag, const char *path,
                        int *index);
@@ -214,6 +245,9 @@ int cli_write_stream(const cli_outputs *o, int index,
 /** Writes the model JSON to output `index`; EXIT_WORK_FAILED on
  *  failure. */
 int cli_write_model(const cli_outputs *o, int index, const emgmm_model *m);
+/** Writes a hidden Markov model file to output `index`;
+ *  EXIT_WORK_FAILED on failure. */
+int cli_write_hmm_model(const cli_outputs *o, int index, const emgmm_hmm *m);
 /** Writes labels (n) to output `index`; EXIT_WORK_FAILED on failure. */
 int cli_write_labels(const cli_outputs *o, int index, const int32_t *labels,
                      size_t n);
@@ -234,5 +268,7 @@ int cmd_sample(int argc, char **argv);
 int cmd_impute(int argc, char **argv);
 int cmd_select(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+/* emgmm hmm fit | decode | score | sample (cmd_hmm.c) */
+int cmd_hmm(int argc, char **argv);
 
 #endif /* EMGMM_CLI_COMMON_H */

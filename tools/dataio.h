@@ -102,6 +102,19 @@ int dataio_map_rows(dataio_map *m, size_t first, size_t count, double *out);
 const char *dataio_map_error(const dataio_map *m);
 void dataio_map_close(dataio_map *m);
 
+/**
+ * Reads the lengths of sequences (emgmm hmm --lengths) from `path` ("-" =
+ * standard input): a .npy array of integers (any integer dtype, or float
+ * values that are whole numbers), 1-D or with one row or one column; or
+ * text with one integer a line (blank lines are skipped). Every length
+ * must be a whole number >= 1; messages name the line and column (text)
+ * or the element (.npy). *lengths (*n values) and, when lines is not
+ * NULL, *lines (the 1-based line of each value in a text file; NULL for
+ * .npy) are the caller's to free.
+ */
+int dataio_read_lengths(const char *path, size_t **lengths, size_t **lines,
+                        size_t *n, char *err, size_t errlen);
+
 /** Frees out->data and zeroes *m. */
 void dataio_matrix_free(dataio_matrix *m);
 

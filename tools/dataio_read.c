@@ -647,9 +647,9 @@ static int npy_layout(const reader *r, const npy_dict *d, binary_layout *l,
     return 0;
 }
 
-/* Reads the preamble and header; leaves the reader at the data. */
-static int npy_read_header(reader *r, binary_layout *l, char *err,
-                           size_t errlen)
+/* Reads the preamble and the header dict; leaves the reader at the
+ * data. */
+static int npy_read_dict(reader *r, npy_dict *d, char *err, size_t errlen)
 {
     unsigned char pre[12];
     if (reader_take(r, pre, 10) != 10)
@@ -681,16 +681,24 @@ static int npy_read_header(reader *r, binary_layout *l, char *err,
         free(text);
         goto truncated;
     }
-    npy_dict d;
-    int rc = parse_npy_dict(r, text, hlen, &d, err, errlen);
+    int rc = parse_npy_dict(r, text, hlen, d, err, errlen);
     free(text);
-    if (rc != 0)
-        return -1;
-    return npy_layout(r, &d, l, err, errlen);
+    return rc;
 truncated:
     if (!read_failed(r, err, errlen))
         dataio_set_error(err, errlen, "%s: truncated .npy header", r->name);
     return -1;
+}
+
+/* Reads the preamble and header of a float matrix; leaves the reader at
+ * the data. */
+static int npy_read_header(reader *r, binary_layout *l, char *err,
+                           size_t errlen)
+{
+    npy_dict d;
+    if (npy_read_dict(r, &d, err, errlen) != 0)
+        return -1;
+    return npy_layout(r, &d, l, err, errlen);
 }
 
 static int read_npy(reader *r, dataio_matrix *out, char *err, size_t errlen)
@@ -1262,4 +1270,249 @@ void dataio_map_close(dataio_map *m)
         return;
     munmap(m->base, m->length);
     free(m);
+}
+
+/* ---- Sequence lengths ---------------------------------------------------- */
+
+typedef struct length_list {
+    size_t *value;
+    size_t *line; /* text: the 1-based line of each value; .npy: NULL */
+    size_t n, cap;
+} length_list;
+
+static int lengths_push(length_list *l, size_t value, size_t line,
+                        bool with_lines)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        if (cap > SIZE_MAX / sizeof(size_t))
+            return -1;
+        size_t *v = realloc(l->value, cap * sizeof *v);
+        if (!v)
+            return -1;
+        l->value = v;
+        if (with_lines) {
+            size_t *w = realloc(l->line, cap * sizeof *w);
+            if (!w)
+                return -1;
+            l->line = w;
+        }
+        l->cap = cap;
+    }
+    l->value[l->n] = value;
+    if (with_lines)
+        l->line[l->n] = line;
+    l->n++;
+    return 0;
+}
+
+/* Lengths beyond this are refused (no data set has that many rows, and
+ * sums of a few of them stay far from overflowing). */
+static const uint64_t LENGTH_MAX = UINT64_C(1) << 53;
+
+/* A .npy of integers (any integer dtype) or of whole floats, 1-D or with
+ * one row or one column. */
+static int read_lengths_npy(reader *r, length_list *out, char *err,
+                            size_t errlen)
+{
+    npy_dict d;
+    if (npy_read_dict(r, &d, err, errlen) != 0)
+        return -1;
+    const char *t = d.descr;
+    const size_t size = strlen(t) == 3 ? (size_t)(t[2] - '0') : 0;
+    const char kind = strlen(t) == 3 ? t[1] : '\0';
+    const bool ok = size != 0 && strchr("<>=|", t[0]) != NULL &&
+                    (((kind == 'i' || kind == 'u') &&
+                      (size == 1 || size == 2 || size == 4 || size == 8)) ||
+                     (kind == 'f' && (size == 4 || size == 8)));
+    if (!ok) {
+        dataio_set_error(err, errlen,
+                "%s: unsupported dtype '%s' for lengths (expected integers "
+                "such as '<i8' or '<i4', or whole numbers as float64)",
+                r->name, t);
+        return -1;
+    }
+    if (!(d.rank == 1 || (d.rank == 2 && (d.dims[0] == 1 || d.dims[1] == 1)))) {
+        dataio_set_error(err, errlen,
+                "%s: the lengths must be a 1-D array (this one has %d "
+                "dimensions%s)", r->name, d.rank,
+                d.rank == 2 ? " of more than one row and column" : "");
+        return -1;
+    }
+    const bool big = t[0] == '>' || (t[0] == '=' && host_big_endian());
+    const size_t count = d.rank == 1 ? d.dims[0] : d.dims[0] * d.dims[1];
+    if (count == 0) {
+        dataio_set_error(err, errlen, "%s: no lengths (an empty array)",
+                         r->name);
+        return -1;
+    }
+    if (r->size >= 0 && (count > (unsigned long long)r->size / size ||
+                         (unsigned long long)r->size - r->taken !=
+                             count * size)) {
+        dataio_set_error(err, errlen,
+                "%s: expected %zu bytes of data for %zu lengths, found %lld",
+                r->name, count * size, count,
+                r->size - (long long)r->taken);
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        unsigned char b[8];
+        if (reader_take(r, b, size) != size) {
+            if (!read_failed(r, err, errlen))
+                dataio_set_error(err, errlen,
+                        "%s: truncated file: %zu of %zu lengths", r->name, i,
+                        count);
+            return -1;
+        }
+        uint64_t u = 0;
+        for (size_t j = 0; j < size; j++)
+            u = u << 8 | b[big ? j : size - 1 - j];
+        char shown[64];
+        bool good;
+        uint64_t v = 0;
+        if (kind == 'f') {
+            double x = size == 8 ? load_f8(b, big) : load_f4(b, big);
+            snprintf(shown, sizeof shown, "%.17g", x);
+            good = isfinite(x) && x >= 1.0 && x == floor(x) &&
+                   x <= (double)LENGTH_MAX;
+            v = good ? (uint64_t)x : 0;
+        } else if (kind == 'i' && size < 8 && (u >> (8 * size - 1)) != 0) {
+            /* negative: sign-extend for the message */
+            int64_t s = (int64_t)(u | ~((UINT64_C(1) << (8 * size)) - 1));
+            snprintf(shown, sizeof shown, "%lld", (long long)s);
+            good = false;
+        } else if (kind == 'i' && size == 8 && (u >> 63) != 0) {
+            int64_t s;
+            memcpy(&s, &u, sizeof s);
+            snprintf(shown, sizeof shown, "%lld", (long long)s);
+            good = false;
+        } else {
+            snprintf(shown, sizeof shown, "%llu", (unsigned long long)u);
+            good = u >= 1 && u <= LENGTH_MAX;
+            v = u;
+        }
+        if (!good) {
+            dataio_set_error(err, errlen,
+                    "%s: element %zu: length %s is not a positive whole "
+                    "number%s", r->name, i + 1, shown,
+                    kind != 'f' && u > LENGTH_MAX && u >> 63 == 0
+                        ? " of a sensible size" : "");
+            return -1;
+        }
+        if (lengths_push(out, (size_t)v, 0, false) != 0) {
+            dataio_set_error(err, errlen, "%s: out of memory", r->name);
+            return -1;
+        }
+    }
+    if (reader_ensure(r, 1) > 0) {
+        dataio_set_error(err, errlen, "%s: data after the %zu lengths",
+                         r->name, count);
+        return -1;
+    }
+    return read_failed(r, err, errlen) ? -1 : 0;
+}
+
+/* Text: one integer a line; blank lines are skipped. */
+static int read_lengths_text(reader *r, length_list *out, char *err,
+                             size_t errlen)
+{
+    char *line = NULL;
+    size_t cap = 0, len = 0, lineno = 0;
+    int got, rc = 0;
+    while (rc == 0 && (got = reader_line(r, &line, &cap, &len)) == 1) {
+        lineno++;
+        size_t a = 0, b = len;
+        while (a < b && is_space(line[a]))
+            a++;
+        while (b > a && (is_space(line[b - 1]) || line[b - 1] == '\r'))
+            b--;
+        if (a == b)
+            continue; /* a blank line */
+        line[b] = '\0';
+        const char *s = line + a;
+        size_t digits = 0, i = s[0] == '+' || s[0] == '-' ? 1 : 0;
+        while (s[i + digits] >= '0' && s[i + digits] <= '9')
+            digits++;
+        char shown[FIELD_SHOWN + 8];
+        snprintf(shown, sizeof shown, "%.*s%s", (int)FIELD_SHOWN, s,
+                 strlen(s) > FIELD_SHOWN ? "..." : "");
+        const bool nul = memchr(line, '\0', b) != NULL;
+        if (nul || digits == 0 || s[i + digits] != '\0') {
+            char *end;
+            (void)strtod(s, &end);
+            bool number = !nul && end != s && *end == '\0';
+            dataio_set_error(err, errlen, "%s:%zu:%zu: '%s' is not %s",
+                    r->name, lineno, a + 1, shown,
+                    number ? "a whole number (lengths count rows)"
+                           : "an integer (one length a line)");
+            rc = -1;
+            break;
+        }
+        errno = 0;
+        unsigned long long v = strtoull(s + i, NULL, 10);
+        if (s[0] == '-' || v == 0 || errno == ERANGE || v > LENGTH_MAX) {
+            dataio_set_error(err, errlen,
+                    "%s:%zu:%zu: length %s is not a positive whole number%s",
+                    r->name, lineno, a + 1, shown,
+                    s[0] != '-' && v != 0 ? " of a sensible size" : "");
+            rc = -1;
+            break;
+        }
+        if (lengths_push(out, (size_t)v, lineno, true) != 0) {
+            dataio_set_error(err, errlen, "%s: out of memory", r->name);
+            rc = -1;
+        }
+    }
+    free(line);
+    if (rc == 0 && got < 0) {
+        dataio_set_error(err, errlen, "%s: out of memory", r->name);
+        rc = -1;
+    }
+    if (rc == 0 && read_failed(r, err, errlen))
+        rc = -1;
+    if (rc == 0 && out->n == 0) {
+        dataio_set_error(err, errlen, "%s: no lengths (the file is empty)",
+                         r->name);
+        rc = -1;
+    }
+    return rc;
+}
+
+int dataio_read_lengths(const char *path, size_t **lengths, size_t **lines,
+                        size_t *n, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!path || !lengths || !n) {
+        dataio_set_error(err, errlen, "dataio_read_lengths: no path or no "
+                         "output");
+        return -1;
+    }
+    *lengths = NULL;
+    *n = 0;
+    if (lines)
+        *lines = NULL;
+    reader r;
+    if (reader_open(&r, path, err, errlen) != 0)
+        return -1;
+    length_list l = {NULL, NULL, 0, 0};
+    int rc;
+    if (reader_ensure(&r, sizeof NPY_MAGIC) >= sizeof NPY_MAGIC &&
+        memcmp(r.buf + r.pos, NPY_MAGIC, sizeof NPY_MAGIC) == 0)
+        rc = read_lengths_npy(&r, &l, err, errlen);
+    else
+        rc = read_lengths_text(&r, &l, err, errlen);
+    reader_close(&r);
+    if (rc != 0) {
+        free(l.value);
+        free(l.line);
+        return -1;
+    }
+    *lengths = l.value;
+    *n = l.n;
+    if (lines)
+        *lines = l.line;
+    else
+        free(l.line);
+    return 0;
 }

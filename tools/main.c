@@ -1,8 +1,9 @@
 /*
  * emgmm: the command-line program. Dispatches to the commands (cmd_fit.c,
- * cmd_model.c, cmd_impute.c, cmd_select.c, cmd_plot.c) and prints the
- * usage and version. Every command returns its exit status here: 0
- * success, 1 the work failed, 2 bad usage or input, 3 interrupted.
+ * cmd_model.c, cmd_impute.c, cmd_select.c, cmd_plot.c, cmd_hmm.c) and
+ * prints the usage and version. Every command returns its exit status
+ * here: 0 success, 1 the work failed, 2 bad usage or input, 3
+ * interrupted.
  */
 #include "cli_common.h"
 #include "cli_mpi.h"
@@ -32,7 +33,12 @@ static void usage(FILE *f)
         "  emgmm score   MODEL DATA [--json] [--missing] [--shape N,D]\n"
         "  emgmm sample  MODEL -n N [--seed S] -o OUT\n"
         "  emgmm impute  MODEL DATA -o OUT [--draws M] [--seed S] [--shape N,D]\n"
-        "  emgmm --help | --version | COMMAND --help\n"
+        "  emgmm hmm fit    DATA -k STATES [-c TYPE] [--lengths L] [options]\n"
+        "  emgmm hmm decode MODEL DATA [--lengths L] [--algorithm viterbi|map]\n"
+        "            [-o STATES] [--proba OUT] [--json] [--shape N,D]\n"
+        "  emgmm hmm score  MODEL DATA [--lengths L] [--json] [--shape N,D]\n"
+        "  emgmm hmm sample MODEL -n N [--seed S] -o OUT [--states OUT]\n"
+        "  emgmm --help | --version | COMMAND --help | hmm COMMAND --help\n"
         "\n"
         "Gaussian mixture models fitted by Expectation-Maximisation.\n"
         "\n"
@@ -45,6 +51,11 @@ static void usage(FILE *f)
         "  score     print the mean log-likelihood, BIC and AIC of DATA\n"
         "  sample    draw samples from a model\n"
         "  impute    fill the missing values of DATA from a model\n"
+        "  hmm fit | decode | score | sample\n"
+        "            hidden Markov models with Gaussian emissions (hmmlearn's\n"
+        "            GaussianHMM): fit by Baum-Welch on one or several\n"
+        "            sequences (--lengths), decode the states (Viterbi),\n"
+        "            score, sample; see 'emgmm hmm --help'\n"
         "\n"
         "DATA is .npy, CSV/TSV (optional header row), raw float64 with\n"
         "--shape N,D, or - for standard input. Missing values (NaN, or an\n"
@@ -60,7 +71,9 @@ static void usage(FILE *f)
         "  emgmm fit data/sightings.csv -k 2 -o model.json\n"
         "  emgmm predict model.json data/sightings.csv\n"
         "  emgmm select data/sightings.csv -k 1..6 -o best.json\n"
-        "  emgmm plot model.json data/sightings.csv -o sightings.svg\n",
+        "  emgmm plot model.json data/sightings.csv -o sightings.svg\n"
+        "  emgmm hmm fit data/tracks.csv -k 3 -c full \\\n"
+        "      --lengths data/tracks-lengths.txt -o hmm.json\n",
         f);
 }
 
@@ -96,6 +109,8 @@ static int dispatch(int argc, char **argv)
         return cmd_sample(argc - 1, argv + 1);
     if (strcmp(cmd, "impute") == 0)
         return cmd_impute(argc - 1, argv + 1);
+    if (strcmp(cmd, "hmm") == 0)
+        return cmd_hmm(argc - 1, argv + 1);
     if (cmd[0] == '-')
         return cli_error(EXIT_BAD_USAGE,
                          "unknown option '%s' (see 'emgmm --help')", cmd);
