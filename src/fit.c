@@ -452,19 +452,24 @@ static int run_em(const emgmm_params *p, int run, fit_data *fd,
 
 /* In a distributed fit, every process learns whether any failed, and
  * all return the same status (the first by code). One process: rc. */
-static int collective(const emgmm_params *p, int rc)
+int emgmm__collective(emgmm_allreduce_fn allreduce, void *data, int rc)
 {
-    if (!p->allreduce)
+    if (!allreduce)
         return rc;
     double seen[16] = {0.0}; /* seen[c]: processes that failed with -c */
     if (rc != EMGMM_OK)
         seen[(-rc) & 15] = 1.0;
-    if (p->allreduce(seen, 16, p->allreduce_data) != 0)
+    if (allreduce(seen, 16, data) != 0)
         return EMGMM_ERR_IO;
     for (int c = 1; c < 16; c++)
         if (seen[c] != 0.0)
             return -c;
     return EMGMM_OK;
+}
+
+static int collective(const emgmm_params *p, int rc)
+{
+    return emgmm__collective(p->allreduce, p->allreduce_data, rc);
 }
 
 /* A distributed fit with missing values: a column may have no observed

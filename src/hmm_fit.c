@@ -602,12 +602,18 @@ static int baum_welch(const emgmm_hmm_params *p, const double *X, size_t n,
         memcpy(m->fit.params, p->params, sizeof m->fit.params);
         out->n_iter = it;
         out->last_estep = ll;
+        /* Stopping is collective (see fit.c): every process takes part
+         * in the same sums, whether or not it has a callback. */
+        double stop = 0.0;
         if (p->progress) {
             emgmm_hmm_iteration info_it = {it, ll, change,
                                            emgmm__now() - t0, m};
-            if (p->progress(&info_it, p->progress_data) != 0)
-                return EMGMM_ERR_CANCELLED;
+            stop = p->progress(&info_it, p->progress_data) != 0;
         }
+        if ((rc = emgmm__allreduce(&w->ws, &stop, 1)) != EMGMM_OK)
+            return rc;
+        if (stop != 0.0)
+            return EMGMM_ERR_CANCELLED;
         /* hmmlearn's ConvergenceMonitor: signed, so a decrease stops too;
          * a negative tol runs every iteration. */
         if (p->tol >= 0.0 && change < p->tol) {
@@ -702,6 +708,10 @@ int emgmm_hmm_fit(const emgmm_hmm_params *params, const double *X,
     if (model)
         *model = NULL;
     int rc = check_params(params, X, n, d, ldx, model);
+    /* Errors are collective in a distributed fit: all processes return
+     * the same status, none is left waiting in a sum. */
+    if (params)
+        rc = emgmm__collective(params->allreduce, params->allreduce_data, rc);
     if (rc != EMGMM_OK)
         return rc;
     const emgmm_hmm *start = params->init_model;
@@ -720,8 +730,12 @@ int emgmm_hmm_fit(const emgmm_hmm_params *params, const double *X,
     if (!start && n < k)
         return EMGMM_ERR_TOO_FEW_SAMPLES;
     size_t *first = NULL;
-    if ((rc = emgmm__hmm_bounds(lengths, n_seq, n, &first)) != EMGMM_OK)
+    rc = emgmm__hmm_bounds(lengths, n_seq, n, &first);
+    if ((rc = emgmm__collective(p->allreduce, p->allreduce_data, rc)) !=
+        EMGMM_OK) {
+        emgmm__free(first);
         return rc;
+    }
     if (!lengths)
         n_seq = 1;
 
@@ -760,6 +774,7 @@ int emgmm_hmm_fit(const emgmm_hmm_params *params, const double *X,
         w.ws.reduce = p->allreduce;
         w.ws.reduce_data = p->allreduce_data;
     }
+    rc = emgmm__collective(p->allreduce, p->allreduce_data, rc);
 
     const int n_init = start ? 1 : p->n_init;
     double best_score = -INFINITY;

@@ -143,6 +143,11 @@ typedef struct emgmm_workspace {
 /* Sums v (count doubles) over the processes of a distributed fit;
  * EMGMM_OK at once for a single process, EMGMM_ERR_IO if the sum failed. */
 int emgmm__allreduce(const emgmm_workspace *ws, double *v, size_t count);
+/* For a fit spread over processes (allreduce not NULL): every process
+ * passes its status and gets the same one back, the most severe error
+ * any of them had (so that none is left waiting in a sum while another
+ * has returned). EMGMM_ERR_IO if the sum itself failed. */
+int emgmm__collective(emgmm_allreduce_fn allreduce, void *data, int rc);
 
 int emgmm__workspace_alloc(emgmm_workspace *ws, size_t n, size_t k,
                            size_t d, int n_threads);

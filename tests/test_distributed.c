@@ -9,6 +9,7 @@
 #include "test_util.h"
 #include "naive.h"
 #include "emgmm.h"
+#include "emgmm_hmm.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -248,11 +249,163 @@ static void test_failures_are_collective(void **state)
     free(X);
 }
 
+/* ---- hidden Markov models: whole sequences per process ---------------- */
+
+typedef struct hmm_member {
+    member base; /* the rank and the group, for thread_allreduce */
+    emgmm_hmm_params p;
+    const double *X;
+    size_t n, d, n_seq;
+    const size_t *lengths;
+    emgmm_hmm *model;
+    emgmm_hmm_fit_info info;
+    int status;
+} hmm_member;
+
+static int hmm_stop_at(const emgmm_hmm_iteration *it, void *user)
+{
+    (void)user;
+    return it->iteration == 3;
+}
+
+static void *run_hmm_member(void *arg)
+{
+    hmm_member *me = arg;
+    me->status = emgmm_hmm_fit(&me->p, me->X, me->n, me->d, me->d,
+                               me->lengths, me->n_seq, &me->model,
+                               &me->info);
+    return NULL;
+}
+
+/* Fits the sequences (lengths[0..n_seq)) of X split into P blocks of
+ * whole sequences. */
+static void hmm_fit_split(const emgmm_hmm_params *base, const double *X,
+                          size_t d, const size_t *lengths, size_t n_seq,
+                          int P, int cancel_rank, hmm_member *members)
+{
+    static group g;
+    g.P = P;
+    pthread_barrier_init(&g.barrier, NULL, (unsigned)P);
+    pthread_t th[MAX_P];
+    size_t row = 0;
+    for (int r = 0; r < P; r++) {
+        const size_t q0 = n_seq * (size_t)r / (size_t)P,
+                     q1 = n_seq * (size_t)(r + 1) / (size_t)P;
+        hmm_member *me = &members[r];
+        memset(me, 0, sizeof *me);
+        me->base.g = &g;
+        me->base.rank = r;
+        me->p = *base;
+        me->p.allreduce = thread_allreduce;
+        me->p.allreduce_data = &me->base;
+        me->p.n_threads = 1;
+        if (r == cancel_rank)
+            me->p.progress = hmm_stop_at;
+        me->X = X + row * d;
+        me->d = d;
+        me->lengths = lengths + q0;
+        me->n_seq = q1 - q0;
+        for (size_t q = q0; q < q1; q++)
+            me->n += lengths[q];
+        row += me->n;
+        assert_int_equal(pthread_create(&th[r], NULL, run_hmm_member, me),
+                         0);
+    }
+    for (int r = 0; r < P; r++)
+        pthread_join(th[r], NULL);
+    pthread_barrier_destroy(&g.barrier);
+}
+
+/* P = 1..4 processes, each with whole sequences, against one process:
+ * Gaussian emissions of every type and GMM emissions; the same bits on
+ * every process. Then a cancellation and bad data on one process stop
+ * every process with the same status. */
+static void test_hmm_split_equals_whole(void **state)
+{
+    (void)state;
+    const size_t d = 3, n_seq = 11;
+    size_t lengths[11], n = 0;
+    for (size_t q = 0; q < n_seq; q++)
+        n += lengths[q] = 40 + 7 * q;
+    double *X = make_data(n, d, 21, 0.0);
+    const emgmm_covariance_type types[4] = {
+        EMGMM_COVARIANCE_FULL, EMGMM_COVARIANCE_TIED, EMGMM_COVARIANCE_DIAG,
+        EMGMM_COVARIANCE_SPHERICAL};
+    for (int v = 0; v < 5; v++) {
+        emgmm_hmm_params p;
+        emgmm_hmm_params_default(&p);
+        p.n_states = 3;
+        p.covariance_type = types[v % 4];
+        if (v == 4) {
+            p.emission = EMGMM_HMM_GMM;
+            p.n_mix = 2;
+        }
+        p.max_iter = 0; /* the start, from all rows */
+        emgmm_hmm *start = NULL;
+        assert_int_equal(emgmm_hmm_fit(&p, X, n, d, d, lengths, n_seq,
+                                       &start, NULL),
+                         EMGMM_OK);
+        p.init_model = start;
+        p.init_params[0] = '\0';
+        p.max_iter = 15;
+        p.tol = -1.0;
+        p.n_threads = 1;
+        emgmm_hmm *whole = NULL;
+        emgmm_hmm_fit_info wi;
+        assert_int_equal(emgmm_hmm_fit(&p, X, n, d, d, lengths, n_seq,
+                                       &whole, &wi),
+                         EMGMM_OK);
+        const size_t mm = emgmm_hmm_n_mix(whole);
+        for (int P = 1; P <= MAX_P; P++) {
+            hmm_member m[MAX_P];
+            hmm_fit_split(&p, X, d, lengths, n_seq, P, -1, m);
+            for (int q = 0; q < P; q++) {
+                assert_int_equal(m[q].status, EMGMM_OK);
+                assert_close(m[q].info.log_likelihood, wi.log_likelihood,
+                             1e-12, 0);
+                assert_close(m[q].info.bic, wi.bic, 1e-12, 0);
+                for (size_t i = 0; i < 9; i++)
+                    assert_close(emgmm_hmm_transmat(m[q].model)[i],
+                                 emgmm_hmm_transmat(whole)[i], 1e-10,
+                                 1e-12);
+                for (size_t i = 0; i < 3 * mm * d; i++)
+                    assert_close(emgmm_hmm_means(m[q].model)[i],
+                                 emgmm_hmm_means(whole)[i], 1e-10, 1e-10);
+                assert_memory_equal(emgmm_hmm_means(m[q].model),
+                                    emgmm_hmm_means(m[0].model),
+                                    3 * mm * d * sizeof(double));
+                assert_memory_equal(emgmm_hmm_transmat(m[q].model),
+                                    emgmm_hmm_transmat(m[0].model),
+                                    9 * sizeof(double));
+            }
+            for (int q = 0; q < P; q++)
+                emgmm_hmm_free(&m[q].model);
+        }
+        if (v == 0) {
+            hmm_member m[MAX_P];
+            hmm_fit_split(&p, X, d, lengths, n_seq, 3, 2, m);
+            for (int q = 0; q < 3; q++) {
+                assert_int_equal(m[q].status, EMGMM_ERR_CANCELLED);
+                assert_null(m[q].model);
+            }
+            X[(n - 5) * d] = NAN; /* on the last rank */
+            hmm_fit_split(&p, X, d, lengths, n_seq, 3, -1, m);
+            for (int q = 0; q < 3; q++)
+                assert_int_equal(m[q].status, EMGMM_ERR_NONFINITE);
+            X[(n - 5) * d] = 0.5;
+        }
+        emgmm_hmm_free(&whole);
+        emgmm_hmm_free(&start);
+    }
+    free(X);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_equals_whole),
         cmocka_unit_test(test_failures_are_collective),
+        cmocka_unit_test(test_hmm_split_equals_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
