@@ -114,13 +114,21 @@ typedef struct emgmm_hmm_params {
     int n_threads;  /**< default 0: as emgmm_params.n_threads */
     emgmm_hmm_progress_fn progress; /**< default NULL */
     void *progress_data;
+    /** default 0: a NaN in X is an error (EMGMM_ERR_NONFINITE). 1 treats
+     *  NaN as missing at random (Gaussian emissions): each row emits the
+     *  marginal density of its observed coordinates (a row with nothing
+     *  observed emits 1 in every state: the chain runs on through it),
+     *  and the M-step uses the expected sufficient statistics, with the
+     *  mixture's missing-value machinery (README, "Missing values").
+     *  Without any NaN the result is the ordinary fit, bit for bit. */
+    int missing;
     /** default NULL: as emgmm_params.allreduce. Each process passes its
      *  own whole sequences; every sum over sequences (log-likelihood,
      *  start and transition counts, state totals, weighted sums and
      *  scatters) goes through it. init_model is required. */
     emgmm_allreduce_fn allreduce;
     void *allreduce_data;
-    uint64_t reserved[12];
+    uint64_t reserved[11];
 } emgmm_hmm_params;
 
 /** Fills *p with the defaults listed above (hmmlearn 0.3.3's). */
@@ -235,6 +243,23 @@ EMGMM_API int emgmm_hmm_decode(const emgmm_hmm *m, const double *X,
                                size_t n, size_t ldx, const size_t *lengths,
                                size_t n_seq, int32_t *states,
                                double *log_probability);
+/** The same three with missing values (NaN) in X, marginalised over each
+ *  row's observed coordinates (Gaussian emissions; see
+ *  emgmm_hmm_params.missing). Infinity stays EMGMM_ERR_NONFINITE. */
+EMGMM_API int emgmm_hmm_score_missing(const emgmm_hmm *m, const double *X,
+                                      size_t n, size_t ldx,
+                                      const size_t *lengths, size_t n_seq,
+                                      double *log_likelihood);
+EMGMM_API int emgmm_hmm_predict_proba_missing(const emgmm_hmm *m,
+                                              const double *X, size_t n,
+                                              size_t ldx,
+                                              const size_t *lengths,
+                                              size_t n_seq, double *proba);
+EMGMM_API int emgmm_hmm_decode_missing(const emgmm_hmm *m, const double *X,
+                                       size_t n, size_t ldx,
+                                       const size_t *lengths, size_t n_seq,
+                                       int32_t *states,
+                                       double *log_probability);
 /** Draws one sequence of n rows (X, n x d contiguous) and, when states is
  *  not NULL, its states. The same seed gives the same bits. */
 EMGMM_API int emgmm_hmm_sample(const emgmm_hmm *m, size_t n, uint64_t seed,

@@ -437,6 +437,13 @@ static int mstep_gaussian(emgmm_hmm *m, const emgmm_hmm *old,
     emgmm_model *e = m->emis;
     const int upd_m = has(p->params, 'm'), upd_c = has(p->params, 'c');
     emgmm__mstep_sums(X, n, ldx, w->post, k, d, b->nk, b->xsum);
+    if (w->has_gaps) {
+        /* The gaps count with their conditional means, not the fill. */
+        const double *shift =
+            emgmm__gaps_mean_shift(&w->gaps, X, ldx, w->post, k);
+        for (size_t i = 0; i < k * d; i++)
+            b->xsum[i] += shift[i];
+    }
     int rc = emgmm__allreduce(&w->ws, b->nk, k);
     if (rc == EMGMM_OK)
         rc = emgmm__allreduce(&w->ws, b->xsum, k * d);
@@ -453,7 +460,15 @@ static int mstep_gaussian(emgmm_hmm *m, const emgmm_hmm *old,
                 (p->means_weight * p->means_prior + b->xsum[c * d + j]) /
                 den;
     }
-    if (upd_c) {
+    if (upd_c && w->has_gaps) {
+        /* The expected scatter: gaps at their conditional means, plus
+         * their conditional covariances (missing.c). */
+        const double *raw = emgmm__gaps_scatter(e, X, ldx, w->post, &w->ws,
+                                                &w->gaps, &rc, bad);
+        if (rc != EMGMM_OK)
+            return rc;
+        finish_gaussian_covariances(e, old->emis, raw, b, p);
+    } else if (upd_c) {
         double *raw = emgmm__mstep_raw(e, &w->ws);
         emgmm__mstep_scatter_add(e, X, n, ldx, w->post, raw, &w->ws);
         rc = emgmm__allreduce(&w->ws, raw,
@@ -462,6 +477,9 @@ static int mstep_gaussian(emgmm_hmm *m, const emgmm_hmm *old,
             return rc;
         finish_gaussian_covariances(e, old->emis, raw, b, p);
     }
+    /* The next E-step's fill: each gap's conditional expectation. */
+    if (w->has_gaps)
+        emgmm__gaps_refill(&w->gaps, w->filled, w->d, w->post, k);
     return factor_or_floor(e, p->min_covar, w->ws.scratch, info, bad);
 }
 
@@ -661,10 +679,14 @@ static int check_params(const emgmm_hmm_params *p, const double *X,
                !has_all(p->init_params, gmm)) {
         return EMGMM_ERR_INVALID;
     }
+    if (p->missing && gmm)
+        return EMGMM_ERR_UNSUPPORTED; /* GMM emissions with gaps: not yet */
     for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < d; j++)
-            if (!isfinite(X[i * ldx + j]))
+        for (size_t j = 0; j < d; j++) {
+            const double x = X[i * ldx + j];
+            if (isinf(x) || (isnan(x) && !p->missing))
                 return EMGMM_ERR_NONFINITE;
+        }
     return EMGMM_OK;
 }
 
@@ -775,6 +797,15 @@ int emgmm_hmm_fit(const emgmm_hmm_params *params, const double *X,
         w.ws.reduce_data = p->allreduce_data;
     }
     rc = emgmm__collective(p->allreduce, p->allreduce_data, rc);
+    if (rc == EMGMM_OK && p->missing) {
+        /* From here on the fit works on the filled copy (missing.c). */
+        rc = emgmm__hmm_work_gaps(&w, X, ldx, type);
+        if (w.has_gaps) {
+            X = w.filled;
+            ldx = d;
+        }
+        rc = emgmm__collective(p->allreduce, p->allreduce_data, rc);
+    }
 
     const int n_init = start ? 1 : p->n_init;
     double best_score = -INFINITY;

@@ -99,8 +99,60 @@ void emgmm__hmm_work_free(emgmm_hmm_work *w)
     emgmm__free(w->vec);
     emgmm__free(w->mix_rows);
     emgmm__free(w->mix_post);
+    emgmm__free(w->filled);
+    emgmm__free(w->log_frame);
+    emgmm__gaps_free(&w->gaps);
     w->frame = w->shift = w->post = w->scale = w->chunk_sums = w->vec = NULL;
-    w->mix_rows = w->mix_post = NULL;
+    w->mix_rows = w->mix_post = w->filled = w->log_frame = NULL;
+    w->has_gaps = 0;
+}
+
+int emgmm__hmm_work_gaps(emgmm_hmm_work *w, const double *X, size_t ldx,
+                         emgmm_covariance_type type)
+{
+    const size_t n = w->n, d = w->d;
+    int any = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++) {
+            if (isinf(X[i * ldx + j]))
+                return EMGMM_ERR_NONFINITE;
+            any |= isnan(X[i * ldx + j]) != 0;
+        }
+    /* Whether any process has gaps, and each column's observed count and
+     * sum over all of them (a column may be empty on one process). */
+    double *col = emgmm__calloc(2 * d + 1, sizeof(double));
+    if (!col)
+        return EMGMM_ERR_NOMEM;
+    col[2 * d] = any;
+    for (size_t i = 0; any && i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            if (!isnan(X[i * ldx + j])) {
+                col[j] += 1.0;
+                col[d + j] += X[i * ldx + j];
+            }
+    int rc = emgmm__allreduce(&w->ws, col, 2 * d + 1);
+    for (size_t j = 0; rc == EMGMM_OK && col[2 * d] != 0.0 && j < d; j++)
+        if (col[j] == 0.0)
+            rc = EMGMM_ERR_INVALID;
+    if (rc != EMGMM_OK || col[2 * d] == 0.0) {
+        emgmm__free(col);
+        return rc; /* no gap anywhere: the ordinary computation */
+    }
+    w->filled = emgmm__malloc(n, d * sizeof(double));
+    w->log_frame = emgmm__malloc(n, w->k * sizeof(double));
+    rc = w->filled && w->log_frame ? EMGMM_OK : EMGMM_ERR_NOMEM;
+    for (size_t i = 0; rc == EMGMM_OK && i < n; i++)
+        for (size_t j = 0; j < d; j++) {
+            const double x = X[i * ldx + j];
+            w->filled[i * d + j] = isnan(x) ? col[d + j] / col[j] : x;
+        }
+    emgmm__free(col);
+    if (rc == EMGMM_OK)
+        rc = emgmm__gaps_build(&w->gaps, X, n, d, ldx, w->k, type,
+                               w->ws.n_threads);
+    if (rc == EMGMM_OK)
+        w->has_gaps = 1;
+    return rc;
 }
 
 /* Log-densities of `rows` rows under every state into out (rows x k).
@@ -146,14 +198,53 @@ static double *thread_mix_rows(const emgmm_hmm_work *w)
                        : NULL;
 }
 
+/* exp(log p - shift) of every row of w->frame, shift its largest
+ * entry; from w->log_frame (when it is set) into w->frame. */
+static void scale_rows(emgmm_hmm_work *w, size_t i0, size_t rows,
+                       const double *from)
+{
+    const size_t k = w->k;
+    for (size_t i = i0; i < i0 + rows; i++) {
+        const double *r = from + i * k;
+        double *b = w->frame + i * k;
+        double s = r[0];
+        for (size_t j = 1; j < k; j++)
+            s = r[j] > s ? r[j] : s;
+        for (size_t j = 0; j < k; j++)
+            b[j] = exp(r[j] - s);
+        w->shift[i] = s;
+    }
+}
+
 /* Emission log-densities of every row (threaded over row blocks); with
  * `scaled`, each row then becomes exp(log p - shift) with shift its
- * largest entry, while the block is still in cache. */
-static void emissions(const emgmm_hmm *m, const double *X, size_t ldx,
-                      emgmm_hmm_work *w, int scaled)
+ * largest entry, while the block is still in cache. With gaps, the
+ * marginal densities of the observed coordinates (missing.c), kept in
+ * w->log_frame. */
+static int emissions(const emgmm_hmm *m, const double *X, size_t ldx,
+                     emgmm_hmm_work *w, int scaled)
 {
     const size_t k = m->k, n = w->n, br = w->ws.block_rows;
     const long n_blocks = (long)w->ws.n_blocks;
+    if (w->has_gaps) {
+        int rc = emgmm__log_prob_gaps(m->emis, w->filled, w->d, &w->ws,
+                                      &w->gaps, w->log_frame);
+        if (rc != EMGMM_OK)
+            return rc;
+        if (!scaled) {
+            memcpy(w->frame, w->log_frame, n * k * sizeof(double));
+            return EMGMM_OK;
+        }
+#if EMGMM_HAVE_OPENMP
+#pragma omp parallel for schedule(static) num_threads(w->ws.n_threads) \
+    if (w->ws.n_threads > 1)
+#endif
+        for (long b = 0; b < n_blocks; b++) {
+            const size_t i0 = (size_t)b * br;
+            scale_rows(w, i0, n - i0 < br ? n - i0 : br, w->log_frame);
+        }
+        return EMGMM_OK;
+    }
 #if EMGMM_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(w->ws.n_threads) \
     if (w->ws.n_threads > 1)
@@ -166,24 +257,16 @@ static void emissions(const emgmm_hmm *m, const double *X, size_t ldx,
                         thread_mix_rows(w), f,
                         w->mix_post ? w->mix_post + i0 * k * w->n_mix
                                     : NULL);
-        if (!scaled)
-            continue;
-        for (size_t i = 0; i < rows; i++) {
-            double *r = f + i * k;
-            double s = r[0];
-            for (size_t j = 1; j < k; j++)
-                s = r[j] > s ? r[j] : s;
-            for (size_t j = 0; j < k; j++)
-                r[j] = exp(r[j] - s);
-            w->shift[i0 + i] = s;
-        }
+        if (scaled)
+            scale_rows(w, i0, rows, w->frame);
     }
+    return EMGMM_OK;
 }
 
-void emgmm__hmm_log_emissions(const emgmm_hmm *m, const double *X,
-                              size_t ldx, emgmm_hmm_work *w)
+int emgmm__hmm_log_emissions(const emgmm_hmm *m, const double *X,
+                             size_t ldx, emgmm_hmm_work *w)
 {
-    emissions(m, X, ldx, w, 0);
+    return emissions(m, X, ldx, w, 0);
 }
 
 /* Row t again, when its normaliser underflowed: log-densities recomputed,
@@ -196,8 +279,11 @@ static double rescue_row(const emgmm_hmm *m, const double *x,
                          double *logp)
 {
     const size_t k = m->k;
-    block_emissions(m, x, 1, m->d, thread_proj(w), thread_mix_rows(w), logp,
-                    NULL);
+    if (w->has_gaps)
+        memcpy(logp, w->log_frame + t * k, k * sizeof(double));
+    else
+        block_emissions(m, x, 1, m->d, thread_proj(w), thread_mix_rows(w),
+                        logp, NULL);
     double s = -INFINITY;
     for (size_t j = 0; j < k; j++)
         if (pred[j] > 0.0 && logp[j] + log(pred[j]) > s)
@@ -296,7 +382,9 @@ int emgmm__hmm_estep(const emgmm_hmm *m, const double *X, size_t ldx,
                      emgmm_hmm_work *w, int posteriors, double *sums)
 {
     const size_t k = m->k, S = stats_size(k);
-    emissions(m, X, ldx, w, 1);
+    int rc = emissions(m, X, ldx, w, 1);
+    if (rc != EMGMM_OK)
+        return rc;
     const long n_chunks = (long)w->n_chunks;
 #if EMGMM_HAVE_OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(w->ws.n_threads) \
@@ -342,15 +430,20 @@ int emgmm__hmm_threads(int n_threads, size_t n, size_t k, size_t d)
     return t;
 }
 
+/* Finite data (NaN allowed with `missing`; infinity never). */
 static int check_data(const emgmm_hmm *m, const double *X, size_t n,
-                      size_t ldx)
+                      size_t ldx, int missing)
 {
     if (!m || !X || n == 0 || ldx < m->d)
         return EMGMM_ERR_INVALID;
+    if (missing && m->mix)
+        return EMGMM_ERR_UNSUPPORTED; /* GMM emissions with gaps: not yet */
     for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < m->d; j++)
-            if (!isfinite(X[i * ldx + j]))
+        for (size_t j = 0; j < m->d; j++) {
+            const double x = X[i * ldx + j];
+            if (isinf(x) || (isnan(x) && !missing))
                 return EMGMM_ERR_NONFINITE;
+        }
     return EMGMM_OK;
 }
 
@@ -362,9 +455,9 @@ static double viterbi(const emgmm_hmm *m, const emgmm_hmm_work *w,
 
 static int evaluate(const emgmm_hmm *m, const double *X, size_t n,
                     size_t ldx, const size_t *lengths, size_t n_seq,
-                    hmm_task task, double *out, int32_t *states)
+                    int missing, hmm_task task, double *out, int32_t *states)
 {
-    int rc = check_data(m, X, n, ldx);
+    int rc = check_data(m, X, n, ldx, missing);
     if (rc != EMGMM_OK)
         return rc;
     size_t *first = NULL;
@@ -388,6 +481,8 @@ static int evaluate(const emgmm_hmm *m, const double *X, size_t n,
     if (rc == EMGMM_OK &&
         (!sums || (task == DO_DECODE && (!log_a || !back))))
         rc = EMGMM_ERR_NOMEM;
+    if (rc == EMGMM_OK && missing)
+        rc = emgmm__hmm_work_gaps(&w, X, ldx, m->type);
     if (rc == EMGMM_OK && task != DO_DECODE) {
         rc = emgmm__hmm_estep(m, X, ldx, &w, task == DO_PROBA, sums);
         if (task == DO_SCORE)
@@ -400,7 +495,9 @@ static int evaluate(const emgmm_hmm *m, const double *X, size_t n,
             log_a[i] = log(m->transmat[i]);
         for (size_t j = 0; j < k; j++)
             log_a[k * k + j] = log(m->startprob[j]);
-        emgmm__hmm_log_emissions(m, X, ldx, &w);
+        rc = emgmm__hmm_log_emissions(m, X, ldx, &w);
+    }
+    if (rc == EMGMM_OK && task == DO_DECODE) {
         double *seq_lp = w.scale; /* n >= n_seq: free room */
 #if EMGMM_HAVE_OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) \
@@ -474,8 +571,8 @@ int emgmm_hmm_score(const emgmm_hmm *m, const double *X, size_t n,
 {
     if (!log_likelihood)
         return EMGMM_ERR_INVALID;
-    return evaluate(m, X, n, ldx, lengths, n_seq, DO_SCORE, log_likelihood,
-                    NULL);
+    return evaluate(m, X, n, ldx, lengths, n_seq, 0, DO_SCORE,
+                    log_likelihood, NULL);
 }
 
 int emgmm_hmm_predict_proba(const emgmm_hmm *m, const double *X, size_t n,
@@ -484,7 +581,7 @@ int emgmm_hmm_predict_proba(const emgmm_hmm *m, const double *X, size_t n,
 {
     if (!proba)
         return EMGMM_ERR_INVALID;
-    return evaluate(m, X, n, ldx, lengths, n_seq, DO_PROBA, proba, NULL);
+    return evaluate(m, X, n, ldx, lengths, n_seq, 0, DO_PROBA, proba, NULL);
 }
 
 int emgmm_hmm_decode(const emgmm_hmm *m, const double *X, size_t n,
@@ -493,6 +590,36 @@ int emgmm_hmm_decode(const emgmm_hmm *m, const double *X, size_t n,
 {
     if (!states)
         return EMGMM_ERR_INVALID;
-    return evaluate(m, X, n, ldx, lengths, n_seq, DO_DECODE,
+    return evaluate(m, X, n, ldx, lengths, n_seq, 0, DO_DECODE,
+                    log_probability, states);
+}
+
+int emgmm_hmm_score_missing(const emgmm_hmm *m, const double *X, size_t n,
+                            size_t ldx, const size_t *lengths, size_t n_seq,
+                            double *log_likelihood)
+{
+    if (!log_likelihood)
+        return EMGMM_ERR_INVALID;
+    return evaluate(m, X, n, ldx, lengths, n_seq, 1, DO_SCORE,
+                    log_likelihood, NULL);
+}
+
+int emgmm_hmm_predict_proba_missing(const emgmm_hmm *m, const double *X,
+                                    size_t n, size_t ldx,
+                                    const size_t *lengths, size_t n_seq,
+                                    double *proba)
+{
+    if (!proba)
+        return EMGMM_ERR_INVALID;
+    return evaluate(m, X, n, ldx, lengths, n_seq, 1, DO_PROBA, proba, NULL);
+}
+
+int emgmm_hmm_decode_missing(const emgmm_hmm *m, const double *X, size_t n,
+                             size_t ldx, const size_t *lengths, size_t n_seq,
+                             int32_t *states, double *log_probability)
+{
+    if (!states)
+        return EMGMM_ERR_INVALID;
+    return evaluate(m, X, n, ldx, lengths, n_seq, 1, DO_DECODE,
                     log_probability, states);
 }

@@ -285,6 +285,29 @@ int emgmm__estep_gaps(const emgmm_model *m, const double *Xf, size_t ldx,
                       emgmm_workspace *ws, emgmm_gaps *g, double *total,
                       double *row_log_lik);
 
+/* The first half of emgmm__estep_gaps: each row's log-density under each
+ * component (log w_c + log N of its observed coordinates; for an
+ * unweighted model the state's own density, and 0 for a row with
+ * nothing observed) into logp (n x k), and the conditional means into
+ * g->cond. EMGMM_OK or EMGMM_ERR_SINGULAR. */
+int emgmm__log_prob_gaps(const emgmm_model *m, const double *Xf,
+                         size_t ldx, emgmm_workspace *ws, emgmm_gaps *g,
+                         double *logp);
+
+/* The pieces of emgmm__mstep_gaps, for an M-step of its own (the HMM's):
+ * the correction to R^T Xf (k x d, into g->mean_shift) that puts the
+ * conditional means in place of the fill; the expected scatter about m's
+ * (new) means, reduced to the type's raw sums (see emgmm__mstep_raw) and
+ * summed over processes (NULL with *rc set on failure); and the refill of
+ * every gap with its conditional expectation. */
+double *emgmm__gaps_mean_shift(const emgmm_gaps *g, const double *Xf,
+                               size_t ldx, const double *resp, size_t k);
+double *emgmm__gaps_scatter(emgmm_model *m, const double *Xf, size_t ldx,
+                            const double *resp, emgmm_workspace *ws,
+                            emgmm_gaps *g, int *rc, int *bad);
+void emgmm__gaps_refill(const emgmm_gaps *g, double *Xf, size_t ldx,
+                        const double *resp, size_t k);
+
 /* M-step from the expected sufficient statistics of the last
  * emgmm__estep_gaps; then refills the gaps of Xf with their conditional
  * expectations (so that the next E-step's fill is close, see missing.c). */
@@ -408,7 +431,23 @@ typedef struct emgmm_hmm_work {
     double *mix_post;     /* GMM, when fitting: n x k x n_mix, each
                              state's component posteriors given the state */
     emgmm_workspace ws;   /* the mixture's (projections, M-step) */
+    /* Missing values (emgmm__hmm_work_gaps): the data with every gap
+     * filled (n x d), where the gaps are, and the log-densities of the
+     * observed coordinates (n x k), kept for the rescued step. */
+    int has_gaps;
+    double *filled;
+    double *log_frame;
+    emgmm_gaps gaps;
 } emgmm_hmm_work;
+
+/* With missing values (NaN) in X: fills w->filled with X, each gap with
+ * its column's observed mean, lays out the gaps for a model of k states
+ * of `type`, and sets has_gaps. Without any NaN it leaves has_gaps 0 (the
+ * ordinary computation, bit for bit). A column with no observed value
+ * (over all processes, when reduce is set) is EMGMM_ERR_INVALID;
+ * infinity EMGMM_ERR_NONFINITE. */
+int emgmm__hmm_work_gaps(emgmm_hmm_work *w, const double *X, size_t ldx,
+                         emgmm_covariance_type type);
 
 /* n_mix: 0 for Gaussian emissions, else the components per state;
  * keep_mix: store the GMM component posteriors (a fit's M-step needs
@@ -420,7 +459,7 @@ void emgmm__hmm_work_free(emgmm_hmm_work *w);
 
 /* Emission log-densities of every row into w->frame (threaded over row
  * blocks, by the mixture's kernels). */
-void emgmm__hmm_log_emissions(const emgmm_hmm *m, const double *X,
+int emgmm__hmm_log_emissions(const emgmm_hmm *m, const double *X,
                               size_t ldx, emgmm_hmm_work *w);
 /* Loop threads for HMM work on n rows (1 for small problems). */
 int emgmm__hmm_threads(int n_threads, size_t n, size_t k, size_t d);

@@ -388,7 +388,8 @@ static int correct_pattern(const emgmm_model *m, const double *Xf,
             for (size_t q = g->pattern_first[p]; q < g->pattern_first[p + 1];
                  q++) {
                 const size_t s = g->pattern_slots[q];
-                logp[g->slot_row[s] * k + c] = log(m->weights[c]);
+                logp[g->slot_row[s] * k + c] =
+                    m->unweighted ? 0.0 : log(m->weights[c]);
                 memcpy(g->cond + g->cond_first[s] + c * r, mu,
                        d * sizeof(double));
             }
@@ -423,10 +424,9 @@ static int correct_pattern(const emgmm_model *m, const double *Xf,
     return EMGMM_OK;
 }
 
-int emgmm__estep_gaps(const emgmm_model *m, const double *Xf, size_t ldx,
-                      const double *weight, double *resp,
-                      emgmm_workspace *ws, emgmm_gaps *g, double *total,
-                      double *row_log_lik)
+int emgmm__log_prob_gaps(const emgmm_model *m, const double *Xf,
+                         size_t ldx, emgmm_workspace *ws, emgmm_gaps *g,
+                         double *logp)
 {
     const size_t k = m->k, d = m->d, n = g->n, br = ws->block_rows;
     const long n_blocks = (long)ws->n_blocks;
@@ -444,7 +444,7 @@ int emgmm__estep_gaps(const emgmm_model *m, const double *Xf, size_t ldx,
         double *proj =
             ws->proj + (size_t)thread_id() * br * (k * d + d);
         emgmm__log_prob_block(m, Xf + i0 * ldx, rows, ldx, proj,
-                              resp + i0 * k);
+                              logp + i0 * k);
     }
 
     /* Marginal corrections, pattern by pattern (each writes its own
@@ -457,12 +457,22 @@ int emgmm__estep_gaps(const emgmm_model *m, const double *Xf, size_t ldx,
 #endif
     for (long p = 0; p < n_patterns; p++) {
         double *scratch = g->scratch + (size_t)thread_id() * g->scratch_size;
-        if (correct_pattern(m, Xf, ldx, g, (size_t)p, scratch, resp) != 0)
+        if (correct_pattern(m, Xf, ldx, g, (size_t)p, scratch, logp) != 0)
             failed = 1;
     }
-    if (failed)
-        return EMGMM_ERR_SINGULAR;
+    return failed ? EMGMM_ERR_SINGULAR : EMGMM_OK;
+}
 
+int emgmm__estep_gaps(const emgmm_model *m, const double *Xf, size_t ldx,
+                      const double *weight, double *resp,
+                      emgmm_workspace *ws, emgmm_gaps *g, double *total,
+                      double *row_log_lik)
+{
+    const size_t k = m->k, n = g->n, br = ws->block_rows;
+    const long n_blocks = (long)ws->n_blocks;
+    int rc = emgmm__log_prob_gaps(m, Xf, ldx, ws, g, resp);
+    if (rc != EMGMM_OK)
+        return rc;
 #if EMGMM_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(ws->n_threads) \
     if (ws->n_threads > 1)
@@ -545,14 +555,12 @@ static int expected_scatter(const emgmm_model *m, const double *Xf,
     return EMGMM_OK;
 }
 
-int emgmm__mstep_gaps(emgmm_model *m, double *Xf, size_t ldx,
-                      const double *resp, double reg_covar,
-                      emgmm_workspace *ws, emgmm_gaps *g, int *bad)
+double *emgmm__gaps_mean_shift(const emgmm_gaps *g, const double *Xf,
+                               size_t ldx, const double *resp, size_t k)
 {
-    const size_t k = m->k, d = m->d, n = g->n, gr = ws->gather_rows;
-
     /* R^T Xf sums the fill; move each row's share to the conditional
      * means: sum_i r_ic (xhat_ic - xf_i), small, so nothing cancels. */
+    const size_t d = g->d;
     double *shift = g->mean_shift;
     memset(shift, 0, k * d * sizeof(double));
     for (size_t s = 0; s < g->n_incomplete; s++) {
@@ -569,12 +577,14 @@ int emgmm__mstep_gaps(emgmm_model *m, double *Xf, size_t ldx,
                 shift[c * d + mis[a]] += ric * (cond[a] - x[mis[a]]);
         }
     }
-    double total;
-    int rc = emgmm__mstep_weights_means(m, Xf, n, ldx, resp, shift, ws,
-                                        &total);
-    if (rc != EMGMM_OK)
-        return rc;
+    return shift;
+}
 
+double *emgmm__gaps_scatter(emgmm_model *m, const double *Xf, size_t ldx,
+                            const double *resp, emgmm_workspace *ws,
+                            emgmm_gaps *g, int *rc, int *bad)
+{
+    const size_t k = m->k, d = m->d, gr = ws->gather_rows;
     int first_bad = INT_MAX;
 #if EMGMM_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(ws->n_threads) \
@@ -596,12 +606,13 @@ int emgmm__mstep_gaps(emgmm_model *m, double *Xf, size_t ldx,
     /* A failure here is a pattern's factor on this process only: tell
      * every process, so that all stop together. */
     double failed = first_bad != INT_MAX ? 1.0 : 0.0;
-    rc = emgmm__allreduce(ws, &failed, 1);
-    if (rc != EMGMM_OK)
-        return rc;
+    *rc = emgmm__allreduce(ws, &failed, 1);
+    if (*rc != EMGMM_OK)
+        return NULL;
     if (failed != 0.0) {
         *bad = first_bad != INT_MAX ? first_bad : -1;
-        return EMGMM_ERR_SINGULAR;
+        *rc = EMGMM_ERR_SINGULAR;
+        return NULL;
     }
 
     /* Raw sums in the shape emgmm__mstep_finish takes (see mstep.c). */
@@ -624,12 +635,15 @@ int emgmm__mstep_gaps(emgmm_model *m, double *Xf, size_t ldx,
                 raw[c * d + j] = g->scatter[c * d * d + j * d + j];
         break;
     }
-    rc = emgmm__allreduce(ws, raw, emgmm__mstep_raw_size(m->type, k, d));
-    if (rc != EMGMM_OK)
-        return rc;
+    *rc = emgmm__allreduce(ws, raw, emgmm__mstep_raw_size(m->type, k, d));
+    return *rc == EMGMM_OK ? raw : NULL;
+}
 
-    /* Refill each gap with its conditional expectation under the mixture
-     * (see the top of the file). Rows of zero weight keep their fill. */
+void emgmm__gaps_refill(const emgmm_gaps *g, double *Xf, size_t ldx,
+                        const double *resp, size_t k)
+{
+    /* Each gap gets its conditional expectation under the mixture (see
+     * the top of the file). Rows of zero weight keep their fill. */
     for (size_t s = 0; s < g->n_incomplete; s++) {
         const size_t i = g->slot_row[s], p = g->slot_pattern[s];
         const size_t *mis = g->coords + g->coord_first[p];
@@ -646,6 +660,23 @@ int emgmm__mstep_gaps(emgmm_model *m, double *Xf, size_t ldx,
             Xf[i * ldx + mis[a]] = v / wsum;
         }
     }
+}
+
+int emgmm__mstep_gaps(emgmm_model *m, double *Xf, size_t ldx,
+                      const double *resp, double reg_covar,
+                      emgmm_workspace *ws, emgmm_gaps *g, int *bad)
+{
+    const size_t k = m->k, n = g->n;
+    double total;
+    int rc = emgmm__mstep_weights_means(
+        m, Xf, n, ldx, resp, emgmm__gaps_mean_shift(g, Xf, ldx, resp, k), ws,
+        &total);
+    if (rc != EMGMM_OK)
+        return rc;
+    const double *raw = emgmm__gaps_scatter(m, Xf, ldx, resp, ws, g, &rc, bad);
+    if (rc != EMGMM_OK)
+        return rc;
+    emgmm__gaps_refill(g, Xf, ldx, resp, k);
     return emgmm__mstep_finish(m, raw, total, reg_covar, ws, bad);
 }
 

@@ -576,4 +576,193 @@ static inline void expect_model_close(const emgmm_hmm *m, const naive_hmm *h,
         assert_close(emgmm_hmm_covariances(m)[i], h->cov[i], rtol, 1e-12);
 }
 
+/* ---- missing values (NaN), Gaussian emissions ----------------------- */
+
+/* log N(x_o | mu_o, Sigma_oo) of the observed coordinates of x (0 when
+ * nothing is observed); with cond (d) and cov (d x d) not NULL, also
+ * x with its gaps at E[x_m | x_o] and Cov[x_m | x_o] in the gaps' block
+ * (zero elsewhere), from explicit sub-matrix inverses. */
+static inline double naive_marginal(const double *x, const double *mu,
+                                    const double *sigma, size_t d,
+                                    double *cond, double *cov)
+{
+    size_t o[64], mi[64], no = 0, nm = 0;
+    for (size_t j = 0; j < d; j++) {
+        if (isnan(x[j]))
+            mi[nm++] = j;
+        else
+            o[no++] = j;
+    }
+    double *soo = malloc((no * no + 1) * sizeof(double));
+    double *inv = malloc((no * no + 1) * sizeof(double));
+    double *w = malloc((no + 1) * sizeof(double));
+    for (size_t a = 0; a < no; a++)
+        for (size_t b = 0; b < no; b++)
+            soo[a * no + b] = sigma[o[a] * d + o[b]];
+    double lp = 0.0;
+    if (no > 0) {
+        double xo[64], mo[64];
+        for (size_t a = 0; a < no; a++)
+            xo[a] = x[o[a]], mo[a] = mu[o[a]];
+        lp = naive_log_density(xo, mo, soo, 1.0, no);
+        naive_inverse(soo, no, inv);
+    }
+    if (cond) {
+        /* w = Sigma_oo^-1 (x_o - mu_o) */
+        for (size_t a = 0; a < no; a++) {
+            w[a] = 0.0;
+            for (size_t b = 0; b < no; b++)
+                w[a] += inv[a * no + b] * (x[o[b]] - mu[o[b]]);
+        }
+        memset(cov, 0, d * d * sizeof(double));
+        for (size_t j = 0; j < d; j++)
+            cond[j] = x[j];
+        for (size_t a = 0; a < nm; a++) {
+            double v = mu[mi[a]];
+            for (size_t b = 0; b < no; b++)
+                v += sigma[mi[a] * d + o[b]] * w[b];
+            cond[mi[a]] = v;
+            for (size_t c = 0; c < nm; c++) {
+                double q = sigma[mi[a] * d + mi[c]];
+                for (size_t e = 0; e < no; e++)
+                    for (size_t f = 0; f < no; f++)
+                        q -= sigma[mi[a] * d + o[e]] * inv[e * no + f] *
+                             sigma[o[f] * d + mi[c]];
+                cov[mi[a] * d + mi[c]] = q;
+            }
+        }
+    }
+    free(soo);
+    free(inv);
+    free(w);
+    return lp;
+}
+
+/* log b_j(x_t) of the observed coordinates, every row and state. */
+static inline double *naive_gappy_emissions(const naive_hmm *h,
+                                            const double *X, size_t n)
+{
+    const size_t k = h->k, d = h->d;
+    double *b = malloc(n * k * sizeof(double));
+    double *c = malloc(d * d * sizeof(double));
+    for (size_t s = 0; s < k; s++) {
+        full_cov(h, s, c);
+        for (size_t t = 0; t < n; t++)
+            b[t * k + s] = naive_marginal(X + t * d, h->mu + s * d, c, d,
+                                          NULL, NULL);
+    }
+    free(c);
+    return b;
+}
+
+/* One Baum-Welch iteration on data with gaps (Gaussian emissions, the
+ * GaussianHMM M-step with the expected sufficient statistics: each gap at
+ * its conditional mean given the state, plus the conditional covariance
+ * in the scatter); returns the E-step's total log-likelihood. */
+static inline double naive_gappy_iteration(naive_hmm *h, const double *X,
+                                           size_t n, const size_t *len,
+                                           size_t n_seq,
+                                           const emgmm_hmm_params *p)
+{
+    const size_t k = h->k, d = h->d;
+    double *lb = naive_gappy_emissions(h, X, n);
+    double *g = calloc(n * k, sizeof(double));
+    double *xi = calloc(k * k, sizeof(double));
+    double *start = calloc(k, sizeof(double));
+    double ll = 0.0;
+    for (size_t q = 0, a0 = 0; q < n_seq; a0 += len[q], q++) {
+        ll += naive_fb(h, lb, a0, len[q], g, xi);
+        for (size_t j = 0; j < k; j++)
+            start[j] += g[a0 * k + j];
+    }
+    for (size_t i = 0; i <= k; i++) { /* pi (i == k), then the rows of A */
+        double *row = i == k ? h->pi : h->a + i * k;
+        const double *cnt = i == k ? start : xi + i * k;
+        const double prior = i == k ? p->startprob_prior : p->transmat_prior;
+        double sum = 0.0;
+        for (size_t j = 0; j < k; j++) {
+            double v = fmax(prior - 1.0 + cnt[j], 0.0);
+            row[j] = row[j] == 0.0 ? 0.0 : v;
+            sum += row[j];
+        }
+        for (size_t j = 0; j < k; j++)
+            row[j] /= sum;
+    }
+    /* Expected statistics under the old parameters. */
+    double *xh = malloc(n * k * d * sizeof(double));
+    double *cc = malloc(n * k * d * d * sizeof(double));
+    double *sig = malloc(d * d * sizeof(double));
+    for (size_t s = 0; s < k; s++) {
+        full_cov(h, s, sig);
+        for (size_t t = 0; t < n; t++)
+            naive_marginal(X + t * d, h->mu + s * d, sig, d,
+                           xh + (t * k + s) * d, cc + (t * k + s) * d * d);
+    }
+    const double cp = isnan(p->covars_prior) ? 1e-2 : p->covars_prior;
+    const double cw = isnan(p->covars_weight) ? 1.0 : p->covars_weight;
+    const double mw = p->means_weight, mp = p->means_prior;
+    double *nk = calloc(k, sizeof(double));
+    double *S = calloc(k * d * d, sizeof(double));
+    for (size_t c = 0; c < k; c++) {
+        double sx[64] = {0};
+        for (size_t t = 0; t < n; t++) {
+            nk[c] += g[t * k + c];
+            for (size_t j = 0; j < d; j++)
+                sx[j] += g[t * k + c] * xh[(t * k + c) * d + j];
+        }
+        for (size_t j = 0; j < d; j++)
+            h->mu[c * d + j] = (mw * mp + sx[j]) / (mw + nk[c]);
+        for (size_t t = 0; t < n; t++) {
+            const double *x = xh + (t * k + c) * d;
+            for (size_t i = 0; i < d; i++)
+                for (size_t j = 0; j < d; j++)
+                    S[c * d * d + i * d + j] +=
+                        g[t * k + c] *
+                        ((x[i] - h->mu[c * d + i]) * (x[j] - h->mu[c * d + j]) +
+                         cc[(t * k + c) * d * d + i * d + j]);
+        }
+    }
+    const double dd = cw - (double)d > 0 ? cw - (double)d : 0.0;
+    const double d1 = cw - 1.0 > 0 ? cw - 1.0 : 0.0;
+    double total = 0.0;
+    for (size_t c = 0; c < k; c++)
+        total += nk[c];
+    for (size_t i = 0; h->type == EMGMM_COVARIANCE_TIED && i < d * d; i++)
+        h->cov[i] = cp;
+    for (size_t c = 0; c < k; c++) {
+        double avg = 0.0;
+        for (size_t i = 0; i < d; i++)
+            for (size_t j = 0; j < d; j++) {
+                const double di = h->mu[c * d + i] - mp,
+                             dj = h->mu[c * d + j] - mp;
+                const double cn = S[c * d * d + i * d + j] + mw * di * dj;
+                if (h->type == EMGMM_COVARIANCE_FULL)
+                    h->cov[c * d * d + i * d + j] = (cp + cn) / (dd + nk[c]);
+                else if (h->type == EMGMM_COVARIANCE_TIED)
+                    h->cov[i * d + j] += cn;
+                else if (i == j) {
+                    const double v = (cp + cn) / fmax(d1 + nk[c], 1e-5);
+                    if (h->type == EMGMM_COVARIANCE_DIAG)
+                        h->cov[c * d + i] = v;
+                    else
+                        avg += v / (double)d;
+                }
+            }
+        if (h->type == EMGMM_COVARIANCE_SPHERICAL)
+            h->cov[c] = avg;
+    }
+    for (size_t i = 0; h->type == EMGMM_COVARIANCE_TIED && i < d * d; i++)
+        h->cov[i] /= dd + total;
+    free(lb);
+    free(g);
+    free(xi);
+    free(start);
+    free(xh);
+    free(cc);
+    free(sig);
+    free(nk);
+    free(S);
+    return ll;
+}
+
 #endif

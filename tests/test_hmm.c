@@ -504,6 +504,24 @@ static void test_allocation_failures(void **state)
             rc = emgmm_hmm_predict_proba(m, X, n, 3, NULL, 0, proba);
         if (rc == EMGMM_OK)
             rc = emgmm_hmm_decode(m, X, n, 3, NULL, 0, path, &ll);
+        if (rc == EMGMM_OK) {
+            /* With gaps (and GMM emissions, in the next call). */
+            emgmm_hmm_free(&fit);
+            memcpy(Y, X, sizeof Y);
+            Y[4] = Y[20] = NAN;
+            p.missing = 1;
+            p.n_init = 1;
+            rc = emgmm_hmm_fit(&p, Y, n, 3, 3, NULL, 0, &fit, NULL);
+            if (rc == EMGMM_OK)
+                rc = emgmm_hmm_score_missing(m, Y, n, 3, NULL, 0, &ll);
+            p.missing = 0;
+        }
+        if (rc == EMGMM_OK) {
+            emgmm_hmm_free(&fit);
+            p.emission = EMGMM_HMM_GMM;
+            p.n_mix = 2;
+            rc = emgmm_hmm_fit(&p, X, n, 3, 3, NULL, 0, &fit, NULL);
+        }
         if (rc == EMGMM_OK)
             rc = emgmm_hmm_sample(m, n, 1, Y, NULL) == EMGMM_OK
                      ? emgmm_hmm_load("alloc.json", &loaded, NULL)
@@ -670,6 +688,123 @@ static void test_gmm_fit_from_data(void **state)
     }
 }
 
+/* Missing values (Gaussian emissions): inference and three Baum-Welch
+ * iterations against the textbook's marginal densities and expected
+ * statistics (explicit sub-matrix inverses), every type, with gaps of
+ * every kind (one value observed, none observed); and without any NaN,
+ * missing = 1 is the ordinary fit bit for bit. */
+static void test_missing_matches_textbook(void **state)
+{
+    (void)state;
+    static const size_t GLEN[3] = {30, 45, 25};
+    const size_t n = 100, d = 3;
+    for (int t = 0; t < 4; t++) {
+        naive_hmm h = random_model(TYPES[t], 111 + (uint64_t)t);
+        double *X = draw(&h, n, 31, 0.0);
+        double *complete = malloc(n * d * sizeof(double));
+        memcpy(complete, X, n * d * sizeof(double));
+        test_rng r = {7 + (uint64_t)t};
+        for (size_t i = 0; i < n * d; i++)
+            if (test_rng_uniform(&r) < 0.2)
+                X[i] = NAN;
+        X[5 * d] = X[5 * d + 1] = X[5 * d + 2] = NAN; /* nothing observed */
+        X[9 * d + 1] = X[9 * d + 2] = NAN;             /* one observed */
+        X[9 * d] = 0.25;
+        emgmm_hmm *start = to_model(&h);
+        /* Inference. */
+        double *lb = naive_gappy_emissions(&h, X, n);
+        double *g = calloc(n * 3, sizeof(double));
+        double xi[9] = {0}, want = 0.0, want_lp = 0.0;
+        int32_t path[100], want_path[100];
+        for (size_t q = 0, a0 = 0; q < 3; a0 += GLEN[q], q++) {
+            want += naive_fb(&h, lb, a0, GLEN[q], g, xi);
+            want_lp += naive_viterbi(&h, lb, a0, GLEN[q], want_path);
+        }
+        double ll, lp, proba[300];
+        assert_int_equal(emgmm_hmm_score(start, X, n, d, GLEN, 3, &ll),
+                         EMGMM_ERR_NONFINITE);
+        assert_int_equal(
+            emgmm_hmm_score_missing(start, X, n, d, GLEN, 3, &ll), EMGMM_OK);
+        assert_close(ll, want, 1e-11, 0);
+        assert_int_equal(emgmm_hmm_predict_proba_missing(start, X, n, d,
+                                                         GLEN, 3, proba),
+                         EMGMM_OK);
+        for (size_t i = 0; i < n * 3; i++)
+            assert_close(proba[i], g[i], 0, 1e-10);
+        assert_int_equal(emgmm_hmm_decode_missing(start, X, n, d, GLEN, 3,
+                                                  path, &lp),
+                         EMGMM_OK);
+        assert_memory_equal(path, want_path, sizeof path);
+        assert_close(lp, want_lp, 1e-11, 0);
+        free(lb);
+        free(g);
+        /* Baum-Welch. */
+        emgmm_hmm_params p;
+        emgmm_hmm_params_default(&p);
+        p.init_model = start;
+        p.init_params[0] = '\0';
+        p.tol = -1.0;
+        p.max_iter = 3;
+        p.missing = 1;
+        emgmm_hmm *fit = NULL;
+        emgmm_hmm_fit_info info;
+        assert_int_equal(
+            emgmm_hmm_fit(&p, X, n, d, d, GLEN, 3, &fit, &info), EMGMM_OK);
+        naive_hmm h2 = random_model(TYPES[t], 111 + (uint64_t)t);
+        double last = 0.0;
+        for (int it = 0; it < 3; it++)
+            last = naive_gappy_iteration(&h2, X, n, GLEN, 3, &p);
+        assert_close(info.last_estep, last, 1e-10, 0);
+        expect_model_close(fit, &h2, 1e-9);
+        emgmm_hmm_free(&fit);
+        /* No NaN: missing = 1 changes nothing. */
+        emgmm_hmm *a = NULL, *b = NULL;
+        assert_int_equal(emgmm_hmm_fit(&p, complete, n, d, d, GLEN, 3, &a,
+                                       NULL),
+                         EMGMM_OK);
+        p.missing = 0;
+        assert_int_equal(emgmm_hmm_fit(&p, complete, n, d, d, GLEN, 3, &b,
+                                       NULL),
+                         EMGMM_OK);
+        assert_memory_equal(emgmm_hmm_means(a), emgmm_hmm_means(b),
+                            9 * sizeof(double));
+        assert_memory_equal(emgmm_hmm_covariances(a),
+                            emgmm_hmm_covariances(b),
+                            cov_size(TYPES[t], 3, d) * sizeof(double));
+        emgmm_hmm_free(&a);
+        emgmm_hmm_free(&b);
+        emgmm_hmm_free(&start);
+        free(X);
+        free(complete);
+        naive_free(&h);
+        naive_free(&h2);
+    }
+}
+
+/* A column with nothing observed is invalid; GMM emissions with gaps are
+ * not supported yet; infinity stays an error. */
+static void test_missing_errors(void **state)
+{
+    (void)state;
+    double X[12] = {0, NAN, 1, NAN, 2, NAN, 3, NAN, 4, NAN, 5, NAN};
+    emgmm_hmm_params p;
+    emgmm_hmm_params_default(&p);
+    p.n_states = 2;
+    p.missing = 1;
+    emgmm_hmm *m = NULL;
+    assert_int_equal(emgmm_hmm_fit(&p, X, 6, 2, 2, NULL, 0, &m, NULL),
+                     EMGMM_ERR_INVALID);
+    X[1] = 1.0;
+    X[4] = INFINITY;
+    assert_int_equal(emgmm_hmm_fit(&p, X, 6, 2, 2, NULL, 0, &m, NULL),
+                     EMGMM_ERR_NONFINITE);
+    X[4] = 2.0;
+    p.emission = EMGMM_HMM_GMM;
+    assert_int_equal(emgmm_hmm_fit(&p, X, 6, 2, 2, NULL, 0, &m, NULL),
+                     EMGMM_ERR_UNSUPPORTED);
+    assert_null(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -686,6 +821,8 @@ int main(void)
         cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_gmm_matches_textbook),
         cmocka_unit_test(test_gmm_fit_from_data),
+        cmocka_unit_test(test_missing_matches_textbook),
+        cmocka_unit_test(test_missing_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
