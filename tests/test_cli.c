@@ -1524,14 +1524,21 @@ static char *check_svg(const char *path, const char *element,
                       element, elements);
     if (element != NULL)
         assert_int_equal(count_of(s, element), elements);
-    /* Well-formed XML: xmllint's check, when it is there. */
+    /* Well-formed XML: xmllint's check, or Python's parser, when one of
+     * them is there. */
+    char cmd[PATH_MAX + 128];
     if (access("/usr/bin/xmllint", X_OK) == 0) {
-        char cmd[PATH_MAX + 64];
         snprintf(cmd, sizeof cmd, "/usr/bin/xmllint --noout '%s'", path);
         assert_int_equal(system(cmd), 0);
+    } else if (system("python3 -c 'import xml.etree.ElementTree' "
+                      ">/dev/null 2>&1") == 0) {
+        snprintf(cmd, sizeof cmd, "python3 -c 'import sys, "
+                 "xml.etree.ElementTree as E; E.parse(sys.argv[1])' '%s'",
+                 path);
+        assert_int_equal(system(cmd), 0);
     } else {
-        print_message("xmllint not installed: well-formedness of %s not "
-                      "checked (skipped)\n", path);
+        print_message("neither xmllint nor python3 installed: "
+                      "well-formedness of %s not checked (skipped)\n", path);
     }
     return s;
 }
@@ -2865,7 +2872,7 @@ static void test_hmm_help(void **state)
         const char *flags[32];
     } helps[] = {
         {NULL, {"hmm fit", "hmm decode", "hmm score", "hmm sample",
-                "--lengths", "100,200,50", "--mix M", "GMMHMM",
+                "hmm plot", "--lengths", "100,200,50", "--mix M", "GMMHMM",
                 "Exit status", NULL}},
         {"fit", {"-k", "-c", "--mix", "--weights-prior", "--lengths",
                  "--init-model", "--seed",
@@ -2881,6 +2888,8 @@ static void test_hmm_help(void **state)
         {"score", {"--lengths", "--json", "--shape", "Exit status", NULL}},
         {"sample", {"-n", "--seed", "-o", "--states", "Exit status",
                     NULL}},
+        {"plot", {"--lengths", "--max-points", "--shape", "-o", "Viterbi",
+                  "principal components", "header", "Exit status", NULL}},
     };
     for (size_t h = 0; h < sizeof helps / sizeof helps[0]; h++) {
         run_result r;
@@ -2908,6 +2917,7 @@ static void test_hmm_help(void **state)
     assert_non_null(strstr(r.out, "hmm decode"));
     assert_non_null(strstr(r.out, "hmm score"));
     assert_non_null(strstr(r.out, "hmm sample"));
+    assert_non_null(strstr(r.out, "hmm plot"));
     run_free(&r);
     RUN(&r, "hmm");
     expect_status(&r, 2);
@@ -2943,6 +2953,210 @@ static void test_hmm_demo_tracks(void **state)
     assert_true(agree > 0.9);
     dataio_matrix_free(&s);
     dataio_matrix_free(&t);
+}
+
+/* hmm plot: the rows against time, coloured by their Viterbi states. */
+static void test_hmm_plot(void **state)
+{
+    (void)state;
+    write_hmm_data(); /* header a,b; two sequences, of 150 and 250 rows */
+    run_result r;
+    RUN(&r, "hmm", "fit", "hmm.csv", "-k", "2", "--lengths", "lengths.txt",
+        "-o", "m.json");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "hmm", "plot", "m.json", "hmm.csv", "--lengths", "lengths.txt",
+        "-o", "p.svg");
+    expect_ok(&r);
+    assert_string_equal(r.out, "");
+    run_free(&r);
+    /* One boundary between the two sequences; a dot per row in each of
+     * the two panels, and one per state in the legend. */
+    char *s = check_svg("p.svg", "class=\"seq-boundary\"", 1);
+    assert_int_equal(count_of(s, "<circle"), 2 * HMM_ROWS + 2);
+    assert_int_equal(count_of(s, ">state 0</text>"), 1);
+    assert_int_equal(count_of(s, ">state 1</text>"), 1);
+    assert_null(strstr(s, ">state 2</text>"));
+    assert_non_null(strstr(s, ">sequence boundary</text>"));
+    assert_non_null(strstr(s, "2-state hidden Markov model, diag covariance, "
+                              "gaussian emissions"));
+    assert_non_null(strstr(s, "2 sequences, 400 rows"));
+    assert_non_null(strstr(s, ">a</text>"));
+    assert_non_null(strstr(s, ">b</text>"));
+    assert_null(strstr(s, "feature 1"));
+    assert_null(strstr(s, "PC 1"));
+    assert_null(strstr(s, "showing"));
+    assert_int_equal(count_of(s, "class=\"state-strip\""), 1);
+    /* The sequences are numbered above the panels. */
+    assert_non_null(strstr(s, ">sequence</text>"));
+    free(s);
+
+    /* Four sequences, to standard output with -o -: three boundaries;
+     * --max-points thins the dots (every 4th row), not the boundaries. */
+    RUN(&r, "hmm", "plot", "m.json", "hmm.csv", "--lengths",
+        "100,100,100,100", "--max-points", "100", "-o", "-");
+    expect_ok(&r);
+    write_text("out.svg", r.out);
+    run_free(&r);
+    s = check_svg("out.svg", "class=\"seq-boundary\"", 3);
+    assert_int_equal(count_of(s, "<circle"), 2 * 100 + 2);
+    assert_non_null(strstr(s, "showing 100 of 400 rows (every 4th)"));
+    free(s);
+    /* Thinned to every 7th row, the boundary after row 150 (not a
+     * multiple of 7) is where it was. */
+    RUN(&r, "hmm", "plot", "m.json", "hmm.csv", "--lengths", "lengths.txt",
+        "--max-points", "60", "-o", "thin.svg");
+    expect_ok(&r);
+    run_free(&r);
+    s = check_svg("thin.svg", "class=\"seq-boundary\"", 1);
+    assert_non_null(strstr(s, "(every 7th)"));
+    assert_int_equal(count_of(s, "<circle"), 2 * 58 + 2);
+    char *full = read_all("p.svg", NULL);
+    assert_non_null(full);
+    const char *a = strstr(s, "class=\"seq-boundary\""),
+               *b = strstr(full, "class=\"seq-boundary\"");
+    assert_non_null(a);
+    assert_non_null(b);
+    size_t line = strcspn(a, "\n");
+    assert_int_equal(strcspn(b, "\n"), line);
+    assert_memory_equal(a, b, line);
+    free(full);
+    free(s);
+
+    /* One sequence: no boundary, no sequence numbers. */
+    RUN(&r, "hmm", "plot", "m.json", "hmm.csv", "-o", "one.svg");
+    expect_ok(&r);
+    run_free(&r);
+    s = check_svg("one.svg", "class=\"seq-boundary\"", 0);
+    assert_null(strstr(s, "sequence boundary"));
+    assert_null(strstr(s, ">sequence</text>"));
+    free(s);
+
+    /* Without the header row: "feature 1", "feature 2". */
+    char *text = read_all("hmm.csv", NULL);
+    assert_non_null(text);
+    char *rows = strchr(text, '\n');
+    assert_non_null(rows);
+    write_text("plain.csv", rows + 1);
+    free(text);
+    RUN(&r, "hmm", "plot", "m.json", "plain.csv", "--lengths", "lengths.txt",
+        "-o", "plain.svg");
+    expect_ok(&r);
+    run_free(&r);
+    s = check_svg("plain.svg", "class=\"seq-boundary\"", 1);
+    assert_non_null(strstr(s, ">feature 1</text>"));
+    assert_non_null(strstr(s, ">feature 2</text>"));
+    assert_null(strstr(s, ">a</text>"));
+    free(s);
+
+    /* Three features: the first two principal components; a mixture per
+     * state is named in the title. */
+    FILE *f = fopen("h3.csv", "w");
+    assert_non_null(f);
+    test_rng g = {99};
+    fprintf(f, "u,v,w\n");
+    for (int i = 0; i < 300; i++) {
+        double c = (i / 50) % 3 * 5.0;
+        fprintf(f, "%.17g,%.17g,%.17g\n", c + test_rng_normal(&g),
+                -c + test_rng_normal(&g), 0.3 * test_rng_normal(&g));
+    }
+    assert_int_equal(fclose(f), 0);
+    RUN(&r, "hmm", "fit", "h3.csv", "-k", "3", "--mix", "2", "-c", "full",
+        "-o", "m3.json");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "hmm", "plot", "m3.json", "h3.csv", "--lengths", "100,100,100",
+        "-o", "p3.svg");
+    expect_ok(&r);
+    run_free(&r);
+    s = check_svg("p3.svg", "class=\"seq-boundary\"", 2);
+    assert_non_null(strstr(s, ">PC 1 ("));
+    assert_non_null(strstr(s, ">PC 2 ("));
+    assert_null(strstr(s, ">u</text>"));
+    assert_null(strstr(s, "feature 1"));
+    assert_non_null(strstr(s, "3-state hidden Markov model, full covariance, "
+                              "gmm emissions (n_mix 2)"));
+    for (int j = 0; j < 3; j++) {
+        char entry[32];
+        snprintf(entry, sizeof entry, ">state %d</text>", j);
+        assert_int_equal(count_of(s, entry), 1);
+    }
+    free(s);
+
+    /* Bad inputs: exit 2 (1 for an unwritable output), one line, and no
+     * file written or changed. */
+    write_text("keep.svg", "KEEP\n");
+    static const bad_case cases[] = {
+        {{"hmm", "plot", "m.json", "hmm.csv", "--lengths", "100,200", "-o",
+          "bad.svg"}, "the 2 lengths add up to 300 but hmm.csv has 400 rows"},
+        {{"hmm", "plot", "m.json", "hmm.csv", "--lengths", "100,200", "-o",
+          "keep.svg"}, "add up to 300"},
+        {{"hmm", "plot", "m.json", "hmm.csv"}, "-o is required"},
+        {{"hmm", "plot", "m.json", "h3.csv", "-o", "bad.svg"},
+         "h3.csv: the data have 3 columns but the model m.json has 2 "
+         "features"},
+        {{"hmm", "plot", "m3.json", "hmm.csv", "-o", "keep.svg"},
+         "2 columns"},
+        {{"hmm", "plot", "m.json", "hmm.csv", "--max-points", "0", "-o",
+          "bad.svg"}, "--max-points"},
+        {{"hmm", "plot", "m.json", "-o", "bad.svg"}, "missing DATA"},
+        {{"hmm", "plot", "m.json", "hmm.csv", "--bogus", "-o", "bad.svg"},
+         "--bogus"},
+        {{"hmm", "plot", "hmm.csv", "hmm.csv", "-o", "bad.svg"}, "hmm.csv"},
+        {{"hmm", "plot", "m.json", "nosuch.csv", "-o", "bad.svg"},
+         "nosuch.csv"},
+    };
+    char *before = list_dir();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run_in(&r, NULL, cases[i].args);
+        if (r.status != 2)
+            print_message("case %zu\n", i);
+        expect_status(&r, 2);
+        expect_one_error_line(&r);
+        if (cases[i].message)
+            expect_in_stderr(&r, cases[i].message);
+        assert_string_equal(r.out, "");
+        char *after = list_dir();
+        if (strcmp(after, before) != 0)
+            print_message("case %zu changed the folder:\n%s", i, after);
+        assert_string_equal(after, before);
+        free(after);
+        char *keep = read_all("keep.svg", NULL);
+        assert_string_equal(keep, "KEEP\n");
+        free(keep);
+        run_free(&r);
+    }
+    free(before);
+    assert_false(file_exists("bad.svg"));
+    RUN(&r, "hmm", "plot", "m.json", "hmm.csv", "-o", "nosuch/p.svg");
+    expect_status(&r, 1);
+    expect_one_error_line(&r);
+    run_free(&r);
+
+    /* The demo's six nights: five boundaries, the header's names. */
+    char data[PATH_MAX + 32], lengths[PATH_MAX + 32];
+    snprintf(data, sizeof data, "%s/data/tracks.csv", g_src);
+    snprintf(lengths, sizeof lengths, "%s/data/tracks-lengths.txt", g_src);
+    if (!file_exists(data) || !file_exists(lengths))
+        return;
+    RUN(&r, "hmm", "fit", data, "-k", "3", "-c", "full", "--lengths",
+        lengths, "-o", "tracks.json");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "hmm", "plot", "tracks.json", data, "--lengths", lengths, "-o",
+        "tracks.svg");
+    expect_ok(&r);
+    run_free(&r);
+    s = check_svg("tracks.svg", "class=\"seq-boundary\"", 5);
+    assert_non_null(strstr(s, ">log_step_m</text>"));
+    assert_non_null(strstr(s, ">turn_cos</text>"));
+    assert_non_null(strstr(s, "6 sequences, 2377 rows"));
+    for (int j = 0; j < 6; j++) {
+        char num[32];
+        snprintf(num, sizeof num, "text-anchor=\"middle\">%d</text>", j + 1);
+        assert_non_null(strstr(s, num));
+    }
+    free(s);
 }
 
 /* ------------------------------------------------------------------ */
@@ -3118,6 +3332,73 @@ static void test_hmm_gmm_emissions(void **state)
     run_free(&r);
 }
 
+/* hmm fit --checkpoint / --resume: a fit resumed from the checkpoint of
+ * its third iteration writes the same model file, byte for byte, as the
+ * fit that was never stopped; SIGTERM stops a long fit with exit 3 after
+ * writing the checkpoint; --resume refuses disagreeing options. */
+static void test_hmm_checkpoint_resume(void **state)
+{
+    (void)state;
+    write_hmm_data();
+    run_result r;
+    RUN(&r, "hmm", "fit", "hmm.csv", "-k", "2", "-c", "full", "--lengths",
+        "lengths.txt", "--tol", "-1", "--max-iter", "3", "--checkpoint",
+        "ck.json", "-o", "three.json");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "hmm", "fit", "hmm.csv", "--resume", "ck.json", "-k", "2", "-c",
+        "full", "--lengths", "lengths.txt", "--max-iter", "8", "-o",
+        "resumed.json");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "hmm", "fit", "hmm.csv", "-k", "2", "-c", "full", "--lengths",
+        "lengths.txt", "--tol", "-1", "--max-iter", "8", "-o", "whole.json");
+    expect_ok(&r);
+    run_free(&r);
+    char *a = read_all("resumed.json", NULL), *b = read_all("whole.json", NULL);
+    assert_non_null(strstr(a, "\"n_iter\": 8"));
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+
+    RUN(&r, "hmm", "fit", "hmm.csv", "--resume", "ck.json", "-k", "3");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "disagrees with the checkpoint ck.json");
+    run_free(&r);
+    RUN(&r, "hmm", "fit", "hmm.csv", "--resume", "ck.json", "--init-model",
+        "ck.json");
+    expect_status(&r, 2);
+    run_free(&r);
+    RUN(&r, "hmm", "fit", "hmm.csv", "--resume", "three.json", "--mix", "2");
+    expect_status(&r, 2);
+    run_free(&r);
+
+    /* A fit that would run for ever, stopped by SIGTERM once its first
+     * checkpoint exists. */
+    pid_t pid = spawn_program(NULL, NULL, "sigterm.err", NULL,
+                              (const char *const[]){
+                                  "hmm", "fit", "hmm.csv", "-k", "3",
+                                  "--tol", "-1", "--max-iter", "100000000",
+                                  "--checkpoint", "long.json", "-o",
+                                  "never.json", NULL});
+    struct stat st;
+    const struct timespec tick = {0, 10 * 1000 * 1000};
+    for (int tries = 0; tries < 6000 && stat("long.json", &st) != 0; tries++)
+        nanosleep(&tick, NULL);
+    assert_int_equal(stat("long.json", &st), 0);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_int_equal(wait_program(pid), 3);
+    char *err = read_all("sigterm.err", NULL);
+    assert_non_null(strstr(err, "interrupted by SIGTERM"));
+    assert_non_null(strstr(err, "--resume long.json"));
+    free(err);
+    assert_false(file_exists("never.json"));
+    emgmm_hmm *m = NULL;
+    assert_int_equal(emgmm_hmm_load("long.json", &m, NULL), EMGMM_OK);
+    emgmm_hmm_free(&m);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -3178,7 +3459,9 @@ int main(int argc, char **argv)
         T(test_hmm_bad_inputs),
         T(test_hmm_help),
         T(test_hmm_demo_tracks),
+        T(test_hmm_plot),
         T(test_hmm_gmm_emissions),
+        T(test_hmm_checkpoint_resume),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     if (chdir("/") == 0)

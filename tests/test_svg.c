@@ -132,6 +132,33 @@ static void test_document(void **state)
     free(s);
 }
 
+/* Styled axes: no numbers under x, no y ticks, no labels: only lines. */
+static void test_axes_styled(void **state)
+{
+    (void)state;
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    svg_plot p;
+    svg_plot_init(&p, f, 0, 100, 0, 1, 0);
+    svg_axes_style style;
+    memset(&style, 0, sizeof style);
+    style.integer_x = 1;
+    style.y_ticks = -1;
+    style.no_x_numbers = 1;
+    svg_axes_styled(&p, NULL, "", &style);
+    long len = ftell(f);
+    rewind(f);
+    char *s = malloc((size_t)len + 1);
+    assert_non_null(s);
+    assert_int_equal(fread(s, 1, (size_t)len, f), (size_t)len);
+    s[len] = '\0';
+    fclose(f);
+    assert_null(strstr(s, "<text"));
+    assert_non_null(strstr(s, "<line"));
+    assert_non_null(strstr(s, "<rect"));
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -139,6 +166,7 @@ int main(void)
         cmocka_unit_test(test_ticks),
         cmocka_unit_test(test_format_tick),
         cmocka_unit_test(test_document),
+        cmocka_unit_test(test_axes_styled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -337,13 +337,24 @@ int cli_load_hmm_model_and_data(const char *command, const char *model_path,
                                 const dataio_read_options *read,
                                 emgmm_hmm **m, dataio_matrix *x)
 {
+    return cli_load_hmm_model_and_data_named(command, model_path, data_path,
+                                             read, m, x, NULL);
+}
+
+int cli_load_hmm_model_and_data_named(const char *command,
+                                      const char *model_path,
+                                      const char *data_path,
+                                      const dataio_read_options *read,
+                                      emgmm_hmm **m, dataio_matrix *x,
+                                      char ***names)
+{
     if (strcmp(model_path, "-") == 0 && strcmp(data_path, "-") == 0)
         return cli_error(EXIT_BAD_USAGE,
                          "%s: MODEL and DATA cannot both be standard input",
                          command);
     int rc = cli_load_hmm_model(model_path, m);
     if (rc == 0)
-        rc = cli_load_data(data_path, read, x);
+        rc = cli_load_data_named(data_path, read, x, names);
     if (rc == 0)
         rc = check_feature_count(data_path, x, model_path,
                                  emgmm_hmm_n_features(*m));
@@ -848,6 +859,7 @@ int cli_parse_hmm_option(const char *name, const char *value,
         }
     if (strcmp(name, "params") == 0) {
         *rc = parse_letters("--params", value, p->params);
+        *given |= CLI_EM_PARAMS;
     } else if (strcmp(name, "init-params") == 0) {
         *rc = parse_letters("--init-params", value, p->init_params);
         *given |= CLI_EM_INIT_PARAMS;

@@ -118,6 +118,14 @@ int cli_load_hmm_model_and_data(const char *command, const char *model_path,
                                 const char *data_path,
                                 const dataio_read_options *read,
                                 emgmm_hmm **m, dataio_matrix *x);
+/** The same, with DATA's column names (see cli_load_data_named; hmm
+ *  plot labels its panels with them). */
+int cli_load_hmm_model_and_data_named(const char *command,
+                                      const char *model_path,
+                                      const char *data_path,
+                                      const dataio_read_options *read,
+                                      emgmm_hmm **m, dataio_matrix *x,
+                                      char ***names);
 /**
  * The sequences of DATA's n_rows rows (--lengths SPEC). SPEC is a file
  * (one integer a line, or a .npy of integers; - is standard input) or,
@@ -205,7 +213,8 @@ enum {
     CLI_EM_REG_COVAR = 1 << 5, /* --reg-covar */
     CLI_EM_THREADS = 1 << 6,   /* --threads */
     CLI_EM_MIN_COVAR = 1 << 7, /* --min-covar (hmm fit) */
-    CLI_EM_INIT_PARAMS = 1 << 8 /* --init-params (hmm fit) */
+    CLI_EM_INIT_PARAMS = 1 << 8, /* --init-params (hmm fit) */
+    CLI_EM_PARAMS = 1 << 9       /* --params (hmm fit) */
 };
 /** If the long option `name` is one of the shared EM options, parses
  *  `value` into *p, sets its bit in *given, stores the exit code (0 or an
@@ -268,7 +277,7 @@ int cmd_sample(int argc, char **argv);
 int cmd_impute(int argc, char **argv);
 int cmd_select(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
-/* emgmm hmm fit | decode | score | sample (cmd_hmm.c) */
+/* emgmm hmm fit | decode | score | sample | plot (cmd_hmm.c) */
 int cmd_hmm(int argc, char **argv);
 
 #endif /* EMGMM_CLI_COMMON_H */

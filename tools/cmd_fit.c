@@ -1,6 +1,7 @@
 /* emgmm fit: fit a mixture to a data file and write the model, labels,
  * responsibilities, a JSON summary (SPEC section 5) and a picture of the
  * log-likelihood per iteration (--trace). */
+#include "cli_checkpoint.h"
 #include "cli_common.h"
 #include "cli_mpi.h"
 #include "svg.h"
@@ -418,48 +419,19 @@ typedef struct progress_state {
     int out_of_memory;
     trace_point *points;
     size_t n, cap;
-    const char *checkpoint; /* --checkpoint FILE, or NULL */
-    int every;              /* --checkpoint-every */
-    int last_iteration;     /* the last completed iteration */
-    int saved_iteration;    /* of the last checkpoint written, 0 = none */
-    int checkpoint_failed;  /* errno of a failed checkpoint, or 0 */
-    int interrupted;        /* the signal that stopped the fit, or 0 */
+    cli_checkpoint ck;      /* --checkpoint, SIGTERM and SIGINT */
 } progress_state;
 
-/* The signal a batch scheduler sends at the time limit (SIGTERM), or ^C:
- * noted here, acted upon at the end of the iteration in progress. */
-static volatile sig_atomic_t g_signal;
-
-static void note_signal(int sig)
+static int save_model(const void *m, const char *path)
 {
-    g_signal = sig;
+    return emgmm_save(m, path) == EMGMM_OK ? 0 : -1;
 }
 
 static int on_iteration(const emgmm_iteration *it, void *user)
 {
     progress_state *s = user;
-    int stop = g_signal != 0;
-    if (cli_mpi_size() > 1) {
-        /* Under mpirun the signal reaches the ranks at slightly different
-         * times: agree, so that rank 0 writes the checkpoint of the
-         * iteration at which all of them stop. */
-        double any = stop;
-        if (cli_mpi_allreduce(&any, 1, NULL) == 0)
-            stop = any != 0.0;
-    }
-    s->last_iteration = it->iteration;
-    if (s->checkpoint != NULL && (stop || it->iteration % s->every == 0)) {
-        errno = 0;
-        if (emgmm_save(it->model, s->checkpoint) != EMGMM_OK) {
-            s->checkpoint_failed = errno ? errno : EIO;
-            return 1; /* stops the fit */
-        }
-        s->saved_iteration = it->iteration;
-    }
-    if (stop) {
-        s->interrupted = g_signal ? (int)g_signal : SIGTERM;
+    if (cli_checkpoint_after(&s->ck, it->iteration, save_model, it->model))
         return 1;
-    }
     if (s->verbose) {
         if (s->n_init > 1 && it->init_run != s->last_run)
             fprintf(stderr, "init %d/%d\n", it->init_run + 1, s->n_init);
@@ -1055,20 +1027,12 @@ int cmd_fit(int argc, char **argv)
         ps.last_run = -1;
         ps.verbose = a.verbose && root;
         ps.collect = a.trace != NULL;
-        ps.checkpoint = root ? a.checkpoint : NULL;
-        ps.every = a.checkpoint_every;
         p.progress = on_iteration;
         p.progress_data = &ps;
         /* SIGTERM and SIGINT stop the fit after the iteration in progress
          * (with a checkpoint when asked for) instead of killing it. */
-        struct sigaction act, old_term, old_int;
-        memset(&act, 0, sizeof act);
-        act.sa_handler = note_signal;
-        act.sa_flags = SA_RESTART; /* a checkpoint being written goes on */
-        sigemptyset(&act.sa_mask);
-        g_signal = 0;
-        sigaction(SIGTERM, &act, &old_term);
-        sigaction(SIGINT, &act, &old_int);
+        cli_checkpoint_begin(&ps.ck, root ? a.checkpoint : NULL,
+                             a.checkpoint_every);
         double t0 = cli_now();
         int st = a.stream ? emgmm_fit_streamed(&p, shape.rows, shape.cols,
                                                read_mapped_rows, map, &model,
@@ -1076,28 +1040,12 @@ int cmd_fit(int argc, char **argv)
                           : emgmm_fit(&p, x.data, x.rows, x.cols, x.cols,
                                       &model, &info);
         double seconds = cli_now() - t0;
-        sigaction(SIGTERM, &old_term, NULL);
-        sigaction(SIGINT, &old_int, NULL);
+        cli_checkpoint_end(&ps.ck);
         trace_picture trace = {&ps, &a, model, &info};
         if (st != EMGMM_OK && ps.out_of_memory)
             rc = cli_error(EXIT_WORK_FAILED, "--trace: out of memory");
-        else if (st != EMGMM_OK && ps.checkpoint_failed)
-            rc = cli_error(EXIT_WORK_FAILED,
-                           "--checkpoint: cannot write '%s': %s",
-                           a.checkpoint, strerror(ps.checkpoint_failed));
-        else if (st != EMGMM_OK && ps.interrupted && ps.saved_iteration > 0)
-            rc = cli_error(EXIT_INTERRUPTED,
-                           "interrupted by %s after iteration %d; "
-                           "checkpoint written to '%s' (continue with "
-                           "--resume %s)",
-                           ps.interrupted == SIGINT ? "SIGINT" : "SIGTERM",
-                           ps.saved_iteration, a.checkpoint, a.checkpoint);
-        else if (st != EMGMM_OK && ps.interrupted)
-            rc = cli_error(EXIT_INTERRUPTED,
-                           "interrupted by %s after iteration %d; nothing "
-                           "saved (use --checkpoint FILE to keep the state)",
-                           ps.interrupted == SIGINT ? "SIGINT" : "SIGTERM",
-                           ps.last_iteration);
+        else if (st != EMGMM_OK && (rc = cli_checkpoint_outcome(&ps.ck)) != 0)
+            ;
         else if (st == EMGMM_ERR_IO && dataio_map_error(map))
             rc = cli_error_always(EXIT_BAD_USAGE, "%s",
                                   dataio_map_error(map));

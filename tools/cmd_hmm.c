@@ -1,7 +1,10 @@
-/* emgmm hmm fit | decode | score | sample: hidden Markov models with
+/* emgmm hmm fit | decode | score | sample | plot: hidden Markov models with
  * Gaussian or Gaussian-mixture emissions (include/emgmm_hmm.h), with
  * hmmlearn's GaussianHMM and GMMHMM models, defaults and array shapes. */
+#include "cli_checkpoint.h"
 #include "cli_common.h"
+#include "plot_common.h"
+#include "svg.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -35,7 +38,11 @@ enum {
     OPT_STATES,
     OPT_PROBA,
     OPT_JSON,
-    OPT_ALGORITHM
+    OPT_ALGORITHM,
+    OPT_CHECKPOINT,
+    OPT_CHECKPOINT_EVERY,
+    OPT_RESUME,
+    OPT_MAX_POINTS
 };
 
 static const char *const model_and_data[] = {"MODEL", "DATA", NULL};
@@ -60,6 +67,8 @@ static void hmm_usage(FILE *f)
         "                   [-o STATES] [--proba OUT] [--json] [--shape N,D]\n"
         "  emgmm hmm score  MODEL DATA [--lengths L] [--json] [--shape N,D]\n"
         "  emgmm hmm sample MODEL -n N [--seed S] -o OUT [--states OUT]\n"
+        "  emgmm hmm plot   MODEL DATA [--lengths L] [--max-points N]\n"
+        "                   [--shape N,D] -o SVG\n"
         "  emgmm hmm COMMAND --help\n"
         "\n"
         "Hidden Markov models trained by Baum-Welch, with hmmlearn's models,\n"
@@ -78,6 +87,8 @@ static void hmm_usage(FILE *f)
         "  score   print the log-likelihood of DATA (total over the\n"
         "          sequences)\n"
         "  sample  draw one sequence of N rows (and its states) from a model\n"
+        "  plot    draw DATA against time, coloured by the Viterbi states\n"
+        "          (SVG)\n"
         "\n"
         "Sequences: DATA holds the rows of every sequence, one sequence after\n"
         "the other; --lengths L gives the rows of each: a file (one integer a\n"
@@ -88,7 +99,8 @@ static void hmm_usage(FILE *f)
         "\n"
 
         "Exit status: 0 success; 1 the work failed (a covariance that stays\n"
-        "singular, an unwritable output); 2 bad usage or bad input.\n"
+        "singular, an unwritable output); 2 bad usage or bad input; 3 a fit\n"
+        "interrupted by SIGTERM or SIGINT.\n"
         "\n"
         "Examples:\n"
         "  emgmm hmm fit data/tracks.csv -k 3 -c full \\\n"
@@ -98,7 +110,9 @@ static void hmm_usage(FILE *f)
         "  emgmm hmm score hmm.json data/tracks.csv \\\n"
         "      --lengths data/tracks-lengths.txt --json\n"
         "  emgmm hmm sample hmm.json -n 500 --seed 7 -o sim.csv --states "
-        "sim-states.csv\n",
+        "sim-states.csv\n"
+        "  emgmm hmm plot hmm.json data/tracks.csv \\\n"
+        "      --lengths data/tracks-lengths.txt -o tracks.svg\n",
         f);
 }
 
@@ -196,6 +210,9 @@ static const struct option fit_options[] = {
     {"covars-weight", required_argument, NULL, OPT_COVARS_WEIGHT},
     {"weights-prior", required_argument, NULL, OPT_WEIGHTS_PRIOR},
     {"mix", required_argument, NULL, OPT_MIX},
+    {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
+    {"checkpoint-every", required_argument, NULL, OPT_CHECKPOINT_EVERY},
+    {"resume", required_argument, NULL, OPT_RESUME},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"shape", required_argument, NULL, OPT_SHAPE},
     {"output", required_argument, NULL, 'o'},
@@ -271,6 +288,24 @@ static void fit_help(FILE *f)
         "                         cores (default %d)\n",
         cov ? cov : "diag", (unsigned long long)d.seed, d.n_init, d.tol,
         d.max_iter, d.min_covar, d.params, d.init_params, d.n_threads);
+    fputs(
+        "\n"
+        "Long jobs:\n"
+        "      --checkpoint FILE  save the model and the iteration state to\n"
+        "                         FILE (atomically) every --checkpoint-every\n"
+        "                         iterations, and when SIGTERM or SIGINT\n"
+        "                         arrives (then exit 3 after the iteration\n"
+        "                         in progress); needs --n-init 1\n"
+        "      --checkpoint-every N\n"
+        "                         iterations between checkpoints (default 1)\n"
+        "      --resume FILE      continue the fit saved in FILE (a checkpoint\n"
+        "                         or a finished fit) on the same data: the\n"
+        "                         result equals the uninterrupted fit bit for\n"
+        "                         bit on the same machine; --tol, --seed,\n"
+        "                         --params and the total --max-iter come\n"
+        "                         from FILE unless given; -k, -c, --mix must\n"
+        "                         agree with it\n"
+        , f);
     fprintf(f,
         "\n"
         "Priors (hmmlearn's, scalars):\n"
@@ -324,14 +359,17 @@ static void fit_help(FILE *f)
         "\n"
         "Exit status: 0 success; 1 the fit or an output failed; 2 bad usage or\n"
         "bad input (lengths that do not add up to the rows, a model file that\n"
-        "disagrees with -k or -c, a \"gmm\" model file).\n"
+        "disagrees with -k, -c or --mix); 3 interrupted by SIGTERM or SIGINT\n"
+        "(after writing the checkpoint, with --checkpoint).\n"
         "\n"
         "Examples:\n"
         "  emgmm hmm fit data/tracks.csv -k 3 -c full \\\n"
         "      --lengths data/tracks-lengths.txt -o hmm.json --states s.csv\n"
         "  emgmm hmm fit x.npy -k 2 --lengths 100,200,50 --json -v\n"
         "  emgmm hmm fit x.npy --init-model start.json --tol -1 --max-iter 20 "
-        "-o hmm.json\n",
+        "-o hmm.json\n"
+        "  emgmm hmm fit big.npy -k 8 --checkpoint ckpt.json -o hmm.json\n"
+        "  emgmm hmm fit big.npy --resume ckpt.json -o hmm.json\n",
         f);
 }
 
@@ -344,6 +382,9 @@ typedef struct hmm_fit_args {
     const char *proba;
     int k; /* 0 = not given */
     int mix; /* --mix M: GMM emissions with M components; 0 = not given */
+    const char *checkpoint;
+    int checkpoint_every;
+    const char *resume;
     int cov_given;
     emgmm_covariance_type cov;
     dataio_read_options read;
@@ -383,6 +424,12 @@ static int parse_fit_args(int argc, char **argv, hmm_fit_args *a,
             rc = cli_parse_int("--mix", optarg, 1, 4096, &a->mix);
             break;
         case OPT_INIT_MODEL: a->init_model = optarg; break;
+        case OPT_CHECKPOINT: a->checkpoint = optarg; break;
+        case OPT_CHECKPOINT_EVERY:
+            rc = cli_parse_int("--checkpoint-every", optarg, 1, INT_MAX,
+                               &a->checkpoint_every);
+            break;
+        case OPT_RESUME: a->resume = optarg; break;
         case OPT_SHAPE:
             rc = cli_parse_shape("--shape", optarg, &a->read);
             break;
@@ -400,6 +447,26 @@ static int parse_fit_args(int argc, char **argv, hmm_fit_args *a,
     if (rc != 0)
         return rc;
     a->data = argv[optind];
+    if (a->resume != NULL && a->init_model != NULL)
+        return cli_error(EXIT_BAD_USAGE, "hmm fit: --resume and --init-model "
+                         "exclude each other (--resume continues a fit, "
+                         "--init-model starts one)");
+    if (a->resume != NULL && p->n_init != 1)
+        return cli_error(EXIT_BAD_USAGE, "hmm fit: --resume continues one "
+                         "fit: --n-init must be 1");
+    if (a->checkpoint != NULL && p->n_init != 1)
+        return cli_error(EXIT_BAD_USAGE, "hmm fit: --checkpoint needs "
+                         "--n-init 1 (a checkpoint holds one fit)");
+    if (a->checkpoint != NULL && strcmp(a->checkpoint, "-") == 0)
+        return cli_error(EXIT_BAD_USAGE, "hmm fit: --checkpoint needs a "
+                         "file, not standard output");
+    if (a->resume != NULL && (a->given & CLI_EM_INIT_PARAMS))
+        return cli_error(EXIT_BAD_USAGE, "hmm fit: --init-params does not "
+                         "go with --resume (the checkpoint holds every "
+                         "parameter)");
+    /* A resumed fit starts from its checkpoint, as from a model. */
+    if (a->resume != NULL)
+        a->init_model = a->resume;
     if (a->k == 0 && a->init_model == NULL)
         return cli_error(EXIT_BAD_USAGE, "hmm fit: -k is required (the "
                          "number of states; or --init-model)");
@@ -440,43 +507,88 @@ static int parse_fit_args(int argc, char **argv, hmm_fit_args *a,
 /* -k and -c must agree with the starting model. */
 static int check_init_model(const hmm_fit_args *a, const emgmm_hmm *m)
 {
+    const char *what = a->resume ? "the checkpoint" : "--init-model";
     size_t k = emgmm_hmm_n_states(m);
     emgmm_covariance_type t = emgmm_hmm_get_covariance_type(m);
     if (a->k != 0 && (size_t)a->k != k)
         return cli_error(EXIT_BAD_USAGE,
-                         "hmm fit: -k %d disagrees with --init-model %s, "
-                         "which has %zu state%s", a->k, a->init_model, k,
+                         "hmm fit: -k %d disagrees with %s %s, which has "
+                         "%zu state%s", a->k, what, a->init_model, k,
                          k == 1 ? "" : "s");
     const size_t mix = emgmm_hmm_get_emission(m) == EMGMM_HMM_GMM
                            ? emgmm_hmm_n_mix(m)
                            : 0;
     if (a->mix != 0 && (size_t)a->mix != mix)
         return cli_error(EXIT_BAD_USAGE,
-                         "hmm fit: --mix %d disagrees with --init-model %s, "
-                         "which has %s", a->mix, a->init_model,
+                         "hmm fit: --mix %d disagrees with %s %s, which "
+                         "has %s", a->mix, what, a->init_model,
                          mix ? "another number of components per state"
                              : "Gaussian emissions (no --mix)");
     if (a->cov_given && a->cov != t) {
         const char *name = emgmm_covariance_type_name(t);
         return cli_error(EXIT_BAD_USAGE,
-                         "hmm fit: -c %s disagrees with --init-model %s, "
-                         "whose covariance type is %s",
-                         emgmm_covariance_type_name(a->cov), a->init_model,
+                         "hmm fit: -c %s disagrees with %s %s, whose "
+                         "covariance type is %s",
+                         emgmm_covariance_type_name(a->cov), what,
+                         a->init_model,
                          name ? name : "unknown");
     }
     return 0;
 }
 
-/* -v: one line per iteration on standard error. */
+/* With --resume, the settings recorded in the checkpoint's "fit" record,
+ * for those not given on the command line. */
+static int resume_settings(const hmm_fit_args *a, emgmm_hmm_params *p)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(a->resume, 0, &jerr);
+    const json_t *fit = root ? json_object_get(root, "fit") : NULL;
+    if (!json_is_object(fit)) {
+        json_decref(root);
+        return cli_error(EXIT_BAD_USAGE, "%s: no \"fit\" record to resume "
+                         "(use --init-model for a warm start)", a->resume);
+    }
+    const json_t *v;
+    if (!(a->given & CLI_EM_TOL) && json_is_number(v = json_object_get(fit, "tol")))
+        p->tol = json_number_value(v);
+    if (!(a->given & CLI_EM_SEED) &&
+        json_is_integer(v = json_object_get(fit, "seed")))
+        p->seed = (uint64_t)json_integer_value(v);
+    if (!(a->given & CLI_EM_MAX_ITER) &&
+        json_is_integer(v = json_object_get(fit, "max_iter")) &&
+        json_integer_value(v) > 0 && json_integer_value(v) <= INT_MAX)
+        p->max_iter = (int)json_integer_value(v);
+    if (!(a->given & CLI_EM_PARAMS) &&
+        json_is_string(v = json_object_get(fit, "params")) &&
+        strlen(json_string_value(v)) < sizeof p->params)
+        strcpy(p->params, json_string_value(v));
+    json_decref(root);
+    p->resume = 1;
+    return 0;
+}
+
+/* After each iteration: the checkpoint (and SIGTERM/SIGINT), and with -v
+ * one line on standard error. */
 typedef struct fit_progress {
     int n_init;
     int run;  /* the start in progress, 0-based; -1 before the first */
     int last; /* its last iteration */
+    int verbose;
+    cli_checkpoint ck;
 } fit_progress;
+
+static int save_hmm(const void *m, const char *path)
+{
+    return emgmm_hmm_save(m, path) == EMGMM_OK ? 0 : -1;
+}
 
 static int on_iteration(const emgmm_hmm_iteration *it, void *user)
 {
     fit_progress *s = user;
+    if (cli_checkpoint_after(&s->ck, it->iteration, save_hmm, it->model))
+        return 1;
+    if (!s->verbose)
+        return 0;
     if (s->run < 0 || it->iteration <= s->last) {
         s->run++;
         if (s->n_init > 1)
@@ -581,6 +693,8 @@ static int cmd_hmm_fit(int argc, char **argv)
         rc = cli_load_hmm_model(a.init_model, &start);
         if (rc == 0)
             rc = check_init_model(&a, start);
+        if (rc == 0 && a.resume != NULL)
+            rc = resume_settings(&a, &p);
         p.init_model = start;
     }
     if (rc == 0)
@@ -596,18 +710,27 @@ static int cmd_hmm_fit(int argc, char **argv)
     if (rc == 0)
         rc = cli_load_lengths(a.lengths, a.data, x.rows, &lengths, &n_seq);
 
-    fit_progress progress = {start != NULL ? 1 : p.n_init, -1, 0};
-    if (rc == 0 && a.verbose) {
-        p.progress = on_iteration;
-        p.progress_data = &progress;
-    }
+    fit_progress progress;
+    memset(&progress, 0, sizeof progress);
+    progress.n_init = start != NULL ? 1 : p.n_init;
+    progress.run = -1;
+    progress.verbose = a.verbose;
+    p.progress = on_iteration;
+    p.progress_data = &progress;
     double seconds = 0.0;
     if (rc == 0) {
+        /* SIGTERM and SIGINT stop the fit after the iteration in progress
+         * (with a checkpoint when asked for) instead of killing it. */
+        cli_checkpoint_begin(&progress.ck, a.checkpoint, a.checkpoint_every);
         double t0 = cli_now();
         int st = emgmm_hmm_fit(&p, x.data, x.rows, x.cols, x.cols, lengths,
                                n_seq, &model, &info);
         seconds = cli_now() - t0;
-        if (st != EMGMM_OK)
+        cli_checkpoint_end(&progress.ck);
+        if (st != EMGMM_OK &&
+            (rc = cli_checkpoint_outcome(&progress.ck)) != 0)
+            ;
+        else if (st != EMGMM_OK)
             rc = fit_failed(st, &p, &info, &a, &x);
     }
     const size_t n = x.rows, k = model ? emgmm_hmm_n_states(model) : 0;
@@ -1051,6 +1174,452 @@ static int cmd_hmm_sample(int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ */
+/* hmm plot                                                            */
+/* ------------------------------------------------------------------ */
+
+static void plot_help(FILE *f)
+{
+    fprintf(f,
+        "Usage: emgmm hmm plot MODEL DATA -o SVG [options]\n"
+        "\n"
+        "Draws DATA against time as an SVG picture (800 x 600), each row\n"
+        "coloured by its state on the Viterbi path of the model in MODEL\n"
+        "(what 'emgmm hmm decode' writes). One panel per plotted coordinate,\n"
+        "stacked on a shared time axis: the features themselves when DATA\n"
+        "has one or two columns (named by its header row, CSV/TSV, or\n"
+        "'feature 1' and 'feature 2' without one), else its first two\n"
+        "principal components (PC 1, PC 2). The x axis is the row of DATA,\n"
+        "the sequences one after the other: dashed lines mark where one\n"
+        "sequence ends and the next begins (short marks above the panels\n"
+        "when there are very many), and the sequences are numbered above\n"
+        "the panels where there is room. A strip under the panels\n"
+        "shows the state of every row; the title gives the model's states,\n"
+        "covariance type and emissions.\n"
+        "\n"
+        "Options:\n"
+        "  -o, --output SVG       write the picture here (required; - for\n"
+        "                         standard output)\n"
+        "      --lengths L        the rows of each sequence: a file (one\n"
+        "                         integer a line, or a .npy of integers) or\n"
+        "                         a list such as 100,200,50; they must add up\n"
+        "                         to the rows of DATA (default: one sequence)\n"
+        "      --max-points N     draw at most N points a panel, >= 1\n"
+        "                         (default %d): with more rows, every k-th\n"
+        "                         row is drawn and the picture says how many\n"
+        "                         (the states, the strip, the sequence\n"
+        "                         boundaries and the principal components\n"
+        "                         use every row)\n"
+        "      --shape N,D        DATA is raw little-endian float64: N rows,\n"
+        "                         D columns (default: detect .npy or CSV)\n"
+        "  -h, --help             show this help and exit\n"
+        "\n"
+        "Exit status: 0 success; 1 the output could not be written; 2 bad\n"
+        "usage or bad input (lengths that do not add up to the rows, DATA\n"
+        "with another number of columns than the model has features).\n"
+        "\n"
+        "Example:\n"
+        "  emgmm hmm fit data/tracks.csv -k 3 -c full \\\n"
+        "      --lengths data/tracks-lengths.txt -o hmm.json\n"
+        "  emgmm hmm plot hmm.json data/tracks.csv \\\n"
+        "      --lengths data/tracks-lengths.txt -o tracks.svg\n",
+        PLOT_DEFAULT_MAX_POINTS);
+}
+
+/* Layout of the picture (pixels of the 800 x 600 canvas): the panels
+ * from HP_TOP down, the state strip under them, the time axis's numbers
+ * and label under the strip. */
+#define HP_TOP 84.0
+#define HP_PANEL_GAP 14.0
+#define HP_STRIP_GAP 8.0
+#define HP_STRIP_HEIGHT 14.0
+#define HP_STRIP_BOTTOM 538.0
+#define HP_STRIP_RUNS 2000 /* more runs of a state: one colour a pixel */
+#define HP_LINE_POINTS 600 /* more drawn rows: no line through them */
+#define HP_DENSE_BOUNDARIES 8.0 /* pixels a sequence: marks, not lines */
+
+/* What the picture shows, computed before the output is opened. */
+typedef struct hmm_picture {
+    const char *model_path, *data_path;
+    size_t n, d, k, n_mix, n_seq;
+    emgmm_covariance_type type;
+    emgmm_hmm_emission emission;
+    size_t *starts;    /* n_seq + 1: first row of each sequence, then n */
+    int32_t *states;   /* n: the Viterbi path */
+    size_t n_panels;   /* 1 or 2 */
+    double *values;    /* n x n_panels: what each panel draws */
+    double lo[2], hi[2];
+    double explained[2]; /* share of variance of each component (d > 2) */
+    size_t every, n_shown; /* rows drawn: every `every`-th */
+    char **names;      /* DATA's column names (CSV header), or NULL */
+} hmm_picture;
+
+static void hmm_picture_free(hmm_picture *pic)
+{
+    free(pic->starts);
+    free(pic->states);
+    free(pic->values);
+    free(pic->names);
+}
+
+/* The panels' values (the features, or the data projected on its first
+ * two principal components) and their ranges. */
+static int hmm_plot_prepare(hmm_picture *pic, const dataio_matrix *x,
+                            size_t max_points)
+{
+    const size_t n = x->rows, d = x->cols;
+    pic->n = n;
+    pic->d = d;
+    pic->n_panels = d >= 2 ? 2 : 1;
+    pic->every = plot_stride(n, max_points);
+    pic->n_shown = n / pic->every + (n % pic->every != 0);
+    if ((pic->values = alloc_matrix(n, pic->n_panels, "hmm plot")) == NULL)
+        return EXIT_WORK_FAILED;
+    if (d <= 2) {
+        memcpy(pic->values, x->data, n * d * sizeof *pic->values);
+    } else {
+        double *basis = malloc(d * 2 * sizeof *basis);
+        double *center = malloc(d * sizeof *center);
+        int rc = 0;
+        if (basis == NULL || center == NULL)
+            rc = cli_error(EXIT_WORK_FAILED, "hmm plot: out of memory");
+        else if (plot_principal_axes(x, basis, center, pic->explained) != 0)
+            rc = cli_error(EXIT_WORK_FAILED,
+                           "hmm plot: cannot find the principal components");
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            plot_project(x->data + i * d, center, basis, d,
+                         pic->values + 2 * i);
+        free(basis);
+        free(center);
+        if (rc != 0)
+            return rc;
+    }
+    int finite = 1;
+    for (size_t c = 0; c < pic->n_panels; c++) {
+        pic->lo[c] = INFINITY;
+        pic->hi[c] = -INFINITY;
+        for (size_t i = 0; i < n; i++) {
+            double v = pic->values[i * pic->n_panels + c];
+            finite &= isfinite(v) != 0;
+            pic->lo[c] = fmin(pic->lo[c], v);
+            pic->hi[c] = fmax(pic->hi[c], v);
+        }
+    }
+    /* Data too large for their squares would give coordinates SVG
+     * cannot hold. */
+    if (!finite)
+        return cli_error(EXIT_BAD_USAGE, "hmm plot: %s: the values are too "
+                         "large to draw (their squares overflow); rescale "
+                         "the data", cli_display_name(pic->data_path));
+    return 0;
+}
+
+/* The state strip: a band per run of rows in one state, or (with very
+ * many runs) the state of the row under each pixel. */
+static void hmm_plot_strip(FILE *f, const svg_plot *s,
+                           const hmm_picture *pic)
+{
+    size_t runs = 1;
+    for (size_t i = 1; i < pic->n; i++)
+        runs += pic->states[i] != pic->states[i - 1];
+    fputs("<g class=\"state-strip\" shape-rendering=\"crispEdges\">\n", f);
+    if (runs <= HP_STRIP_RUNS) {
+        for (size_t i = 0, j; i < pic->n; i = j) {
+            for (j = i + 1; j < pic->n && pic->states[j] == pic->states[i];)
+                j++;
+            double a = svg_px(s, (double)i - 0.5),
+                   b = svg_px(s, (double)j - 0.5);
+            fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "
+                       "height=\"%.2f\" fill=\"%s\"/>\n",
+                    a, s->top, b - a, s->bottom - s->top,
+                    svg_color((size_t)pic->states[i]));
+        }
+    } else {
+        size_t cols = (size_t)ceil(s->right - s->left);
+        int32_t prev = -1;
+        double from = s->left;
+        for (size_t c = 0; c <= cols; c++) {
+            int32_t st = -1;
+            if (c < cols) {
+                double row = floor(s->x0 + (c + 0.5) / svg_sx(s) + 0.5);
+                size_t r = row < 0 ? 0
+                           : row >= (double)pic->n ? pic->n - 1
+                                                   : (size_t)row;
+                st = pic->states[r];
+            }
+            if (c > 0 && st != prev) {
+                double to = fmin(s->left + (double)c, s->right);
+                fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "
+                           "height=\"%.2f\" fill=\"%s\"/>\n",
+                        from, s->top, to - from, s->bottom - s->top,
+                        svg_color((size_t)prev));
+                from = to;
+            }
+            prev = st;
+        }
+    }
+    fputs("</g>\n", f);
+    fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
+               "fill=\"none\" stroke=\"#333333\"/>\n",
+            s->left, s->top, s->right - s->left, s->bottom - s->top);
+}
+
+/* One panel's points: a faint line through each sequence's drawn rows
+ * (when they are far enough apart for it to be seen), then a dot per
+ * drawn row in its state's colour. */
+static void hmm_plot_points(FILE *f, const svg_plot *p,
+                            const hmm_picture *pic, size_t c)
+{
+    const size_t np = pic->n_panels, every = pic->every;
+    const int lines = pic->n_shown <= HP_LINE_POINTS;
+    if (lines)
+        fputs("<g fill=\"none\" stroke=\"#c4c4c4\" stroke-width=\"0.8\">\n",
+              f);
+    for (size_t q = 0; lines && q < pic->n_seq; q++) {
+        size_t first = (pic->starts[q] + every - 1) / every * every;
+        if (first + every >= pic->starts[q + 1])
+            continue; /* fewer than two drawn rows */
+        fputs("<polyline points=\"", f);
+        for (size_t i = first; i < pic->starts[q + 1]; i += every)
+            fprintf(f, "%s%.1f,%.1f", i == first ? "" : " ",
+                    svg_px(p, (double)i), svg_py(p, pic->values[i * np + c]));
+        fputs("\"/>\n", f);
+    }
+    if (lines)
+        fputs("</g>\n", f);
+    double r = pic->n_shown <= 1000 ? 2.4 : pic->n_shown <= 3000 ? 1.8 : 1.3;
+    for (size_t j = 0; j < pic->k; j++) {
+        fprintf(f, "<g fill=\"%s\">\n", svg_color(j));
+        for (size_t i = 0; i < pic->n; i += every)
+            if ((size_t)pic->states[i] == j)
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%g\"/>\n",
+                        svg_px(p, (double)i),
+                        svg_py(p, pic->values[i * np + c]), r);
+        fputs("</g>\n", f);
+    }
+}
+
+static int write_hmm_picture(FILE *f, const void *data)
+{
+    const hmm_picture *pic = data;
+    const size_t n = pic->n, np = pic->n_panels;
+    const char *type = emgmm_covariance_type_name(pic->type);
+    const char *emission = emgmm_hmm_emission_name(pic->emission);
+    char title[160], note[512], mix[48] = "";
+    if (pic->emission == EMGMM_HMM_GMM)
+        snprintf(mix, sizeof mix, " (n_mix %zu)", pic->n_mix);
+    snprintf(title, sizeof title, "%zu-state hidden Markov model, %s "
+             "covariance, %s emissions%s", pic->k, type ? type : "?",
+             emission ? emission : "?", mix);
+    int len = snprintf(note, sizeof note, "%s on %s: Viterbi states; %zu "
+                       "sequence%s, %zu rows",
+                       cli_display_name(pic->model_path),
+                       cli_display_name(pic->data_path), pic->n_seq,
+                       pic->n_seq == 1 ? "" : "s", n);
+    /* The thinning, shorter when the line would not fit the width. */
+    const char *th = plot_ordinal_suffix(pic->every);
+    if (pic->every > 1 && len >= 0 && len < 70)
+        snprintf(note + len, sizeof note - (size_t)len,
+                 "; showing %zu of %zu rows (every %zu%s)", pic->n_shown, n,
+                 pic->every, th);
+    else if (pic->every > 1 && len >= 0 && (size_t)len < sizeof note)
+        snprintf(note + len, sizeof note - (size_t)len,
+                 "; showing every %zu%s row", pic->every, th);
+    svg_begin(f, title, note);
+
+    /* The panels, then the strip, on one time axis: row i at x = i. */
+    svg_plot panel[2], strip;
+    const double x0 = -0.5, x1 = (double)n - 0.5;
+    const double strip_top = HP_STRIP_BOTTOM - HP_STRIP_HEIGHT;
+    const double height =
+        (strip_top - HP_STRIP_GAP - HP_TOP - HP_PANEL_GAP * (double)(np - 1)) /
+        (double)np;
+    svg_axes_style style;
+    memset(&style, 0, sizeof style);
+    style.integer_x = 1;
+    style.y_ticks = np > 1 ? 5 : 8;
+    style.no_x_numbers = 1;
+    for (size_t c = 0; c < np; c++) {
+        svg_plot *p = &panel[c];
+        svg_plot_init(p, f, x0, x1, pic->lo[c], pic->hi[c], 0);
+        p->x0 = x0; /* no margin: the axis is the rows */
+        p->x1 = x1;
+        p->top = HP_TOP + (double)c * (height + HP_PANEL_GAP);
+        p->bottom = p->top + height;
+        char label[128], buf[32];
+        if (pic->d > 2)
+            snprintf(label, sizeof label, "PC %zu (%.1f%% of variance)",
+                     c + 1, 100 * pic->explained[c]);
+        else
+            snprintf(label, sizeof label, "%s",
+                     plot_feature_name(pic->names, c, buf, sizeof buf));
+        svg_axes_styled(p, NULL, label, &style);
+    }
+    svg_plot_init(&strip, f, x0, x1, 0, 1, 0);
+    strip.x0 = x0;
+    strip.x1 = x1;
+    strip.top = strip_top;
+    strip.bottom = HP_STRIP_BOTTOM;
+    style.y_ticks = -1;
+    style.no_x_numbers = 0;
+    svg_axes_styled(&strip, pic->n_seq > 1 ? "time step (row of DATA, the "
+                    "sequences one after the other)" : "time step (row of "
+                    "DATA)", NULL, &style);
+    svg_text(f, strip.left - 8, strip.top + 0.5 * HP_STRIP_HEIGHT + 4, 11,
+             "end", "state");
+    hmm_plot_strip(f, &strip, pic);
+    for (size_t c = 0; c < np; c++)
+        hmm_plot_points(f, &panel[c], pic, c);
+
+    /* Sequence boundaries across the panels and the strip (only marks
+     * above the panels when they are a few pixels apart on average, so
+     * as not to hide the points), and the sequences' numbers above the
+     * panels where they fit. */
+    const svg_plot *top = &panel[0];
+    const int dense =
+        (top->right - top->left) / (double)pic->n_seq < HP_DENSE_BOUNDARIES;
+    if (pic->n_seq > 1)
+        fprintf(f, "<g stroke=\"#444444\" %s>\n",
+                dense ? "stroke-width=\"0.6\""
+                      : "stroke-width=\"1.2\" stroke-dasharray=\"5 3\"");
+    for (size_t q = 1; q < pic->n_seq; q++) {
+        double x = svg_px(top, (double)pic->starts[q] - 0.5);
+        fprintf(f, "<line class=\"seq-boundary\" x1=\"%.2f\" y1=\"%.2f\" "
+                   "x2=\"%.2f\" y2=\"%.2f\"/>\n",
+                x, dense ? top->top - 4 : top->top, x,
+                dense ? top->top : strip.bottom);
+    }
+    if (pic->n_seq > 1)
+        fputs("</g>\n", f);
+    int numbered = 0;
+    for (size_t q = 0; pic->n_seq > 1 && q < pic->n_seq; q++) {
+        double a = svg_px(top, (double)pic->starts[q] - 0.5),
+               b = svg_px(top, (double)pic->starts[q + 1] - 0.5);
+        char num[32];
+        int digits = snprintf(num, sizeof num, "%zu", q + 1);
+        if (b - a >= 6.5 * digits + 6) {
+            svg_text(f, 0.5 * (a + b), top->top - 6, 11, "middle", "%s",
+                     num);
+            numbered = 1;
+        }
+    }
+    if (numbered)
+        svg_text(f, top->left - 8, top->top - 6, 11, "end", "sequence");
+
+    /* Legend: the states (as many as fit), then the boundaries. */
+    size_t shown = pic->k <= PLOT_LEGEND_MAX - 1 ? pic->k
+                                                  : PLOT_LEGEND_MAX - 2;
+    for (size_t j = 0; j < shown; j++)
+        svg_legend(&panel[0], SVG_LEGEND_DOT, svg_color(j), "state %zu", j);
+    if (shown < pic->k)
+        svg_legend(&panel[0], SVG_LEGEND_DOT, "white",
+                   "... %zu more states", pic->k - shown);
+    if (pic->n_seq > 1)
+        svg_legend(&panel[0], dense ? SVG_LEGEND_SOLID : SVG_LEGEND_DASHED,
+                   "#444444", "sequence boundary");
+    svg_end(f);
+    return 0;
+}
+
+static int cmd_hmm_plot(int argc, char **argv)
+{
+    static const char optstring[] = ":o:h";
+    static const struct option options[] = {
+        {"lengths", required_argument, NULL, OPT_LENGTHS},
+        {"max-points", required_argument, NULL, OPT_MAX_POINTS},
+        {"output", required_argument, NULL, 'o'},
+        {"shape", required_argument, NULL, OPT_SHAPE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *out_path = NULL, *lengths_spec = NULL;
+    size_t max_points = PLOT_DEFAULT_MAX_POINTS;
+    dataio_read_options read = {0, 0, 0};
+    int c, rc = 0;
+
+    opterr = 0;
+    optind = 1;
+    while (rc == 0 &&
+           (c = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
+        switch (c) {
+        case OPT_LENGTHS: lengths_spec = optarg; break;
+        case OPT_MAX_POINTS:
+            rc = cli_parse_size("--max-points", optarg, 1, &max_points);
+            break;
+        case 'o': out_path = optarg; break;
+        case OPT_SHAPE: rc = cli_parse_shape("--shape", optarg, &read); break;
+        case 'h': plot_help(stdout); return 0;
+        default: return cli_bad_option("hmm plot", c, argv, optstring);
+        }
+    }
+    if (rc == 0)
+        rc = cli_positionals("hmm plot", argc, argv, model_and_data);
+    if (rc == 0 && out_path == NULL)
+        rc = cli_error(EXIT_BAD_USAGE, "hmm plot: -o is required (- for "
+                       "standard output)");
+    if (rc != 0)
+        return rc;
+    const char *model_path = argv[optind], *data_path = argv[optind + 1];
+
+    cli_outputs out;
+    int i_out = -1;
+    rc = cli_outputs_single(&out, "-o", out_path, &i_out);
+    if (rc != 0)
+        return rc;
+
+    emgmm_hmm *m = NULL;
+    dataio_matrix x = {NULL, 0, 0};
+    size_t *lengths = NULL;
+    hmm_picture pic;
+    memset(&pic, 0, sizeof pic);
+    pic.model_path = model_path;
+    pic.data_path = data_path;
+    pic.n_seq = 1;
+    rc = cli_load_hmm_model_and_data_named("hmm plot", model_path, data_path,
+                                           &read, &m, &x, &pic.names);
+    if (rc == 0 && lengths_spec != NULL && strcmp(lengths_spec, "-") == 0 &&
+        strcmp(model_path, "-") == 0)
+        rc = cli_error(EXIT_BAD_USAGE, "hmm plot: MODEL and --lengths "
+                       "cannot both be standard input");
+    if (rc == 0)
+        rc = cli_load_lengths(lengths_spec, data_path, x.rows, &lengths,
+                              &pic.n_seq);
+    if (rc == 0) {
+        pic.k = emgmm_hmm_n_states(m);
+        pic.n_mix = emgmm_hmm_n_mix(m);
+        pic.type = emgmm_hmm_get_covariance_type(m);
+        pic.emission = emgmm_hmm_get_emission(m);
+        pic.starts = malloc((pic.n_seq + 1) * sizeof *pic.starts);
+        if (pic.starts == NULL)
+            rc = cli_error(EXIT_WORK_FAILED, "hmm plot: out of memory");
+        else if ((pic.states = alloc_states(x.rows, "hmm plot")) == NULL)
+            rc = EXIT_WORK_FAILED;
+    }
+    if (rc == 0) {
+        pic.starts[0] = 0;
+        for (size_t q = 0; q < pic.n_seq; q++)
+            pic.starts[q + 1] =
+                pic.starts[q] + (lengths != NULL ? lengths[q] : x.rows);
+        int st = emgmm_hmm_decode(m, x.data, x.rows, x.cols, lengths,
+                                  pic.n_seq, pic.states, NULL);
+        if (st != EMGMM_OK)
+            rc = hmm_failed("hmm plot", st);
+    }
+    if (rc == 0)
+        rc = hmm_plot_prepare(&pic, &x, max_points);
+    if (rc == 0)
+        rc = cli_outputs_open(&out);
+    if (rc == 0)
+        rc = cli_write_stream(&out, i_out, write_hmm_picture, &pic);
+    if (rc == 0)
+        rc = cli_outputs_commit(&out);
+    cli_outputs_free(&out);
+    hmm_picture_free(&pic);
+    free(lengths);
+    dataio_matrix_free(&x);
+    emgmm_hmm_free(&m);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* Dispatch                                                            */
 /* ------------------------------------------------------------------ */
 
@@ -1073,11 +1642,13 @@ int cmd_hmm(int argc, char **argv)
         return cmd_hmm_score(argc - 1, argv + 1);
     if (strcmp(sub, "sample") == 0)
         return cmd_hmm_sample(argc - 1, argv + 1);
+    if (strcmp(sub, "plot") == 0)
+        return cmd_hmm_plot(argc - 1, argv + 1);
     if (sub[0] == '-')
         return cli_error(EXIT_BAD_USAGE,
                          "hmm: unknown option '%s' (see 'emgmm hmm --help')",
                          sub);
     return cli_error(EXIT_BAD_USAGE,
-                     "hmm: unknown command '%s' (fit, decode, score or "
-                     "sample; see 'emgmm hmm --help')", sub);
+                     "hmm: unknown command '%s' (fit, decode, score, "
+                     "sample or plot; see 'emgmm hmm --help')", sub);
 }

@@ -3,10 +3,11 @@
  * by their predicted component; each component gets its 1- and 2-sigma
  * ellipses and a cross at its mean. Data with more than two features are
  * projected on their first two principal components (the leading
- * eigenvectors of the data covariance, from LAPACK's dsyevr), and so are
- * the means and covariances.
+ * eigenvectors of the data covariance: plot_common.c), and so are the
+ * means and covariances.
  */
 #include "cli_common.h"
+#include "plot_common.h"
 #include "svg.h"
 
 #include <getopt.h>
@@ -16,12 +17,11 @@
 #include <string.h>
 
 #include <cblas.h>
-#include <lapacke.h>
 
 enum { OPT_SHAPE = 256, OPT_MAX_POINTS };
 
-#define DEFAULT_MAX_POINTS 5000
-#define LEGEND_MAX 22 /* entries that fit beside the plot area */
+#define DEFAULT_MAX_POINTS PLOT_DEFAULT_MAX_POINTS
+#define LEGEND_MAX PLOT_LEGEND_MAX
 
 static void plot_help(FILE *f)
 {
@@ -94,83 +94,6 @@ static void component_covariance(const emgmm_model *m, size_t j, double *out)
         out[a * d + a] = diag ? c[j * d + a] : c[j];
 }
 
-/*
- * The first two principal components of x: *basis (d x 2, columns are
- * unit eigenvectors, the largest entry of each made positive so that the
- * picture does not flip between runs) and the column means. The
- * covariance is summed by syrk over centred blocks of rows (two-pass, so
- * data far from the origin keep their digits). Returns 0, or -1 when out
- * of memory or LAPACK fails.
- */
-static int principal_axes(const dataio_matrix *x, double *basis,
-                          double *center, double explained[2])
-{
-    enum { BLOCK = 256 };
-    size_t n = x->rows, d = x->cols;
-    double *cov = calloc(d * d, sizeof *cov);
-    double *block = malloc(BLOCK * d * sizeof *block);
-    double *w = malloc(d * sizeof *w);
-    double *z = malloc(d * 2 * sizeof *z);
-    lapack_int *support = malloc(2 * 2 * sizeof *support);
-    int rc = -1;
-    if (!cov || !block || !w || !z || !support)
-        goto done;
-    memset(center, 0, d * sizeof *center);
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < d; j++)
-            center[j] += x->data[i * d + j];
-    for (size_t j = 0; j < d; j++)
-        center[j] /= (double)n;
-    for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
-        size_t rows = n - i0 < BLOCK ? n - i0 : BLOCK;
-        for (size_t i = 0; i < rows; i++)
-            for (size_t j = 0; j < d; j++)
-                block[i * d + j] = x->data[(i0 + i) * d + j] - center[j];
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)rows,
-                    1.0, block, (int)d, 1.0, cov, (int)d);
-    }
-    double trace = 0;
-    for (size_t j = 0; j < d; j++)
-        trace += cov[j * d + j];
-    lapack_int found = 0;
-    /* Eigenvalues come in ascending order: ask for the two largest. */
-    if (LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'I', 'U', (lapack_int)d, cov,
-                       (lapack_int)d, 0, 0, (lapack_int)d - 1, (lapack_int)d,
-                       0, &found, w, z, 2, support) != 0 || found != 2)
-        goto done;
-    for (int c = 0; c < 2; c++) {
-        int src = 1 - c; /* the largest first */
-        size_t big = 0;
-        for (size_t j = 1; j < d; j++)
-            if (fabs(z[j * 2 + src]) > fabs(z[big * 2 + src]))
-                big = j;
-        double sign = z[big * 2 + src] < 0 ? -1.0 : 1.0;
-        for (size_t j = 0; j < d; j++)
-            basis[j * 2 + c] = sign * z[j * 2 + src];
-        explained[c] = trace > 0 ? fmax(w[src], 0) / trace : 0;
-    }
-    rc = 0;
-done:
-    free(cov);
-    free(block);
-    free(w);
-    free(z);
-    free(support);
-    return rc;
-}
-
-/* Projects v (d) on the basis after subtracting center: out (2). */
-static void project(const double *v, const double *center,
-                    const double *basis, size_t d, double out[2])
-{
-    out[0] = out[1] = 0;
-    for (size_t j = 0; j < d; j++) {
-        double c = v[j] - center[j];
-        out[0] += c * basis[j * 2];
-        out[1] += c * basis[j * 2 + 1];
-    }
-}
-
 /* Everything the picture needs from the model and the data. */
 static int prepare(picture *pic, const emgmm_model *m, const dataio_matrix *x,
                    size_t max_points)
@@ -185,7 +108,7 @@ static int prepare(picture *pic, const emgmm_model *m, const dataio_matrix *x,
     pic->k = k;
     pic->type = emgmm_get_covariance_type(m);
     pic->weights = emgmm_weights(m);
-    pic->every = (n + max_points - 1) / max_points;
+    pic->every = plot_stride(n, max_points);
     pic->n_shown = (n + pic->every - 1) / pic->every;
     pic->pts = malloc(pic->n_shown * 2 * sizeof *pic->pts);
     pic->labels = malloc(pic->n_shown * sizeof *pic->labels);
@@ -197,7 +120,8 @@ static int prepare(picture *pic, const emgmm_model *m, const dataio_matrix *x,
         rc = cli_error(EXIT_WORK_FAILED, "plot: out of memory");
     if (rc == 0 && d == 2) {
         basis[0] = basis[3] = 1; /* the features themselves */
-    } else if (rc == 0 && principal_axes(x, basis, center, pic->explained))
+    } else if (rc == 0 &&
+               plot_principal_axes(x, basis, center, pic->explained))
         rc = cli_error(EXIT_WORK_FAILED,
                        "plot: cannot find the principal components");
     if (rc == 0) {
@@ -208,10 +132,11 @@ static int prepare(picture *pic, const emgmm_model *m, const dataio_matrix *x,
             rc = cli_library_error("plot: predict", st);
     }
     for (size_t i = 0; rc == 0 && i < pic->n_shown; i++)
-        project(x->data + i * pic->every * d, center, basis, d,
-                pic->pts + 2 * i);
+        plot_project(x->data + i * pic->every * d, center, basis, d,
+                     pic->pts + 2 * i);
     for (size_t j = 0; rc == 0 && j < k; j++) {
-        project(emgmm_means(m) + j * d, center, basis, d, pic->means + 2 * j);
+        plot_project(emgmm_means(m) + j * d, center, basis, d,
+                     pic->means + 2 * j);
         /* basis^T * cov * basis, a 2 x 2 matrix. */
         component_covariance(m, j, cov);
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, 2,
@@ -284,10 +209,7 @@ static int write_picture(FILE *f, const void *data)
         snprintf(note + len, sizeof note - (size_t)len,
                  "; showing %zu of %zu points (every %zu%s row)",
                  pic->n_shown, pic->n_rows, pic->every,
-                 pic->every % 10 == 1 && pic->every % 100 != 11   ? "st"
-                 : pic->every % 10 == 2 && pic->every % 100 != 12 ? "nd"
-                 : pic->every % 10 == 3 && pic->every % 100 != 13 ? "rd"
-                                                                   : "th");
+                 plot_ordinal_suffix(pic->every));
     svg_begin(f, title, note);
 
     /* The range holds every drawn point and every 2-sigma ellipse. */
@@ -318,15 +240,13 @@ static int write_picture(FILE *f, const void *data)
                  100 * pic->explained[0]);
         snprintf(yl, sizeof yl, "principal component 2 (%.1f%% of variance)",
                  100 * pic->explained[1]);
+        svg_axes(&p, xl, yl, 0);
     } else {
-        snprintf(xl, sizeof xl, "feature 1");
-        snprintf(yl, sizeof yl, "feature 2");
+        /* Two features are drawn as they are: a header names them (an
+         * empty name keeps the number). */
+        svg_axes(&p, plot_feature_name(pic->names, 0, xl, sizeof xl),
+                 plot_feature_name(pic->names, 1, yl, sizeof yl), 0);
     }
-    /* Two features are drawn as they are: a header names them (an empty
-     * name keeps the number). */
-    int named = pic->d == 2 && pic->names != NULL;
-    svg_axes(&p, named && pic->names[0][0] ? pic->names[0] : xl,
-             named && pic->names[1][0] ? pic->names[1] : yl, 0);
 
     fprintf(f, "<clipPath id=\"area\"><rect x=\"%.2f\" y=\"%.2f\" "
                "width=\"%.2f\" height=\"%.2f\"/></clipPath>\n"

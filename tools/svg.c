@@ -211,11 +211,23 @@ double svg_py(const svg_plot *p, double y)
 void svg_axes(svg_plot *p, const char *xlabel, const char *ylabel,
               int integer_x)
 {
+    svg_axes_style style;
+    memset(&style, 0, sizeof style);
+    style.integer_x = integer_x;
+    svg_axes_styled(p, xlabel, ylabel, &style);
+}
+
+void svg_axes_styled(svg_plot *p, const char *xlabel, const char *ylabel,
+                     const svg_axes_style *style)
+{
+    static const svg_axes_style defaults = {0, 0, 0, 0};
+    const svg_axes_style *s = style != NULL ? style : &defaults;
     FILE *f = p->f;
     char num[64];
     double first, step;
-    int n = svg_ticks(p->x0, p->x1, 8, &first, &step);
-    if (integer_x && step < 1) {
+    int n = svg_ticks(p->x0, p->x1, s->x_ticks > 0 ? s->x_ticks : 8, &first,
+                      &step);
+    if (s->integer_x && n > 0 && step < 1) {
         step = 1;
         first = ceil(p->x0);
         n = (int)floor(p->x1 - first) + 1;
@@ -226,8 +238,11 @@ void svg_axes(svg_plot *p, const char *xlabel, const char *ylabel,
         fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n",
                 x, p->top, x, p->bottom);
     }
-    double yfirst, ystep;
-    int ny = svg_ticks(p->y0, p->y1, 8, &yfirst, &ystep);
+    double yfirst = 0, ystep = 1;
+    int ny = s->y_ticks < 0 ? 0
+                            : svg_ticks(p->y0, p->y1,
+                                        s->y_ticks > 0 ? s->y_ticks : 8,
+                                        &yfirst, &ystep);
     for (int i = 0; i < ny; i++) {
         double y = svg_py(p, yfirst + i * ystep);
         fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n",
@@ -250,7 +265,7 @@ void svg_axes(svg_plot *p, const char *xlabel, const char *ylabel,
                 p->left - 5, y, p->left, y);
     }
     fputs("</g>\n", f);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && !s->no_x_numbers; i++) {
         svg_format_tick(first + i * step, step, num, sizeof num);
         svg_text(f, svg_px(p, first + i * step), p->bottom + 19, 11,
                  "middle", "%s", num);
@@ -260,8 +275,11 @@ void svg_axes(svg_plot *p, const char *xlabel, const char *ylabel,
         svg_text(f, p->left - 8, svg_py(p, yfirst + i * ystep) + 4, 11,
                  "end", "%s", num);
     }
-    svg_text(f, 0.5 * (p->left + p->right), p->bottom + 45, FONT_SIZE,
-             "middle", "%s", xlabel);
+    if (xlabel != NULL && xlabel[0] != '\0')
+        svg_text(f, 0.5 * (p->left + p->right), p->bottom + 45, FONT_SIZE,
+                 "middle", "%s", xlabel);
+    if (ylabel == NULL || ylabel[0] == '\0')
+        return;
     double cy = 0.5 * (p->top + p->bottom);
     fprintf(f, "<text x=\"20\" y=\"%.2f\" font-size=\"%g\" "
                "text-anchor=\"middle\" transform=\"rotate(-90 20 %.2f)\">",

@@ -75,6 +75,20 @@ double svg_sy(const svg_plot *p);
 void svg_axes(svg_plot *p, const char *xlabel, const char *ylabel,
               int integer_x);
 
+/** How svg_axes_styled draws the axes of a plot area; all zeros gives
+ *  svg_axes's axes (for panels stacked on one x axis, say). */
+typedef struct svg_axes_style {
+    int integer_x;    /* x ticks on whole numbers only */
+    int x_ticks;      /* about this many x ticks (0: 8) */
+    int y_ticks;      /* about this many y ticks (0: 8; < 0: none) */
+    int no_x_numbers; /* no numbers under the x axis (only tick marks) */
+} svg_axes_style;
+
+/** svg_axes with a style (NULL: the defaults); a NULL or empty label is
+ *  not drawn. */
+void svg_axes_styled(svg_plot *p, const char *xlabel, const char *ylabel,
+                     const svg_axes_style *style);
+
 /** Text at pixel (x, y); anchor "start", "middle" or "end". */
 void svg_text(FILE *f, double x, double y, double size, const char *anchor,
               const char *fmt, ...) SVG_PRINTF(6, 7);
