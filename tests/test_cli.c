@@ -3399,6 +3399,73 @@ static void test_hmm_checkpoint_resume(void **state)
     emgmm_hmm_free(&m);
 }
 
+/* --missing: gaps in the rows of an HMM's data. Refused without it (the
+ * message says to pass it); with it the fit runs, score --missing gives
+ * its log-likelihood, decode --missing labels every row, and a column
+ * with nothing observed is named. */
+static void test_hmm_missing_values(void **state)
+{
+    (void)state;
+    write_hmm_data();
+    /* Every 7th row loses its second value, every 23rd both. */
+    char *text = read_all("hmm.csv", NULL);
+    FILE *f = fopen("gappy.csv", "w");
+    assert_non_null(f);
+    int row = -1;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"),
+              row++) {
+        char *comma = strchr(line, ',');
+        if (row >= 0 && row % 23 == 0)
+            fprintf(f, ",\n");
+        else if (row >= 0 && row % 7 == 0 && comma)
+            fprintf(f, "%.*s,\n", (int)(comma - line), line);
+        else
+            fprintf(f, "%s\n", line);
+    }
+    assert_int_equal(fclose(f), 0);
+    free(text);
+    run_result r;
+    RUN(&r, "hmm", "fit", "gappy.csv", "-k", "2", "--lengths", "lengths.txt");
+    expect_status(&r, 2);
+    expect_in_stderr(&r, "--missing");
+    run_free(&r);
+    RUN(&r, "hmm", "fit", "gappy.csv", "-k", "2", "-c", "full", "--lengths",
+        "lengths.txt", "--missing", "-o", "m.json", "--json", "--states",
+        "s.csv");
+    expect_ok(&r);
+    json_t *j = parse_json(r.out);
+    const double ll = json_num(j, "log_likelihood");
+    json_decref(j);
+    run_free(&r);
+    RUN(&r, "hmm", "score", "m.json", "gappy.csv", "--lengths", "lengths.txt",
+        "--missing", "--json");
+    expect_ok(&r);
+    j = parse_json(r.out);
+    assert_close(json_num(j, "log_likelihood"), ll, 1e-12, 0);
+    json_decref(j);
+    run_free(&r);
+    RUN(&r, "hmm", "decode", "m.json", "gappy.csv", "--lengths",
+        "lengths.txt", "--missing", "-o", "d.csv");
+    expect_ok(&r);
+    run_free(&r);
+    char *a = read_all("s.csv", NULL), *b = read_all("d.csv", NULL);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    /* A column with nothing observed. */
+    f = fopen("empty.csv", "w");
+    assert_non_null(f);
+    fprintf(f, "a,b\n");
+    for (int i = 0; i < 40; i++)
+        fprintf(f, "%d,\n", i % 5);
+    assert_int_equal(fclose(f), 0);
+    RUN(&r, "hmm", "fit", "empty.csv", "-k", "2", "--missing");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "column 2");
+    run_free(&r);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -3462,6 +3529,7 @@ int main(int argc, char **argv)
         T(test_hmm_plot),
         T(test_hmm_gmm_emissions),
         T(test_hmm_checkpoint_resume),
+        T(test_hmm_missing_values),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     if (chdir("/") == 0)

@@ -42,7 +42,8 @@ enum {
     OPT_CHECKPOINT,
     OPT_CHECKPOINT_EVERY,
     OPT_RESUME,
-    OPT_MAX_POINTS
+    OPT_MAX_POINTS,
+    OPT_MISSING
 };
 
 static const char *const model_and_data[] = {"MODEL", "DATA", NULL};
@@ -143,6 +144,36 @@ static int32_t *alloc_states(size_t n, const char *what)
     return s;
 }
 
+/* The library's inference calls on x, with gaps (NaN, read with
+ * --missing) marginalised when `missing` is set. */
+static int hmm_proba_of(const emgmm_hmm *m, const dataio_matrix *x,
+                        const size_t *lengths, size_t n_seq, int missing,
+                        double *proba)
+{
+    return (missing ? emgmm_hmm_predict_proba_missing
+                    : emgmm_hmm_predict_proba)(m, x->data, x->rows, x->cols,
+                                               lengths, n_seq, proba);
+}
+
+static int hmm_decode_of(const emgmm_hmm *m, const dataio_matrix *x,
+                         const size_t *lengths, size_t n_seq, int missing,
+                         int32_t *states, double *log_probability)
+{
+    return (missing ? emgmm_hmm_decode_missing
+                    : emgmm_hmm_decode)(m, x->data, x->rows, x->cols,
+                                        lengths, n_seq, states,
+                                        log_probability);
+}
+
+static int hmm_score_of(const emgmm_hmm *m, const dataio_matrix *x,
+                        const size_t *lengths, size_t n_seq, int missing,
+                        double *log_likelihood)
+{
+    return (missing ? emgmm_hmm_score_missing
+                    : emgmm_hmm_score)(m, x->data, x->rows, x->cols, lengths,
+                                       n_seq, log_likelihood);
+}
+
 /* Says why a library call on a model failed; returns the exit status. */
 static int hmm_failed(const char *what, int status)
 {
@@ -215,6 +246,7 @@ static const struct option fit_options[] = {
     {"resume", required_argument, NULL, OPT_RESUME},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"shape", required_argument, NULL, OPT_SHAPE},
+    {"missing", no_argument, NULL, OPT_MISSING},
     {"output", required_argument, NULL, 'o'},
     {"states", required_argument, NULL, OPT_STATES},
     {"proba", required_argument, NULL, OPT_PROBA},
@@ -331,7 +363,9 @@ static void fit_help(FILE *f)
         "Input:\n"
         "      --shape N,D        DATA is raw little-endian float64: N rows, D\n"
         "                         columns (default: detect .npy or CSV)\n"
-        "\n"
+        "      --missing          NaN (and empty CSV cells) are missing values:\n"
+        "                         each row emits the density of its observed\n                         values; the M-step uses their expected\n                         values (Gaussian emissions; no --mix)\n"
+                "\n"
         "Output (a file name ending in .npy is written as .npy, else CSV;\n"
         "- is standard output; files appear only if everything succeeds):\n"
         "  -o, --output MODEL     write the model JSON to MODEL (default:\n"
@@ -433,6 +467,7 @@ static int parse_fit_args(int argc, char **argv, hmm_fit_args *a,
         case OPT_SHAPE:
             rc = cli_parse_shape("--shape", optarg, &a->read);
             break;
+        case OPT_MISSING: a->read.allow_missing = 1; break;
         case 'o': a->out = optarg; break;
         case OPT_STATES: a->states = optarg; break;
         case OPT_PROBA: a->proba = optarg; break;
@@ -501,6 +536,7 @@ static int parse_fit_args(int argc, char **argv, hmm_fit_args *a,
         p->emission = EMGMM_HMM_GMM;
         p->n_mix = a->mix;
     }
+    p->missing = a->read.allow_missing;
     return 0;
 }
 
@@ -699,6 +735,8 @@ static int cmd_hmm_fit(int argc, char **argv)
     }
     if (rc == 0)
         rc = cli_load_data(a.data, &a.read, &x);
+    if (rc == 0 && p.missing)
+        rc = cli_check_observed_columns(a.data, &x, 0);
     if (rc == 0 && start != NULL &&
         x.cols != emgmm_hmm_n_features(start))
         rc = cli_error(EXIT_BAD_USAGE,
@@ -738,17 +776,16 @@ static int cmd_hmm_fit(int argc, char **argv)
         int st;
         if ((states = alloc_states(n, "--states")) == NULL)
             rc = EXIT_WORK_FAILED;
-        else if ((st = emgmm_hmm_decode(model, x.data, n, x.cols, lengths,
-                                        n_seq, states, NULL)) != EMGMM_OK)
+        else if ((st = hmm_decode_of(model, &x, lengths, n_seq, p.missing,
+                                     states, NULL)) != EMGMM_OK)
             rc = hmm_failed("--states", st);
     }
     if (rc == 0 && idx[PROBA] >= 0) {
         int st;
         if ((proba = alloc_matrix(n, k, "--proba")) == NULL)
             rc = EXIT_WORK_FAILED;
-        else if ((st = emgmm_hmm_predict_proba(model, x.data, n, x.cols,
-                                               lengths, n_seq, proba)) !=
-                 EMGMM_OK)
+        else if ((st = hmm_proba_of(model, &x, lengths, n_seq, p.missing,
+                                    proba)) != EMGMM_OK)
             rc = hmm_failed("--proba", st);
     }
     if (rc == 0)
@@ -817,6 +854,9 @@ static void decode_help(FILE *f)
         "                         total over the sequences; null for map)\n"
         "      --shape N,D        DATA is raw little-endian float64: N rows,\n"
         "                         D columns (default: detect .npy or CSV)\n"
+        "      --missing          NaN (and empty CSV cells) are missing values:\n"
+        "                         each row counts with the density of its\n"
+        "                         observed values (Gaussian emissions)\n"
         "  -h, --help             show this help and exit\n"
         "\n"
         "Exit status: 0 success; 1 an output could not be written; 2 bad\n"
@@ -840,6 +880,7 @@ static int cmd_hmm_decode(int argc, char **argv)
         {"proba", required_argument, NULL, OPT_PROBA},
         {"json", no_argument, NULL, OPT_JSON},
         {"shape", required_argument, NULL, OPT_SHAPE},
+        {"missing", no_argument, NULL, OPT_MISSING},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *states_path = NULL, *proba_path = NULL, *lengths_spec = NULL;
@@ -865,6 +906,7 @@ static int cmd_hmm_decode(int argc, char **argv)
         case OPT_PROBA: proba_path = optarg; break;
         case OPT_JSON: json = 1; break;
         case OPT_SHAPE: rc = cli_parse_shape("--shape", optarg, &read); break;
+        case OPT_MISSING: read.allow_missing = 1; break;
         case 'h': decode_help(stdout); return 0;
         default: return cli_bad_option("hmm decode", c, argv, optstring);
         }
@@ -911,8 +953,8 @@ static int cmd_hmm_decode(int argc, char **argv)
         if ((proba = alloc_matrix(n, k, "hmm decode")) == NULL)
             rc = EXIT_WORK_FAILED;
         else
-            st = emgmm_hmm_predict_proba(m, x.data, n, x.cols, lengths,
-                                         n_seq, proba);
+            st = hmm_proba_of(m, &x, lengths, n_seq, read.allow_missing,
+                              proba);
         if (rc == 0 && st != EMGMM_OK)
             rc = hmm_failed("hmm decode", st);
     }
@@ -921,8 +963,8 @@ static int cmd_hmm_decode(int argc, char **argv)
     if (rc == 0 && map) {
         argmax_rows(proba, n, k, states);
     } else if (rc == 0) {
-        st = emgmm_hmm_decode(m, x.data, n, x.cols, lengths, n_seq, states,
-                              &logprob);
+        st = hmm_decode_of(m, &x, lengths, n_seq, read.allow_missing, states,
+                           &logprob);
         if (st != EMGMM_OK)
             rc = hmm_failed("hmm decode", st);
     }
@@ -980,6 +1022,9 @@ static void score_help(FILE *f)
         "                         hmmlearn counts them; N the rows)\n"
         "      --shape N,D        DATA is raw little-endian float64: N rows,\n"
         "                         D columns (default: detect .npy or CSV)\n"
+        "      --missing          NaN (and empty CSV cells) are missing values:\n"
+        "                         each row counts with the density of its\n"
+        "                         observed values (Gaussian emissions)\n"
         "  -h, --help             show this help and exit\n"
         "\n"
         "Exit status: 0 success; 2 bad usage or bad input.\n"
@@ -997,6 +1042,7 @@ static int cmd_hmm_score(int argc, char **argv)
         {"lengths", required_argument, NULL, OPT_LENGTHS},
         {"json", no_argument, NULL, OPT_JSON},
         {"shape", required_argument, NULL, OPT_SHAPE},
+        {"missing", no_argument, NULL, OPT_MISSING},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *lengths_spec = NULL;
@@ -1011,6 +1057,7 @@ static int cmd_hmm_score(int argc, char **argv)
         case OPT_LENGTHS: lengths_spec = optarg; break;
         case OPT_JSON: json = 1; break;
         case OPT_SHAPE: rc = cli_parse_shape("--shape", optarg, &read); break;
+        case OPT_MISSING: read.allow_missing = 1; break;
         case 'h': score_help(stdout); return 0;
         default: return cli_bad_option("hmm score", c, argv, optstring);
         }
@@ -1035,8 +1082,8 @@ static int cmd_hmm_score(int argc, char **argv)
         rc = cli_load_lengths(lengths_spec, data_path, x.rows, &lengths,
                               &n_seq);
     if (rc == 0) {
-        int st = emgmm_hmm_score(m, x.data, x.rows, x.cols, lengths, n_seq,
-                                 &ll);
+        int st = hmm_score_of(m, &x, lengths, n_seq, read.allow_missing,
+                              &ll);
         if (st != EMGMM_OK)
             rc = hmm_failed("hmm score", st);
     }
