@@ -1,12 +1,14 @@
 /*
- * `emgmm fit` under mpirun with P = 1, 2, 3, 4 ranks against the same
- * fit without mpirun: the model (to 1e-10 relative), the log-likelihood,
- * the labels (identical) and the probabilities. Run by meson only in a
+ * `emgmm fit` and `emgmm hmm fit` under mpirun with P = 1, 2, 3, 4 ranks
+ * against the same fit without mpirun: the model (to 1e-10 relative), the
+ * log-likelihood, the labels or states (identical) and the
+ * probabilities. Run by meson only in a
  * build with MPI; EMGMM_PROG is the program and EMGMM_MPIRUN mpirun.
  */
 #include "test_util.h"
 #include "dataio.h"
 #include "emgmm.h"
+#include "emgmm_hmm.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -187,6 +189,68 @@ static void test_bad_value_on_one_rank(void **state)
                      0);
 }
 
+/* hmm fit: the same fit alone and on P = 1..4 ranks (whole sequences per
+ * rank): the model to 1e-10, the log-likelihood, the Viterbi states
+ * (identical). */
+static void run_hmm_case(const char *tag, const char *args)
+{
+    assert_int_equal(sh("cd %s && %s hmm fit %s -o %s-1.json --states "
+                        "%s-1.states.csv --json > %s-1.out", g_dir, g_prog,
+                        args, tag, tag, tag),
+                     0);
+    for (int P = 1; P <= 4; P++) {
+        assert_int_equal(sh("cd %s && %s --oversubscribe -np %d %s hmm fit "
+                            "%s -o %s-mpi%d.json --states %s-mpi%d.states.csv "
+                            "--json > %s-mpi%d.out",
+                            g_dir, g_mpirun, P, g_prog, args, tag, P, tag, P,
+                            tag, P),
+                         0);
+        char a[PATH_MAX + 64], b[PATH_MAX + 64];
+        snprintf(a, sizeof a, "%s/%s-1.json", g_dir, tag);
+        snprintf(b, sizeof b, "%s/%s-mpi%d.json", g_dir, tag, P);
+        emgmm_hmm *one = NULL, *many = NULL;
+        assert_int_equal(emgmm_hmm_load(a, &one, NULL), EMGMM_OK);
+        assert_int_equal(emgmm_hmm_load(b, &many, NULL), EMGMM_OK);
+        const size_t k = emgmm_hmm_n_states(one),
+                     md = emgmm_hmm_n_mix(one) * emgmm_hmm_n_features(one);
+        for (size_t i = 0; i < k * k; i++)
+            assert_close(emgmm_hmm_transmat(one)[i],
+                         emgmm_hmm_transmat(many)[i], 1e-10, 1e-12);
+        for (size_t i = 0; i < k * md; i++)
+            assert_close(emgmm_hmm_means(one)[i], emgmm_hmm_means(many)[i],
+                         1e-10, 1e-12);
+        emgmm_hmm_free(&one);
+        emgmm_hmm_free(&many);
+        snprintf(a, sizeof a, "%s-1.out", tag);
+        snprintf(b, sizeof b, "%s-mpi%d.out", tag, P);
+        assert_close(json_ll(a), json_ll(b), 1e-10, 0);
+        assert_int_equal(sh("cd %s && cmp -s %s-1.states.csv "
+                            "%s-mpi%d.states.csv", g_dir, tag, tag, P),
+                         0);
+    }
+}
+
+static void test_hmm_sequences_over_ranks(void **state)
+{
+    (void)state;
+    FILE *f = fopen("lengths.txt", "w");
+    assert_non_null(f);
+    size_t total = 0;
+    for (int q = 0; q < 9; q++) {
+        fprintf(f, "%d\n", 200 + 37 * q);
+        total += (size_t)(200 + 37 * q);
+    }
+    assert_int_equal(fclose(f), 0);
+    write_data("seq.npy", total, 3, 0.0);
+    write_data("seqgaps.npy", total, 3, 0.1);
+    run_hmm_case("hmm", "seq.npy -k 3 -c full --lengths lengths.txt "
+                        "--tol -1 --max-iter 15");
+    run_hmm_case("hmmgmm", "seq.npy -k 2 --mix 2 -c diag --lengths "
+                           "lengths.txt --tol -1 --max-iter 10");
+    run_hmm_case("hmmgaps", "seqgaps.npy -k 3 -c tied --missing --lengths "
+                            "lengths.txt --tol -1 --max-iter 10");
+}
+
 int main(void)
 {
     g_prog = getenv("EMGMM_PROG");
@@ -208,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_missing_weights_diag),
         cmocka_unit_test(test_tied_csv),
         cmocka_unit_test(test_bad_value_on_one_rank),
+        cmocka_unit_test(test_hmm_sequences_over_ranks),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     sh("rm -rf %s", g_dir);

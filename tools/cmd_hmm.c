@@ -3,6 +3,7 @@
  * hmmlearn's GaussianHMM and GMMHMM models, defaults and array shapes. */
 #include "cli_checkpoint.h"
 #include "cli_common.h"
+#include "cli_mpi.h"
 #include "plot_common.h"
 #include "svg.h"
 
@@ -683,6 +684,66 @@ static int print_fit_summary(const emgmm_hmm *m, size_t n_samples,
     return print_json(obj, "hmm fit");
 }
 
+/* Under mpirun (`ranks` > 1 processes): every rank has read all of DATA
+ * and its lengths. Without a starting model, each computes the start from
+ * all rows, as a fit without mpirun does (the same bits on every rank);
+ * then rank r fits whole sequences of the r-th block of rows, every sum
+ * through MPI_Allreduce. Returns the exit status (the same on every
+ * rank). */
+static int distribute(const hmm_fit_args *a, emgmm_hmm_params *p,
+                      const dataio_matrix *x, const size_t *lengths,
+                      size_t n_seq, emgmm_hmm **start, size_t *q0,
+                      size_t *q1, size_t *r0, size_t *r1)
+{
+    const size_t ranks = (size_t)cli_mpi_size(), rank = (size_t)cli_mpi_rank();
+    if (n_seq < ranks)
+        return cli_error(EXIT_BAD_USAGE,
+                         "%s: %zu sequence%s for %zu ranks: under mpirun "
+                         "each rank fits whole sequences (--lengths)",
+                         a->data, n_seq, n_seq == 1 ? "" : "s", ranks);
+    int rc = 0;
+    if (*start == NULL) {
+        emgmm_hmm_params q = *p;
+        q.max_iter = 0; /* the initialisation only */
+        q.progress = NULL;
+        int st = emgmm_hmm_fit(&q, x->data, x->rows, x->cols, x->cols,
+                               lengths, n_seq, start, NULL);
+        if (st != EMGMM_OK)
+            rc = cli_library_error("hmm fit: the start", st);
+    }
+    rc = cli_mpi_max(rc);
+    if (rc != 0)
+        return rc;
+    p->init_model = *start;
+    if (!p->resume)
+        p->init_params[0] = '\0';
+    p->allreduce = cli_mpi_allreduce;
+    /* Rank r takes the sequences that start in its share of the rows (at
+     * least one each), so the blocks are balanced by rows. */
+    size_t row = 0, q = 0;
+    *q0 = *q1 = 0;
+    for (size_t r = 0; r <= rank; r++) {
+        const size_t limit = x->rows * (r + 1) / ranks;
+        const size_t first = q;
+        while (q < n_seq && (q == first || row + lengths[q] <= limit) &&
+               n_seq - q > ranks - r - 1) {
+            row += lengths[q];
+            q++;
+        }
+        if (r == rank) {
+            *q0 = first;
+            *q1 = q;
+        }
+    }
+    *r0 = 0;
+    for (size_t i = 0; i < *q0; i++)
+        *r0 += lengths[i];
+    *r1 = *r0;
+    for (size_t i = *q0; i < *q1; i++)
+        *r1 += lengths[i];
+    return 0;
+}
+
 static int cmd_hmm_fit(int argc, char **argv)
 {
     hmm_fit_args a;
@@ -711,19 +772,27 @@ static int cmd_hmm_fit(int argc, char **argv)
         return 0;
     }
 
+    /* Under mpirun every rank reads the data and fits whole sequences of
+     * its block; rank 0 writes every output. */
+    const int ranks = cli_mpi_size(), root = cli_mpi_rank() == 0;
+    if (ranks > 1 && p.n_init != 1)
+        rc = cli_error(EXIT_BAD_USAGE, "hmm fit: --n-init above 1 is not "
+                       "distributed under mpirun yet");
+
     /* The outputs are checked before any work. */
-    if (a.out != NULL)
+    if (rc == 0 && root && a.out != NULL)
         rc = cli_outputs_declare(&out, "-o", a.out, &idx[MODEL]);
-    if (rc == 0 && a.json)
+    if (rc == 0 && root && a.json)
         rc = cli_outputs_declare(&out, "--json", "-", &idx[JSON]);
-    if (rc == 0 && a.states != NULL)
+    if (rc == 0 && root && a.states != NULL)
         rc = cli_outputs_declare(&out, "--states", a.states, &idx[STATES]);
-    if (rc == 0 && a.proba != NULL)
+    if (rc == 0 && root && a.proba != NULL)
         rc = cli_outputs_declare(&out, "--proba", a.proba, &idx[PROBA]);
-    if (rc == 0 && a.out == NULL && !cli_outputs_uses_stdout(&out))
+    if (rc == 0 && root && a.out == NULL && !cli_outputs_uses_stdout(&out))
         rc = cli_outputs_declare(&out, "-o", "-", &idx[MODEL]);
-    if (rc == 0)
+    if (rc == 0 && root)
         rc = cli_outputs_check(&out);
+    rc = cli_mpi_max(rc);
 
     if (rc == 0 && a.init_model != NULL) {
         rc = cli_load_hmm_model(a.init_model, &start);
@@ -747,22 +816,29 @@ static int cmd_hmm_fit(int argc, char **argv)
                        emgmm_hmm_n_features(start) == 1 ? "" : "s");
     if (rc == 0)
         rc = cli_load_lengths(a.lengths, a.data, x.rows, &lengths, &n_seq);
+    rc = cli_mpi_max(rc);
+
+    /* This rank's sequences [q0, q1) and rows [r0, r1). */
+    size_t q0 = 0, q1 = n_seq, r0 = 0, r1 = x.rows;
+    double seconds = 0.0, t0 = cli_now();
+    if (rc == 0 && ranks > 1)
+        rc = distribute(&a, &p, &x, lengths, n_seq, &start, &q0, &q1, &r0,
+                        &r1);
 
     fit_progress progress;
     memset(&progress, 0, sizeof progress);
     progress.n_init = start != NULL ? 1 : p.n_init;
     progress.run = -1;
-    progress.verbose = a.verbose;
+    progress.verbose = a.verbose && root;
     p.progress = on_iteration;
     p.progress_data = &progress;
-    double seconds = 0.0;
     if (rc == 0) {
         /* SIGTERM and SIGINT stop the fit after the iteration in progress
          * (with a checkpoint when asked for) instead of killing it. */
-        cli_checkpoint_begin(&progress.ck, a.checkpoint, a.checkpoint_every);
-        double t0 = cli_now();
-        int st = emgmm_hmm_fit(&p, x.data, x.rows, x.cols, x.cols, lengths,
-                               n_seq, &model, &info);
+        cli_checkpoint_begin(&progress.ck, root ? a.checkpoint : NULL,
+                             a.checkpoint_every);
+        int st = emgmm_hmm_fit(&p, x.data + r0 * x.cols, r1 - r0, x.cols,
+                               x.cols, lengths + q0, q1 - q0, &model, &info);
         seconds = cli_now() - t0;
         cli_checkpoint_end(&progress.ck);
         if (st != EMGMM_OK &&
@@ -770,6 +846,9 @@ static int cmd_hmm_fit(int argc, char **argv)
             ;
         else if (st != EMGMM_OK)
             rc = fit_failed(st, &p, &info, &a, &x);
+        rc = cli_mpi_max(rc);
+        if (!root && rc == 0)
+            goto done; /* rank 0 writes the outputs */
     }
     const size_t n = x.rows, k = model ? emgmm_hmm_n_states(model) : 0;
     if (rc == 0 && idx[STATES] >= 0) {
@@ -807,7 +886,7 @@ static int cmd_hmm_fit(int argc, char **argv)
         }
     if (rc == 0)
         rc = cli_outputs_commit(&out);
-
+done:
     cli_outputs_free(&out);
     free(states);
     free(proba);

@@ -96,7 +96,10 @@ static int dispatch(int argc, char **argv)
     }
     if (strcmp(cmd, "fit") == 0)
         return cmd_fit(argc - 1, argv + 1);
-    /* Under mpirun only fit is distributed; rank 0 runs the others. */
+    if (strcmp(cmd, "hmm") == 0 && argc > 2 && strcmp(argv[2], "fit") == 0)
+        return cmd_hmm(argc - 1, argv + 1);
+    /* Under mpirun only fit and hmm fit are distributed; rank 0 runs the
+     * others. */
     if (cli_mpi_rank() != 0)
         return 0;
     if (strcmp(cmd, "select") == 0)
