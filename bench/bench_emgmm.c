@@ -21,6 +21,7 @@
  *                        the start model, plus the call's set-up (the
  *                        finiteness check and the allocations)
  *         predict, predict_proba, score_samples, score   on the start model
+ *                        (score's value is printed as mean_log_likelihood)
  *         init_kmeans    emgmm_fit(K, init kmeans, max_iter 0): k-means++
  *                        seeding and Lloyd iterations, then the M-step from
  *                        its labels and the final E-step of the call
@@ -336,8 +337,8 @@ static int mode_ops(int argc, char **argv)
         printf(", \"%s\": %.6g", op_names[o], median(t[o], (size_t)repeats));
     printf(", ");
     print_array("iteration_all", iter_s, rec.count);
-    printf(", \"estep_log_likelihood\": %.17g, \"score\": %.17g, "
-           "\"maxrss_kb\": %ld}\n",
+    printf(", \"estep_log_likelihood\": %.17g, "
+           "\"mean_log_likelihood\": %.17g, \"maxrss_kb\": %ld}\n",
            estep_ll, score, maxrss_kb());
     for (int o = 0; o < OP_COUNT; o++)
         free(t[o]);

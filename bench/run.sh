@@ -13,7 +13,9 @@
 #          $TMPDIR/emgmm-bench-data: a cache of the generated data sets,
 #          reused while bench/make_data.py is unchanged; the full run keeps
 #          about 1.4 GB there), --only PARTS (comma-separated: dgemm, peers,
-#          align, scaling, ops, rss, threads, missing).
+#          align, scaling, ops, rss, threads, missing), --out-dir DIR
+#          (where the results go instead, e.g. for a partial run that must
+#          not replace the full run's files).
 #
 # Steps: bench/install-peers.sh (missing Debian packages; a peer that is
 # still missing is reported as "missing" in the tables), meson setup and
@@ -31,6 +33,7 @@ install=1
 build=build-bench
 data="${TMPDIR:-/tmp}/emgmm-bench-data"
 only=""
+out_dir=""
 command="bench/run.sh${*:+ $*}"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -39,6 +42,7 @@ while [ $# -gt 0 ]; do
         --build-dir) build="$2"; shift ;;
         --data-dir) data="$2"; shift ;;
         --only) only="$2"; shift ;;
+        --out-dir) out_dir="$2"; shift ;;
         -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$here/run.sh"; exit 0 ;;
         *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -86,6 +90,9 @@ if [ -n "$quick" ]; then
 else
     out="bench"
     set --
+fi
+if [ -n "$out_dir" ]; then
+    out=$out_dir
 fi
 
 # "missing" is bench_missing's part; the others are bench.py's.

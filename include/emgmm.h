@@ -352,6 +352,16 @@ EMGMM_API const double *emgmm_covariances(const emgmm_model *m);
 /* Using a model. All of these are safe to call concurrently.          */
 /* ------------------------------------------------------------------ */
 
+/* Threads: predict, predict_proba, score_samples, score, bic and aic take
+ * OpenMP's thread count (OMP_NUM_THREADS), as a fit with n_threads 0
+ * does; one thread for small inputs and inside a caller's parallel
+ * region. In an OpenMP build the row blocks are spread over the threads
+ * and the BLAS is held to one thread while the call runs, then restored
+ * (process-wide, as in a fit; overlapping calls are counted, and the last
+ * to finish restores it). The results are the same bits for any thread
+ * count, and emgmm_score is, to the bit, the log-likelihood that a fit
+ * from the same model with max_iter 0 reports (unweighted, no gaps). */
+
 /** labels[i] = the most probable component (0-based) of row i. */
 EMGMM_API int emgmm_predict(const emgmm_model *m, const double *X, size_t n,
                             size_t ldx, int32_t *labels);

@@ -467,9 +467,10 @@ static int evaluate(const emgmm_hmm *m, const double *X, size_t n,
         n_seq = 1;
     const size_t k = m->k;
     const int threads = emgmm__hmm_threads(0, n, k, m->d);
-    const int saved_blas = emgmm__get_blas_threads();
+    /* Counted, so that calls overlapping on several threads restore the
+     * BLAS setting once, when the last one ends. */
     if (EMGMM_HAVE_OPENMP && threads > 1)
-        emgmm__set_blas_threads(1);
+        emgmm__blas_hold_one_thread();
     emgmm_hmm_work w;
     double *sums = emgmm__malloc(stats_size(k), sizeof(double));
     double *log_a = task == DO_DECODE ? emgmm__malloc(k + 1, k * sizeof(double))
@@ -518,7 +519,7 @@ static int evaluate(const emgmm_hmm *m, const double *X, size_t n,
     emgmm__free(back);
     emgmm__free(first);
     if (EMGMM_HAVE_OPENMP && threads > 1)
-        emgmm__set_blas_threads(saved_blas);
+        emgmm__blas_release_one_thread();
     return rc;
 }
 

@@ -345,6 +345,11 @@ size_t emgmm__sample_index(struct emgmm_rng *rng, const double *p, size_t k);
 int emgmm__get_blas_threads(void);
 /* Sets it, where the provider allows (else does nothing). */
 void emgmm__set_blas_threads(int n);
+/* Holds the BLAS to one thread until the matching release (nested and
+ * concurrent holds are counted; the last release restores the count the
+ * first hold found). */
+void emgmm__blas_hold_one_thread(void);
+void emgmm__blas_release_one_thread(void);
 /* Threads the row-block loops use: n_threads if positive, else OpenMP's
  * default; 1 in a build without OpenMP. */
 int emgmm__loop_threads(int n_threads);

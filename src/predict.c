@@ -1,12 +1,24 @@
 /* Using a fitted model: labels, posteriors, log-densities, scores. Each
  * call allocates its own workspace and only reads the model, so calls may
- * run concurrently on one model. */
+ * run concurrently on one model.
+ *
+ * Row blocks are those of the fit's E-step and are spread over OpenMP
+ * threads in the same way, each thread calling a one-thread BLAS (the
+ * BLAS is held to one thread during the call, then restored). Leaving the
+ * threads to the BLAS instead parallelises only the projection: the
+ * squared norms, exp and log stay on one thread, and a two-thread BLAS on
+ * one block's gemm or trmm made predict slower, not faster (measured in
+ * bench/RESULTS.md, section (c)). */
 #include "internal.h"
+#include "emgmm_config.h"
 
 #include <math.h>
 #include <string.h>
+#if EMGMM_HAVE_OPENMP
+#include <omp.h>
+#endif
 
-typedef enum { WANT_LABELS, WANT_PROBA, WANT_LOGP } want;
+typedef enum { WANT_LABELS, WANT_PROBA, WANT_LOGP, WANT_TOTAL } want;
 
 static int check(const emgmm_model *m, const double *X, size_t n, size_t ldx,
                  const void *out)
@@ -20,7 +32,29 @@ static int check(const emgmm_model *m, const double *X, size_t n, size_t ldx,
     return EMGMM_OK;
 }
 
-/* One pass over row blocks; writes what `w` asks for into out. */
+/* Threads for n rows: OpenMP's default (these calls have no thread
+ * argument), one for problems too small to pay for a second thread (the
+ * fit's rule) and one inside a caller's parallel region (the caller has
+ * spread the work already; the BLAS setting is then left alone). */
+static int threads_for(const emgmm_model *m, size_t n, size_t n_blocks)
+{
+    int t = emgmm__loop_threads(0);
+#if EMGMM_HAVE_OPENMP
+    if (omp_in_parallel())
+        t = 1;
+#endif
+    const double k = (double)m->k, d = (double)m->d;
+    if ((double)n * k * d * (d + 2.0) < 4e6)
+        t = 1;
+    if ((size_t)t > n_blocks)
+        t = (int)n_blocks;
+    return t < 1 ? 1 : t;
+}
+
+/* One pass over row blocks; writes what `w` asks for into out (for
+ * WANT_TOTAL, out is one double: the sum of log p(x_i), added up by block
+ * in block order, so the same bits for any thread count and the same sum
+ * as the fit's E-step). */
 static int evaluate(const emgmm_model *m, const double *X, size_t n,
                     size_t ldx, want w, void *out)
 {
@@ -31,19 +65,39 @@ static int evaluate(const emgmm_model *m, const double *X, size_t n,
     size_t br = emgmm__estep_block_rows(k, d);
     if (br > n)
         br = n;
-    double *proj = emgmm__malloc(br, (k * d + d) * sizeof(double));
-    double *logp = emgmm__malloc(br, k * sizeof(double));
-    double *lognorm = emgmm__malloc(br, sizeof(double));
-    if (!proj || !logp || !lognorm) {
+    const size_t n_blocks = (n + br - 1) / br;
+    const int threads = threads_for(m, n, n_blocks);
+    const size_t t = (size_t)threads;
+    double *proj = emgmm__malloc(t * br, (k * d + d) * sizeof(double));
+    double *logp = w == WANT_PROBA
+                       ? NULL
+                       : emgmm__malloc(t * br, k * sizeof(double));
+    double *block_ll =
+        w == WANT_TOTAL ? emgmm__malloc(n_blocks, sizeof(double)) : NULL;
+    if (!proj || (w != WANT_PROBA && !logp) ||
+        (w == WANT_TOTAL && !block_ll)) {
         emgmm__free(proj);
         emgmm__free(logp);
-        emgmm__free(lognorm);
+        emgmm__free(block_ll);
         return EMGMM_ERR_NOMEM;
     }
-    for (size_t i0 = 0; i0 < n; i0 += br) {
-        size_t rows = n - i0 < br ? n - i0 : br;
-        double *dst = w == WANT_PROBA ? (double *)out + i0 * k : logp;
-        emgmm__log_prob_block(m, X + i0 * ldx, rows, ldx, proj, dst);
+    if (threads > 1)
+        emgmm__blas_hold_one_thread();
+#if EMGMM_HAVE_OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) \
+    if (threads > 1)
+#endif
+    for (long b = 0; b < (long)n_blocks; b++) {
+        size_t tid = 0;
+#if EMGMM_HAVE_OPENMP
+        tid = (size_t)omp_get_thread_num();
+#endif
+        const size_t i0 = (size_t)b * br;
+        const size_t rows = n - i0 < br ? n - i0 : br;
+        double *dst = w == WANT_PROBA ? (double *)out + i0 * k
+                                      : logp + tid * br * k;
+        emgmm__log_prob_block(m, X + i0 * ldx, rows, ldx,
+                              proj + tid * br * (k * d + d), dst);
         if (w == WANT_LABELS) {
             /* The argmax of the weighted log-density is the argmax of the
              * posterior: no normalisation needed. */
@@ -55,14 +109,24 @@ static int evaluate(const emgmm_model *m, const double *X, size_t n,
                         best = c;
                 labels[i] = (int32_t)best;
             }
+        } else if (w == WANT_TOTAL) {
+            block_ll[b] = emgmm__normalize_log_resp(dst, rows, k, NULL, NULL);
         } else {
-            double *ln = w == WANT_LOGP ? (double *)out + i0 : lognorm;
+            double *ln = w == WANT_LOGP ? (double *)out + i0 : NULL;
             emgmm__normalize_log_resp(dst, rows, k, NULL, ln);
         }
     }
+    if (threads > 1)
+        emgmm__blas_release_one_thread();
+    if (w == WANT_TOTAL) {
+        double total = 0.0;
+        for (size_t b = 0; b < n_blocks; b++)
+            total += block_ll[b];
+        *(double *)out = total;
+    }
     emgmm__free(proj);
     emgmm__free(logp);
-    emgmm__free(lognorm);
+    emgmm__free(block_ll);
     return EMGMM_OK;
 }
 
@@ -84,26 +148,12 @@ int emgmm_score_samples(const emgmm_model *m, const double *X, size_t n,
     return evaluate(m, X, n, ldx, WANT_LOGP, logp);
 }
 
-/* Total log-likelihood, without an n-sized output array: blocks of rows
- * are scored into a small buffer. */
+/* Total log-likelihood, without an n-sized output array: only one
+ * block of log-densities per thread is kept. */
 static int total_log_likelihood(const emgmm_model *m, const double *X,
                                 size_t n, size_t ldx, double *total)
 {
-    enum { CHUNK = 4096 };
-    double *buf = emgmm__malloc(n < CHUNK ? n : CHUNK, sizeof(double));
-    if (!buf)
-        return EMGMM_ERR_NOMEM;
-    double sum = 0.0;
-    int rc = EMGMM_OK;
-    for (size_t i0 = 0; i0 < n && rc == EMGMM_OK; i0 += CHUNK) {
-        size_t rows = n - i0 < CHUNK ? n - i0 : CHUNK;
-        rc = evaluate(m, X + i0 * ldx, rows, ldx, WANT_LOGP, buf);
-        for (size_t i = 0; rc == EMGMM_OK && i < rows; i++)
-            sum += buf[i];
-    }
-    emgmm__free(buf);
-    *total = sum;
-    return rc;
+    return evaluate(m, X, n, ldx, WANT_TOTAL, total);
 }
 
 int emgmm_score(const emgmm_model *m, const double *X, size_t n, size_t ldx,

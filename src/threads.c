@@ -46,6 +46,36 @@ void emgmm__set_blas_threads(int n)
 #endif
 }
 
+/* Holders of the one-thread BLAS setting, and the count to restore when
+ * the last one lets go: calls that overlap on different threads neither
+ * restore too early nor leave the BLAS at one thread. */
+static int blas_holders = 0;
+static int blas_saved = 0;
+
+void emgmm__blas_hold_one_thread(void)
+{
+#if EMGMM_HAVE_OPENMP
+#pragma omp critical(emgmm_blas_threads)
+#endif
+    {
+        if (blas_holders++ == 0) {
+            blas_saved = emgmm__get_blas_threads();
+            emgmm__set_blas_threads(1);
+        }
+    }
+}
+
+void emgmm__blas_release_one_thread(void)
+{
+#if EMGMM_HAVE_OPENMP
+#pragma omp critical(emgmm_blas_threads)
+#endif
+    {
+        if (blas_holders > 0 && --blas_holders == 0)
+            emgmm__set_blas_threads(blas_saved);
+    }
+}
+
 int emgmm__loop_threads(int n_threads)
 {
 #if EMGMM_HAVE_OPENMP

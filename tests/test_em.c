@@ -7,10 +7,14 @@
 #include "naive.h"
 
 #include "internal.h"
+#include "emgmm_config.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#if EMGMM_HAVE_OPENMP
+#include <omp.h>
+#endif
 
 /* A known 3-component model in 2-D, and data drawn from it. */
 static const double true_w[3] = {0.5, 0.3, 0.2};
@@ -569,6 +573,90 @@ static void test_resume_is_bit_exact(void **state)
 }
 
 /* More restarts can only keep a better (or the same) optimum. */
+/* predict, predict_proba, score_samples and score on problems large
+ * enough for two threads (row blocks over OpenMP threads, BLAS held to
+ * one thread): the same bits as on one thread, the BLAS thread count
+ * restored afterwards, and score the same sum as the fit's E-step. Both
+ * projections: stacked gemm (d = 12) and one trmm per component (d = 40). */
+static void test_predict_two_threads_same_bits(void **state)
+{
+    (void)state;
+    const size_t shapes[2][2] = {{20000, 12}, {3000, 40}}, k = 4;
+    for (int s = 0; s < 2; s++) {
+        const size_t n = shapes[s][0], d = shapes[s][1];
+        double *X = malloc(n * d * sizeof(double));
+        test_rng r = {78};
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < d; j++)
+                X[i * d + j] = test_rng_normal(&r) +
+                               4.0 * (double)(i % k) * (j == i % d);
+        int32_t *labels[2];
+        double *proba[2], *logp[2], score[2];
+        for (int i = 0; i < 2; i++) {
+            labels[i] = malloc(n * sizeof(int32_t));
+            proba[i] = malloc(n * k * sizeof(double));
+            logp[i] = malloc(n * sizeof(double));
+        }
+        for (int t = 0; t < 4; t++) {
+            emgmm_params p;
+            emgmm_params_default(&p);
+            p.n_components = (int)k;
+            p.covariance_type = (emgmm_covariance_type)t;
+            p.max_iter = 3;
+            p.n_threads = 1;
+            emgmm_model *m = NULL;
+            assert_int_equal(emgmm_fit(&p, X, n, d, d, &m, NULL), EMGMM_OK);
+            for (int i = 0; i < 2; i++) {
+#if EMGMM_HAVE_OPENMP
+                omp_set_num_threads(i + 1);
+#endif
+                const int blas = emgmm__get_blas_threads();
+                emgmm__set_blas_threads(2);
+                assert_int_equal(emgmm_predict(m, X, n, d, labels[i]),
+                                 EMGMM_OK);
+                assert_int_equal(emgmm_predict_proba(m, X, n, d, proba[i]),
+                                 EMGMM_OK);
+                assert_int_equal(emgmm_score_samples(m, X, n, d, logp[i]),
+                                 EMGMM_OK);
+                assert_int_equal(emgmm_score(m, X, n, d, &score[i]),
+                                 EMGMM_OK);
+                if (blas > 0)
+                    assert_int_equal(emgmm__get_blas_threads(), 2);
+                emgmm__set_blas_threads(blas);
+            }
+#if EMGMM_HAVE_OPENMP
+            omp_set_num_threads(1);
+#endif
+            assert_memory_equal(labels[0], labels[1], n * sizeof(int32_t));
+            assert_memory_equal(proba[0], proba[1], n * k * sizeof(double));
+            assert_memory_equal(logp[0], logp[1], n * sizeof(double));
+            assert_memory_equal(&score[0], &score[1], sizeof(double));
+            double total = 0.0;
+            for (size_t i = 0; i < n; i++)
+                total += logp[0][i];
+            assert_close(score[0], total / (double)n, 1e-13, 0.0);
+            /* The fit's E-step on m sums the same blocks in the same
+             * order. */
+            emgmm_fit_info info;
+            emgmm_model *same = NULL;
+            p.init_model = m;
+            p.max_iter = 0;
+            assert_int_equal(emgmm_fit(&p, X, n, d, d, &same, &info),
+                             EMGMM_OK);
+            assert_memory_equal(&info.log_likelihood, &score[0],
+                                sizeof(double));
+            emgmm_free(&same);
+            emgmm_free(&m);
+        }
+        for (int i = 0; i < 2; i++) {
+            free(labels[i]);
+            free(proba[i]);
+            free(logp[i]);
+        }
+        free(X);
+    }
+}
+
 static void test_n_init_keeps_the_best(void **state)
 {
     (void)state;
@@ -975,6 +1063,7 @@ int main(void)
         cmocka_unit_test(test_every_init_method_separates_clusters),
         cmocka_unit_test(test_same_seed_same_bits),
         cmocka_unit_test(test_two_threads_same_bits),
+        cmocka_unit_test(test_predict_two_threads_same_bits),
         cmocka_unit_test(test_n_init_keeps_the_best),
         cmocka_unit_test(test_tol_and_max_iter),
         cmocka_unit_test(test_init_model_max_iter_zero),
