@@ -430,7 +430,8 @@ typedef struct emgmm_hmm_work {
                              sequences, log-likelihood, start and
                              transition counts, added in chunk order so
                              that the totals do not depend on threads */
-    double *vec;          /* n_threads x 4k: per-thread vectors */
+    double *vec;          /* n_threads x 5k: per-thread vectors */
+    double *trans_t;      /* k x k: the transition matrix, transposed */
     size_t n_mix;         /* GMM emissions: components per state; else 1 */
     double *mix_rows;     /* GMM: n_threads x block_rows x n_mix */
     double *mix_post;     /* GMM, when fitting: n x k x n_mix, each
