@@ -26,9 +26,6 @@
 #include <float.h>
 #include <math.h>
 #include <string.h>
-#if EMGMM_HAVE_OPENMP
-#include <omp.h>
-#endif
 
 enum { CHUNK_SEQS = 16 };
 /* Vectors of k doubles per thread: the forward pass's 2 (prediction,
@@ -37,15 +34,6 @@ enum { VEC_PER_THREAD = 5 };
 
 /* Below this a forward normaliser has lost digits to underflow. */
 static const double RESCUE_BELOW = 1e-280;
-
-static int thread_id(void)
-{
-#if EMGMM_HAVE_OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 static size_t stats_size(size_t k) { return 1 + k + k * k; }
 
@@ -194,12 +182,12 @@ static double *thread_proj(const emgmm_hmm_work *w)
 {
     const size_t kk = w->k > w->n_mix ? w->k : w->n_mix;
     return w->ws.proj +
-           (size_t)thread_id() * w->ws.block_rows * (kk * w->d + w->d);
+           (size_t)emgmm__thread_id() * w->ws.block_rows * (kk * w->d + w->d);
 }
 
 static double *thread_mix_rows(const emgmm_hmm_work *w)
 {
-    return w->mix_rows ? w->mix_rows + (size_t)thread_id() *
+    return w->mix_rows ? w->mix_rows + (size_t)emgmm__thread_id() *
                                            w->ws.block_rows * (w->n_mix + 1)
                        : NULL;
 }
@@ -445,7 +433,7 @@ int emgmm__hmm_estep(const emgmm_hmm *m, const double *X, size_t ldx,
     if (w->ws.n_threads > 1 && n_chunks > 1)
 #endif
     for (long ch = 0; ch < n_chunks; ch++) {
-        double *vec = w->vec + (size_t)thread_id() * VEC_PER_THREAD * k;
+        double *vec = w->vec + (size_t)emgmm__thread_id() * VEC_PER_THREAD * k;
         double *cs = w->chunk_sums + (size_t)ch * S;
         memset(cs, 0, S * sizeof(double));
         const size_t q1 = (size_t)(ch + 1) * CHUNK_SEQS < w->n_seq
@@ -560,7 +548,7 @@ static int evaluate(const emgmm_hmm *m, const double *X, size_t n,
 #endif
         for (long q = 0; q < (long)n_seq; q++)
             seq_lp[q] = viterbi(m, &w, first[q], first[q + 1], log_a, back,
-                                w.vec + (size_t)thread_id() * VEC_PER_THREAD * k,
+                                w.vec + (size_t)emgmm__thread_id() * VEC_PER_THREAD * k,
                                 states);
         double total = 0.0;
         for (size_t q = 0; q < n_seq; q++)

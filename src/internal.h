@@ -350,6 +350,9 @@ void emgmm__set_blas_threads(int n);
  * first hold found). */
 void emgmm__blas_hold_one_thread(void);
 void emgmm__blas_release_one_thread(void);
+/* The calling thread's number in an OpenMP parallel region (0 outside
+ * one, and in a build without OpenMP): the slice of a workspace it owns. */
+int emgmm__thread_id(void);
 /* Threads the row-block loops use: n_threads if positive, else OpenMP's
  * default; 1 in a build without OpenMP. */
 int emgmm__loop_threads(int n_threads);

@@ -45,20 +45,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#if EMGMM_HAVE_OPENMP
-#include <omp.h>
-#endif
 
 static const double LOG_2PI = 1.8378770664093454835606594728112;
-
-static int thread_id(void)
-{
-#if EMGMM_HAVE_OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 /* ---- layout --------------------------------------------------------- */
 
@@ -442,7 +430,7 @@ int emgmm__log_prob_gaps(const emgmm_model *m, const double *Xf,
         const size_t i0 = (size_t)b * br;
         const size_t rows = n - i0 < br ? n - i0 : br;
         double *proj =
-            ws->proj + (size_t)thread_id() * br * (k * d + d);
+            ws->proj + (size_t)emgmm__thread_id() * br * (k * d + d);
         emgmm__log_prob_block(m, Xf + i0 * ldx, rows, ldx, proj,
                               logp + i0 * k);
     }
@@ -456,7 +444,7 @@ int emgmm__log_prob_gaps(const emgmm_model *m, const double *Xf,
     num_threads(g->n_threads) if (g->n_threads > 1) reduction(| : failed)
 #endif
     for (long p = 0; p < n_patterns; p++) {
-        double *scratch = g->scratch + (size_t)thread_id() * g->scratch_size;
+        double *scratch = g->scratch + (size_t)emgmm__thread_id() * g->scratch_size;
         if (correct_pattern(m, Xf, ldx, g, (size_t)p, scratch, logp) != 0)
             failed = 1;
     }
@@ -592,7 +580,7 @@ double *emgmm__gaps_scatter(emgmm_model *m, const double *Xf, size_t ldx,
 #endif
     for (long cl = 0; cl < (long)k; cl++) {
         const size_t c = (size_t)cl;
-        const int t = thread_id();
+        const int t = emgmm__thread_id();
         double *S = m->type == EMGMM_COVARIANCE_FULL
                         ? m->covariances + c * d * d
                         : g->scatter + c * d * d;

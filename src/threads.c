@@ -86,6 +86,15 @@ int emgmm__loop_threads(int n_threads)
 #endif
 }
 
+int emgmm__thread_id(void)
+{
+#if EMGMM_HAVE_OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 double emgmm__now(void)
 {
     struct timespec ts;
