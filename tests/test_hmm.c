@@ -805,6 +805,83 @@ static void test_missing_errors(void **state)
     assert_null(m);
 }
 
+/* The policies where hmmlearn would put NaN or zeros into a model: a
+ * state that no row visits keeps its mean and covariance, and its
+ * transition row (without counts) its values; a covariance that stops
+ * being positive definite (a state whose rows are fewer than its
+ * dimensions, without a prior) gets min_covar on its diagonal. Each is
+ * counted, and every parameter stays finite. */
+static void test_degenerate_policies(void **state)
+{
+    (void)state;
+    const size_t d = 3, n = 60;
+    /* Rows near 0 and near 10 (two states' worth); a third state at 1e3
+     * explains none of them. */
+    double *X = malloc(n * d * sizeof(double));
+    test_rng r = {5};
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            X[i * d + j] = (i < 30 ? 0.0 : 10.0) + test_rng_normal(&r);
+    const double pi[3] = {0.5, 0.4, 0.1};
+    const double a[9] = {0.8, 0.1, 0.1, 0.1, 0.8, 0.1, 0.3, 0.3, 0.4};
+    const double mu[9] = {0, 0, 0, 10, 10, 10, 1e3, 1e3, 1e3};
+    double cov[27];
+    for (size_t c = 0; c < 3; c++)
+        for (size_t i = 0; i < 9; i++)
+            cov[c * 9 + i] = i % 4 == 0 ? 1.0 : 0.0;
+    emgmm_hmm *start = NULL;
+    assert_int_equal(emgmm_hmm_create(EMGMM_COVARIANCE_FULL, 3, d, pi, a, mu,
+                                      cov, &start, NULL),
+                     EMGMM_OK);
+    emgmm_hmm_params p;
+    emgmm_hmm_params_default(&p);
+    p.init_model = start;
+    p.init_params[0] = '\0';
+    p.tol = -1.0;
+    p.max_iter = 5;
+    emgmm_hmm *fit = NULL;
+    emgmm_hmm_fit_info info;
+    assert_int_equal(emgmm_hmm_fit(&p, X, n, d, d, NULL, 0, &fit, &info),
+                     EMGMM_OK);
+    assert_true(info.n_empty_states > 0);
+    assert_true(info.n_kept_rows > 0);
+    for (size_t j = 0; j < d; j++)
+        assert_true(emgmm_hmm_means(fit)[2 * d + j] == 1e3);
+    for (size_t i = 0; i < 9; i++)
+        assert_true(emgmm_hmm_covariances(fit)[18 + i] == cov[18 + i]);
+    for (size_t j = 0; j < 3; j++)
+        assert_true(emgmm_hmm_transmat(fit)[6 + j] == a[6 + j]);
+    emgmm_hmm_free(&fit);
+
+    /* Two rows per state in three dimensions, no prior: the scatter has
+     * rank one, so the covariance is floored (with 1e-3, then more). */
+    double *Y = malloc(4 * d * sizeof(double));
+    for (size_t i = 0; i < 4; i++)
+        for (size_t j = 0; j < d; j++)
+            Y[i * d + j] = (i < 2 ? 0.0 : 10.0) + (double)(i % 2) * (1.0 + j);
+    const double pi2[2] = {0.5, 0.5}, a2[4] = {0.5, 0.5, 0.5, 0.5};
+    const double mu2[6] = {0, 0, 0, 10, 10, 10};
+    emgmm_hmm *start2 = NULL;
+    assert_int_equal(emgmm_hmm_create(EMGMM_COVARIANCE_FULL, 2, d, pi2, a2,
+                                      mu2, cov, &start2, NULL),
+                     EMGMM_OK);
+    p.init_model = start2;
+    p.covars_prior = 0.0;
+    assert_int_equal(emgmm_hmm_fit(&p, Y, 4, d, d, NULL, 0, &fit, &info),
+                     EMGMM_OK);
+    assert_true(info.n_floored_covariances > 0);
+    for (size_t i = 0; i < 18; i++)
+        assert_true(isfinite(emgmm_hmm_covariances(fit)[i]));
+    double ll;
+    assert_int_equal(emgmm_hmm_score(fit, Y, 4, d, NULL, 0, &ll), EMGMM_OK);
+    assert_true(isfinite(ll));
+    emgmm_hmm_free(&fit);
+    emgmm_hmm_free(&start);
+    emgmm_hmm_free(&start2);
+    free(X);
+    free(Y);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -823,6 +900,7 @@ int main(void)
         cmocka_unit_test(test_gmm_fit_from_data),
         cmocka_unit_test(test_missing_matches_textbook),
         cmocka_unit_test(test_missing_errors),
+        cmocka_unit_test(test_degenerate_policies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
