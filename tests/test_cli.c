@@ -3466,6 +3466,32 @@ static void test_hmm_missing_values(void **state)
     run_free(&r);
 }
 
+/* A build without MPI started as several ranks by a launcher (mpirun -np
+ * 3 of a program that cannot talk MPI) refuses to run the whole job on
+ * every rank: exit 2, one line saying how to build with MPI, no output.
+ * (A build with MPI would start MPI instead; the mpi suite tests that.) */
+static void test_launcher_without_mpi(void **state)
+{
+    (void)state;
+#if EMGMM_TEST_PROGRAM_HAS_MPI
+    skip(); /* this program is built with MPI: see the mpi suite */
+#else
+    fit_model();
+    char **env = environment_with("OMPI_COMM_WORLD_SIZE=3");
+    run_result r;
+    run_env(&r, NULL, env,
+            (const char *const[]){"fit", "data.csv", "-k", "2", "-o",
+                                  "never.json", NULL});
+    free(env);
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "built without MPI");
+    expect_in_stderr(&r, "-Dmpi=enabled");
+    assert_false(file_exists("never.json"));
+    run_free(&r);
+#endif
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -3530,6 +3556,7 @@ int main(int argc, char **argv)
         T(test_hmm_gmm_emissions),
         T(test_hmm_checkpoint_resume),
         T(test_hmm_missing_values),
+        T(test_launcher_without_mpi),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     if (chdir("/") == 0)

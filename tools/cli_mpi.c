@@ -17,6 +17,31 @@ static int copy_rows(const void *rows, size_t n_rows, size_t cols,
     return 0;
 }
 
+int cli_mpi_launcher_size(void)
+{
+    /* Open MPI's mpirun; MPICH's Hydra and srun --mpi=pmi2 (PMI). */
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE",
+                                       NULL};
+    for (int i = 0; vars[i]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && atoi(v) > 1)
+            return atoi(v);
+    }
+    return 1;
+}
+
+int cli_mpi_launcher_rank(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK",
+                                       NULL};
+    for (int i = 0; vars[i]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v)
+            return atoi(v);
+    }
+    return 0;
+}
+
 #if EMGMM_CLI_HAVE_MPI
 #include <mpi.h>
 
@@ -183,7 +208,9 @@ int cli_mpi_init(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    return 0;
+    /* P copies of the whole job, each writing the same outputs, is never
+     * what a launcher's user wants. */
+    return cli_mpi_launcher_size() > 1 ? CLI_MPI_NOT_BUILT : 0;
 }
 void cli_mpi_finalize(void) {}
 int cli_mpi_active(void) { return 0; }

@@ -12,9 +12,16 @@
 #include <stdint.h>
 
 /** Starts MPI when an MPI launcher started this process (its environment
- *  says so); otherwise does nothing. Returns 0, or non-zero if MPI could
- *  not be started. */
+ *  says so); otherwise does nothing. Returns 0, CLI_MPI_NOT_BUILT when a
+ *  launcher started several ranks but this build has no MPI, or another
+ *  non-zero value if MPI could not be started. */
 int cli_mpi_init(int *argc, char ***argv);
+enum { CLI_MPI_NOT_BUILT = 2 };
+/** The number of ranks a launcher's environment announces
+ *  (OMPI_COMM_WORLD_SIZE, PMI_SIZE), 1 without one; and this process's
+ *  rank there (0 without one). Read even in a build without MPI. */
+int cli_mpi_launcher_size(void);
+int cli_mpi_launcher_rank(void);
 /** Ends MPI if it was started. */
 void cli_mpi_finalize(void);
 /** 1 when running under an MPI launcher (even with one process). */

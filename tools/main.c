@@ -125,7 +125,19 @@ static int dispatch(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (cli_mpi_init(&argc, &argv) != 0)
+    const int mpi = cli_mpi_init(&argc, &argv);
+    if (mpi == CLI_MPI_NOT_BUILT) {
+        /* Every rank stops; rank 0 says why, once. */
+        cli_set_quiet(cli_mpi_launcher_rank() != 0);
+        return cli_error(EXIT_BAD_USAGE,
+                         "started as %d ranks by an MPI launcher, but this "
+                         "emgmm was built without MPI: each rank would run "
+                         "the whole job; build with MPI (apt-get install "
+                         "libopenmpi-dev, then meson setup BUILD "
+                         "-Dmpi=enabled) or run without the launcher",
+                         cli_mpi_launcher_size());
+    }
+    if (mpi != 0)
         return cli_error(EXIT_WORK_FAILED, "cannot start MPI");
     /* Errors every rank meets are printed once, by rank 0. */
     cli_set_quiet(cli_mpi_rank() != 0);
