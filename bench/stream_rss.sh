@@ -1,8 +1,10 @@
 #!/bin/sh
 # Peak memory of `emgmm fit` with the data loaded against --stream, for
 # two file sizes (N and 4N rows): with --stream the peak must not grow
-# with N. Same start (--init-model), --tol 0, a few iterations; peak RSS
-# from /usr/bin/time. Writes bench/results-stream.md and prints it.
+# with N. Same start (--init-model), --tol 0, a few iterations; and
+# --stream with its own default start (k-means on an evenly spaced sample
+# of the file), which must stay as flat. Peak RSS from /usr/bin/time.
+# Writes bench/results-stream.md and prints it.
 #
 #   bench/stream_rss.sh [--build-dir DIR] [--n N] [--d D] [--k K] [--iter I]
 set -eu
@@ -34,12 +36,13 @@ for size in "$n" $((4 * n)); do
     mkdir -p "$work/$size"
     /usr/bin/python3 bench/make_data.py "$size" "$d" "$k" 1 "$work/$size"
     bytes=$(stat -c %s "$work/$size/X.npy")
-    for mode in load stream; do
-        flag=""
-        [ "$mode" = stream ] && flag="--stream"
+    for mode in load stream kmeans; do
+        flag="--init-model $work/$size/init.json"
+        [ "$mode" = stream ] && flag="$flag --stream"
+        [ "$mode" = kmeans ] && flag="-k $k --stream"
         # shellcheck disable=SC2086
         /usr/bin/time -f "%M %e" -o "$work/time" "$emgmm" fit "$work/$size/X.npy" \
-            --init-model "$work/$size/init.json" --tol 0 --max-iter "$iter" \
+            --tol 0 --max-iter "$iter" \
             $flag --json -o "$work/m.json" > "$work/out.json"
         set -- $(cat "$work/time")
         ll=$(/usr/bin/python3 -c "import json,sys; print(repr(json.load(open(sys.argv[1]))['log_likelihood']))" "$work/out.json")
@@ -49,11 +52,13 @@ done
 /usr/bin/python3 - "$work/rows" "$d" "$k" "$iter" <<'PY' | tee bench/results-stream.md
 import sys
 path, d, k, it = sys.argv[1:5]
-print(f"# Peak memory, data loaded against --stream — D={d}, K={k}, full covariance, {it} iterations from the same start\n")
+print(f"# Peak memory, data loaded against --stream — D={d}, K={k}, full covariance, {it} iterations (the first two rows of each N from the same start)\n")
 print("Command: `bench/stream_rss.sh` (defaults). 2 threads. Peak RSS from /usr/bin/time (%M); the file is float64 .npy.\n")
 print("| N | file | mode | peak RSS | wall | final mean log-likelihood |")
 print("|---|---|---|---|---|---|")
 for line in open(path):
     n, b, mode, rss, wall, ll = line.split()
-    print(f"| {int(n):,} | {int(b)/2**20:.0f} MiB | {'fit (loaded)' if mode == 'load' else 'fit --stream'} | {int(rss)/1024:.0f} MiB | {float(wall):.1f} s | {ll} |")
+    name = {"load": "fit (loaded)", "stream": "fit --stream",
+            "kmeans": "fit --stream, default k-means start"}[mode]
+    print(f"| {int(n):,} | {int(b)/2**20:.0f} MiB | {name} | {int(rss)/1024:.0f} MiB | {float(wall):.1f} s | {ll} |")
 PY

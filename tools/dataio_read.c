@@ -1249,11 +1249,21 @@ int dataio_map_rows(dataio_map *m, size_t first, size_t count, double *out)
                      "take missing values" : out[k] > 0 ? "inf" : "-inf");
             return -1;
         }
-    /* Drop the pages read so far from this process (they stay in the page
-     * cache): memory does not grow with the file. */
-    const uintptr_t page = 4096;
-    uintptr_t from = (uintptr_t)src & ~(page - 1);
-    uintptr_t to = ((uintptr_t)src + count * cols * item) & ~(page - 1);
+    /* Drop the pages just read from this process (they stay in the page
+     * cache), and those around them: a fault maps up to 64 KiB of
+     * neighbouring cached pages at once (the kernel's fault-around), and
+     * rows read far apart (the start's evenly spaced sample) would leave
+     * all of those mapped. Memory then does not grow with the file; a
+     * page dropped here and read again next time is only faulted back in
+     * from the cache. */
+    const uintptr_t page = 4096, around = 64 * 1024;
+    const uintptr_t lo = (uintptr_t)m->base; /* page-aligned */
+    const uintptr_t hi = (lo + m->length + page - 1) & ~(page - 1);
+    uintptr_t from = ((uintptr_t)src & ~(page - 1));
+    uintptr_t to = ((uintptr_t)src + count * cols * item + page - 1) &
+                   ~(page - 1);
+    from = from - lo > around ? from - around : lo;
+    to = to < hi && hi - to > around ? to + around : hi;
     if (to > from)
         madvise((void *)from, to - from, MADV_DONTNEED);
     return 0;
