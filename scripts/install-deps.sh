@@ -10,6 +10,9 @@ if [ "${1:-}" = "--test" ]; then
     # To build hmmlearn 0.3.3 (not packaged by Debian) from ../shared/peers
     # for the hmm-reference suite.
     packages="$packages g++ python3-dev pybind11-dev python3-pybind11"
+    # pytest for the python suite (the Python package, python/; it builds
+    # on python3-dev above).
+    packages="$packages python3-pytest"
     # Open MPI for the mpi suite (emgmm fit under mpirun, 1 to 4 ranks).
     packages="$packages openmpi-bin libopenmpi-dev"
     # clang and its libFuzzer runtime (only recommended by clang-14, so
