@@ -3,7 +3,8 @@
 #   scripts/install-deps.sh          build dependencies
 #   scripts/install-deps.sh --test   and what the test suites need
 set -eu
-packages="gcc libc6-dev meson ninja-build pkg-config libopenblas-dev liblapacke-dev libjansson-dev"
+# libhdf5-dev: HDF5 input and output (-Dhdf5, built when it is there).
+packages="gcc libc6-dev meson ninja-build pkg-config libopenblas-dev liblapacke-dev libjansson-dev libhdf5-dev"
 if [ "${1:-}" = "--test" ]; then
     # cmocka for the suites; Debian's scikit-learn for the reference suite.
     packages="$packages libcmocka-dev python3 python3-numpy python3-scipy python3-sklearn valgrind"
@@ -13,6 +14,9 @@ if [ "${1:-}" = "--test" ]; then
     # pytest for the python suite (the Python package, python/; it builds
     # on python3-dev above).
     packages="$packages python3-pytest"
+    # HDF5 files written by h5py and by the HDF5 tools (h5import,
+    # h5repack) for the cli suite's HDF5 tests.
+    packages="$packages python3-h5py hdf5-tools"
     # Open MPI for the mpi suite (emgmm fit under mpirun, 1 to 4 ranks).
     packages="$packages openmpi-bin libopenmpi-dev"
     # clang and its libFuzzer runtime (only recommended by clang-14, so

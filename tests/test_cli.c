@@ -13,6 +13,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -20,6 +21,9 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#ifdef EMGMM_HAVE_HDF5
+#include <hdf5.h>
+#endif
 
 #include "emgmm.h"
 #include "emgmm_hmm.h"
@@ -3492,6 +3496,461 @@ static void test_launcher_without_mpi(void **state)
 #endif
 }
 
+/* ------------------------------------------------------------------ */
+/* HDF5                                                                */
+/* ------------------------------------------------------------------ */
+
+#ifdef EMGMM_HAVE_HDF5
+
+/* The values of a data file, as the readers give them. */
+static dataio_matrix values_of(const char *path)
+{
+    return read_matrix(path);
+}
+
+/* rows x cols doubles into FILE as dataset `name`, stored as `type`;
+ * chunked by chunk_rows rows with shuffle and gzip unless 0. The file is
+ * created unless add is set. */
+static void h5_write(const char *file, const char *name, hid_t type,
+                     const double *v, size_t rows, size_t cols,
+                     size_t chunk_rows, int add)
+{
+    hid_t f = add ? H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT)
+                  : H5Fcreate(file, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(f >= 0);
+    const int rank = cols ? 2 : 1;
+    hsize_t dims[2] = {rows, cols}, chunk[2] = {chunk_rows, cols};
+    hid_t space = H5Screate_simple(rank, dims, NULL);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    assert_true(space >= 0 && lcpl >= 0 && dcpl >= 0);
+    assert_true(H5Pset_create_intermediate_group(lcpl, 1) >= 0);
+    if (chunk_rows) {
+        assert_true(H5Pset_chunk(dcpl, rank, chunk) >= 0);
+        assert_true(H5Pset_shuffle(dcpl) >= 0);
+        assert_true(H5Pset_deflate(dcpl, 4) >= 0);
+    }
+    hid_t d = H5Dcreate2(f, name, type, space, lcpl, dcpl, H5P_DEFAULT);
+    assert_true(d >= 0);
+    assert_true(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                         v) >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Pclose(lcpl);
+    H5Sclose(space);
+    assert_true(H5Fclose(f) >= 0);
+}
+
+/* A dataset read with the HDF5 API: its type must be `type`, its shape
+ * rows x cols (cols 0: 1-D); the values as doubles (caller frees). */
+static double *h5_read(const char *file, const char *name, hid_t type,
+                       size_t rows, size_t cols)
+{
+    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(f >= 0);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0)
+        print_message("%s: no dataset %s\n", file, name);
+    assert_true(d >= 0);
+    hid_t t = H5Dget_type(d), space = H5Dget_space(d);
+    assert_true(H5Tequal(t, type) > 0);
+    hsize_t dims[2] = {0, 0};
+    assert_int_equal(H5Sget_simple_extent_ndims(space), cols ? 2 : 1);
+    H5Sget_simple_extent_dims(space, dims, NULL);
+    assert_int_equal(dims[0], rows);
+    assert_int_equal(dims[1], cols);
+    double *v = malloc(rows * (cols ? cols : 1) * sizeof *v);
+    assert_non_null(v);
+    assert_true(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                        v) >= 0);
+    H5Tclose(t);
+    H5Sclose(space);
+    H5Dclose(d);
+    H5Fclose(f);
+    return v;
+}
+
+static void expect_same_file(const char *a, const char *b)
+{
+    size_t na = 0, nb = 0;
+    char *x = read_all(a, &na), *y = read_all(b, &nb);
+    assert_non_null(x);
+    assert_non_null(y);
+    if (na != nb || memcmp(x, y, na) != 0)
+        print_message("%s and %s differ:\n%s\n%s\n", a, b, x, y);
+    assert_int_equal(na, nb);
+    assert_memory_equal(x, y, na);
+    free(x);
+    free(y);
+}
+
+/* Fits an HDF5 file written with the HDF5 API (chunked, gzip after
+ * shuffle): the same model as from the CSV, bit for bit; the labels and
+ * probabilities written as HDF5 datasets into one file, read back. */
+static void test_hdf5_fit(void **state)
+{
+    (void)state;
+    dataio_matrix x = values_of("data.csv");
+    h5_write("data.h5", "/obs/xy", H5T_IEEE_F64LE, x.data, x.rows, x.cols,
+             16, 0);
+    run_result r;
+    RUN(&r, "fit", "data.csv", "-k", "2", "-o", "csv.json", "--labels",
+        "l.npy", "--proba", "p.npy");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "fit", "data.h5:/obs/xy", "-k", "2", "-o", "h5.json", "--labels",
+        "out.h5", "--proba", "out.h5");
+    expect_ok(&r);
+    run_free(&r);
+    expect_same_file("csv.json", "h5.json");
+    double *l = read_states_npy("l.npy", N_ROWS);
+    dataio_matrix p = read_matrix("p.npy");
+    double *hl = h5_read("out.h5", "/labels", H5T_STD_I32LE, N_ROWS, 0);
+    double *hp = h5_read("out.h5", "/proba", H5T_IEEE_F64LE, N_ROWS, 2);
+    assert_memory_equal(hl, l, N_ROWS * sizeof(double));
+    assert_memory_equal(hp, p.data, 2 * N_ROWS * sizeof(double));
+    free(hl);
+    free(hp);
+    /* The file's only 2-D dataset needs no name; the outputs' datasets
+     * can be named, in groups. */
+    RUN(&r, "fit", "data.h5", "-k", "2", "-o", "h5b.json", "--proba",
+        "o2.h5:/run/1/proba");
+    expect_ok(&r);
+    run_free(&r);
+    expect_same_file("csv.json", "h5b.json");
+    hp = h5_read("o2.h5", "/run/1/proba", H5T_IEEE_F64LE, N_ROWS, 2);
+    assert_memory_equal(hp, p.data, 2 * N_ROWS * sizeof(double));
+    free(hp);
+
+    /* predict, sample and impute write HDF5 too. */
+    RUN(&r, "predict", "csv.json", "data.h5:obs/xy", "-o", "pred.h5",
+        "--proba", "pred.h5");
+    expect_ok(&r);
+    run_free(&r);
+    hl = h5_read("pred.h5", "/labels", H5T_STD_I32LE, N_ROWS, 0);
+    assert_memory_equal(hl, l, N_ROWS * sizeof(double));
+    free(hl);
+    hp = h5_read("pred.h5", "/proba", H5T_IEEE_F64LE, N_ROWS, 2);
+    free(hp);
+    RUN(&r, "sample", "csv.json", "-n", "7", "--seed", "3", "-o", "s.npy");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "sample", "csv.json", "-n", "7", "--seed", "3", "-o", "s.h5");
+    expect_ok(&r);
+    run_free(&r);
+    dataio_matrix s = read_matrix("s.npy");
+    double *hs = h5_read("s.h5", "/data", H5T_IEEE_F64LE, 7, 2);
+    assert_memory_equal(hs, s.data, 14 * sizeof(double));
+    free(hs);
+    dataio_matrix_free(&s);
+    RUN(&r, "impute", "csv.json", "data.h5", "-o", "imp.h5:/filled");
+    expect_ok(&r);
+    run_free(&r);
+    hs = h5_read("imp.h5", "/filled", H5T_IEEE_F64LE, N_ROWS, 2);
+    assert_memory_equal(hs, x.data, 2 * N_ROWS * sizeof(double));
+    free(hs);
+    free(l);
+    dataio_matrix_free(&p);
+    dataio_matrix_free(&x);
+}
+
+/* Errors: one line naming the file and the dataset, exit 2, nothing
+ * written and an existing output untouched. */
+static void test_hdf5_errors(void **state)
+{
+    (void)state;
+    dataio_matrix x = values_of("data.csv");
+    h5_write("two.h5", "/a", H5T_IEEE_F64LE, x.data, x.rows, x.cols, 0, 0);
+    h5_write("two.h5", "/b", H5T_IEEE_F32LE, x.data, x.rows, x.cols, 0, 1);
+    x.data[2 * 57 + 1] = INFINITY;
+    h5_write("two.h5", "/bad", H5T_IEEE_F64LE, x.data, x.rows, x.cols, 50, 1);
+    dataio_matrix_free(&x);
+    write_text("out.h5", "precious");
+    char *before = list_dir();
+    run_result r;
+    RUN(&r, "fit", "two.h5", "-k", "2", "--labels", "out.h5");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "two.h5: 3 two-dimensional datasets: /a (200 x 2), "
+                         "/b (200 x 2), /bad (200 x 2); name one, as in "
+                         "two.h5:/a");
+    run_free(&r);
+    RUN(&r, "fit", "two.h5:/c", "-k", "2", "--labels", "out.h5");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "two.h5:/c: no such dataset (the file has /a (200 "
+                         "x 2), /b (200 x 2), /bad (200 x 2))");
+    run_free(&r);
+    RUN(&r, "fit", "two.h5:/bad", "-k", "2", "--labels", "out.h5");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "two.h5:/bad: row 58, column 2: value is not "
+                         "finite (inf)");
+    run_free(&r);
+    /* Two outputs in one dataset; a model is not HDF5. */
+    RUN(&r, "fit", "two.h5:/a", "-k", "2", "--labels", "o.h5:/x", "--proba",
+        "o.h5:x");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "--labels and --proba both write to 'o.h5:x'");
+    run_free(&r);
+    RUN(&r, "fit", "two.h5:/a", "-k", "2", "--labels", "out.h5", "-o",
+        "model.h5");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "-o: 'model.h5': this output is text (JSON or "
+                         "SVG), not HDF5");
+    run_free(&r);
+    char *after = list_dir();
+    assert_string_equal(before, after);
+    free(after);
+
+    /* A write that fails half way (the file size limit standing in for a
+     * full disk): exit 1, one line, no file left, nothing else touched. */
+    RUN(&r, "fit", "two.h5:/a", "-k", "2", "-o", "m.json");
+    expect_ok(&r);
+    run_free(&r);
+    free(before);
+    before = list_dir();
+    struct rlimit old, small;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    small = old;
+    small.rlim_cur = 64 * 1024;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    RUN(&r, "sample", "m.json", "-n", "100000", "-o", "big.h5", "--seed",
+        "1");
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, old_handler);
+    expect_status(&r, 1);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "-o: cannot write 'big.h5': ");
+    expect_in_stderr(&r, strerror(EFBIG));
+    run_free(&r);
+    after = list_dir();
+    assert_string_equal(before, after);
+    char *kept = read_all("out.h5", NULL);
+    assert_string_equal(kept, "precious");
+    free(kept);
+    free(before);
+    free(after);
+}
+
+/* hmm fit, decode and sample: the data and the lengths from one HDF5
+ * file, the states and probabilities into HDF5. */
+static void test_hdf5_hmm(void **state)
+{
+    (void)state;
+    write_hmm_data();
+    dataio_matrix x = values_of("hmm.csv");
+    const double lengths[2] = {150, 250};
+    h5_write("seq.h5", "/x", H5T_IEEE_F64LE, x.data, x.rows, x.cols, 64, 0);
+    h5_write("seq.h5", "/lengths", H5T_STD_I64LE, lengths, 2, 0, 0, 1);
+    run_result r;
+    RUN(&r, "hmm", "fit", "hmm.csv", "-k", "2", "--lengths", "lengths.txt",
+        "-o", "csv.json", "--states", "st.npy");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "hmm", "fit", "seq.h5", "-k", "2", "--lengths", "seq.h5", "-o",
+        "h5.json", "--states", "st.h5", "--proba", "st.h5");
+    expect_ok(&r);
+    run_free(&r);
+    expect_same_file("csv.json", "h5.json");
+    double *want = read_states_npy("st.npy", x.rows);
+    double *got = h5_read("st.h5", "/states", H5T_STD_I32LE, x.rows, 0);
+    assert_memory_equal(got, want, x.rows * sizeof(double));
+    free(got);
+    got = h5_read("st.h5", "/proba", H5T_IEEE_F64LE, x.rows, 2);
+    free(got);
+    RUN(&r, "hmm", "decode", "h5.json", "seq.h5:/x", "--lengths",
+        "seq.h5:/lengths", "-o", "dec.h5", "--proba", "dec.h5:/post");
+    expect_ok(&r);
+    run_free(&r);
+    got = h5_read("dec.h5", "/states", H5T_STD_I32LE, x.rows, 0);
+    assert_memory_equal(got, want, x.rows * sizeof(double));
+    free(got);
+    got = h5_read("dec.h5", "/post", H5T_IEEE_F64LE, x.rows, 2);
+    free(got);
+    RUN(&r, "hmm", "sample", "h5.json", "-n", "9", "-o", "hs.h5",
+        "--states", "hs.h5");
+    expect_ok(&r);
+    run_free(&r);
+    got = h5_read("hs.h5", "/data", H5T_IEEE_F64LE, 9, 2);
+    free(got);
+    got = h5_read("hs.h5", "/states", H5T_STD_I32LE, 9, 0);
+    free(got);
+    free(want);
+    dataio_matrix_free(&x);
+}
+
+/* An executable on PATH (or an absolute path). */
+static int have_program(const char *name)
+{
+    if (strchr(name, '/') != NULL)
+        return access(name, X_OK) == 0;
+    const char *path = getenv("PATH");
+    char dir[PATH_MAX];
+    while (path != NULL && *path != '\0') {
+        size_t n = strcspn(path, ":");
+        snprintf(dir, sizeof dir, "%.*s/%s", (int)n, path, name);
+        if (n > 0 && access(dir, X_OK) == 0)
+            return 1;
+        path += n + (path[n] == ':');
+    }
+    return 0;
+}
+
+/* Debian's Python with h5py (python3-h5py), as the reference suite
+ * chooses it: $EMGMM_PYTHON, else /usr/bin/python3, else python3. */
+static const char *python_with_h5py(void)
+{
+    static char cmd[PATH_MAX + 64];
+    const char *py = getenv("EMGMM_PYTHON");
+    if (py == NULL)
+        py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3"
+                                                   : "python3";
+    snprintf(cmd, sizeof cmd, "%s -c 'import h5py, numpy' 2>/dev/null", py);
+    if (system(cmd) != 0)
+        return NULL;
+    return py;
+}
+
+/* Files written by h5py (float64 chunked with gzip and shuffle, float32
+ * as numpy stores it) give the models of the same values from .npy and
+ * CSV; h5py reads what emgmm wrote. */
+static void test_hdf5_h5py(void **state)
+{
+    (void)state;
+    const char *py = python_with_h5py();
+    if (py == NULL) {
+        print_message("h5py not installed (apt-get install python3-h5py): "
+                      "skipped\n");
+        skip();
+    }
+    write_text("make.py",
+               "import h5py, numpy as np\n"
+               "x = np.loadtxt('data.csv', delimiter=',', skiprows=1)\n"
+               "np.save('x32.npy', x.astype(np.float32))\n"
+               "with h5py.File('py.h5', 'w') as f:\n"
+               "    f.create_dataset('grp/x64', data=x, chunks=(32, 2),\n"
+               "                     compression='gzip', shuffle=True)\n"
+               "    f.create_dataset('x32', data=x.astype(np.float32))\n"
+               "    f.create_dataset('len', data=np.array([120, 80]))\n");
+    char cmd[PATH_MAX + 128];
+    snprintf(cmd, sizeof cmd, "%s make.py", py);
+    assert_int_equal(system(cmd), 0);
+    run_result r;
+    RUN(&r, "fit", "data.csv", "-k", "2", "-o", "csv.json", "--labels",
+        "l.npy");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "fit", "py.h5:/grp/x64", "-k", "2", "-o", "py64.json",
+        "--labels", "out.h5", "--proba", "out.h5");
+    expect_ok(&r);
+    run_free(&r);
+    expect_same_file("csv.json", "py64.json");
+    RUN(&r, "fit", "x32.npy", "-k", "2", "-o", "npy32.json");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "fit", "py.h5:x32", "-k", "2", "-o", "py32.json");
+    expect_ok(&r);
+    run_free(&r);
+    expect_same_file("npy32.json", "py32.json");
+    RUN(&r, "hmm", "fit", "py.h5:/grp/x64", "-k", "2", "--lengths",
+        "py.h5:/len", "-o", "hmm.json");
+    expect_ok(&r);
+    run_free(&r);
+    write_text("check.py",
+               "import h5py, numpy as np\n"
+               "with h5py.File('out.h5', 'r') as f:\n"
+               "    l, p = f['labels'], f['proba']\n"
+               "    assert l.dtype == np.int32 and l.shape == (200,)\n"
+               "    assert p.dtype == np.float64 and p.shape == (200, 2)\n"
+               "    assert (l[()] == np.load('l.npy')).all()\n"
+               "    assert np.allclose(p[()].sum(axis=1), 1)\n");
+    snprintf(cmd, sizeof cmd, "%s check.py", py);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Files written by the HDF5 tools: h5import (float64 and big-endian
+ * float32 from raw values) and h5repack (chunked, shuffle, gzip). */
+static void test_hdf5_tools(void **state)
+{
+    (void)state;
+    if (!have_program("h5import") || !have_program("h5repack")) {
+        print_message("h5import or h5repack missing (apt-get install "
+                      "hdf5-tools): skipped\n");
+        skip();
+    }
+    dataio_matrix x = values_of("data.csv");
+    FILE *f = fopen("xy.f64", "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(x.data, sizeof(double), x.rows * x.cols, f),
+                     x.rows * x.cols);
+    assert_int_equal(fclose(f), 0);
+    /* The same values rounded to float32, for the float32 file. */
+    f = fopen("x32.csv", "w");
+    assert_non_null(f);
+    for (size_t i = 0; i < x.rows; i++)
+        fprintf(f, "%.17g,%.17g\n", (double)(float)x.data[2 * i],
+                (double)(float)x.data[2 * i + 1]);
+    assert_int_equal(fclose(f), 0);
+    for (int bits = 64; bits >= 32; bits -= 32) {
+        char conf[512];
+        snprintf(conf, sizeof conf,
+                 "PATH /obs/xy\nINPUT-CLASS FP\nINPUT-SIZE 64\n"
+                 "INPUT-BYTE-ORDER LE\nRANK 2\nDIMENSION-SIZES %zu 2\n"
+                 "OUTPUT-CLASS FP\nOUTPUT-SIZE %d\nOUTPUT-ARCHITECTURE IEEE\n"
+                 "OUTPUT-BYTE-ORDER %s\n", x.rows, bits,
+                 bits == 64 ? "LE" : "BE");
+        write_text("conf.txt", conf);
+        assert_int_equal(system("h5import xy.f64 -c conf.txt -o imp.h5 "
+                                "> /dev/null"), 0);
+        assert_int_equal(system("h5repack -f SHUF -f GZIP=5 -l "
+                                "/obs/xy:CHUNK=16x2 imp.h5 rep.h5"), 0);
+        run_result r;
+        RUN(&r, "fit", bits == 64 ? "data.csv" : "x32.csv", "-k", "2", "-o",
+            "csv.json");
+        expect_ok(&r);
+        run_free(&r);
+        RUN(&r, "fit", "imp.h5", "-k", "2", "-o", "imp.json");
+        expect_ok(&r);
+        run_free(&r);
+        expect_same_file("csv.json", "imp.json");
+        RUN(&r, "fit", "rep.h5:/obs/xy", "-k", "2", "-o", "rep.json");
+        expect_ok(&r);
+        run_free(&r);
+        expect_same_file("csv.json", "rep.json");
+        assert_int_equal(unlink("imp.h5"), 0);
+        assert_int_equal(unlink("rep.h5"), 0);
+    }
+    dataio_matrix_free(&x);
+}
+
+#else /* built without HDF5 */
+
+static void test_hdf5_not_built(void **state)
+{
+    (void)state;
+    run_result r;
+    RUN(&r, "fit", "data.h5:/x", "-k", "2");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "data.h5: this emgmm was built without HDF5 "
+                         "support");
+    run_free(&r);
+    RUN(&r, "fit", "data.csv", "-k", "2", "-o", "m.json", "--labels",
+        "l.h5");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "--labels: l.h5: this emgmm was built without "
+                         "HDF5 support");
+    assert_false(file_exists("m.json"));
+    run_free(&r);
+}
+
+#endif /* EMGMM_HAVE_HDF5 */
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -3557,6 +4016,15 @@ int main(int argc, char **argv)
         T(test_hmm_checkpoint_resume),
         T(test_hmm_missing_values),
         T(test_launcher_without_mpi),
+#ifdef EMGMM_HAVE_HDF5
+        T(test_hdf5_fit),
+        T(test_hdf5_errors),
+        T(test_hdf5_hmm),
+        T(test_hdf5_h5py),
+        T(test_hdf5_tools),
+#else
+        T(test_hdf5_not_built),
+#endif
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     if (chdir("/") == 0)

@@ -1,8 +1,9 @@
 /*
- * The data-file readers and writers (tools/dataio_*.c): .npy, CSV/TSV and
- * raw input with their error messages, .npy/CSV output, and the
- * all-or-nothing output set. The .npy files are built byte by byte here,
- * so the tests need no numpy.
+ * The data-file readers and writers (tools/dataio_*.c): .npy, CSV/TSV,
+ * raw and HDF5 input with their error messages, .npy/CSV/HDF5 output, and
+ * the all-or-nothing output set. The .npy files are built byte by byte
+ * here, so the tests need no numpy; the HDF5 files are made with the HDF5
+ * API (a build without HDF5 checks the message that says so).
  */
 #include "test_util.h"
 
@@ -18,6 +19,10 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#ifdef EMGMM_HAVE_HDF5
+#include <hdf5.h>
+#endif
 
 /* Every test works in this folder, emptied after each test. */
 static char tmpdir[] = "/tmp/test_dataio-XXXXXX";
@@ -1242,6 +1247,495 @@ static void test_outputs_failed_write(void **state)
     free(a);
 }
 
+/* ---- HDF5 ---------------------------------------------------------------- */
+
+#ifdef EMGMM_HAVE_HDF5
+
+/* A dataset written with the HDF5 API itself: rows x cols (cols 0: 1-D)
+ * values of file type `type` from doubles (or int64 when ints is set),
+ * contiguous, or chunked by chunk_rows rows with gzip after shuffle and
+ * Fletcher's checksum. The file is created unless add is set. */
+static void h5_put(const char *file, const char *name, hid_t type,
+                   const void *values, bool ints, size_t rows, size_t cols,
+                   size_t chunk_rows, bool add)
+{
+    hid_t f = add ? H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT)
+                  : H5Fcreate(file, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(f >= 0);
+    const int rank = cols ? 2 : 1;
+    hsize_t dims[2] = {rows, cols}, chunk[2] = {chunk_rows, cols};
+    hid_t space = H5Screate_simple(rank, dims, NULL);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    assert_true(space >= 0 && lcpl >= 0 && dcpl >= 0);
+    assert_true(H5Pset_create_intermediate_group(lcpl, 1) >= 0);
+    if (chunk_rows) {
+        assert_true(H5Pset_chunk(dcpl, rank, chunk) >= 0);
+        assert_true(H5Pset_shuffle(dcpl) >= 0);
+        assert_true(H5Pset_deflate(dcpl, 6) >= 0);
+        assert_true(H5Pset_fletcher32(dcpl) >= 0);
+    }
+    hid_t d = H5Dcreate2(f, name, type, space, lcpl, dcpl, H5P_DEFAULT);
+    assert_true(d >= 0);
+    assert_true(H5Dwrite(d, ints ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE,
+                         H5S_ALL, H5S_ALL, H5P_DEFAULT, values) >= 0);
+    assert_true(H5Dclose(d) >= 0);
+    assert_true(H5Pclose(dcpl) >= 0);
+    assert_true(H5Pclose(lcpl) >= 0);
+    assert_true(H5Sclose(space) >= 0);
+    assert_true(H5Fclose(f) >= 0);
+}
+
+/* The pattern of f8_data as doubles: 10*i + j + 0.25 (exact in float32
+ * too). */
+static double *pattern(size_t rows, size_t cols)
+{
+    double *v = xmalloc(rows * cols * sizeof *v);
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j++)
+            v[i * cols + j] = 10.0 * (double)i + (double)j + 0.25;
+    return v;
+}
+
+/* FILE:DATASET in out. */
+static void h5_name(char *out, const char *file, const char *dataset)
+{
+    int n = snprintf(out, PATHLEN, "%s/%s:%s", tmpdir, file, dataset);
+    assert_true(n > 0 && n < PATHLEN);
+}
+
+static void test_h5_names(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    const char *d = "x";
+    assert_int_equal(dataio_hdf5_name("a/b.h5", &len, &d), 1);
+    assert_int_equal(len, 6);
+    assert_null(d);
+    assert_int_equal(dataio_hdf5_name("run.HDF5:/g/x", &len, &d), 1);
+    assert_int_equal(len, 8);
+    assert_string_equal(d, "/g/x");
+    /* The first .h5 that ends a name; a folder ending in .h5 is not. */
+    assert_int_equal(dataio_hdf5_name("d.h5/e.h5:x:y", &len, &d), 1);
+    assert_int_equal(len, 9);
+    assert_string_equal(d, "x:y");
+    assert_int_equal(dataio_hdf5_name("x.h5x", &len, &d), 0);
+    assert_int_equal(dataio_hdf5_name("x.npy", NULL, NULL), 0);
+    assert_int_equal(dataio_hdf5_name("dir/.h5", NULL, NULL), 0);
+    assert_int_equal(dataio_hdf5_name("-", NULL, NULL), 0);
+    assert_int_equal(dataio_have_hdf5(), 1);
+}
+
+/* float64 and float32 (widened to double), contiguous and chunked with
+ * gzip and shuffle, named or the only 2-D dataset of the file. */
+static void test_h5_read_types_and_layouts(void **state)
+{
+    (void)state;
+    char file[PATHLEN], name[PATHLEN], err[ERRLEN];
+    const size_t rows = 37, cols = 3;
+    double *v = pattern(rows, cols);
+    path_in(file, "t.h5");
+    h5_put(file, "/f64", H5T_IEEE_F64LE, v, false, rows, cols, 0, false);
+    h5_put(file, "/g/f32", H5T_IEEE_F32BE, v, false, rows, cols, 0, true);
+    h5_put(file, "/g/zip", H5T_IEEE_F64BE, v, false, rows, cols, 8, true);
+    h5_put(file, "zip32", H5T_IEEE_F32LE, v, false, rows, cols, 5, true);
+    const char *const names[] = {"/f64", "/g/f32", "g/zip", "/zip32"};
+    for (size_t k = 0; k < 4; k++) {
+        dataio_matrix m = {0};
+        h5_name(name, "t.h5", names[k]);
+        if (dataio_read_matrix(name, NULL, &m, err, ERRLEN) != 0)
+            print_error("%s\n", err);
+        assert_non_null(m.data);
+        assert_f8_pattern(&m, rows, cols);
+        dataio_matrix_free(&m);
+    }
+    /* float32 values are widened exactly: 0.1f is not 0.1. */
+    const double tenth = 0.1;
+    path_in(file, "one.h5");
+    h5_put(file, "/only", H5T_IEEE_F32LE, &tenth, false, 1, 1, 0, false);
+    dataio_matrix m = {0};
+    assert_int_equal(dataio_read_matrix(file, NULL, &m, err, ERRLEN), 0);
+    assert_int_equal(m.rows, 1);
+    assert_int_equal(m.cols, 1);
+    assert_true(m.data[0] == (double)0.1f);
+    dataio_matrix_free(&m);
+    free(v);
+}
+
+/* A 1-D dataset is one column; a file with one 2-D dataset and 1-D ones
+ * gives the 2-D one; several 2-D datasets are listed. */
+static void test_h5_1d_and_choice(void **state)
+{
+    (void)state;
+    char file[PATHLEN], name[PATHLEN], err[ERRLEN], want[ERRLEN + 2 * PATHLEN];
+    double *v = pattern(6, 2);
+    path_in(file, "c.h5");
+    h5_put(file, "/col", H5T_IEEE_F64LE, v, false, 6, 0, 0, false);
+    dataio_matrix m = {0};
+    assert_int_equal(dataio_read_matrix(file, NULL, &m, err, ERRLEN), 0);
+    assert_int_equal(m.rows, 6);
+    assert_int_equal(m.cols, 1);
+    assert_true(m.data[5] == v[5]);
+    dataio_matrix_free(&m);
+
+    h5_put(file, "/x", H5T_IEEE_F64LE, v, false, 6, 2, 0, true);
+    assert_int_equal(dataio_read_matrix(file, NULL, &m, err, ERRLEN), 0);
+    assert_f8_pattern(&m, 6, 2);
+    dataio_matrix_free(&m);
+
+    h5_put(file, "/a/y", H5T_IEEE_F64LE, v, false, 3, 4, 0, true);
+    assert_failed_clean(dataio_read_matrix(file, NULL, &m, err, ERRLEN), &m);
+    snprintf(want, sizeof want, "%s: 2 two-dimensional datasets: /a/y (3 x "
+             "4), /x (6 x 2); name one, as in %s:/a/y", file, file);
+    assert_string_equal(err, want);
+
+    /* A dataset that is not there: the file and the dataset are named,
+     * and what there is. */
+    h5_name(name, "c.h5", "/nope");
+    assert_failed_clean(dataio_read_matrix(name, NULL, &m, err, ERRLEN), &m);
+    snprintf(want, sizeof want, "%s: no such dataset (the file has /a/y "
+             "(3 x 4), /col (6), /x (6 x 2))", name);
+    assert_string_equal(err, want);
+    h5_name(name, "c.h5", "/a");
+    assert_failed_clean(dataio_read_matrix(name, NULL, &m, err, ERRLEN), &m);
+    assert_contains(err, ":/a: a group, not a dataset");
+    h5_name(name, "c.h5", "");
+    assert_failed_clean(dataio_read_matrix(name, NULL, &m, err, ERRLEN), &m);
+    assert_contains(err, "no dataset name after ':'");
+    /* Integers are not data; an unknown file is not HDF5. */
+    const long long ints[2] = {1, 2};
+    h5_put(file, "/ints", H5T_STD_I64LE, ints, true, 2, 0, 0, true);
+    h5_name(name, "c.h5", "/ints");
+    assert_failed_clean(dataio_read_matrix(name, NULL, &m, err, ERRLEN), &m);
+    snprintf(want, sizeof want, "%s: the dataset holds integers (8 bytes "
+             "each); emgmm reads float64 or float32 data", name);
+    assert_string_equal(err, want);
+    path_in(file, "text.h5");
+    write_bytes(file, "1,2\n", 4);
+    assert_failed_clean(dataio_read_matrix(file, NULL, &m, err, ERRLEN), &m);
+    assert_contains(err, "text.h5: not an HDF5 file");
+    path_in(file, "absent.h5");
+    assert_failed_clean(dataio_read_matrix(file, NULL, &m, err, ERRLEN), &m);
+    snprintf(want, sizeof want, "%s: cannot open: %s", file,
+             strerror(ENOENT));
+    assert_string_equal(err, want);
+    /* An HDF5 file of another name is read by its content. */
+    path_in(file, "c.h5");
+    path_in(name, "c.data");
+    assert_int_equal(rename(file, name), 0);
+    assert_failed_clean(dataio_read_matrix(name, NULL, &m, err, ERRLEN), &m);
+    assert_contains(err, "2 two-dimensional datasets");
+    free(v);
+}
+
+/* Parts of the rows (processes of a distributed fit) are hyperslabs of a
+ * contiguous or chunked dataset; a bad value is named at its row in the
+ * whole file, and NaN is a value only with allow_missing. */
+static void test_h5_parts_and_values(void **state)
+{
+    (void)state;
+    char file[PATHLEN], name[PATHLEN], err[ERRLEN], want[ERRLEN + 2 * PATHLEN];
+    const size_t rows = 10, cols = 3;
+    double *v = pattern(rows, cols);
+    path_in(file, "p.h5");
+    h5_put(file, "/flat", H5T_IEEE_F64LE, v, false, rows, cols, 0, false);
+    h5_put(file, "/zip", H5T_IEEE_F32LE, v, false, rows, cols, 3, true);
+    for (int layout = 0; layout < 2; layout++) {
+        h5_name(name, "p.h5", layout ? "/zip" : "/flat");
+        for (size_t parts = 1; parts <= 4; parts++) {
+            size_t next = 0;
+            for (size_t part = 0; part < parts; part++) {
+                dataio_matrix m = {0};
+                size_t first = 99, total = 99;
+                assert_int_equal(dataio_read_matrix_part(name, NULL, part,
+                                                         parts, &m, &first,
+                                                         &total, err, ERRLEN),
+                                 0);
+                assert_int_equal(total, rows);
+                assert_int_equal(first, next);
+                assert_int_equal(m.rows, rows * (part + 1) / parts -
+                                             rows * part / parts);
+                assert_int_equal(m.cols, cols);
+                for (size_t k = 0; k < m.rows * cols; k++)
+                    assert_true(m.data[k] == v[first * cols + k]);
+                next += m.rows;
+                dataio_matrix_free(&m);
+            }
+            assert_int_equal(next, rows);
+        }
+    }
+    v[8 * cols + 1] = NAN;
+    v[9 * cols + 2] = -INFINITY;
+    h5_put(file, "/bad", H5T_IEEE_F64LE, v, false, rows, cols, 4, true);
+    h5_name(name, "p.h5", "/bad");
+    dataio_matrix m = {0};
+    assert_failed_clean(dataio_read_matrix_part(name, NULL, 2, 3, &m, NULL,
+                                                NULL, err, ERRLEN), &m);
+    snprintf(want, sizeof want, "%s: row 9, column 2: missing value (NaN; "
+             "pass --missing to accept gaps)", name);
+    assert_string_equal(err, want);
+    dataio_read_options missing = {0, 0, 1};
+    assert_failed_clean(dataio_read_matrix(name, &missing, &m, err, ERRLEN),
+                        &m);
+    snprintf(want, sizeof want, "%s: row 10, column 3: value is not finite "
+             "(-inf)", name);
+    assert_string_equal(err, want);
+    /* The first two parts hold no infinity: the NaN is a gap. */
+    assert_int_equal(dataio_read_matrix_part(name, &missing, 0, 2, &m, NULL,
+                                             NULL, err, ERRLEN), 0);
+    dataio_matrix_free(&m);
+    assert_int_equal(dataio_read_matrix_part(name, &missing, 1, 3, &m, NULL,
+                                             NULL, err, ERRLEN), 0);
+    dataio_matrix_free(&m);
+    /* --shape does not go with HDF5, nor does --stream. */
+    dataio_read_options raw = {10, 3, 0};
+    assert_failed_clean(dataio_read_matrix(name, &raw, &m, err, ERRLEN), &m);
+    assert_contains(err, "--shape is for raw float64 data, not HDF5");
+    dataio_map *map = NULL;
+    assert_int_equal(dataio_map_open(name, NULL, 0, 1, &map, NULL, err,
+                                     ERRLEN), -1);
+    assert_null(map);
+    assert_contains(err, "not HDF5");
+    free(v);
+}
+
+static void test_h5_lengths(void **state)
+{
+    (void)state;
+    char file[PATHLEN], name[PATHLEN], err[ERRLEN], want[ERRLEN + 2 * PATHLEN];
+    const long long len[3] = {5, 7, 11};
+    double *x = pattern(23, 2);
+    path_in(file, "l.h5");
+    h5_put(file, "/x", H5T_IEEE_F64LE, x, false, 23, 2, 0, false);
+    h5_put(file, "/seq/len", H5T_STD_U16BE, len, true, 3, 0, 0, true);
+    size_t *v = NULL, *lines = NULL, n = 0;
+    /* Named, or the file's only 1-D dataset. */
+    for (int named = 0; named < 2; named++) {
+        if (named)
+            h5_name(name, "l.h5", "seq/len");
+        else
+            path_in(name, "l.h5");
+        assert_int_equal(dataio_read_lengths(name, &v, &lines, &n, err,
+                                             ERRLEN), 0);
+        assert_int_equal(n, 3);
+        assert_null(lines);
+        assert_int_equal(v[0], 5);
+        assert_int_equal(v[2], 11);
+        free(v);
+    }
+    const double whole[2] = {3.0, 20.0}, half[2] = {3.0, 2.5};
+    h5_put(file, "/w", H5T_IEEE_F32LE, whole, false, 1, 2, 0, true);
+    h5_put(file, "/h", H5T_IEEE_F64LE, half, false, 2, 0, 0, true);
+    const long long neg[2] = {4, -2};
+    h5_put(file, "/n", H5T_STD_I8LE, neg, true, 2, 0, 0, true);
+    h5_name(name, "l.h5", "/w");
+    assert_int_equal(dataio_read_lengths(name, &v, NULL, &n, err, ERRLEN), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(v[1], 20);
+    free(v);
+    h5_name(name, "l.h5", "/h");
+    assert_int_equal(dataio_read_lengths(name, &v, NULL, &n, err, ERRLEN), -1);
+    assert_null(v);
+    snprintf(want, sizeof want, "%s: element 2: length 2.5 is not a positive "
+             "whole number", name);
+    assert_string_equal(err, want);
+    h5_name(name, "l.h5", "/n");
+    assert_int_equal(dataio_read_lengths(name, &v, NULL, &n, err, ERRLEN), -1);
+    snprintf(want, sizeof want, "%s: element 2: length -2 is not a positive "
+             "whole number", name);
+    assert_string_equal(err, want);
+    h5_name(name, "l.h5", "/x");
+    assert_int_equal(dataio_read_lengths(name, &v, NULL, &n, err, ERRLEN), -1);
+    assert_contains(err, "the lengths must be a 1-D array");
+    /* Several 1-D datasets now: the name must be given. */
+    assert_int_equal(dataio_read_lengths(file, &v, NULL, &n, err, ERRLEN), -1);
+    assert_contains(err, "3 one-dimensional datasets: /h (2), /n (2), "
+                         "/seq/len (3)");
+    free(x);
+}
+
+/* The datasets written: float64 matrices, int32 labels, the default
+ * names, groups made on the way, no second dataset of one name. */
+static void test_h5_write(void **state)
+{
+    (void)state;
+    char file[PATHLEN], name[PATHLEN], err[ERRLEN];
+    double *a = tricky_values(60);
+    const int32_t labels[4] = {0, 2, -1, 2147483647};
+    path_in(file, "w.h5");
+    assert_int_equal(dataio_write_matrix(file, a, 20, 3, err, ERRLEN), 0);
+    assert_int_equal(dataio_write_labels(file, labels, 4, err, ERRLEN), 0);
+    h5_name(name, "w.h5", "/deep/er/m");
+    assert_int_equal(dataio_write_matrix_as(name, "/ignored", a, 60, 1, err,
+                                            ERRLEN), 0);
+    path_in(name, "w.h5:/deep/er/m");
+    assert_int_equal(dataio_write_matrix(name, a, 60, 1, err, ERRLEN), -1);
+    assert_contains(err, "w.h5:/deep/er/m: the file has a dataset of that "
+                         "name already");
+    /* Read back: with the readers, and with the HDF5 API. */
+    dataio_matrix m = {0};
+    h5_name(name, "w.h5", "data");
+    assert_int_equal(dataio_read_matrix(name, NULL, &m, err, ERRLEN), 0);
+    assert_int_equal(m.rows, 20);
+    assert_int_equal(m.cols, 3);
+    assert_memory_equal(m.data, a, 60 * sizeof *a); /* the same bits */
+    dataio_matrix_free(&m);
+    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(f >= 0);
+    hid_t d = H5Dopen2(f, "/labels", H5P_DEFAULT);
+    assert_true(d >= 0);
+    hid_t type = H5Dget_type(d);
+    assert_true(H5Tequal(type, H5T_STD_I32LE) > 0);
+    H5Tclose(type);
+    int32_t back[4];
+    assert_true(H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                        back) >= 0);
+    assert_memory_equal(back, labels, sizeof labels);
+    H5Dclose(d);
+    d = H5Dopen2(f, "/deep/er/m", H5P_DEFAULT);
+    assert_true(d >= 0);
+    type = H5Dget_type(d);
+    assert_true(H5Tequal(type, H5T_IEEE_F64LE) > 0);
+    H5Tclose(type);
+    H5Dclose(d);
+    H5Fclose(f);
+    /* A file that is not HDF5 is replaced; a folder is no file. */
+    path_in(file, "old.h5");
+    write_bytes(file, "old", 3);
+    assert_int_equal(dataio_write_labels(file, labels, 4, err, ERRLEN), 0);
+    path_in(file, "nope/x.h5");
+    assert_int_equal(dataio_write_labels(file, labels, 4, err, ERRLEN), -1);
+    assert_contains(err, "nope/x.h5:/labels: cannot create the file");
+    assert_int_equal(count_entries(tmpdir), 2);
+    free(a);
+}
+
+/* Rows written by several processes, one after the other. */
+static void test_h5_rows_by_parts(void **state)
+{
+    (void)state;
+    char name[PATHLEN], err[ERRLEN];
+    const size_t rows = 11, cols = 2;
+    double *v = pattern(rows, cols);
+    int32_t lab[11];
+    for (size_t i = 0; i < rows; i++)
+        lab[i] = (int32_t)(i * 3);
+    h5_name(name, "r.h5", "/p");
+    assert_int_equal(dataio_h5_create(name, NULL, rows, cols, 0, err, ERRLEN),
+                     0);
+    path_in(name, "r.h5");
+    assert_int_equal(dataio_h5_create(name, "/lab", rows, 0, 1, err, ERRLEN),
+                     0);
+    for (size_t part = 0; part < 3; part++) {
+        const size_t r0 = rows * part / 3, r1 = rows * (part + 1) / 3;
+        h5_name(name, "r.h5", "/p");
+        assert_int_equal(dataio_h5_write_rows(name, NULL, r0, v + r0 * cols,
+                                              r1 - r0, cols, 0, err, ERRLEN),
+                         0);
+        path_in(name, "r.h5");
+        assert_int_equal(dataio_h5_write_rows(name, "/lab", r0, lab + r0,
+                                              r1 - r0, 0, 1, err, ERRLEN),
+                         0);
+    }
+    assert_int_equal(dataio_h5_write_rows(name, "/lab", 10, lab, 2, 0, 1, err,
+                                          ERRLEN), -1);
+    assert_contains(err, "rows 11 to 12 do not fit the dataset");
+    dataio_matrix m = {0};
+    h5_name(name, "r.h5", "/p");
+    assert_int_equal(dataio_read_matrix(name, NULL, &m, err, ERRLEN), 0);
+    assert_f8_pattern(&m, rows, cols);
+    dataio_matrix_free(&m);
+    size_t *n_back = NULL, n = 0;
+    h5_name(name, "r.h5", "/lab");
+    /* Labels 0, 3, ... are not lengths (0 is not), but the reader says so
+     * at element 1: the values arrived. */
+    assert_int_equal(dataio_read_lengths(name, &n_back, NULL, &n, err,
+                                         ERRLEN), -1);
+    assert_contains(err, "element 1: length 0 is not");
+    free(v);
+}
+
+/* Outputs naming one HDF5 file share its temporary file; each adds its
+ * dataset, and the file appears whole at the commit. */
+static void test_h5_outputs_share_a_file(void **state)
+{
+    (void)state;
+    char a[PATHLEN], b[PATHLEN], c[PATHLEN], err[ERRLEN];
+    path_in(a, "o.h5:/x");
+    path_in(b, "o.h5");
+    path_in(c, "o.h5:x");
+    dataio_outputs *set = outputs_new();
+    assert_non_null(set);
+    const char *ta, *tb, *tc;
+    assert_int_equal(outputs_add(set, a, &ta, err, ERRLEN), 0);
+    assert_int_equal(outputs_add(set, b, &tb, err, ERRLEN), 0);
+    assert_int_equal(outputs_add(set, c, &tc, err, ERRLEN), -1);
+    assert_contains(err, "named as two different outputs");
+    assert_int_equal(count_entries(tmpdir), 1); /* one temporary */
+    assert_string_equal(ta + strlen(ta) - 8, ".o.h5:/x");
+    assert_memory_equal(ta, tb, strlen(tb));
+    const double x[3] = {1, 2, 3};
+    const int32_t l[3] = {4, 5, 6};
+    assert_int_equal(dataio_write_matrix(ta, x, 3, 1, err, ERRLEN), 0);
+    assert_int_equal(dataio_write_labels(tb, l, 3, err, ERRLEN), 0);
+    path_in(b, "o.h5");
+    assert_int_equal(access(b, F_OK), -1);
+    assert_int_equal(outputs_commit(set, err, ERRLEN), 0);
+    outputs_free(set);
+    assert_int_equal(count_entries(tmpdir), 1);
+    dataio_matrix m = {0};
+    assert_int_equal(dataio_read_matrix(a, NULL, &m, err, ERRLEN), 0);
+    assert_matrix(&m, 3, 1, x);
+    dataio_matrix_free(&m);
+    size_t *v = NULL, n = 0;
+    path_in(c, "o.h5:/labels");
+    assert_int_equal(dataio_read_lengths(c, &v, NULL, &n, err, ERRLEN), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(v[2], 6);
+    free(v);
+
+    /* Not committed: nothing is left, the old file is untouched. */
+    set = outputs_new();
+    assert_non_null(set);
+    assert_int_equal(outputs_add(set, a, &ta, err, ERRLEN), 0);
+    assert_int_equal(outputs_add(set, c, &tc, err, ERRLEN), 0);
+    assert_int_equal(dataio_write_matrix(ta, x, 3, 1, err, ERRLEN), 0);
+    outputs_free(set);
+    assert_int_equal(count_entries(tmpdir), 1);
+    assert_int_equal(dataio_read_matrix(a, NULL, &m, err, ERRLEN), 0);
+    dataio_matrix_free(&m);
+}
+
+#else /* without HDF5 */
+
+static void test_h5_not_built(void **state)
+{
+    (void)state;
+    char name[PATHLEN], err[ERRLEN], want[ERRLEN + 2 * PATHLEN];
+    dataio_matrix m = {0};
+    assert_int_equal(dataio_have_hdf5(), 0);
+    path_in(name, "x.h5:/data");
+    assert_failed_clean(dataio_read_matrix(name, NULL, &m, err, ERRLEN), &m);
+    path_in(name, "x.h5");
+    snprintf(want, sizeof want, "%s: this emgmm was built without HDF5 "
+             "support (install libhdf5-dev and build again)", name);
+    assert_string_equal(err, want);
+    const double x[1] = {1};
+    assert_int_equal(dataio_write_matrix(name, x, 1, 1, err, ERRLEN), -1);
+    assert_string_equal(err, want);
+    size_t *v = NULL, n = 0;
+    assert_int_equal(dataio_read_lengths(name, &v, NULL, &n, err, ERRLEN), -1);
+    assert_string_equal(err, want);
+    /* An HDF5 file known by its signature. */
+    path_in(name, "sig.bin");
+    write_bytes(name, "\x89HDF\r\n\x1a\n....", 12);
+    assert_failed_clean(dataio_read_matrix(name, NULL, &m, err, ERRLEN), &m);
+    assert_contains(err, "built without HDF5 support");
+    assert_int_equal(count_entries(tmpdir), 1);
+}
+
+#endif /* EMGMM_HAVE_HDF5 */
+
 /* ---- Runner ------------------------------------------------------------ */
 
 static int clean_dir(void **state)
@@ -1303,6 +1797,18 @@ int main(void)
         T(test_outputs_free_without_commit),
         T(test_outputs_errors),
         T(test_outputs_failed_write),
+#ifdef EMGMM_HAVE_HDF5
+        T(test_h5_names),
+        T(test_h5_read_types_and_layouts),
+        T(test_h5_1d_and_choice),
+        T(test_h5_parts_and_values),
+        T(test_h5_lengths),
+        T(test_h5_write),
+        T(test_h5_rows_by_parts),
+        T(test_h5_outputs_share_a_file),
+#else
+        T(test_h5_not_built),
+#endif
     };
     return cmocka_run_group_tests(tests, make_dir, drop_dir);
 }

@@ -2,8 +2,9 @@
  * `emgmm fit` and `emgmm hmm fit` under mpirun with P = 1, 2, 3, 4 ranks
  * against the same fit without mpirun: the model (to 1e-10 relative), the
  * log-likelihood, the labels or states (identical) and the
- * probabilities. Run by meson only in a
- * build with MPI; EMGMM_PROG is the program and EMGMM_MPIRUN mpirun.
+ * probabilities; with HDF5, an .h5 input read and written by every rank.
+ * Run by meson only in a build with MPI; EMGMM_PROG is the program and
+ * EMGMM_MPIRUN mpirun.
  */
 #include "test_util.h"
 #include "dataio.h"
@@ -17,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef EMGMM_HAVE_HDF5
+#include <hdf5.h>
+#endif
 
 static char g_dir[PATH_MAX];
 static const char *g_prog, *g_mpirun;
@@ -251,6 +255,93 @@ static void test_hmm_sequences_over_ranks(void **state)
                             "lengths.txt --tol -1 --max-iter 10");
 }
 
+#ifdef EMGMM_HAVE_HDF5
+/* An HDF5 input (chunked, gzip after shuffle) read by P = 1..4 ranks, each
+ * its own hyperslab of rows, and the labels and probabilities written by
+ * every rank into one HDF5 file: the model, labels and probabilities of
+ * the fit of the same values alone from .npy. */
+static void test_hdf5_over_ranks(void **state)
+{
+    (void)state;
+    char err[256];
+    dataio_matrix x = {NULL, 0, 0};
+    assert_int_equal(dataio_read_matrix("data.npy", NULL, &x, err,
+                                        sizeof err), 0);
+    hid_t f = H5Fcreate("data.h5", H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[2] = {x.rows, x.cols}, chunk[2] = {100, x.cols};
+    hid_t space = H5Screate_simple(2, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    assert_true(f >= 0 && space >= 0 && dcpl >= 0);
+    assert_true(H5Pset_chunk(dcpl, 2, chunk) >= 0);
+    assert_true(H5Pset_shuffle(dcpl) >= 0);
+    assert_true(H5Pset_deflate(dcpl, 4) >= 0);
+    hid_t d = H5Dcreate2(f, "/x", H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl,
+                         H5P_DEFAULT);
+    assert_true(d >= 0);
+    assert_true(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                         x.data) >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    assert_true(H5Fclose(f) >= 0);
+    const size_t n = x.rows;
+    dataio_matrix_free(&x);
+
+    const char *args = "-k 3 --tol 0 --max-iter 25";
+    assert_int_equal(sh("cd %s && %s fit data.npy %s -o h5-1.json --labels "
+                        "h5-1.labels.h5 --proba h5-1.proba.npy --json > "
+                        "h5-1.out", g_dir, g_prog, args), 0);
+    int32_t *one = malloc(n * sizeof *one), *many = malloc(n * sizeof *many);
+    assert_non_null(one);
+    assert_non_null(many);
+    f = H5Fopen("h5-1.labels.h5", H5F_ACC_RDONLY, H5P_DEFAULT);
+    d = H5Dopen2(f, "/labels", H5P_DEFAULT);
+    assert_true(H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                        one) >= 0);
+    H5Dclose(d);
+    H5Fclose(f);
+    dataio_matrix pa = {NULL, 0, 0}, pb = {NULL, 0, 0};
+    assert_int_equal(dataio_read_matrix("h5-1.proba.npy", NULL, &pa, err,
+                                        sizeof err), 0);
+    for (int P = 1; P <= 4; P++) {
+        assert_int_equal(sh("cd %s && %s --oversubscribe -np %d %s fit "
+                            "data.h5:/x %s -o h5-mpi%d.json --labels "
+                            "h5-mpi%d.h5 --proba h5-mpi%d.h5 --json > "
+                            "h5-mpi%d.out", g_dir, g_mpirun, P, g_prog, args,
+                            P, P, P, P), 0);
+        char a[64], b[64];
+        snprintf(b, sizeof b, "h5-mpi%d.json", P);
+        emgmm_model *m1 = load("h5-1.json"), *mp = load(b);
+        assert_same_model(m1, mp);
+        emgmm_free(&m1);
+        emgmm_free(&mp);
+        snprintf(b, sizeof b, "h5-mpi%d.out", P);
+        assert_close(json_ll("h5-1.out"), json_ll(b), 1e-10, 0);
+        snprintf(a, sizeof a, "h5-mpi%d.h5", P);
+        f = H5Fopen(a, H5F_ACC_RDONLY, H5P_DEFAULT);
+        assert_true(f >= 0);
+        d = H5Dopen2(f, "/labels", H5P_DEFAULT);
+        assert_true(d >= 0);
+        assert_true(H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL,
+                            H5P_DEFAULT, many) >= 0);
+        H5Dclose(d);
+        H5Fclose(f);
+        assert_memory_equal(one, many, n * sizeof *one);
+        snprintf(a, sizeof a, "h5-mpi%d.h5:/proba", P);
+        assert_int_equal(dataio_read_matrix(a, NULL, &pb, err, sizeof err),
+                         0);
+        assert_int_equal(pb.rows, pa.rows);
+        assert_int_equal(pb.cols, pa.cols);
+        for (size_t i = 0; i < pa.rows * pa.cols; i++)
+            assert_close(pa.data[i], pb.data[i], 1e-9, 1e-12);
+        dataio_matrix_free(&pb);
+    }
+    dataio_matrix_free(&pa);
+    free(one);
+    free(many);
+}
+#endif
+
 int main(void)
 {
     g_prog = getenv("EMGMM_PROG");
@@ -273,6 +364,9 @@ int main(void)
         cmocka_unit_test(test_tied_csv),
         cmocka_unit_test(test_bad_value_on_one_rank),
         cmocka_unit_test(test_hmm_sequences_over_ranks),
+#ifdef EMGMM_HAVE_HDF5
+        cmocka_unit_test(test_hdf5_over_ranks),
+#endif
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     sh("rm -rf %s", g_dir);

@@ -22,6 +22,11 @@ static int g_quiet;
 
 void cli_set_quiet(int quiet) { g_quiet = quiet; }
 
+/* The command running ("fit", "hmm", ...): names the default datasets. */
+static const char *g_command = "";
+
+void cli_set_command(const char *name) { g_command = name ? name : ""; }
+
 static void print_error(const char *fmt, va_list ap)
 {
     char buf[1024];
@@ -422,7 +427,10 @@ int cli_load_lengths(const char *spec, const char *data_path, size_t n_rows,
     size_t *v = NULL, *lines = NULL, n = 0;
     const int from_stdin = strcmp(spec, "-") == 0;
     struct stat st;
-    int is_file = from_stdin || stat(spec, &st) == 0;
+    /* FILE.h5:/lengths names a file too (the reader says if it is not
+     * there). */
+    int is_file = from_stdin || stat(spec, &st) == 0 ||
+                  dataio_hdf5_name(spec, NULL, NULL);
     int saved = errno;
     int rc = 0;
     if (from_stdin && strcmp(data_path, "-") == 0)
@@ -710,6 +718,47 @@ double cli_now(void)
 
 static int is_stdout(const char *path) { return strcmp(path, "-") == 0; }
 
+const char *cli_default_dataset(const char *flag, int integers)
+{
+    if (strcmp(flag, "--labels") == 0)
+        return "/labels";
+    if (strcmp(flag, "--proba") == 0)
+        return "/proba";
+    if (strcmp(flag, "--states") == 0)
+        return "/states";
+    if (integers) /* predict -o LABELS, hmm decode -o STATES */
+        return strcmp(g_command, "hmm") == 0 ? "/states" : "/labels";
+    return "/data";
+}
+
+/* The dataset an HDF5 output name gives, or the default its option
+ * surely has (NULL when that depends on what is written: -o). */
+static const char *known_dataset(const char *flag, const char *dataset)
+{
+    if (dataset)
+        return dataset;
+    if (strcmp(flag, "--labels") == 0 || strcmp(flag, "--proba") == 0 ||
+        strcmp(flag, "--states") == 0)
+        return cli_default_dataset(flag, 0);
+    return NULL;
+}
+
+/* Whether two output names write the same thing: the same file, or, for
+ * HDF5, the same dataset of one file (several datasets may share it). */
+static int same_output(const char *flag_a, const char *a, const char *flag_b,
+                       const char *b)
+{
+    size_t la = 0, lb = 0;
+    const char *da = NULL, *db = NULL;
+    if (!dataio_hdf5_name(a, &la, &da) || !dataio_hdf5_name(b, &lb, &db))
+        return strcmp(a, b) == 0;
+    if (la != lb || memcmp(a, b, la) != 0)
+        return 0;
+    da = known_dataset(flag_a, da);
+    db = known_dataset(flag_b, db);
+    return da && db && strcmp(da + strspn(da, "/"), db + strspn(db, "/")) == 0;
+}
+
 void cli_outputs_init(cli_outputs *o) { memset(o, 0, sizeof *o); }
 
 int cli_outputs_declare(cli_outputs *o, const char *flag, const char *path,
@@ -720,12 +769,24 @@ int cli_outputs_declare(cli_outputs *o, const char *flag, const char *path,
             return cli_error(EXIT_BAD_USAGE,
                              "%s and %s both write to standard output",
                              o->flag[i], flag);
-        if (strcmp(path, o->path[i]) == 0)
+        if (same_output(o->flag[i], o->path[i], flag, path))
             return cli_error(EXIT_BAD_USAGE, "%s and %s both write to '%s'",
                              o->flag[i], flag, path);
     }
     if (path[0] == '\0')
         return cli_error(EXIT_BAD_USAGE, "%s: empty file name", flag);
+    size_t file_len = 0;
+    const char *dataset = NULL;
+    if (dataio_hdf5_name(path, &file_len, &dataset)) {
+        if (!dataio_have_hdf5())
+            return cli_error(EXIT_BAD_USAGE, "%s: %.*s: this emgmm was built "
+                             "without HDF5 support (install libhdf5-dev and "
+                             "build again)", flag, (int)file_len, path);
+        if (dataset && strspn(dataset, "/") == strlen(dataset))
+            return cli_error(EXIT_BAD_USAGE, "%s: '%s': no dataset name "
+                             "after ':' (write %.*s:/path/to/dataset)", flag,
+                             path, (int)file_len, path);
+    }
     if (o->n >= CLI_MAX_OUTPUTS) /* a programming error, not a user's */
         return cli_error(EXIT_WORK_FAILED, "too many outputs");
     o->flag[o->n] = flag;
@@ -884,11 +945,22 @@ int cli_outputs_check(const cli_outputs *o)
         struct stat st;
         if (is_stdout(path))
             continue;
-        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        /* An HDF5 name's file: FILE.h5 of FILE.h5:/dataset. */
+        size_t file_len = strlen(path);
+        (void)dataio_hdf5_name(path, &file_len, NULL);
+        char *file = strndup(path, file_len);
+        if (file == NULL)
+            return cli_error(EXIT_WORK_FAILED, "out of memory");
+        const int is_dir = stat(file, &st) == 0 && S_ISDIR(st.st_mode);
+        free(file);
+        const char *slash = NULL;
+        for (size_t k = 0; k < file_len; k++)
+            if (path[k] == '/')
+                slash = path + k;
+        if (is_dir)
             return cli_error(EXIT_WORK_FAILED, "%s: cannot write '%s': %s",
                              o->flag[i], path, strerror(EISDIR));
         /* The folder that will hold the file and its temporary. */
-        const char *slash = strrchr(path, '/');
         size_t len = slash == NULL   ? 0
                      : slash == path ? 1 /* "/name": the root folder */
                                      : (size_t)(slash - path);
@@ -960,11 +1032,23 @@ void cli_outputs_free(cli_outputs *o)
     o->set = NULL;
 }
 
+int cli_text_output(const char *flag, const char *path)
+{
+    if (path != NULL && dataio_hdf5_name(path, NULL, NULL))
+        return cli_error(EXIT_BAD_USAGE, "%s: '%s': this output is text "
+                         "(JSON or SVG), not HDF5; give it another name",
+                         flag, path);
+    return 0;
+}
+
 int cli_write_stream(const cli_outputs *o, int index,
                      int (*writer)(FILE *f, const void *data),
                      const void *data)
 {
     const char *tmp = o->tmp[index];
+    int rc = cli_text_output(o->flag[index], o->path[index]);
+    if (rc != 0)
+        return rc;
     if (strcmp(tmp, "-") == 0) {
         if (writer(stdout, data) != 0 || ferror(stdout))
             return cli_error(EXIT_WORK_FAILED, "%s: standard output: "
@@ -1013,7 +1097,9 @@ int cli_write_labels(const cli_outputs *o, int index, const int32_t *labels,
                      size_t n)
 {
     char err[512] = "";
-    if (dataio_write_labels(o->tmp[index], labels, n, err, sizeof err) != 0)
+    if (dataio_write_labels_as(o->tmp[index],
+                               cli_default_dataset(o->flag[index], 1), labels,
+                               n, err, sizeof err) != 0)
         return cli_error(EXIT_WORK_FAILED, "%s: cannot write '%s': %s",
                          o->flag[index], o->path[index],
                          err[0] ? err : "write error");
@@ -1024,8 +1110,9 @@ int cli_write_matrix(const cli_outputs *o, int index, const double *a,
                      size_t rows, size_t cols)
 {
     char err[512] = "";
-    if (dataio_write_matrix(o->tmp[index], a, rows, cols, err, sizeof err) !=
-        0)
+    if (dataio_write_matrix_as(o->tmp[index],
+                               cli_default_dataset(o->flag[index], 0), a,
+                               rows, cols, err, sizeof err) != 0)
         return cli_error(EXIT_WORK_FAILED, "%s: cannot write '%s': %s",
                          o->flag[index], o->path[index],
                          err[0] ? err : "write error");

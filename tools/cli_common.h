@@ -41,6 +41,9 @@ int cli_error_always(int code, const char *fmt, ...) CLI_PRINTF(2, 3);
 /** Quiet: cli_error prints nothing. Ranks other than 0 of an MPI run are
  *  quiet, so that an error all of them meet is printed once. */
 void cli_set_quiet(int quiet);
+/** The command being run (argv[1]: "fit", "hmm", ...), set by main(): it
+ *  chooses the default dataset of some HDF5 outputs. */
+void cli_set_command(const char *name);
 
 /* ------------------------------------------------------------------ */
 /* Options                                                             */
@@ -244,6 +247,10 @@ int cli_outputs_commit(cli_outputs *o);
 /** Removes temporary files that were not committed; frees the set. */
 void cli_outputs_free(cli_outputs *o);
 
+/** A model file or a picture (`path`, named by option `flag`; NULL is
+ *  fine) cannot be an HDF5 name: EXIT_BAD_USAGE if it is. cli_write_stream
+ *  checks this too; a command calls it first to fail before the work. */
+int cli_text_output(const char *flag, const char *path);
 /** Writes output `index` with writer(f, data), which returns non-zero on
  *  failure (errors of the stream itself are checked here too); the file
  *  is flushed to disk before the set commits. EXIT_WORK_FAILED on
@@ -257,10 +264,18 @@ int cli_write_model(const cli_outputs *o, int index, const emgmm_model *m);
 /** Writes a hidden Markov model file to output `index`;
  *  EXIT_WORK_FAILED on failure. */
 int cli_write_hmm_model(const cli_outputs *o, int index, const emgmm_hmm *m);
-/** Writes labels (n) to output `index`; EXIT_WORK_FAILED on failure. */
+/** The dataset an HDF5 output named without one gets (FILE.h5 rather
+ *  than FILE.h5:/DATASET): /labels for --labels, /proba for --proba,
+ *  /states for --states; for another option (-o), /labels for labels
+ *  (predict) or /states for states (hmm decode) when `integers` is set,
+ *  else /data (sample, impute, hmm sample). */
+const char *cli_default_dataset(const char *flag, int integers);
+/** Writes labels (n) to output `index` (an HDF5 name: int32, the dataset
+ *  of cli_default_dataset); EXIT_WORK_FAILED on failure. */
 int cli_write_labels(const cli_outputs *o, int index, const int32_t *labels,
                      size_t n);
-/** Writes a rows x cols matrix to output `index`. */
+/** Writes a rows x cols matrix to output `index` (an HDF5 name: float64,
+ *  the dataset of cli_default_dataset). */
 int cli_write_matrix(const cli_outputs *o, int index, const double *a,
                      size_t rows, size_t cols);
 

@@ -83,7 +83,10 @@ static void fit_help(FILE *f)
         "\n"
         "Fits a Gaussian mixture to DATA by Expectation-Maximisation and writes\n"
         "the model as JSON. DATA is a .npy file, a CSV/TSV file (optional header\n"
-        "row), raw little-endian float64 with --shape, or - for standard input.\n"
+        "row), raw little-endian float64 with --shape, - for standard input,\n"
+        "or an HDF5 dataset, FILE.h5:/path/to/dataset (FILE.h5 alone: its only\n"
+        "2-D dataset; float64 or float32). Under mpirun each process reads\n"
+        "only its block of rows of a .npy, raw or HDF5 file.\n"
         "\n"
         "Model and algorithm:\n"
         "  -k, --n-components K   number of components, >= 1 (required unless\n"
@@ -140,8 +143,10 @@ static void fit_help(FILE *f)
         "                         evenly spaced rows. Not with --missing,\n"
         "                         --weights, --labels, --proba or --n-init > 1\n"
         "\n"
-        "Output (a file name ending in .npy is written as .npy, else CSV;\n"
-        "- is standard output; files appear only if everything succeeds):\n"
+        "Output (a file name ending in .npy is written as .npy, one ending in\n"
+        ".h5 or .hdf5 as an HDF5 dataset (FILE.h5:/name, else /labels and\n"
+        "/proba; one file may take both), else CSV; - is standard output;\n"
+        "files appear only if everything succeeds):\n"
         "  -o, --output MODEL     write the model JSON to MODEL (default:\n"
         "                         standard output, unless --json or another\n"
         "                         output uses it)\n"
@@ -621,7 +626,7 @@ typedef struct fit_results {
     size_t n;
     long long n_missing;
     double seconds;
-    int labels_written; /* each rank wrote its rows (a .npy under mpirun) */
+    int labels_written; /* each rank wrote its rows (.npy, HDF5; mpirun) */
     int proba_written;
 } fit_results;
 
@@ -711,22 +716,28 @@ static int collect_results(const emgmm_model *m, const dataio_matrix *x,
     return cli_mpi_max(rc);
 }
 
-/* A .npy output written by every rank under mpirun: rank 0 creates the
- * temporary file with the whole array's header and size, then each rank
- * writes its rows at their place (no rank holds all of them). */
-static int write_shared_npy(const cli_outputs *o, int index, const char *flag,
-                            const char *final_path, const void *rows,
-                            size_t n_rows, size_t cols, int int32,
-                            size_t first_row, size_t total_rows)
+/* A .npy or HDF5 output written by every rank under mpirun: rank 0
+ * creates the temporary file with the whole array's header and size (the
+ * whole dataset), then each rank writes its rows at their place (no rank
+ * holds all of them): at once into a .npy, one rank after the other into
+ * HDF5 (the serial library: one writer at a time). */
+static int write_shared_rows(const cli_outputs *o, int index,
+                             const char *flag, const char *final_path,
+                             const void *rows, size_t n_rows, size_t cols,
+                             int int32, size_t first_row, size_t total_rows)
 {
     char path[4096] = "", err[512] = "";
+    const int hdf5 = dataio_hdf5_name(final_path, NULL, NULL);
+    const char *dataset = cli_default_dataset(flag, int32);
     double offset = 0.0;
     int rc = 0;
     if (cli_mpi_rank() == 0) {
         size_t at = 0;
         snprintf(path, sizeof path, "%s", cli_outputs_tmp(o, index));
-        if (dataio_npy_create(path, total_rows, cols, int32, &at, err,
-                              sizeof err) != 0)
+        if ((hdf5 ? dataio_h5_create(path, dataset, total_rows, cols, int32,
+                                     err, sizeof err)
+                  : dataio_npy_create(path, total_rows, cols, int32, &at,
+                                      err, sizeof err)) != 0)
             rc = cli_error(EXIT_WORK_FAILED, "%s: cannot write '%s': %s",
                            flag, final_path, err);
         offset = (double)at;
@@ -736,18 +747,34 @@ static int write_shared_npy(const cli_outputs *o, int index, const char *flag,
     if (cli_mpi_bcast_string(path, sizeof path) != 0 ||
         cli_mpi_allreduce(&offset, 1, NULL) != 0)
         rc = cli_error(EXIT_WORK_FAILED, "%s: MPI failed", flag);
-    if (rc == 0 && dataio_npy_write_rows(path, (size_t)offset, first_row, rows,
-                                         n_rows, cols, int32, err,
-                                         sizeof err) != 0)
-        rc = cli_error_always(EXIT_WORK_FAILED, "%s: cannot write '%s': %s",
-                              flag, final_path, err);
-    return cli_mpi_max(rc);
+    if ((rc = cli_mpi_max(rc)) != 0)
+        return rc;
+    if (!hdf5) {
+        if (dataio_npy_write_rows(path, (size_t)offset, first_row, rows,
+                                  n_rows, cols, int32, err, sizeof err) != 0)
+            rc = cli_error_always(EXIT_WORK_FAILED, "%s: cannot write '%s': "
+                                  "%s", flag, final_path, err);
+        return cli_mpi_max(rc);
+    }
+    /* Every rank takes part in each turn (cli_mpi_max is collective, and
+     * ends the turn for all). */
+    for (int turn = 0; turn < cli_mpi_size() && rc == 0; turn++) {
+        if (turn == cli_mpi_rank() &&
+            dataio_h5_write_rows(path, dataset, first_row, rows, n_rows,
+                                 cols, int32, err, sizeof err) != 0)
+            rc = cli_error_always(EXIT_WORK_FAILED, "%s: cannot write '%s': "
+                                  "%s", flag, final_path, err);
+        rc = cli_mpi_max(rc);
+    }
+    return rc;
 }
 
-static int is_npy_name(const char *path)
+/* Outputs every rank writes its rows of: .npy and HDF5. */
+static int is_shared_name(const char *path)
 {
     size_t n = strlen(path);
-    return n > 4 && strcmp(path + n - 4, ".npy") == 0;
+    return (n > 4 && strcmp(path + n - 4, ".npy") == 0) ||
+           dataio_hdf5_name(path, NULL, NULL);
 }
 
 /* ---- under mpirun ---------------------------------------------------- */
@@ -930,7 +957,10 @@ int cmd_fit(int argc, char **argv)
     }
 
     /* Usage checks on the outputs come before any work. */
-    if (root && a.out != NULL)
+    rc = cli_text_output("-o", a.out);
+    if (rc == 0)
+        rc = cli_text_output("--trace", a.trace);
+    if (root && rc == 0 && a.out != NULL)
         rc = cli_outputs_declare(&out, "-o", a.out, &idx[0]);
     if (root && rc == 0 && a.json)
         rc = cli_outputs_declare(&out, "--json", "-", &idx[3]);
@@ -1065,11 +1095,12 @@ int cmd_fit(int argc, char **argv)
             int32_t *labels = NULL, *my_labels = NULL;
             double *proba = NULL, *my_proba = NULL;
             fit_results res = {NULL, NULL, total_rows, -1, seconds, 0, 0};
-            /* Under mpirun each rank writes its own rows of a .npy. */
+            /* Under mpirun each rank writes its own rows of a .npy or
+             * an HDF5 dataset. */
             res.labels_written = distributed && a.labels &&
-                                 is_npy_name(a.labels);
+                                 is_shared_name(a.labels);
             res.proba_written = distributed && a.proba &&
-                                is_npy_name(a.proba);
+                                is_shared_name(a.proba);
             rc = collect_results(model, &x, a.labels != NULL,
                                  a.proba != NULL, res.labels_written,
                                  res.proba_written, p.missing, &my_labels,
@@ -1080,11 +1111,11 @@ int cmd_fit(int argc, char **argv)
                 rc = cli_outputs_open(&out);
             rc = cli_mpi_max(rc);
             if (rc == 0 && res.labels_written)
-                rc = write_shared_npy(&out, idx[1], "--labels", a.labels,
+                rc = write_shared_rows(&out, idx[1], "--labels", a.labels,
                                       my_labels, x.rows, 0, 1, first_row,
                                       total_rows);
             if (rc == 0 && res.proba_written)
-                rc = write_shared_npy(&out, idx[2], "--proba", a.proba,
+                rc = write_shared_rows(&out, idx[2], "--proba", a.proba,
                                       my_proba, x.rows,
                                       emgmm_n_components(model), 0,
                                       first_row, total_rows);

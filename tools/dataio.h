@@ -1,6 +1,7 @@
 /*
- * Data files for the command line: readers for .npy, CSV/TSV and raw
- * float64, writers for .npy and CSV, and all-or-nothing output files.
+ * Data files for the command line: readers for .npy, CSV/TSV, raw float64
+ * and HDF5, writers for .npy, CSV and HDF5, and all-or-nothing output
+ * files.
  *
  * Kept out of the library on purpose: the library takes arrays, the
  * program deals with files. Tests link this code directly.
@@ -36,9 +37,26 @@ typedef struct dataio_read_options {
 } dataio_read_options;
 
 /**
+ * HDF5 names: a path whose file name ends in .h5 or .hdf5 (any case),
+ * optionally followed by ':' and a dataset, "run.h5:/group/x" (the first
+ * such extension followed by ':' or the end of the path ends the file
+ * name). Returns 1 for such a name, with *file_len the length of the
+ * file name and *dataset what follows the ':' (NULL without one); 0
+ * otherwise. Either pointer may be NULL.
+ */
+int dataio_hdf5_name(const char *path, size_t *file_len,
+                     const char **dataset);
+
+/** 1 when this build reads and writes HDF5 (Meson found libhdf5), else 0:
+ *  then every HDF5 name is an error that says so. */
+int dataio_have_hdf5(void);
+
+/**
  * Reads a 2-D matrix from `path` ("-" = standard input). The format is
- * raw float64 when options->raw_rows/raw_cols are set, .npy when the
- * content starts with the .npy magic string, else delimited text:
+ * raw float64 when options->raw_rows/raw_cols are set, HDF5 for an HDF5
+ * name (see dataio_hdf5_name) or a file that starts with the HDF5
+ * signature, .npy when the content starts with the .npy magic string,
+ * else delimited text:
  *  - separator detected from the first data line: tab, ',', ';', or runs
  *    of spaces;
  *  - a first line with any field that is not a number is a header;
@@ -47,6 +65,11 @@ typedef struct dataio_read_options {
  * 1-D (read as one column) or 2-D. Values must be finite: infinity is an
  * error naming the row and column, and so are NaN and an empty CSV cell
  * (missing values) unless options->allow_missing is set.
+ * HDF5: the dataset named after the ':', else the file's only 2-D dataset
+ * (or, with none, its only 1-D one); several are an error that lists
+ * them. Float64 or float32 values (widened to double), 1-D (one column)
+ * or 2-D, contiguous or chunked, with any filter the library has (gzip,
+ * shuffle, fletcher32, ...); messages name "FILE:/DATASET".
  * A file with no data rows, or zero columns, is an error.
  */
 int dataio_read_matrix(const char *path, const dataio_read_options *options,
@@ -67,7 +90,8 @@ int dataio_read_matrix_named(const char *path,
 /**
  * The same, for one process of several: reads only rows
  * [N*part/parts, N*(part+1)/parts) of the N in the file (row-major .npy
- * and raw data in a regular file are read at their offset; other inputs
+ * and raw data in a regular file are read at their offset, an HDF5
+ * dataset as a hyperslab of those rows; other inputs
  * are read whole and the block kept). *first_row and *total_rows (when
  * not NULL) receive the block's first row and N. Messages give row
  * numbers in the whole file. A block may be empty (N < parts).
@@ -106,7 +130,9 @@ void dataio_map_close(dataio_map *m);
  * Reads the lengths of sequences (emgmm hmm --lengths) from `path` ("-" =
  * standard input): a .npy array of integers (any integer dtype, or float
  * values that are whole numbers), 1-D or with one row or one column; or
- * text with one integer a line (blank lines are skipped). Every length
+ * text with one integer a line (blank lines are skipped); or an HDF5
+ * dataset of integers or whole floats (FILE.h5:/lengths, or the file's
+ * only 1-D dataset), 1-D or one row or column. Every length
  * must be a whole number >= 1; messages name the line and column (text)
  * or the element (.npy). *lengths (*n values) and, when lines is not
  * NULL, *lines (the 1-based line of each value in a text file; NULL for
@@ -119,15 +145,30 @@ int dataio_read_lengths(const char *path, size_t **lengths, size_t **lines,
 void dataio_matrix_free(dataio_matrix *m);
 
 /** Writes rows x cols doubles: .npy ('<f8', C order) when `path` ends in
- *  ".npy", else CSV with 17 significant digits. "-" = standard output
- *  (CSV). */
+ *  ".npy", an HDF5 float64 dataset (rows x cols, contiguous) for an HDF5
+ *  name (the dataset after ':', else "/data"), else CSV with 17
+ *  significant digits. "-" = standard output (CSV).
+ *  HDF5: a file that is missing, empty or not HDF5 is created; an HDF5
+ *  file gets the dataset added (an error if it has one of that name; the
+ *  output set below always hands out a new, empty file). */
 int dataio_write_matrix(const char *path, const double *a, size_t rows,
                         size_t cols, char *err, size_t errlen);
+/** The same, with `dataset` (NULL: "/data") for an HDF5 name without
+ *  one. */
+int dataio_write_matrix_as(const char *path, const char *dataset,
+                           const double *a, size_t rows, size_t cols,
+                           char *err, size_t errlen);
 
-/** Writes n labels: .npy ('<i4') when `path` ends in ".npy", else one
- *  integer a line. "-" = standard output. */
+/** Writes n labels: .npy ('<i4') when `path` ends in ".npy", an HDF5 int32
+ *  dataset of n values for an HDF5 name (the dataset after ':', else
+ *  "/labels"), else one integer a line. "-" = standard output. */
 int dataio_write_labels(const char *path, const int32_t *labels, size_t n,
                         char *err, size_t errlen);
+/** The same, with `dataset` (NULL: "/labels") for an HDF5 name without
+ *  one. */
+int dataio_write_labels_as(const char *path, const char *dataset,
+                           const int32_t *labels, size_t n, char *err,
+                           size_t errlen);
 
 /*
  * One .npy array written by several processes (fit under mpirun): one
@@ -143,11 +184,26 @@ int dataio_npy_write_rows(const char *path, size_t data_offset,
                           size_t cols, int int32, char *err, size_t errlen);
 
 /*
+ * The same for an HDF5 dataset (`path` an HDF5 name; `dataset` stands
+ * for a missing dataset part): one process creates the dataset with its
+ * whole shape (the file as dataio_write_matrix does), then the processes
+ * write their rows one after the other (serial HDF5: never two at once).
+ */
+int dataio_h5_create(const char *path, const char *dataset, size_t rows,
+                     size_t cols, int int32, char *err, size_t errlen);
+int dataio_h5_write_rows(const char *path, const char *dataset,
+                         size_t first_row, const void *rows, size_t n_rows,
+                         size_t cols, int int32, char *err, size_t errlen);
+
+/*
  * All-or-nothing outputs. Each output is first written to a temporary
  * file in the same folder as its final name; outputs_commit renames them
  * all into place, outputs_abort removes them all. So a failure never
  * leaves a partial file, and an existing file is only replaced by a
  * complete one. "-" (standard output) is passed through untouched.
+ * HDF5 names (FILE.h5:/DATASET): the temporary stands for FILE, and
+ * several outputs may name the same file (with different datasets, or
+ * none): they share one temporary file, each adding its dataset.
  */
 typedef struct dataio_outputs dataio_outputs;
 
@@ -155,7 +211,8 @@ typedef struct dataio_outputs dataio_outputs;
 dataio_outputs *outputs_new(void);
 /**
  * Reserves a temporary path for `final_path` and stores it in *tmp_path
- * (owned by the set; "-" gives back "-"). The caller writes the complete
+ * (owned by the set; "-" gives back "-"; for an HDF5 name, the temporary
+ * file followed by the same ":DATASET"). The caller writes the complete
  * content there (with dataio_write_* or emgmm_save).
  */
 int outputs_add(dataio_outputs *set, const char *final_path,

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "dataio.h"
+
 #if defined(__GNUC__) || defined(__clang__)
 #define DATAIO_PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
 #else
@@ -13,5 +15,23 @@
 /* Formats the one-line message into err (errlen bytes); NULL err is fine. */
 void dataio_set_error(char *err, size_t errlen, const char *fmt, ...)
     DATAIO_PRINTF_LIKE(3, 4);
+
+/* HDF5 (dataio_hdf5.c). `path` is FILE[:DATASET] as dataio_hdf5_name
+ * splits it: file_len is the length of FILE, dataset what follows the
+ * ':' (NULL without one: then the file's only 2-D dataset, or only 1-D
+ * one for lengths). Messages as in dataio.h, naming "FILE:/DATASET". */
+int dataio_h5_read_matrix(const char *path, size_t file_len,
+                          const char *dataset, int allow_missing,
+                          size_t part, size_t parts, dataio_matrix *out,
+                          size_t *first_row, size_t *total_rows, char *err,
+                          size_t errlen);
+int dataio_h5_read_lengths(const char *path, size_t file_len,
+                           const char *dataset, size_t **lengths, size_t *n,
+                           char *err, size_t errlen);
+/* Writes rows x cols doubles, or rows int32 (int32 set, cols 0), as the
+ * dataset `path` names, else default_dataset ("/data" when NULL). */
+int dataio_h5_write(const char *path, const char *default_dataset,
+                    const void *a, size_t rows, size_t cols, int int32,
+                    char *err, size_t errlen);
 
 #endif

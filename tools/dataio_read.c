@@ -1,6 +1,7 @@
 /*
  * Readers for the program's data files: .npy, delimited text (CSV, TSV,
- * ';' or space separated) and raw little-endian float64.
+ * ';' or space separated) and raw little-endian float64; HDF5 is handed
+ * to dataio_hdf5.c.
  *
  * All input goes through one buffered reader, so the format can be told
  * from the first bytes even on standard input, which cannot seek back.
@@ -423,6 +424,14 @@ static int read_raw(reader *r, size_t rows, size_t cols, dataio_matrix *out,
 /* ---- .npy ------------------------------------------------------------- */
 
 static const unsigned char NPY_MAGIC[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+/* An HDF5 file's signature (at its start, unless it has a user block). */
+static const unsigned char HDF5_MAGIC[8] = {0x89, 'H', 'D', 'F',
+                                            '\r', '\n', 0x1a, '\n'};
+
+static bool starts_with(reader *r, const unsigned char *magic, size_t n)
+{
+    return reader_ensure(r, n) >= n && memcmp(r->buf + r->pos, magic, n) == 0;
+}
 
 /* A cursor over the header text, a Python dict literal such as
  *   {'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }     */
@@ -1068,9 +1077,47 @@ static int read_matrix(const char *path, const dataio_read_options *options,
                 raw_cols);
         return -1;
     }
+    size_t h5_len = 0;
+    const char *h5_dataset = NULL;
+    bool hdf5 = dataio_hdf5_name(path, &h5_len, &h5_dataset);
     reader r;
-    if (reader_open(&r, path, err, errlen) != 0)
-        return -1;
+    if (!hdf5) {
+        if (reader_open(&r, path, err, errlen) != 0)
+            return -1;
+        /* An HDF5 file of another name is known by its signature. */
+        hdf5 = raw_rows == 0 && starts_with(&r, HDF5_MAGIC,
+                                            sizeof HDF5_MAGIC);
+        if (hdf5 && r.is_stdin) {
+            reader_close(&r);
+            dataio_set_error(err, errlen, "<stdin>: HDF5 data cannot be read "
+                             "from standard input; name the file");
+            return -1;
+        }
+        if (hdf5) {
+            reader_close(&r);
+            h5_len = strlen(path);
+        }
+    }
+    if (hdf5) {
+        if (raw_rows > 0) {
+            dataio_set_error(err, errlen, "%.*s: --shape is for raw float64 "
+                             "data, not HDF5", (int)h5_len, path);
+            return -1;
+        }
+        size_t first = 0, total = 0;
+        const size_t p = parts > 1 && part < parts ? part : 0;
+        const size_t q = parts > 1 && part < parts ? parts : 1;
+        int rc = dataio_h5_read_matrix(path, h5_len, h5_dataset,
+                                       options && options->allow_missing, p,
+                                       q, out, &first, &total, err, errlen);
+        if (rc != 0)
+            memset(out, 0, sizeof *out);
+        if (first_row)
+            *first_row = rc == 0 ? first : 0;
+        if (total_rows)
+            *total_rows = rc == 0 ? total : 0;
+        return rc;
+    }
     r.allow_missing = options && options->allow_missing;
     r.part = parts > 1 && part < parts ? part : 0;
     r.parts = parts > 1 && part < parts ? parts : 1;
@@ -1160,6 +1207,13 @@ int dataio_map_open(const char *path, const dataio_read_options *options,
                     dataio_shape *shape, char *err, size_t errlen)
 {
     *out = NULL;
+    size_t h5_len = 0;
+    if (dataio_hdf5_name(path, &h5_len, NULL)) {
+        dataio_set_error(err, errlen, "%.*s: --stream reads .npy or raw "
+                         "float64 files, not HDF5 (leave out --stream)",
+                         (int)h5_len, path);
+        return -1;
+    }
     reader r;
     if (reader_open(&r, path, err, errlen) != 0)
         return -1;
@@ -1178,6 +1232,11 @@ int dataio_map_open(const char *path, const dataio_read_options *options,
                memcmp(r.buf + r.pos, NPY_MAGIC, sizeof NPY_MAGIC) == 0) {
         if (npy_read_header(&r, &l, err, errlen) != 0)
             goto done;
+    } else if (starts_with(&r, HDF5_MAGIC, sizeof HDF5_MAGIC)) {
+        dataio_set_error(err, errlen, "%s: --stream reads .npy or raw "
+                         "float64 files, not HDF5 (leave out --stream)",
+                         r.name);
+        goto done;
     } else {
         dataio_set_error(err, errlen, "%s: --stream needs .npy or raw "
                 "(--shape) data, not text", r.name);
@@ -1502,16 +1561,27 @@ int dataio_read_lengths(const char *path, size_t **lengths, size_t **lines,
     *n = 0;
     if (lines)
         *lines = NULL;
+    size_t h5_len = 0;
+    const char *h5_dataset = NULL;
+    if (dataio_hdf5_name(path, &h5_len, &h5_dataset))
+        return dataio_h5_read_lengths(path, h5_len, h5_dataset, lengths, n,
+                                      err, errlen);
     reader r;
     if (reader_open(&r, path, err, errlen) != 0)
         return -1;
     length_list l = {NULL, NULL, 0, 0};
     int rc;
     if (reader_ensure(&r, sizeof NPY_MAGIC) >= sizeof NPY_MAGIC &&
-        memcmp(r.buf + r.pos, NPY_MAGIC, sizeof NPY_MAGIC) == 0)
+        memcmp(r.buf + r.pos, NPY_MAGIC, sizeof NPY_MAGIC) == 0) {
         rc = read_lengths_npy(&r, &l, err, errlen);
-    else
+    } else if (!r.is_stdin && starts_with(&r, HDF5_MAGIC,
+                                          sizeof HDF5_MAGIC)) {
+        reader_close(&r);
+        return dataio_h5_read_lengths(path, strlen(path), NULL, lengths, n,
+                                      err, errlen);
+    } else {
         rc = read_lengths_text(&r, &l, err, errlen);
+    }
     reader_close(&r);
     if (rc != 0) {
         free(l.value);

@@ -1,7 +1,8 @@
 /*
- * Writers for the program's array outputs (.npy or CSV) and the
- * all-or-nothing output set: every output is written to a temporary file
- * next to its final name and renamed into place only once all succeeded.
+ * Writers for the program's array outputs (.npy, CSV, or HDF5 through
+ * dataio_hdf5.c) and the all-or-nothing output set: every output is
+ * written to a temporary file next to its final name and renamed into
+ * place only once all succeeded.
  */
 #include "dataio.h"
 #include "dataio_private.h"
@@ -184,11 +185,26 @@ static void text_int32s(out_file *f, const int32_t *a, size_t n)
 int dataio_write_matrix(const char *path, const double *a, size_t rows,
                         size_t cols, char *err, size_t errlen)
 {
+    return dataio_write_matrix_as(path, NULL, a, rows, cols, err, errlen);
+}
+
+int dataio_write_matrix_as(const char *path, const char *dataset,
+                           const double *a, size_t rows, size_t cols,
+                           char *err, size_t errlen)
+{
     if (err && errlen)
         err[0] = '\0';
     if (!path || (!a && rows && cols) || (cols && rows > SIZE_MAX / cols)) {
         dataio_set_error(err, errlen, "dataio_write_matrix: invalid arguments");
         return -1;
+    }
+    if (dataio_hdf5_name(path, NULL, NULL)) {
+        if (cols == 0) {
+            dataio_set_error(err, errlen, "%s: a matrix of no columns", path);
+            return -1;
+        }
+        return dataio_h5_write(path, dataset ? dataset : "/data", a, rows,
+                               cols, 0, err, errlen);
     }
     out_file f;
     if (out_open(&f, path, err, errlen) != 0)
@@ -208,12 +224,22 @@ int dataio_write_matrix(const char *path, const double *a, size_t rows,
 int dataio_write_labels(const char *path, const int32_t *labels, size_t n,
                         char *err, size_t errlen)
 {
+    return dataio_write_labels_as(path, NULL, labels, n, err, errlen);
+}
+
+int dataio_write_labels_as(const char *path, const char *dataset,
+                           const int32_t *labels, size_t n, char *err,
+                           size_t errlen)
+{
     if (err && errlen)
         err[0] = '\0';
     if (!path || (!labels && n)) {
         dataio_set_error(err, errlen, "dataio_write_labels: invalid arguments");
         return -1;
     }
+    if (dataio_hdf5_name(path, NULL, NULL))
+        return dataio_h5_write(path, dataset ? dataset : "/labels", labels, n,
+                               0, 1, err, errlen);
     out_file f;
     if (out_open(&f, path, err, errlen) != 0)
         return -1;
@@ -318,8 +344,16 @@ int dataio_npy_write_rows(const char *path, size_t data_offset,
 /* ---- All-or-nothing output set ---------------------------------------- */
 
 typedef struct output_entry {
-    char *final_path;
-    char *tmp_path;
+    char *final_path;  /* the file (an HDF5 name without its dataset) */
+    char *tmp_path;    /* its temporary file (NULL when shared) */
+    /* What the writer is handed: the temporary file, followed by the
+     * HDF5 name's ":DATASET" when there is one. */
+    char *write_path;
+    char *dataset;     /* HDF5: in the name given, after ':', or NULL */
+    bool hdf5;
+    /* Writes into the temporary file of an earlier output that names the
+     * same HDF5 file: that one is renamed and removed. */
+    bool shared;
     /* Not a regular file (/dev/null, a pipe): written in place, as a
      * rename would replace the device or pipe itself. */
     bool direct;
@@ -394,6 +428,32 @@ static char *create_temp(const char *final_path, const struct stat *old,
     return tmp;
 }
 
+static void entry_free(output_entry *e)
+{
+    free(e->final_path);
+    free(e->tmp_path);
+    free(e->write_path);
+    free(e->dataset);
+}
+
+/* The same dataset: "x" and "/x" are one. */
+static bool same_dataset(const char *a, const char *b)
+{
+    return a && b && strcmp(a + strspn(a, "/"), b + strspn(b, "/")) == 0;
+}
+
+/* tmp followed by ":dataset" (dataset not NULL), malloc'd. */
+static char *with_dataset(const char *tmp, const char *dataset)
+{
+    if (!dataset)
+        return copy_string(tmp);
+    size_t n = strlen(tmp) + strlen(dataset) + 2;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s:%s", tmp, dataset);
+    return s;
+}
+
 static int reserve_entry(dataio_outputs *set)
 {
     if (set->n < set->cap)
@@ -422,45 +482,82 @@ int outputs_add(dataio_outputs *set, const char *final_path,
         *tmp_path = "-";
         return 0;
     }
+    const char *named = final_path; /* as given, for messages */
+    size_t file_len = strlen(final_path);
+    const char *dataset = NULL;
+    const bool hdf5 = dataio_hdf5_name(final_path, &file_len, &dataset);
+    if (reserve_entry(set) != 0) {
+        dataio_set_error(err, errlen, "%s: out of memory", named);
+        return -1;
+    }
+    output_entry e = {strndup(final_path, file_len), NULL, NULL,
+                      dataset ? copy_string(dataset) : NULL, hdf5, false,
+                      false, false};
+    if (!e.final_path || (dataset && !e.dataset)) {
+        dataio_set_error(err, errlen, "%s: out of memory", named);
+        entry_free(&e);
+        return -1;
+    }
+    final_path = e.final_path;
+    const output_entry *owner = NULL;
     for (size_t k = 0; k < set->n; k++) {
-        if (strcmp(set->items[k].final_path, final_path) == 0) {
-            dataio_set_error(err, errlen, "%s: named as two different outputs",
-                    final_path);
-            return -1;
+        const output_entry *o = &set->items[k];
+        if (strcmp(o->final_path, final_path) != 0)
+            continue;
+        /* Datasets of one HDF5 file share its temporary file. */
+        if (hdf5 && o->hdf5 && !same_dataset(o->dataset, dataset)) {
+            if (!o->shared)
+                owner = o;
+            continue;
         }
+        dataio_set_error(err, errlen, "%s: named as two different outputs",
+                named);
+        entry_free(&e);
+        return -1;
     }
     struct stat st;
     bool exists = stat(final_path, &st) == 0;
-    if (exists && S_ISDIR(st.st_mode)) {
-        dataio_set_error(err, errlen, "%s: is a directory", final_path);
+    const char *problem = NULL;
+    if (exists && S_ISDIR(st.st_mode))
+        problem = "is a directory";
+    else if (file_len == 0 || final_path[file_len - 1] == '/')
+        problem = "not a file name";
+    if (problem) {
+        dataio_set_error(err, errlen, "%s: %s", final_path, problem);
+        entry_free(&e);
         return -1;
     }
-    size_t n = strlen(final_path);
-    if (final_path[n - 1] == '/') {
-        dataio_set_error(err, errlen, "%s: not a file name", final_path);
-        return -1;
-    }
-    if (reserve_entry(set) != 0) {
-        dataio_set_error(err, errlen, "%s: out of memory", final_path);
-        return -1;
-    }
-    output_entry e = {copy_string(final_path), NULL, false, false};
-    if (!e.final_path) {
-        dataio_set_error(err, errlen, "%s: out of memory", final_path);
-        return -1;
-    }
-    e.direct = exists && !S_ISREG(st.st_mode);
-    e.tmp_path = e.direct ? copy_string(final_path)
-                          : create_temp(final_path, exists ? &st : NULL, err,
-                                        errlen);
-    if (!e.tmp_path) {
-        if (e.direct)
-            dataio_set_error(err, errlen, "%s: out of memory", final_path);
-        free(e.final_path);
-        return -1;
+    if (owner) {
+        e.shared = true;
+        e.direct = owner->direct;
+        e.write_path = with_dataset(owner->tmp_path, dataset);
+        if (!e.write_path) {
+            dataio_set_error(err, errlen, "%s: out of memory", named);
+            entry_free(&e);
+            return -1;
+        }
+    } else {
+        e.direct = exists && !S_ISREG(st.st_mode);
+        e.tmp_path = e.direct ? copy_string(final_path)
+                              : create_temp(final_path, exists ? &st : NULL,
+                                            err, errlen);
+        if (!e.tmp_path) {
+            if (e.direct)
+                dataio_set_error(err, errlen, "%s: out of memory", named);
+            entry_free(&e);
+            return -1;
+        }
+        e.write_path = with_dataset(e.tmp_path, dataset);
+        if (!e.write_path) {
+            dataio_set_error(err, errlen, "%s: out of memory", named);
+            if (!e.direct)
+                unlink(e.tmp_path);
+            entry_free(&e);
+            return -1;
+        }
     }
     set->items[set->n++] = e;
-    *tmp_path = e.tmp_path;
+    *tmp_path = e.write_path;
     return 0;
 }
 
@@ -474,7 +571,7 @@ int outputs_commit(dataio_outputs *set, char *err, size_t errlen)
     }
     for (size_t k = 0; k < set->n; k++) {
         output_entry *e = &set->items[k];
-        if (e->committed || e->direct)
+        if (e->committed || e->direct || e->shared)
             continue;
         if (rename(e->tmp_path, e->final_path) != 0) {
             dataio_set_error(err, errlen, "%s: cannot rename %s onto it: %s",
@@ -492,10 +589,9 @@ void outputs_free(dataio_outputs *set)
         return;
     for (size_t k = 0; k < set->n; k++) {
         output_entry *e = &set->items[k];
-        if (!e->committed && !e->direct)
+        if (!e->committed && !e->direct && !e->shared)
             unlink(e->tmp_path);
-        free(e->tmp_path);
-        free(e->final_path);
+        entry_free(e);
     }
     free(set->items);
     free(set);

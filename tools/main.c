@@ -60,10 +60,12 @@ static void usage(FILE *f)
         "            --help'\n"
         "\n"
         "DATA is .npy, CSV/TSV (optional header row), raw float64 with\n"
-        "--shape N,D, or - for standard input. Missing values (NaN, or an\n"
-        "empty CSV cell) are accepted with --missing by fit, select, predict\n"
-        "and score, and by impute. 'emgmm COMMAND --help' explains each\n"
-        "command's options and defaults.\n"
+        "--shape N,D, - for standard input, or an HDF5 dataset,\n"
+        "FILE.h5:/path/to/dataset (FILE.h5 alone: its only 2-D dataset);\n"
+        "outputs named .h5 or .hdf5 are written as HDF5 datasets. Missing\n"
+        "values (NaN, or an empty CSV cell) are accepted with --missing by\n"
+        "fit, select, predict and score, and by impute. 'emgmm COMMAND\n"
+        "--help' explains each command's options and defaults.\n"
         "\n"
         "Exit status: 0 success; 1 the work failed (singular covariance, no\n"
         "convergence with --require-converged, an unwritable output); 2 bad\n"
@@ -94,6 +96,7 @@ static int dispatch(int argc, char **argv)
         printf("emgmm %s\n", emgmm_version());
         return 0;
     }
+    cli_set_command(cmd);
     if (strcmp(cmd, "fit") == 0)
         return cmd_fit(argc - 1, argv + 1);
     if (strcmp(cmd, "hmm") == 0 && argc > 2 && strcmp(argv[2], "fit") == 0)
