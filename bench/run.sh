@@ -1,28 +1,35 @@
 #!/bin/sh
 # The whole benchmark in one command, from the repository root or anywhere:
 #
-#   bench/run.sh            full run (under 20 minutes on 2 cores); writes
+#   bench/run.sh            full run (under 25 minutes on 2 cores); writes
 #                           bench/results-latest.md, bench/results-latest.json,
-#                           bench/scaling.svg and bench/results-missing.md,
-#                           and prints the Markdown
+#                           bench/scaling.svg, bench/results-missing.md and
+#                           bench/results-hmm.{md,json}, and prints the
+#                           Markdown
 #   bench/run.sh --quick    tiny sizes of every part (about a minute), a smoke
 #                           test; writes into BUILD/bench-quick/ instead
+#   bench/run.sh --only hmm emgmm's HMM against hmmlearn 0.3.3 alone (about
+#                           7 minutes): bench/results-hmm.{md,json}
 #
 # Options: --no-install (do not try to apt-get install missing peers),
 #          --build-dir DIR (default build-bench), --data-dir DIR (default
 #          $TMPDIR/emgmm-bench-data: a cache of the generated data sets,
-#          reused while bench/make_data.py is unchanged; the full run keeps
-#          about 1.4 GB there), --only PARTS (comma-separated: dgemm, peers,
-#          align, scaling, ops, rss, threads, missing), --out-dir DIR
-#          (where the results go instead, e.g. for a partial run that must
-#          not replace the full run's files).
+#          reused while bench/make_data.py and bench/make_hmm_data.py are
+#          unchanged; the full run keeps about 1.5 GB there), --only PARTS
+#          (comma-separated: dgemm, peers, align, scaling, ops, rss,
+#          threads, missing, hmm), --out-dir DIR (where the results go
+#          instead, e.g. for a partial run that must not replace the full
+#          run's files).
 #
 # Steps: bench/install-peers.sh (missing Debian packages; a peer that is
 # still missing is reported as "missing" in the tables), meson setup and
-# compile of bench_emgmm, bench_missing and dgemm_rate in the build folder,
-# then bench/bench.py (which also compiles the Armadillo and OpenCV
-# drivers), then bench_missing (the cost of an EM iteration by missing
-# fraction, about 3 minutes; it makes its own data).
+# compile of bench_emgmm, bench_missing, bench_hmm and dgemm_rate in the
+# build folder, then bench/bench.py (which also compiles the Armadillo and
+# OpenCV drivers), then bench_missing (the cost of an EM iteration by
+# missing fraction, about 3 minutes; it makes its own data), then
+# bench/hmm_bench.py (hmmlearn, which Debian does not package, is built
+# from ../shared/peers into BUILD/hmmlearn by its build-hmmlearn.sh; where
+# that folder or script is absent, the hmmlearn rows say "missing").
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -82,7 +89,7 @@ if [ -n "$(git status --porcelain -- src include 2>/dev/null)" ]; then
     commit="$commit+changes"
 fi
 meson compile -C "$build" bench/bench_emgmm bench/bench_missing \
-    bench/dgemm_rate >/dev/null
+    bench/bench_hmm bench/dgemm_rate >/dev/null
 
 if [ -n "$quick" ]; then
     out="$build/bench-quick"
@@ -95,17 +102,20 @@ if [ -n "$out_dir" ]; then
     out=$out_dir
 fi
 
-# "missing" is bench_missing's part; the others are bench.py's.
+# "missing" is bench_missing's part, "hmm" hmm_bench.py's; the others are
+# bench.py's.
 missing=1
+hmm=1
 bench_parts=""
 if [ -n "$only" ]; then
     missing=""
+    hmm=""
     for part in $(echo "$only" | tr ',' ' '); do
-        if [ "$part" = missing ]; then
-            missing=1
-        else
-            bench_parts="${bench_parts:+$bench_parts,}$part"
-        fi
+        case "$part" in
+            missing) missing=1 ;;
+            hmm) hmm=1 ;;
+            *) bench_parts="${bench_parts:+$bench_parts,}$part" ;;
+        esac
     done
 fi
 
@@ -139,4 +149,20 @@ if [ -n "$missing" ]; then
     } >"$md"
     cat "$md"
     echo "run.sh: wrote $md" >&2
+fi
+
+if [ -n "$hmm" ]; then
+    hmmlearn=""
+    peers_script="$root/../shared/peers/build-hmmlearn.sh"
+    if [ -f "$peers_script" ]; then
+        hmmlearn=$(sh "$peers_script" "$build/hmmlearn") ||
+            { echo "run.sh: building hmmlearn failed; going on without" >&2
+              hmmlearn=""; }
+    else
+        echo "run.sh: ../shared/peers/build-hmmlearn.sh not found;" \
+            "hmmlearn is reported as missing" >&2
+    fi
+    "$python" "$here/hmm_bench.py" "$@" --build-dir "$build" \
+        --data-dir "$data" --out-dir "$out" --command "$command" \
+        ${hmmlearn:+--hmmlearn "$hmmlearn"}
 fi
