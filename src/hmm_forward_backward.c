@@ -8,7 +8,8 @@
  * so that the largest entry of a row is exactly 1 (one exp per cell, done
  * once and kept for both passes). The forward variables are normalised at
  * every step, alpha_t = (alpha_{t-1} A) .* B_t / c_t, so they stay in
- * [0, 1] and sum to 1; log p(x) = sum_t (log c_t + s_t). The backward
+ * [0, 1] and sum to 1; log p(x) = sum_t (log c_t + s_t), the logs taken of
+ * runs of products of the c_t (see forward_k). The backward
  * variables use the same c_t, beta_t = A (B_{t+1} .* beta_{t+1}) / c_{t+1},
  * so alpha_t .* beta_t is the posterior itself. The one way c_t can still
  * come out tiny is when every state reachable from alpha_{t-1} has a
@@ -299,7 +300,7 @@ forward_k(const emgmm_hmm *m, const double *X, size_t ldx, emgmm_hmm_work *w,
 {
     const double *A = m->transmat;
     double *pred = vec, *logp = vec + k;
-    double ll = 0.0;
+    double prod = 1.0, log_prod = 0.0, shifts = 0.0;
     for (size_t t = a; t < b; t++) {
         double *al = w->post + t * k;
         if (t == a) {
@@ -329,9 +330,19 @@ forward_k(const emgmm_hmm *m, const double *X, size_t ldx, emgmm_hmm_work *w,
         for (size_t j = 0; j < k; j++)
             al[j] = pred[j] * B[j] * inv;
         w->scale[t] = c;
-        ll += log(c) + w->shift[t];
+        /* log prod c_t, one log per run of normalisers rather than per
+         * row: c_t lies in [RESCUE_BELOW, 1] (pred sums to 1, B <= 1; a
+         * rescued step's c_t is in [1, k]), so a product kept within
+         * [1e-20, 1e20] times the next one cannot underflow or
+         * overflow. */
+        prod *= c;
+        if (prod < 1e-20 || prod > 1e20) {
+            log_prod += log(prod);
+            prod = 1.0;
+        }
+        shifts += w->shift[t];
     }
-    return ll;
+    return log_prod + log(prod) + shifts;
 }
 
 /* Backward pass over rows [a, b) after forward(): w->post becomes the
