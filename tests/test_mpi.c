@@ -3,6 +3,8 @@
  * against the same fit without mpirun: the model (to 1e-10 relative), the
  * log-likelihood, the labels or states (identical) and the
  * probabilities; with HDF5, an .h5 input read and written by every rank.
+ * predict, score, hmm decode and hmm score likewise against the same
+ * command without mpirun.
  * Run by meson only in a build with MPI; EMGMM_PROG is the program and
  * EMGMM_MPIRUN mpirun.
  */
@@ -94,16 +96,47 @@ static void assert_same_model(const emgmm_model *a, const emgmm_model *b)
                      1e-10, 1e-12);
 }
 
-static double json_ll(const char *name)
+static double json_field(const char *name, const char *field)
 {
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/%s", g_dir, name);
     json_error_t e;
     json_t *j = json_load_file(path, 0, &e);
     assert_non_null(j);
-    double v = json_number_value(json_object_get(j, "log_likelihood"));
+    const json_t *v = json_object_get(j, field);
+    assert_true(json_is_number(v));
+    double x = json_number_value(v);
     json_decref(j);
-    return v;
+    return x;
+}
+
+static double json_ll(const char *name)
+{
+    return json_field(name, "log_likelihood");
+}
+
+/* Two JSON summaries agree: these fields to 1e-10 relative. */
+static void assert_same_fields(const char *a, const char *b,
+                               const char *const *fields)
+{
+    for (size_t i = 0; fields[i] != NULL; i++)
+        assert_close(json_field(a, fields[i]), json_field(b, fields[i]),
+                     1e-10, 0);
+}
+
+/* Two matrix files agree to 1e-9 relative. */
+static void assert_same_matrix(const char *a, const char *b)
+{
+    char err[256];
+    dataio_matrix ma = {NULL, 0, 0}, mb = {NULL, 0, 0};
+    assert_int_equal(dataio_read_matrix(a, NULL, &ma, err, sizeof err), 0);
+    assert_int_equal(dataio_read_matrix(b, NULL, &mb, err, sizeof err), 0);
+    assert_int_equal(ma.rows, mb.rows);
+    assert_int_equal(ma.cols, mb.cols);
+    for (size_t i = 0; i < ma.rows * ma.cols; i++)
+        assert_close(ma.data[i], mb.data[i], 1e-9, 1e-12);
+    dataio_matrix_free(&ma);
+    dataio_matrix_free(&mb);
 }
 
 static void compare_outputs(const char *tag, int P)
@@ -255,6 +288,127 @@ static void test_hmm_sequences_over_ranks(void **state)
                             "lengths.txt --tol -1 --max-iter 10");
 }
 
+/* predict and score of a model, alone and on P = 1..4 ranks (each its
+ * block of rows): the labels .npy byte for byte, the probabilities (.npy
+ * written by every rank, CSV gathered on rank 0), the score summary. */
+static void run_model_case(const char *tag, const char *model,
+                           const char *data, const char *opts)
+{
+    static const char *const fields[] = {"n_samples", "log_likelihood",
+                                         "bic", "aic", NULL};
+    assert_int_equal(sh("cd %s && %s predict %s %s %s -o %s-p1.labels.npy "
+                        "--proba %s-p1.proba.npy && %s predict %s %s %s "
+                        "--proba %s-p1.proba.csv > %s-p1.labels.csv && %s "
+                        "score %s %s %s --json > %s-s1.json", g_dir, g_prog,
+                        model, data, opts, tag, tag, g_prog, model, data,
+                        opts, tag, tag, g_prog, model, data, opts, tag),
+                     0);
+    for (int P = 1; P <= 4; P++) {
+        assert_int_equal(sh("cd %s && %s --oversubscribe -np %d %s predict "
+                            "%s %s %s -o %s-pmpi%d.labels.npy --proba "
+                            "%s-pmpi%d.proba.npy", g_dir, g_mpirun, P, g_prog,
+                            model, data, opts, tag, P, tag, P), 0);
+        assert_int_equal(sh("cd %s && %s --oversubscribe -np %d %s predict "
+                            "%s %s %s --proba %s-pmpi%d.proba.csv > "
+                            "%s-pmpi%d.labels.csv", g_dir, g_mpirun, P,
+                            g_prog, model, data, opts, tag, P, tag, P), 0);
+        assert_int_equal(sh("cd %s && %s --oversubscribe -np %d %s score %s "
+                            "%s %s --json > %s-smpi%d.json", g_dir, g_mpirun,
+                            P, g_prog, model, data, opts, tag, P), 0);
+        assert_int_equal(sh("cd %s && cmp -s %s-p1.labels.npy "
+                            "%s-pmpi%d.labels.npy && cmp -s %s-p1.labels.csv "
+                            "%s-pmpi%d.labels.csv", g_dir, tag, tag, P, tag,
+                            tag, P), 0);
+        char a[64], b[64];
+        snprintf(a, sizeof a, "%s-p1.proba.npy", tag);
+        snprintf(b, sizeof b, "%s-pmpi%d.proba.npy", tag, P);
+        assert_same_matrix(a, b);
+        snprintf(a, sizeof a, "%s-p1.proba.csv", tag);
+        snprintf(b, sizeof b, "%s-pmpi%d.proba.csv", tag, P);
+        assert_same_matrix(a, b);
+        snprintf(a, sizeof a, "%s-s1.json", tag);
+        snprintf(b, sizeof b, "%s-smpi%d.json", tag, P);
+        assert_same_fields(a, b, fields);
+    }
+}
+
+static void test_predict_score_over_ranks(void **state)
+{
+    (void)state;
+    assert_int_equal(sh("cd %s && %s fit data.npy -k 3 --tol 0 --max-iter "
+                        "10 -o pm.json && %s fit gaps.npy -k 3 -c diag "
+                        "--missing --tol 0 --max-iter 10 -o pmgaps.json",
+                        g_dir, g_prog, g_prog), 0);
+    run_model_case("pred", "pm.json", "data.npy", "");
+    run_model_case("predgaps", "pmgaps.json", "gaps.npy", "--missing");
+}
+
+/* hmm score and hmm decode of a model, alone and on P = 1..4 ranks (each
+ * its share of whole sequences): the score summary, the states file byte
+ * for byte, the Viterbi log-probability, the posteriors. */
+static void run_hmm_use_case(const char *tag, const char *args)
+{
+    static const char *const score_fields[] = {"log_likelihood", "bic",
+                                               "aic", NULL};
+    static const char *const decode_fields[] = {"log_probability", NULL};
+    assert_int_equal(sh("cd %s && %s hmm score %s --json > %s-hs1.json && "
+                        "%s hmm decode %s -o %s-hd1.states.npy --proba "
+                        "%s-hd1.proba.npy --json > %s-hd1.json && %s hmm "
+                        "decode %s --algorithm map > %s-hm1.csv", g_dir,
+                        g_prog, args, tag, g_prog, args, tag, tag, tag,
+                        g_prog, args, tag), 0);
+    for (int P = 1; P <= 4; P++) {
+        assert_int_equal(sh("cd %s && %s --oversubscribe -np %d %s hmm score "
+                            "%s --json > %s-hsmpi%d.json", g_dir, g_mpirun,
+                            P, g_prog, args, tag, P), 0);
+        assert_int_equal(sh("cd %s && %s --oversubscribe -np %d %s hmm "
+                            "decode %s -o %s-hdmpi%d.states.npy --proba "
+                            "%s-hdmpi%d.proba.npy --json > %s-hdmpi%d.json",
+                            g_dir, g_mpirun, P, g_prog, args, tag, P, tag, P,
+                            tag, P), 0);
+        assert_int_equal(sh("cd %s && %s --oversubscribe -np %d %s hmm "
+                            "decode %s --algorithm map > %s-hmmpi%d.csv",
+                            g_dir, g_mpirun, P, g_prog, args, tag, P), 0);
+        char a[64], b[64];
+        snprintf(a, sizeof a, "%s-hs1.json", tag);
+        snprintf(b, sizeof b, "%s-hsmpi%d.json", tag, P);
+        assert_same_fields(a, b, score_fields);
+        snprintf(a, sizeof a, "%s-hd1.json", tag);
+        snprintf(b, sizeof b, "%s-hdmpi%d.json", tag, P);
+        assert_same_fields(a, b, decode_fields);
+        assert_int_equal(sh("cd %s && cmp -s %s-hd1.states.npy "
+                            "%s-hdmpi%d.states.npy && cmp -s %s-hm1.csv "
+                            "%s-hmmpi%d.csv", g_dir, tag, tag, P, tag, tag,
+                            P), 0);
+        snprintf(a, sizeof a, "%s-hd1.proba.npy", tag);
+        snprintf(b, sizeof b, "%s-hdmpi%d.proba.npy", tag, P);
+        assert_same_matrix(a, b);
+    }
+}
+
+static void test_hmm_score_decode_over_ranks(void **state)
+{
+    (void)state;
+    FILE *f = fopen("uselengths.txt", "w");
+    assert_non_null(f);
+    size_t total = 0;
+    for (int q = 0; q < 7; q++) {
+        fprintf(f, "%d\n", 150 + 61 * q);
+        total += (size_t)(150 + 61 * q);
+    }
+    assert_int_equal(fclose(f), 0);
+    write_data("useseq.npy", total, 3, 0.0);
+    write_data("useseqgaps.npy", total, 3, 0.1);
+    assert_int_equal(sh("cd %s && %s hmm fit useseq.npy -k 3 -c full "
+                        "--lengths uselengths.txt --tol -1 --max-iter 5 -o "
+                        "use.json", g_dir, g_prog), 0);
+    run_hmm_use_case("use", "use.json useseq.npy --lengths uselengths.txt");
+    run_hmm_use_case("usegaps", "use.json useseqgaps.npy --missing "
+                                "--lengths uselengths.txt");
+    /* One sequence: one rank has it, the others nothing. */
+    run_hmm_use_case("useone", "use.json useseq.npy");
+}
+
 #ifdef EMGMM_HAVE_HDF5
 /* An HDF5 input (chunked, gzip after shuffle) read by P = 1..4 ranks, each
  * its own hyperslab of rows, and the labels and probabilities written by
@@ -364,6 +518,8 @@ int main(void)
         cmocka_unit_test(test_tied_csv),
         cmocka_unit_test(test_bad_value_on_one_rank),
         cmocka_unit_test(test_hmm_sequences_over_ranks),
+        cmocka_unit_test(test_predict_score_over_ranks),
+        cmocka_unit_test(test_hmm_score_decode_over_ranks),
 #ifdef EMGMM_HAVE_HDF5
         cmocka_unit_test(test_hdf5_over_ranks),
 #endif

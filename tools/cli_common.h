@@ -278,6 +278,18 @@ int cli_write_labels(const cli_outputs *o, int index, const int32_t *labels,
  *  the dataset of cli_default_dataset). */
 int cli_write_matrix(const cli_outputs *o, int index, const double *a,
                      size_t rows, size_t cols);
+/** Under mpirun, a .npy or HDF5 output (cli_is_shared_name) that every
+ *  rank writes its rows of: rank 0 creates output `index`'s temporary
+ *  file for total_rows x cols (int32 when int32 is set, else float64),
+ *  then each rank writes its n_rows rows at first_row. Collective: every
+ *  rank calls it and gets the same status (EXIT_WORK_FAILED on failure);
+ *  rank 0 commits the file with the other outputs. */
+int cli_write_shared_rows(const cli_outputs *o, int index, const char *flag,
+                          const char *final_path, const void *rows,
+                          size_t n_rows, size_t cols, int int32,
+                          size_t first_row, size_t total_rows);
+/** Non-zero for an output every rank writes its rows of: .npy, HDF5. */
+int cli_is_shared_name(const char *path);
 
 /* ------------------------------------------------------------------ */
 /* Commands                                                            */

@@ -716,67 +716,6 @@ static int collect_results(const emgmm_model *m, const dataio_matrix *x,
     return cli_mpi_max(rc);
 }
 
-/* A .npy or HDF5 output written by every rank under mpirun: rank 0
- * creates the temporary file with the whole array's header and size (the
- * whole dataset), then each rank writes its rows at their place (no rank
- * holds all of them): at once into a .npy, one rank after the other into
- * HDF5 (the serial library: one writer at a time). */
-static int write_shared_rows(const cli_outputs *o, int index,
-                             const char *flag, const char *final_path,
-                             const void *rows, size_t n_rows, size_t cols,
-                             int int32, size_t first_row, size_t total_rows)
-{
-    char path[4096] = "", err[512] = "";
-    const int hdf5 = dataio_hdf5_name(final_path, NULL, NULL);
-    const char *dataset = cli_default_dataset(flag, int32);
-    double offset = 0.0;
-    int rc = 0;
-    if (cli_mpi_rank() == 0) {
-        size_t at = 0;
-        snprintf(path, sizeof path, "%s", cli_outputs_tmp(o, index));
-        if ((hdf5 ? dataio_h5_create(path, dataset, total_rows, cols, int32,
-                                     err, sizeof err)
-                  : dataio_npy_create(path, total_rows, cols, int32, &at,
-                                      err, sizeof err)) != 0)
-            rc = cli_error(EXIT_WORK_FAILED, "%s: cannot write '%s': %s",
-                           flag, final_path, err);
-        offset = (double)at;
-    }
-    if ((rc = cli_mpi_max(rc)) != 0)
-        return rc;
-    if (cli_mpi_bcast_string(path, sizeof path) != 0 ||
-        cli_mpi_allreduce(&offset, 1, NULL) != 0)
-        rc = cli_error(EXIT_WORK_FAILED, "%s: MPI failed", flag);
-    if ((rc = cli_mpi_max(rc)) != 0)
-        return rc;
-    if (!hdf5) {
-        if (dataio_npy_write_rows(path, (size_t)offset, first_row, rows,
-                                  n_rows, cols, int32, err, sizeof err) != 0)
-            rc = cli_error_always(EXIT_WORK_FAILED, "%s: cannot write '%s': "
-                                  "%s", flag, final_path, err);
-        return cli_mpi_max(rc);
-    }
-    /* Every rank takes part in each turn (cli_mpi_max is collective, and
-     * ends the turn for all). */
-    for (int turn = 0; turn < cli_mpi_size() && rc == 0; turn++) {
-        if (turn == cli_mpi_rank() &&
-            dataio_h5_write_rows(path, dataset, first_row, rows, n_rows,
-                                 cols, int32, err, sizeof err) != 0)
-            rc = cli_error_always(EXIT_WORK_FAILED, "%s: cannot write '%s': "
-                                  "%s", flag, final_path, err);
-        rc = cli_mpi_max(rc);
-    }
-    return rc;
-}
-
-/* Outputs every rank writes its rows of: .npy and HDF5. */
-static int is_shared_name(const char *path)
-{
-    size_t n = strlen(path);
-    return (n > 4 && strcmp(path + n - 4, ".npy") == 0) ||
-           dataio_hdf5_name(path, NULL, NULL);
-}
-
 /* ---- under mpirun ---------------------------------------------------- */
 
 /* Rows of the k-means start under mpirun: every row up to this many,
@@ -1098,9 +1037,9 @@ int cmd_fit(int argc, char **argv)
             /* Under mpirun each rank writes its own rows of a .npy or
              * an HDF5 dataset. */
             res.labels_written = distributed && a.labels &&
-                                 is_shared_name(a.labels);
+                                 cli_is_shared_name(a.labels);
             res.proba_written = distributed && a.proba &&
-                                is_shared_name(a.proba);
+                                cli_is_shared_name(a.proba);
             rc = collect_results(model, &x, a.labels != NULL,
                                  a.proba != NULL, res.labels_written,
                                  res.proba_written, p.missing, &my_labels,
@@ -1111,14 +1050,14 @@ int cmd_fit(int argc, char **argv)
                 rc = cli_outputs_open(&out);
             rc = cli_mpi_max(rc);
             if (rc == 0 && res.labels_written)
-                rc = write_shared_rows(&out, idx[1], "--labels", a.labels,
-                                      my_labels, x.rows, 0, 1, first_row,
-                                      total_rows);
+                rc = cli_write_shared_rows(&out, idx[1], "--labels",
+                                           a.labels, my_labels, x.rows, 0, 1,
+                                           first_row, total_rows);
             if (rc == 0 && res.proba_written)
-                rc = write_shared_rows(&out, idx[2], "--proba", a.proba,
-                                      my_proba, x.rows,
-                                      emgmm_n_components(model), 0,
-                                      first_row, total_rows);
+                rc = cli_write_shared_rows(&out, idx[2], "--proba",
+                                           a.proba, my_proba, x.rows,
+                                           emgmm_n_components(model), 0,
+                                           first_row, total_rows);
             if (rc == 0 && root)
                 rc = write_outputs(&out, idx, model, &res, &info, &trace);
             free(labels);

@@ -217,6 +217,75 @@ static json_t *json_real_or_null(double x)
     return isfinite(x) ? json_real(x) : json_null();
 }
 
+/* This rank's share of whole sequences under mpirun: sequences [q0, q1),
+ * rows [r0, r1). Rank r takes the sequences that start in its share of
+ * the rows (at least one each while there are as many sequences as
+ * ranks; with fewer, the first ranks take none), so the blocks are
+ * balanced by rows. */
+static void split_sequences(const size_t *lengths, size_t n_seq,
+                            size_t n_rows, size_t ranks, size_t rank,
+                            size_t *q0, size_t *q1, size_t *r0, size_t *r1)
+{
+    size_t row = 0, q = 0;
+    *q0 = *q1 = 0;
+    for (size_t r = 0; r <= rank; r++) {
+        const size_t limit = n_rows * (r + 1) / ranks;
+        const size_t first = q;
+        while (q < n_seq && (q == first || row + lengths[q] <= limit) &&
+               n_seq - q > ranks - r - 1) {
+            row += lengths[q];
+            q++;
+        }
+        if (r == rank) {
+            *q0 = first;
+            *q1 = q;
+        }
+    }
+    *r0 = 0;
+    for (size_t i = 0; i < *q0; i++)
+        *r0 += lengths[i];
+    *r1 = *r0;
+    for (size_t i = *q0; i < *q1; i++)
+        *r1 += lengths[i];
+}
+
+/* Under mpirun, hmm decode and hmm score: every rank reads the model, all
+ * of DATA and the lengths, and takes its share of whole sequences
+ * (split_sequences), as a view *part of x with *part_lengths. Returns
+ * the exit status, the same on every rank. */
+static int load_share(const char *command, const char *model_path,
+                      const char *data_path, const char *lengths_spec,
+                      const dataio_read_options *read, emgmm_hmm **m,
+                      dataio_matrix *x, size_t **lengths, size_t *n_seq,
+                      size_t *q0, size_t *q1, size_t *r0, size_t *r1)
+{
+    int rc = cli_load_hmm_model_and_data(command, model_path, data_path,
+                                         read, m, x);
+    if (rc == 0 && lengths_spec != NULL && strcmp(lengths_spec, "-") == 0 &&
+        strcmp(model_path, "-") == 0)
+        rc = cli_error(EXIT_BAD_USAGE, "%s: MODEL and --lengths cannot both "
+                       "be standard input", command);
+    if (rc == 0)
+        rc = cli_load_lengths(lengths_spec, data_path, x->rows, lengths,
+                              n_seq);
+    /* Without --lengths, DATA is one sequence. */
+    if (rc == 0 && *lengths == NULL) {
+        if ((*lengths = malloc(sizeof **lengths)) == NULL)
+            rc = cli_error(EXIT_WORK_FAILED, "out of memory");
+        else
+            (*lengths)[0] = x->rows;
+        *n_seq = 1;
+    }
+    rc = cli_mpi_max(rc);
+    *q0 = *r0 = 0;
+    *q1 = *n_seq;
+    *r1 = x->rows;
+    if (rc == 0)
+        split_sequences(*lengths, *n_seq, x->rows, (size_t)cli_mpi_size(),
+                        (size_t)cli_mpi_rank(), q0, q1, r0, r1);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* hmm fit                                                             */
 /* ------------------------------------------------------------------ */
@@ -719,29 +788,7 @@ static int distribute(const hmm_fit_args *a, emgmm_hmm_params *p,
     if (!p->resume)
         p->init_params[0] = '\0';
     p->allreduce = cli_mpi_allreduce;
-    /* Rank r takes the sequences that start in its share of the rows (at
-     * least one each), so the blocks are balanced by rows. */
-    size_t row = 0, q = 0;
-    *q0 = *q1 = 0;
-    for (size_t r = 0; r <= rank; r++) {
-        const size_t limit = x->rows * (r + 1) / ranks;
-        const size_t first = q;
-        while (q < n_seq && (q == first || row + lengths[q] <= limit) &&
-               n_seq - q > ranks - r - 1) {
-            row += lengths[q];
-            q++;
-        }
-        if (r == rank) {
-            *q0 = first;
-            *q1 = q;
-        }
-    }
-    *r0 = 0;
-    for (size_t i = 0; i < *q0; i++)
-        *r0 += lengths[i];
-    *r1 = *r0;
-    for (size_t i = *q0; i < *q1; i++)
-        *r1 += lengths[i];
+    split_sequences(lengths, n_seq, x->rows, ranks, rank, q0, q1, r0, r1);
     return 0;
 }
 
@@ -987,7 +1034,10 @@ static int cmd_hmm_decode(int argc, char **argv)
         case OPT_JSON: json = 1; break;
         case OPT_SHAPE: rc = cli_parse_shape("--shape", optarg, &read); break;
         case OPT_MISSING: read.allow_missing = 1; break;
-        case 'h': decode_help(stdout); return 0;
+        case 'h':
+            if (cli_mpi_rank() == 0) /* once under mpirun */
+                decode_help(stdout);
+            return 0;
         default: return cli_bad_option("hmm decode", c, argv, optstring);
         }
     }
@@ -999,65 +1049,80 @@ static int cmd_hmm_decode(int argc, char **argv)
     if (states_path == NULL && !json)
         states_path = "-";
 
+    /* Under mpirun every rank decodes its share of whole sequences; rank
+     * 0 gathers the states (and posteriors) in rank order, which is row
+     * order, and writes every output. */
+    const int root = cli_mpi_rank() == 0;
     cli_outputs out;
     int i_states = -1, i_proba = -1, i_json = -1;
     cli_outputs_init(&out);
-    if (states_path != NULL)
+    if (root && states_path != NULL)
         rc = cli_outputs_declare(&out, "-o", states_path, &i_states);
-    if (rc == 0 && json)
+    if (root && rc == 0 && json)
         rc = cli_outputs_declare(&out, "--json", "-", &i_json);
-    if (rc == 0 && proba_path != NULL)
+    if (root && rc == 0 && proba_path != NULL)
         rc = cli_outputs_declare(&out, "--proba", proba_path, &i_proba);
-    if (rc == 0)
+    if (root && rc == 0)
         rc = cli_outputs_check(&out);
-    if (rc != 0)
+    if ((rc = cli_mpi_max(rc)) != 0) {
+        cli_outputs_free(&out);
         return rc;
+    }
 
     emgmm_hmm *m = NULL;
     dataio_matrix x = {NULL, 0, 0};
-    size_t *lengths = NULL, n_seq = 1;
-    int32_t *states = NULL;
-    double *proba = NULL, logprob = NAN;
-    rc = cli_load_hmm_model_and_data("hmm decode", model_path, data_path,
-                                     &read, &m, &x);
-    if (rc == 0 && lengths_spec != NULL && strcmp(lengths_spec, "-") == 0 &&
-        strcmp(model_path, "-") == 0)
-        rc = cli_error(EXIT_BAD_USAGE, "hmm decode: MODEL and --lengths "
-                       "cannot both be standard input");
-    if (rc == 0)
-        rc = cli_load_lengths(lengths_spec, data_path, x.rows, &lengths,
-                              &n_seq);
+    size_t *lengths = NULL, n_seq = 1, q0 = 0, q1 = 0, r0 = 0, r1 = 0;
+    int32_t *states = NULL, *all_states = NULL;
+    double *proba = NULL, *all_proba = NULL, logprob = 0.0;
+    rc = load_share("hmm decode", model_path, data_path, lengths_spec, &read,
+                    &m, &x, &lengths, &n_seq, &q0, &q1, &r0, &r1);
     const size_t n = x.rows, k = m ? emgmm_hmm_n_states(m) : 0;
+    const size_t mine = r1 - r0;
+    const dataio_matrix part = {.data = x.data ? x.data + r0 * x.cols : NULL,
+                                .rows = mine, .cols = x.cols};
+    const int want_proba = proba_path != NULL;
     int st = EMGMM_OK;
-    if (rc == 0 && (map || i_proba >= 0)) {
-        if ((proba = alloc_matrix(n, k, "hmm decode")) == NULL)
+    if (rc == 0 && (map || want_proba)) {
+        if ((proba = alloc_matrix(mine, k, "hmm decode")) == NULL)
             rc = EXIT_WORK_FAILED;
-        else
-            st = hmm_proba_of(m, &x, lengths, n_seq, read.allow_missing,
-                              proba);
+        else if (q1 > q0)
+            st = hmm_proba_of(m, &part, lengths + q0, q1 - q0,
+                              read.allow_missing, proba);
         if (rc == 0 && st != EMGMM_OK)
             rc = hmm_failed("hmm decode", st);
     }
-    if (rc == 0 && (states = alloc_states(n, "hmm decode")) == NULL)
+    if (rc == 0 && (states = alloc_states(mine, "hmm decode")) == NULL)
         rc = EXIT_WORK_FAILED;
     if (rc == 0 && map) {
-        argmax_rows(proba, n, k, states);
-    } else if (rc == 0) {
-        st = hmm_decode_of(m, &x, lengths, n_seq, read.allow_missing, states,
-                           &logprob);
+        argmax_rows(proba, mine, k, states);
+    } else if (rc == 0 && q1 > q0) {
+        st = hmm_decode_of(m, &part, lengths + q0, q1 - q0,
+                           read.allow_missing, states, &logprob);
         if (st != EMGMM_OK)
             rc = hmm_failed("hmm decode", st);
     }
-    if (rc == 0)
+    rc = cli_mpi_max(rc);
+    if (rc == 0 && !map && cli_mpi_allreduce(&logprob, 1, NULL) != 0)
+        rc = cli_error(EXIT_WORK_FAILED, "hmm decode: MPI failed");
+    if (rc == 0 && cli_mpi_gather_rows(states, mine, 1, 1,
+                                       (void **)&all_states) != 0)
+        rc = cli_error(EXIT_WORK_FAILED, "hmm decode: cannot gather the "
+                       "states");
+    if (rc == 0 && want_proba &&
+        cli_mpi_gather_rows(proba, mine, k, 0, (void **)&all_proba) != 0)
+        rc = cli_error(EXIT_WORK_FAILED, "hmm decode: cannot gather the "
+                       "posteriors");
+    rc = cli_mpi_max(rc);
+    if (rc == 0 && root)
         rc = cli_outputs_open(&out);
-    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+    for (int pass = 0; pass < 2 && rc == 0 && root; pass++) {
         /* files, then standard output */
         if (i_states >= 0 &&
             (strcmp(out.path[i_states], "-") == 0) == pass && rc == 0)
-            rc = cli_write_labels(&out, i_states, states, n);
+            rc = cli_write_labels(&out, i_states, all_states, n);
         if (i_proba >= 0 && (strcmp(out.path[i_proba], "-") == 0) == pass &&
             rc == 0)
-            rc = cli_write_matrix(&out, i_proba, proba, n, k);
+            rc = cli_write_matrix(&out, i_proba, all_proba, n, k);
         if (i_json >= 0 && pass == 1 && rc == 0)
             rc = print_json(
                 json_pack("{s:I, s:I, s:s, s:o}", "n_samples", (json_int_t)n,
@@ -1066,11 +1131,14 @@ static int cmd_hmm_decode(int argc, char **argv)
                           map ? json_null() : json_real_or_null(logprob)),
                 "hmm decode");
     }
-    if (rc == 0)
+    if (rc == 0 && root)
         rc = cli_outputs_commit(&out);
+    rc = cli_mpi_max(rc);
     cli_outputs_free(&out);
     free(states);
     free(proba);
+    free(all_states);
+    free(all_proba);
     free(lengths);
     dataio_matrix_free(&x);
     emgmm_hmm_free(&m);
@@ -1138,7 +1206,10 @@ static int cmd_hmm_score(int argc, char **argv)
         case OPT_JSON: json = 1; break;
         case OPT_SHAPE: rc = cli_parse_shape("--shape", optarg, &read); break;
         case OPT_MISSING: read.allow_missing = 1; break;
-        case 'h': score_help(stdout); return 0;
+        case 'h':
+            if (cli_mpi_rank() == 0) /* once under mpirun */
+                score_help(stdout);
+            return 0;
         default: return cli_bad_option("hmm score", c, argv, optstring);
         }
     }
@@ -1148,24 +1219,32 @@ static int cmd_hmm_score(int argc, char **argv)
         return rc;
     const char *model_path = argv[optind], *data_path = argv[optind + 1];
 
+    /* Under mpirun every rank scores its share of whole sequences; the
+     * log-likelihoods are added over the ranks and rank 0 prints the
+     * result. */
     emgmm_hmm *m = NULL;
     dataio_matrix x = {NULL, 0, 0};
-    size_t *lengths = NULL, n_seq = 1;
-    double ll = NAN;
-    rc = cli_load_hmm_model_and_data("hmm score", model_path, data_path,
-                                     &read, &m, &x);
-    if (rc == 0 && lengths_spec != NULL && strcmp(lengths_spec, "-") == 0 &&
-        strcmp(model_path, "-") == 0)
-        rc = cli_error(EXIT_BAD_USAGE, "hmm score: MODEL and --lengths "
-                       "cannot both be standard input");
-    if (rc == 0)
-        rc = cli_load_lengths(lengths_spec, data_path, x.rows, &lengths,
-                              &n_seq);
-    if (rc == 0) {
-        int st = hmm_score_of(m, &x, lengths, n_seq, read.allow_missing,
-                              &ll);
+    size_t *lengths = NULL, n_seq = 1, q0 = 0, q1 = 0, r0 = 0, r1 = 0;
+    double ll = 0.0;
+    rc = load_share("hmm score", model_path, data_path, lengths_spec, &read,
+                    &m, &x, &lengths, &n_seq, &q0, &q1, &r0, &r1);
+    if (rc == 0 && q1 > q0) {
+        const dataio_matrix part = {.data = x.data + r0 * x.cols,
+                                    .rows = r1 - r0, .cols = x.cols};
+        int st = hmm_score_of(m, &part, lengths + q0, q1 - q0,
+                              read.allow_missing, &ll);
         if (st != EMGMM_OK)
             rc = hmm_failed("hmm score", st);
+    }
+    rc = cli_mpi_max(rc);
+    if (rc == 0 && cli_mpi_allreduce(&ll, 1, NULL) != 0)
+        rc = cli_error(EXIT_WORK_FAILED, "hmm score: MPI failed");
+    rc = cli_mpi_max(rc);
+    if (cli_mpi_rank() != 0) {
+        free(lengths);
+        dataio_matrix_free(&x);
+        emgmm_hmm_free(&m);
+        return rc;
     }
     if (rc == 0 && json) {
         const double n = (double)x.rows;

@@ -1,5 +1,6 @@
 /* emgmm predict | score | sample: use a fitted model (SPEC section 5). */
 #include "cli_common.h"
+#include "cli_mpi.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -13,6 +14,46 @@ enum { OPT_PROBA = 256, OPT_SHAPE, OPT_JSON, OPT_SEED, OPT_MISSING };
 
 static const char *const model_and_data[] = {"MODEL", "DATA", NULL};
 static const char *const model_only[] = {"MODEL", NULL};
+
+/* The model and DATA. Under mpirun every rank reads the model and only
+ * its block of rows (rows *first .. of *total); a rank's own read error is
+ * printed by that rank. Returns the exit status, the same on every
+ * rank. */
+static int load_model_and_block(const char *command, const char *model_path,
+                                const char *data_path,
+                                const dataio_read_options *read,
+                                emgmm_model **m, dataio_matrix *x,
+                                size_t *first, size_t *total)
+{
+    *first = 0;
+    if (!cli_mpi_active()) {
+        int rc = cli_load_model_and_data(command, model_path, data_path,
+                                         read, m, x);
+        *total = x->rows;
+        return rc;
+    }
+    char err[512] = "";
+    const size_t rank = (size_t)cli_mpi_rank(), size = (size_t)cli_mpi_size();
+    int rc = 0;
+    if (strcmp(model_path, "-") == 0 && strcmp(data_path, "-") == 0)
+        rc = cli_error(EXIT_BAD_USAGE,
+                       "%s: MODEL and DATA cannot both be standard input",
+                       command);
+    if (rc == 0)
+        rc = cli_load_model(model_path, m);
+    if (rc == 0 && dataio_read_matrix_part(data_path, read, rank, size, x,
+                                           first, total, err,
+                                           sizeof err) != 0)
+        rc = cli_error_always(EXIT_BAD_USAGE, "%s",
+                              err[0] ? err : "cannot read the data");
+    rc = cli_mpi_max(rc);
+    if (rc == 0 && *total < size)
+        rc = cli_error(EXIT_BAD_USAGE, "%s: %zu rows are too few for %zu "
+                       "ranks", data_path, *total, size);
+    if (rc == 0)
+        rc = cli_check_features(data_path, x, model_path, *m);
+    return cli_mpi_max(rc);
+}
 
 /* ------------------------------------------------------------------ */
 /* predict                                                             */
@@ -77,7 +118,10 @@ int cmd_predict(int argc, char **argv)
         case OPT_PROBA: proba_path = optarg; break;
         case OPT_SHAPE: rc = cli_parse_shape("--shape", optarg, &read); break;
         case OPT_MISSING: read.allow_missing = 1; break;
-        case 'h': predict_help(stdout); return 0;
+        case 'h':
+            if (cli_mpi_rank() == 0) /* once under mpirun */
+                predict_help(stdout);
+            return 0;
         default: return cli_bad_option("predict", c, argv, optstring);
         }
     }
@@ -87,40 +131,74 @@ int cmd_predict(int argc, char **argv)
         return rc;
     const char *model_path = argv[optind], *data_path = argv[optind + 1];
 
+    /* Under mpirun every rank labels its block of rows: a .npy or HDF5
+     * output gets each rank's rows in place, the others are gathered on
+     * rank 0, which writes them. */
+    const int root = cli_mpi_rank() == 0, distributed = cli_mpi_active();
     cli_outputs out;
     int i_labels = -1, i_proba = -1;
     cli_outputs_init(&out);
-    rc = cli_outputs_declare(&out, "-o", labels_path, &i_labels);
-    if (rc == 0 && proba_path != NULL)
+    if (root)
+        rc = cli_outputs_declare(&out, "-o", labels_path, &i_labels);
+    if (root && rc == 0 && proba_path != NULL)
         rc = cli_outputs_declare(&out, "--proba", proba_path, &i_proba);
-    if (rc == 0)
+    if (root && rc == 0)
         rc = cli_outputs_check(&out);
-    if (rc != 0)
+    if ((rc = cli_mpi_max(rc)) != 0) {
+        cli_outputs_free(&out);
         return rc;
+    }
 
     emgmm_model *m = NULL;
     dataio_matrix x = {NULL, 0, 0};
-    int32_t *labels = NULL;
-    double *proba = NULL;
-    rc = cli_load_model_and_data("predict", model_path, data_path, &read, &m, &x);
+    int32_t *labels = NULL, *all_labels = NULL;
+    double *proba = NULL, *all_proba = NULL;
+    size_t first = 0, total = 0;
+    const int shared_labels = distributed && cli_is_shared_name(labels_path);
+    const int shared_proba = distributed && proba_path != NULL &&
+                             cli_is_shared_name(proba_path);
+    rc = load_model_and_block("predict", model_path, data_path, &read, &m,
+                              &x, &first, &total);
     if (rc == 0) {
-        size_t n = x.rows, k = emgmm_n_components(m);
-        rc = cli_predict(m, &x, &labels, i_proba >= 0 ? &proba : NULL);
-        if (rc == 0)
+        const size_t k = emgmm_n_components(m);
+        rc = cli_mpi_max(cli_predict(m, &x, &labels,
+                                     proba_path ? &proba : NULL));
+        if (rc == 0 && !shared_labels &&
+            cli_mpi_gather_rows(labels, x.rows, 1, 1,
+                                (void **)&all_labels) != 0)
+            rc = cli_error(EXIT_WORK_FAILED, "-o: cannot gather the rows");
+        if (rc == 0 && proba_path && !shared_proba &&
+            cli_mpi_gather_rows(proba, x.rows, k, 0,
+                                (void **)&all_proba) != 0)
+            rc = cli_error(EXIT_WORK_FAILED, "--proba: cannot gather the "
+                           "rows");
+        rc = cli_mpi_max(rc);
+        if (rc == 0 && root)
             rc = cli_outputs_open(&out);
+        rc = cli_mpi_max(rc);
+        if (rc == 0 && shared_labels)
+            rc = cli_write_shared_rows(&out, i_labels, "-o", labels_path,
+                                       labels, x.rows, 0, 1, first, total);
+        if (rc == 0 && shared_proba)
+            rc = cli_write_shared_rows(&out, i_proba, "--proba", proba_path,
+                                       proba, x.rows, k, 0, first, total);
         /* Files first, standard output last, then commit them together. */
-        if (rc == 0 && i_proba >= 0 && strcmp(proba_path, "-") != 0)
-            rc = cli_write_matrix(&out, i_proba, proba, n, k);
-        if (rc == 0)
-            rc = cli_write_labels(&out, i_labels, labels, n);
-        if (rc == 0 && i_proba >= 0 && strcmp(proba_path, "-") == 0)
-            rc = cli_write_matrix(&out, i_proba, proba, n, k);
-        if (rc == 0)
+        if (rc == 0 && root && i_proba >= 0 && !shared_proba &&
+            strcmp(proba_path, "-") != 0)
+            rc = cli_write_matrix(&out, i_proba, all_proba, total, k);
+        if (rc == 0 && root && !shared_labels)
+            rc = cli_write_labels(&out, i_labels, all_labels, total);
+        if (rc == 0 && root && i_proba >= 0 && strcmp(proba_path, "-") == 0)
+            rc = cli_write_matrix(&out, i_proba, all_proba, total, k);
+        if (rc == 0 && root)
             rc = cli_outputs_commit(&out);
+        rc = cli_mpi_max(rc);
     }
     cli_outputs_free(&out);
     free(labels);
     free(proba);
+    free(all_labels);
+    free(all_proba);
     dataio_matrix_free(&x);
     emgmm_free(&m);
     return rc;
@@ -130,10 +208,10 @@ int cmd_predict(int argc, char **argv)
 /* score                                                               */
 /* ------------------------------------------------------------------ */
 
-/* score --missing: the mean log-likelihood of the observed values over
+/* score --missing: the total log-likelihood of the observed values over
  * the rows that have some; those that have none are counted. */
 static int score_observed(const emgmm_model *m, const dataio_matrix *x,
-                          double *ll, size_t *all_missing)
+                          double *sum_ll, size_t *all_missing)
 {
     double *logp = malloc((x->rows ? x->rows : 1) * sizeof *logp);
     if (!logp)
@@ -150,9 +228,7 @@ static int score_observed(const emgmm_model *m, const dataio_matrix *x,
         else
             sum += logp[i];
     }
-    if (st == EMGMM_OK && *all_missing == x->rows)
-        st = EMGMM_ERR_INVALID; /* nothing observed at all */
-    *ll = st == EMGMM_OK ? sum / (double)(x->rows - *all_missing) : 0.0;
+    *sum_ll = sum;
     free(logp);
     return st;
 }
@@ -213,7 +289,10 @@ int cmd_score(int argc, char **argv)
         case OPT_JSON: json = 1; break;
         case OPT_SHAPE: rc = cli_parse_shape("--shape", optarg, &read); break;
         case OPT_MISSING: read.allow_missing = 1; break;
-        case 'h': score_help(stdout); return 0;
+        case 'h':
+            if (cli_mpi_rank() == 0) /* once under mpirun */
+                score_help(stdout);
+            return 0;
         default: return cli_bad_option("score", c, argv, optstring);
         }
     }
@@ -222,34 +301,57 @@ int cmd_score(int argc, char **argv)
     if (rc != 0)
         return rc;
 
+    /* Under mpirun every rank scores its block of rows; the sums of the
+     * log-likelihoods and of the rows are added over the ranks, and rank
+     * 0 prints the result. */
     emgmm_model *m = NULL;
     dataio_matrix x = {NULL, 0, 0};
-    rc = cli_load_model_and_data("score", argv[optind], argv[optind + 1], &read,
-                             &m, &x);
+    size_t first = 0, n_rows = 0;
+    rc = load_model_and_block("score", argv[optind], argv[optind + 1], &read,
+                              &m, &x, &first, &n_rows);
     double ll = 0, bic = 0, aic = 0;
     int st = EMGMM_OK;
     if (rc == 0) {
         /* One pass over the data: BIC and AIC follow from the total
          * log-likelihood (their definitions in emgmm.h). */
-        if (read.allow_missing)
-            st = score_observed(m, &x, &ll, &all_missing);
-        else
-            st = emgmm_score(m, x.data, x.rows, x.cols, &ll);
-        if (st == EMGMM_ERR_NOMEM) {
-            rc = cli_error(EXIT_WORK_FAILED, "out of memory (%zu rows)",
-                           x.rows);
-        } else if (st != EMGMM_OK) {
+        double mean = 0.0, sums[3] = {0.0, (double)x.rows, 0.0};
+        if (read.allow_missing) {
+            st = score_observed(m, &x, &sums[0], &all_missing);
+            sums[2] = (double)all_missing;
+        } else if (x.rows > 0) {
+            st = emgmm_score(m, x.data, x.rows, x.cols, &mean);
+            sums[0] = mean * (double)x.rows;
+        }
+        if (st == EMGMM_ERR_NOMEM)
+            rc = cli_error_always(EXIT_WORK_FAILED, "out of memory (%zu "
+                                  "rows)", x.rows);
+        else if (st != EMGMM_OK)
             rc = cli_library_error("score", st);
-        } else {
-            const double n = (double)(x.rows - all_missing);
+        rc = cli_mpi_max(rc);
+        if (rc == 0 && cli_mpi_allreduce(sums, 3, NULL) != 0)
+            rc = cli_error(EXIT_WORK_FAILED, "score: MPI failed");
+        rc = cli_mpi_max(rc);
+        all_missing = (size_t)sums[2];
+        if (rc == 0 && read.allow_missing && all_missing == n_rows)
+            rc = cli_library_error("score", EMGMM_ERR_INVALID);
+        if (rc == 0) {
+            const double n = (double)(n_rows - all_missing);
+            /* One process: the library's mean itself. */
+            ll = cli_mpi_size() == 1 && !read.allow_missing ? mean
+                                                            : sums[0] / n;
             const double p = (double)emgmm_n_parameters(m);
             bic = -2.0 * ll * n + p * log(n);
             aic = -2.0 * ll * n + 2.0 * p;
         }
     }
+    if (cli_mpi_rank() != 0) {
+        dataio_matrix_free(&x);
+        emgmm_free(&m);
+        return rc;
+    }
     if (rc == 0 && json) {
         json_t *obj = json_pack("{s:I, s:f, s:f, s:f}", "n_samples",
-                                (json_int_t)x.rows, "log_likelihood", ll,
+                                (json_int_t)n_rows, "log_likelihood", ll,
                                 "bic", bic, "aic", aic);
         if (obj && read.allow_missing &&
             json_object_set_new(obj, "n_rows_all_missing",
@@ -271,7 +373,7 @@ int cmd_score(int argc, char **argv)
         }
     } else if (rc == 0) {
         printf("log_likelihood %.17g\nbic %.17g\naic %.17g\nn_samples %zu\n",
-               ll, bic, aic, x.rows);
+               ll, bic, aic, n_rows);
     }
     dataio_matrix_free(&x);
     emgmm_free(&m);

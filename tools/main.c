@@ -99,20 +99,22 @@ static int dispatch(int argc, char **argv)
     cli_set_command(cmd);
     if (strcmp(cmd, "fit") == 0)
         return cmd_fit(argc - 1, argv + 1);
-    if (strcmp(cmd, "hmm") == 0 && argc > 2 && strcmp(argv[2], "fit") == 0)
+    if (strcmp(cmd, "predict") == 0)
+        return cmd_predict(argc - 1, argv + 1);
+    if (strcmp(cmd, "score") == 0)
+        return cmd_score(argc - 1, argv + 1);
+    if (strcmp(cmd, "hmm") == 0 && argc > 2 &&
+        (strcmp(argv[2], "fit") == 0 || strcmp(argv[2], "decode") == 0 ||
+         strcmp(argv[2], "score") == 0))
         return cmd_hmm(argc - 1, argv + 1);
-    /* Under mpirun only fit and hmm fit are distributed; rank 0 runs the
-     * others. */
+    /* Under mpirun fit, predict, score, hmm fit, hmm decode and hmm score
+     * run on every rank; rank 0 runs the others alone. */
     if (cli_mpi_rank() != 0)
         return 0;
     if (strcmp(cmd, "select") == 0)
         return cmd_select(argc - 1, argv + 1);
     if (strcmp(cmd, "plot") == 0)
         return cmd_plot(argc - 1, argv + 1);
-    if (strcmp(cmd, "predict") == 0)
-        return cmd_predict(argc - 1, argv + 1);
-    if (strcmp(cmd, "score") == 0)
-        return cmd_score(argc - 1, argv + 1);
     if (strcmp(cmd, "sample") == 0)
         return cmd_sample(argc - 1, argv + 1);
     if (strcmp(cmd, "impute") == 0)
