@@ -636,8 +636,12 @@ static PyObject *Mixture_impute(MixtureObject *self, PyObject *args)
     return mixture_rows(self, args, ROWS_IMPUTE, "impute");
 }
 
-/* save(path): the JSON model file, written atomically. */
-static PyObject *Mixture_save(MixtureObject *self, PyObject *args)
+/* save(path) of either kind of model: the JSON model file, written
+ * atomically by `save`, without the GIL. */
+typedef int (*model_save_fn)(const void *model, const char *path);
+
+static PyObject *save_model(const void *model, model_save_fn save,
+                            PyObject *args)
 {
     PyObject *path = NULL;
     if (!PyArg_ParseTuple(args, "O&:save", PyUnicode_FSConverter, &path))
@@ -646,7 +650,7 @@ static PyObject *Mixture_save(MixtureObject *self, PyObject *args)
     const char *p = PyBytes_AS_STRING(path);
     Py_BEGIN_ALLOW_THREADS
     errno = 0;
-    rc = emgmm_save(self->model, p);
+    rc = save(model, p);
     saved_errno = errno;
     Py_END_ALLOW_THREADS
     PyObject *result = NULL;
@@ -656,6 +660,16 @@ static PyObject *Mixture_save(MixtureObject *self, PyObject *args)
         result = Py_NewRef(Py_None);
     Py_DECREF(path);
     return result;
+}
+
+static int save_mixture(const void *model, const char *path)
+{
+    return emgmm_save(model, path);
+}
+
+static PyObject *Mixture_save(MixtureObject *self, PyObject *args)
+{
+    return save_model(self->model, save_mixture, args);
 }
 
 static PyMethodDef Mixture_methods[] = {
@@ -1106,25 +1120,14 @@ static PyObject *HMM_n_parameters(HMMObject *self, PyObject *args)
     return PyLong_FromSize_t(emgmm_hmm_n_parameters(self->model, params));
 }
 
+static int save_hmm(const void *model, const char *path)
+{
+    return emgmm_hmm_save(model, path);
+}
+
 static PyObject *HMM_save(HMMObject *self, PyObject *args)
 {
-    PyObject *path = NULL;
-    if (!PyArg_ParseTuple(args, "O&:save", PyUnicode_FSConverter, &path))
-        return NULL;
-    int rc, saved_errno = 0;
-    const char *p = PyBytes_AS_STRING(path);
-    Py_BEGIN_ALLOW_THREADS
-    errno = 0;
-    rc = emgmm_hmm_save(self->model, p);
-    saved_errno = errno;
-    Py_END_ALLOW_THREADS
-    PyObject *result = NULL;
-    if (rc != EMGMM_OK)
-        raise_file_status(rc, "save", path, saved_errno, NULL);
-    else
-        result = Py_NewRef(Py_None);
-    Py_DECREF(path);
-    return result;
+    return save_model(self->model, save_hmm, args);
 }
 
 static PyMethodDef HMM_methods[] = {
