@@ -639,12 +639,7 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
     /* Row-block loops run on OpenMP threads, each calling a one-thread
      * BLAS; without OpenMP the BLAS's own threads do the work. Either way
      * the two never multiply into more threads than asked for. */
-    int loop_threads = emgmm__loop_threads(p->n_threads);
-    /* Below about a millisecond of work per iteration, waking a second
-     * thread costs more than it saves (and on a busy machine much more):
-     * stay on the calling thread. */
-    if ((double)n * (double)k * (double)d * (double)(d + 2) < 4e6)
-        loop_threads = 1;
+    int loop_threads = emgmm__work_threads(p->n_threads, n, k, d);
     fit_data fd = {.X = X, .n = n, .ldx = ldx, .weight = p->sample_weight,
                    .total_weight = total_weight};
     if (p->missing)

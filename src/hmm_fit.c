@@ -761,7 +761,7 @@ int emgmm_hmm_fit(const emgmm_hmm_params *params, const double *X,
     if (!lengths)
         n_seq = 1;
 
-    const int threads = emgmm__hmm_threads(p->n_threads, n, k * mm, d);
+    const int threads = emgmm__work_threads(p->n_threads, n, k * mm, d);
     const int saved_blas = emgmm__get_blas_threads();
     if (EMGMM_HAVE_OPENMP && threads > 1)
         emgmm__set_blas_threads(1);

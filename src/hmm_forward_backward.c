@@ -472,18 +472,6 @@ int emgmm__hmm_estep(const emgmm_hmm *m, const double *X, size_t ldx,
 
 /* ---- using a model ------------------------------------------------- */
 
-/* Threads for the calls below, as for the mixture: OpenMP threads over
- * row blocks and sequences, each with a one-thread BLAS; one thread for
- * small problems. */
-int emgmm__hmm_threads(int n_threads, size_t n, size_t k, size_t d)
-{
-    int t = emgmm__loop_threads(n_threads);
-    if ((double)n * (double)k * (double)d * (double)(d + 2) < 4e6)
-        t = 1;
-    return t;
-}
-
-/* Finite data (NaN allowed with `missing`; infinity never). */
 static int check_data(const emgmm_hmm *m, const double *X, size_t n,
                       size_t ldx, int missing)
 {
@@ -519,7 +507,7 @@ static int evaluate(const emgmm_hmm *m, const double *X, size_t n,
     if (!lengths)
         n_seq = 1;
     const size_t k = m->k;
-    const int threads = emgmm__hmm_threads(0, n, k, m->d);
+    const int threads = emgmm__work_threads(0, n, k, m->d);
     /* Counted, so that calls overlapping on several threads restore the
      * BLAS setting once, when the last one ends. */
     if (EMGMM_HAVE_OPENMP && threads > 1)

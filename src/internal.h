@@ -350,6 +350,12 @@ void emgmm__set_blas_threads(int n);
  * first hold found). */
 void emgmm__blas_hold_one_thread(void);
 void emgmm__blas_release_one_thread(void);
+/* Threads for row-block work on n rows of d features against k
+ * components (or states): emgmm__loop_threads(n_threads), but one below
+ * about a millisecond of work per pass, where waking a second thread costs
+ * more than it saves (and on a busy machine much more). The fit, the
+ * predict family and the HMM all use this rule. */
+int emgmm__work_threads(int n_threads, size_t n, size_t k, size_t d);
 /* The calling thread's number in an OpenMP parallel region (0 outside
  * one, and in a build without OpenMP): the slice of a workspace it owns. */
 int emgmm__thread_id(void);
@@ -470,8 +476,6 @@ void emgmm__hmm_work_free(emgmm_hmm_work *w);
  * blocks, by the mixture's kernels). */
 int emgmm__hmm_log_emissions(const emgmm_hmm *m, const double *X,
                               size_t ldx, emgmm_hmm_work *w);
-/* Loop threads for HMM work on n rows (1 for small problems). */
-int emgmm__hmm_threads(int n_threads, size_t n, size_t k, size_t d);
 /* The E-step: emissions, then the scaled forward-backward on every
  * sequence. w->post receives the state posteriors; sums (1 + k + k*k)
  * the total log-likelihood, the expected start counts and the expected

@@ -38,14 +38,11 @@ static int check(const emgmm_model *m, const double *X, size_t n, size_t ldx,
  * spread the work already; the BLAS setting is then left alone). */
 static int threads_for(const emgmm_model *m, size_t n, size_t n_blocks)
 {
-    int t = emgmm__loop_threads(0);
+    int t = emgmm__work_threads(0, n, m->k, m->d);
 #if EMGMM_HAVE_OPENMP
     if (omp_in_parallel())
         t = 1;
 #endif
-    const double k = (double)m->k, d = (double)m->d;
-    if ((double)n * k * d * (d + 2.0) < 4e6)
-        t = 1;
     if ((size_t)t > n_blocks)
         t = (int)n_blocks;
     return t < 1 ? 1 : t;

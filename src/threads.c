@@ -86,6 +86,13 @@ int emgmm__loop_threads(int n_threads)
 #endif
 }
 
+int emgmm__work_threads(int n_threads, size_t n, size_t k, size_t d)
+{
+    if ((double)n * (double)k * (double)d * (double)(d + 2) < 4e6)
+        return 1;
+    return emgmm__loop_threads(n_threads);
+}
+
 int emgmm__thread_id(void)
 {
 #if EMGMM_HAVE_OPENMP
