@@ -152,22 +152,14 @@ void emgmm__hmm_gather(emgmm_hmm *m)
     }
 }
 
-/* Non-negative, finite, summing to 1 within 1e-6: renormalised (kept bit
- * for bit when the sum is 1 up to rounding). */
+/* A distribution checked and renormalised in place (model.c's rule). */
 static int check_distribution(double *p, size_t k)
 {
-    double sum = 0.0;
-    for (size_t i = 0; i < k; i++) {
-        if (!isfinite(p[i]) || p[i] < 0.0)
-            return EMGMM_ERR_INVALID;
-        sum += p[i];
-    }
-    if (fabs(sum - 1.0) > 1e-6)
-        return EMGMM_ERR_INVALID;
-    if (fabs(sum - 1.0) > 4.0 * (double)k * 1.1102230246251565e-16)
-        for (size_t i = 0; i < k; i++)
-            p[i] /= sum;
-    return EMGMM_OK;
+    double total;
+    int rc = emgmm__check_distribution(p, k, &total);
+    if (rc == EMGMM_OK)
+        emgmm__copy_distribution(p, k, total, p);
+    return rc;
 }
 
 static int finite(const double *x, size_t n)
@@ -255,19 +247,16 @@ int emgmm__hmm_bounds(const size_t *lengths, size_t n_seq, size_t n,
     return EMGMM_OK;
 }
 
-/* Symmetric within 1e-10 relative: the lower triangle is used. */
+/* Symmetric within 1e-10 relative (model.c's rule), then exactly: the
+ * lower triangle is used. */
 static int symmetrise(double *a, size_t n_mats, size_t d)
 {
-    int rc = EMGMM_OK;
-    for (size_t c = 0; c < n_mats; c++, a += d * d)
-        for (size_t i = 0; i < d; i++)
-            for (size_t j = 0; j < i; j++) {
-                const double lo = a[i * d + j], up = a[j * d + i];
-                if (fabs(lo - up) > 1e-10 * fmax(fabs(lo), fabs(up)))
-                    rc = EMGMM_ERR_INVALID;
-                a[j * d + i] = lo;
-            }
-    return rc;
+    for (size_t c = 0; c < n_mats; c++, a += d * d) {
+        if (!emgmm__symmetric(a, d))
+            return EMGMM_ERR_INVALID;
+        emgmm__copy_lower(a, d, a);
+    }
+    return EMGMM_OK;
 }
 
 static int create(emgmm_hmm_emission emission, emgmm_covariance_type type,

@@ -102,6 +102,19 @@ int emgmm__model_alloc(emgmm_covariance_type type, size_t k, size_t d,
  * covariances. Returns EMGMM_ERR_SINGULAR (component in *bad) if a
  * covariance is not positive definite. `scratch` holds d*d doubles. */
 int emgmm__model_update_derived(emgmm_model *m, double *scratch, int *bad);
+/* The rules of emgmm_model_create, shared with the HMM's: a distribution
+ * (weights, start probabilities, a transition row) is finite,
+ * non-negative and sums to 1 within 1e-6 (EMGMM_ERR_INVALID otherwise,
+ * its sum in *total); copied, it is kept bit for bit when the sum is 1 up
+ * to rounding, else renormalised (out may be p). A covariance matrix is
+ * finite and symmetric within 1e-10 relative; copied, its lower triangle
+ * (the one used) is mirrored (t may be s). */
+int emgmm__check_distribution(const double *p, size_t k, double *total);
+void emgmm__copy_distribution(const double *p, size_t k, double total,
+                              double *out);
+int emgmm__symmetric(const double *s, size_t d);
+void emgmm__copy_lower(const double *s, size_t d, double *t);
+
 /* Copies parameters and derived arrays of src into dst (same shapes). */
 void emgmm__model_copy(emgmm_model *dst, const emgmm_model *src);
 

@@ -170,7 +170,30 @@ void emgmm__model_copy(emgmm_model *dst, const emgmm_model *src)
 }
 
 /* Symmetric within 1e-10 relative, finite. */
-static int symmetric(const double *s, size_t d)
+int emgmm__check_distribution(const double *p, size_t k, double *total)
+{
+    double sum = 0.0;
+    for (size_t c = 0; c < k; c++) {
+        if (!isfinite(p[c]) || p[c] < 0.0)
+            return EMGMM_ERR_INVALID;
+        sum += p[c];
+    }
+    *total = sum;
+    return fabs(sum - 1.0) <= 1e-6 ? EMGMM_OK : EMGMM_ERR_INVALID;
+}
+
+void emgmm__copy_distribution(const double *p, size_t k, double total,
+                              double *out)
+{
+    /* Values that already sum to 1 up to the rounding of their sum are
+     * kept bit for bit (so that save and load round-trip exactly); others
+     * are renormalised. out may be p. */
+    const int exact = fabs(total - 1.0) <= 4.0 * (double)k * DBL_EPSILON;
+    for (size_t c = 0; c < k; c++)
+        out[c] = exact ? p[c] : p[c] / total;
+}
+
+int emgmm__symmetric(const double *s, size_t d)
 {
     for (size_t i = 0; i < d; i++)
         for (size_t j = 0; j <= i; j++) {
@@ -184,7 +207,7 @@ static int symmetric(const double *s, size_t d)
 
 /* Copies a matrix keeping its lower triangle (the one that is used),
  * mirrored so that the stored matrix is exactly symmetric. */
-static void copy_lower(const double *s, size_t d, double *t)
+void emgmm__copy_lower(const double *s, size_t d, double *t)
 {
     for (size_t i = 0; i < d; i++)
         for (size_t j = 0; j <= i; j++)
@@ -206,13 +229,8 @@ int emgmm_model_create(emgmm_covariance_type type, size_t k, size_t d,
     if (!emgmm_covariance_type_name(type))
         return EMGMM_ERR_INVALID;
 
-    double total = 0.0;
-    for (size_t c = 0; c < k; c++) {
-        if (!isfinite(weights[c]) || weights[c] < 0.0)
-            return EMGMM_ERR_INVALID;
-        total += weights[c];
-    }
-    if (!(fabs(total - 1.0) <= 1e-6))
+    double total;
+    if (emgmm__check_distribution(weights, k, &total) != EMGMM_OK)
         return EMGMM_ERR_INVALID;
     for (size_t i = 0; i < k * d; i++)
         if (!isfinite(means[i]))
@@ -221,7 +239,7 @@ int emgmm_model_create(emgmm_covariance_type type, size_t k, size_t d,
                           : type == EMGMM_COVARIANCE_TIED ? 1
                                                           : 0;
     for (size_t c = 0; c < n_mats; c++)
-        if (!symmetric(covariances + c * d * d, d)) {
+        if (!emgmm__symmetric(covariances + c * d * d, d)) {
             if (bad_component)
                 *bad_component = (int)c;
             return EMGMM_ERR_INVALID;
@@ -240,16 +258,11 @@ int emgmm_model_create(emgmm_covariance_type type, size_t k, size_t d,
         emgmm_free(&m);
         return EMGMM_ERR_NOMEM;
     }
-    /* Weights that already sum to 1 up to the rounding of their sum are
-     * kept bit for bit (so that save and load round-trip exactly); others
-     * are renormalised. */
-    const int exact = fabs(total - 1.0) <= 4.0 * (double)k * DBL_EPSILON;
-    for (size_t c = 0; c < k; c++)
-        m->weights[c] = exact ? weights[c] : weights[c] / total;
+    emgmm__copy_distribution(weights, k, total, m->weights);
     memcpy(m->means, means, k * d * sizeof(double));
     if (n_mats > 0)
         for (size_t c = 0; c < n_mats; c++)
-            copy_lower(covariances + c * d * d, d,
+            emgmm__copy_lower(covariances + c * d * d, d,
                        m->covariances + c * d * d);
     else
         memcpy(m->covariances, covariances, cs * sizeof(double));
