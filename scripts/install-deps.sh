@@ -4,7 +4,9 @@
 #   scripts/install-deps.sh --test   and what the test suites need
 set -eu
 # libhdf5-dev: HDF5 input and output (-Dhdf5, built when it is there).
-packages="gcc libc6-dev meson ninja-build pkg-config libopenblas-dev liblapacke-dev libjansson-dev libhdf5-dev"
+# libsleef-dev: vectorised exp and log (AVX2, AVX-512, 1.0-ULP bound) for
+# the E-step's log-sum-exp (-Dsleef; without it, libm's scalar ones).
+packages="gcc libc6-dev meson ninja-build pkg-config libopenblas-dev liblapacke-dev libjansson-dev libhdf5-dev libsleef-dev"
 if [ "${1:-}" = "--test" ]; then
     # cmocka for the suites; Debian's scikit-learn for the reference suite.
     packages="$packages libcmocka-dev python3 python3-numpy python3-scipy python3-sklearn valgrind"

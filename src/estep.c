@@ -27,6 +27,7 @@
  */
 #include "internal.h"
 #include "emgmm_config.h"
+#include "vexp.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -308,35 +309,61 @@ void emgmm__log_prob_block(const emgmm_model *m, const double *X,
     }
 }
 
-double emgmm__normalize_log_resp(double *logp, size_t rows, size_t k,
-                                 const double *weight, double *log_norm)
+/* Rows per pass of the log-sum-exp: their shifted entries go through one
+ * vector exp and their sums through one vector log (vexp.h). */
+enum { LSE_ROWS = 64 };
+
+/* One pass: rows [0, nr) of blk, their weights and log-norms at weight
+ * and log_norm (either may be NULL). Returns total plus the pass's
+ * (weighted) log p(x_i), added one row at a time. */
+static inline __attribute__((always_inline)) double
+normalize_pass(double *blk, size_t nr, const size_t k, const double *weight,
+               double *log_norm, double total)
 {
-    double total = 0.0;
-    for (size_t i = 0; i < rows; i++) {
-        double *r = logp + i * k;
-        /* log sum exp(a_c) = a_max + log sum exp(a_c - a_max): every
-         * exponent is <= 0, so nothing overflows, and the largest term is
-         * exactly 1, so the sum cannot underflow to zero. */
-        size_t c_max = 0;
+    double a_max[LSE_ROWS], s[LSE_ROWS], log_s[LSE_ROWS];
+    size_t c_max[LSE_ROWS];
+    /* log sum exp(a_c) = a_max + log sum exp(a_c - a_max): every exponent
+     * is <= 0, so nothing overflows, and the largest term is exactly 1,
+     * so the sum cannot underflow to zero. r_c = exp(a_c - a_max) / s: one
+     * exp per entry, and unlike exp(a_c - lse) no rounding of the large
+     * lse leaks in. */
+    for (size_t i = 0; i < nr; i++) {
+        double *r = blk + i * k;
+        size_t cm = 0;
         for (size_t c = 1; c < k; c++)
-            if (r[c] > r[c_max])
-                c_max = c;
-        const double a_max = r[c_max];
-        double lse;
-        if (a_max == -INFINITY) {
-            /* Every component has zero density here (weights of zero):
-             * no information, spread the point evenly. */
+            if (r[c] > r[cm])
+                cm = c;
+        const double a = r[cm];
+        c_max[i] = cm;
+        a_max[i] = a;
+        for (size_t c = 0; c < k; c++)
+            r[c] = a == -INFINITY ? 0.0 : r[c] - a;
+    }
+    /* One vector exp over the pass's entries. An entry's result depends on
+     * its value and the ISA path only (vexp.h): the same bits for any
+     * thread count and block layout on one machine, but possibly not
+     * across machines with different vector units (AVX2, AVX-512). */
+    emgmm__vexp(blk, nr * k);
+    for (size_t i = 0; i < nr; i++) {
+        double *r = blk + i * k, si = 0.0;
+        r[c_max[i]] = 1.0;
+        for (size_t c = 0; c < k; c++)
+            si += r[c];
+        s[i] = log_s[i] = si;
+    }
+    emgmm__vlog(log_s, nr);
+    for (size_t i = 0; i < nr; i++) {
+        double *r = blk + i * k, lse;
+        const double w = weight ? weight[i] : 1.0;
+        if (a_max[i] == -INFINITY) {
+            /* Every component has zero density here (weights of zero): no
+             * information, spread the point evenly. */
             lse = -INFINITY;
             for (size_t c = 0; c < k; c++)
-                r[c] = (weight ? weight[i] : 1.0) / (double)k;
+                r[c] = w / (double)k;
         } else {
-            /* r_c = exp(a_c - a_max) / s: one exp per entry, and unlike
-             * exp(a_c - lse) no rounding of the large lse leaks in. */
-            double s = 0.0;
-            for (size_t c = 0; c < k; c++)
-                s += r[c] = c == c_max ? 1.0 : exp(r[c] - a_max);
-            lse = a_max + log(s);
-            const double inv = (weight ? weight[i] : 1.0) / s;
+            lse = a_max[i] + log_s[i];
+            const double inv = w / s[i];
             for (size_t c = 0; c < k; c++)
                 r[c] *= inv;
         }
@@ -344,9 +371,35 @@ double emgmm__normalize_log_resp(double *logp, size_t rows, size_t k,
             log_norm[i] = lse;
         if (!weight)
             total += lse;
-        else if (weight[i] != 0.0) /* a zero weight ignores the row, even
-                                      at zero density */
-            total += weight[i] * lse;
+        else if (w != 0.0) /* a zero weight ignores the row, even at zero
+                              density */
+            total += w * lse;
+    }
+    return total;
+}
+
+double emgmm__normalize_log_resp(double *logp, size_t rows, size_t k,
+                                 const double *weight, double *log_norm)
+{
+    double total = 0.0;
+    for (size_t i0 = 0; i0 < rows; i0 += LSE_ROWS) {
+        const size_t nr = rows - i0 < LSE_ROWS ? rows - i0 : LSE_ROWS;
+        double *blk = logp + i0 * k;
+        const double *w = weight ? weight + i0 : NULL;
+        double *ln = log_norm ? log_norm + i0 : NULL;
+        /* Compiled for each small k, so that the loops over components
+         * unroll (the row bookkeeping cost as much as the vector exp and
+         * log otherwise); the same arithmetic in the same order for any
+         * k. */
+        switch (k) {
+#define NORMALIZE_CASE(K)                                                   \
+    case K: total = normalize_pass(blk, nr, K, w, ln, total); break;
+            NORMALIZE_CASE(1) NORMALIZE_CASE(2) NORMALIZE_CASE(3)
+            NORMALIZE_CASE(4) NORMALIZE_CASE(5) NORMALIZE_CASE(6)
+            NORMALIZE_CASE(7) NORMALIZE_CASE(8)
+#undef NORMALIZE_CASE
+        default: total = normalize_pass(blk, nr, k, w, ln, total); break;
+        }
     }
     return total;
 }

@@ -7,7 +7,9 @@
 #include "naive.h"
 
 #include "internal.h"
+#include "vexp.h"
 
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,6 +179,373 @@ static void test_normalize_log_resp(void **state)
     assert_close(t, -2000.0 + log(1.0 + exp(-1.0)), 1e-14, 0.0);
     assert_close(tiny[0] + tiny[1] + tiny[2], 1.0, 1e-15, 0.0);
     assert_close(tiny[0], 1.0 / (1.0 + exp(-1.0)), 1e-14, 0.0);
+}
+
+/* ---- vectorised exp and log (vexp.h), on every path the CPU has ---- */
+
+/* The stated bound: SLEEF documents its u10 exp and log as within 1.0 ULP
+ * of the exact result, libm's are within 1 ULP too; a path may differ
+ * from libm by at most this many units in the last place. */
+#define VEXP_MAX_ULP_FROM_LIBM 2
+/* ... and from the exact value (long double, where it is wider) by at
+ * most this many ULP: the documented 1.0 plus a margin. */
+#define VEXP_MAX_ULP_EXACT 1.5
+
+/* Doubles as integers in the order of the reals, so that the difference
+ * of two is their distance in units in the last place. */
+static int64_t ordered_bits(double x)
+{
+    int64_t i;
+    memcpy(&i, &x, sizeof i);
+    return i < 0 ? INT64_MIN - i : i;
+}
+
+static int64_t ulp_distance(double a, double b)
+{
+    int64_t d = ordered_bits(a) - ordered_bits(b);
+    return d < 0 ? -d : d;
+}
+
+/* |y - exact| in units of the last place of the double nearest exact. */
+static double ulp_error(double y, long double exact)
+{
+    double r = (double)exact;
+    double ulp = fabs(r) < DBL_MIN ? 0x1p-1074
+                                   : ldexp(1.0, ilogb(r) - (DBL_MANT_DIG - 1));
+    return (double)(fabsl((long double)y - exact) / (long double)ulp);
+}
+
+/* Arguments of the exp sweep: what the log-sum-exp hands it (-745..0,
+ * where the results run down through the subnormals to zero), specials,
+ * and positive ones up to 709.7 (SLEEF's exp overflows from
+ * 709.782712893384, where DBL_MAX's log lies; the log-sum-exp never
+ * comes near). */
+static size_t exp_arguments(double *x, size_t cap)
+{
+    test_rng r = {7};
+    size_t n = 0;
+    const double special[] = {0.0, -0.0, -INFINITY, -0x1p-1074, -DBL_MIN,
+                              -1e-300, -1e-17, -1e-8, -0.5, -1.0,
+                              -708.39641853226408, /* DBL_MIN's log */
+                              -708.4, -720.0, -744.44007192138122,
+                              -745.0, -745.13321910194111, -745.2, -746.0,
+                              -800.0, -1000.0, -1e4, -1e300, 1e-300, 1.0,
+                              20.0, 700.0, 709.7};
+    for (size_t i = 0; i < sizeof special / sizeof *special; i++)
+        x[n++] = special[i];
+    while (n < cap / 2) /* uniform over the log-sum-exp's range */
+        x[n++] = -746.0 * test_rng_uniform(&r);
+    while (n < cap * 3 / 4) /* the subnormal results */
+        x[n++] = -708.0 - 37.5 * test_rng_uniform(&r);
+    while (n < cap * 7 / 8) /* near 0, where exp(x) is close to 1 */
+        x[n++] = -ldexp(test_rng_uniform(&r), -(int)(test_rng_next(&r) % 60));
+    while (n < cap)
+        x[n++] = 709.0 * test_rng_uniform(&r);
+    return n;
+}
+
+static void test_vexp_bound(void **state)
+{
+    (void)state;
+    enum { N = 200000 };
+    double *x = malloc(N * sizeof(double)), *y = malloc(N * sizeof(double));
+    const size_t n = exp_arguments(x, N);
+    const emgmm__isa saved = emgmm__exp_isa();
+    int tested = 0;
+    for (int isa = 0; isa < EMGMM__ISA_COUNT; isa++) {
+        if (emgmm__set_exp_isa((emgmm__isa)isa) != 0)
+            continue;
+        tested++;
+        memcpy(y, x, n * sizeof(double));
+        emgmm__vexp(y, n);
+        int64_t worst = 0;
+        double worst_exact = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            const double ref = exp(x[i]);
+            const int64_t d = ulp_distance(y[i], ref);
+            if (d > VEXP_MAX_ULP_FROM_LIBM)
+                fail_msg("%s: exp(%.17g) = %.17g, libm %.17g (%lld ULP)",
+                         emgmm__exp_isa_name((emgmm__isa)isa), x[i], y[i],
+                         ref, (long long)d);
+            worst = d > worst ? d : worst;
+#if LDBL_MANT_DIG > DBL_MANT_DIG
+            const double e = ulp_error(y[i], expl((long double)x[i]));
+            if (!(e <= VEXP_MAX_ULP_EXACT))
+                fail_msg("%s: exp(%.17g) = %.17g is %.3g ULP from exact",
+                         emgmm__exp_isa_name((emgmm__isa)isa), x[i], y[i],
+                         e);
+            worst_exact = e > worst_exact ? e : worst_exact;
+#endif
+        }
+        print_message("exp, path %s: at most %lld ULP from libm, %.3f from "
+                      "exact, over %zu arguments\n",
+                      emgmm__exp_isa_name((emgmm__isa)isa), (long long)worst,
+                      worst_exact, n);
+        /* Exact where the log-sum-exp relies on it. */
+        double sp[5] = {-INFINITY, 0.0, -0.0, NAN, INFINITY};
+        emgmm__vexp(sp, 5);
+        assert_true(sp[0] == 0.0 && !signbit(sp[0]));
+        assert_true(sp[1] == 1.0 && sp[2] == 1.0);
+        assert_true(isnan(sp[3]));
+        assert_true(sp[4] == INFINITY);
+        /* Every entry's result depends on its value alone, not on its
+         * place in the array (vector tails, lanes): one entry at a time,
+         * and arrays of every length up to three vectors, give the same
+         * bits as the whole sweep. */
+        for (size_t i = 0; i < 2000; i++) {
+            double one = x[i];
+            emgmm__vexp(&one, 1);
+            assert_memory_equal(&one, &y[i], sizeof one);
+        }
+        for (size_t len = 1; len <= 24; len++) {
+            double t[24];
+            memcpy(t, x + 1000 + len, len * sizeof(double));
+            emgmm__vexp(t, len);
+            assert_memory_equal(t, y + 1000 + len, len * sizeof(double));
+        }
+    }
+    assert_int_equal(emgmm__set_exp_isa(saved), 0);
+    assert_true(tested >= 1);
+    assert_true(emgmm__exp_isa_available(EMGMM__ISA_C));
+    free(x);
+    free(y);
+}
+
+static void test_vlog_bound(void **state)
+{
+    (void)state;
+    enum { N = 100000 };
+    double *x = malloc(N * sizeof(double)), *y = malloc(N * sizeof(double));
+    test_rng r = {11};
+    size_t n = 0;
+    const double special[] = {1.0, 0x1p-1074, DBL_MIN, 0x1p-1060,
+                              1.0 - 0x1p-53, 1.0 + 0x1p-52, 2.0, 3.0, 1e300,
+                              DBL_MAX};
+    for (size_t i = 0; i < sizeof special / sizeof *special; i++)
+        x[n++] = special[i];
+    while (n < N / 2) /* the log-sum-exp's sums: between 1 and k */
+        x[n++] = 1.0 + 63.0 * test_rng_uniform(&r);
+    while (n < N * 3 / 4) /* just above 1, where log is small */
+        x[n++] = 1.0 + ldexp(test_rng_uniform(&r),
+                             -(int)(test_rng_next(&r) % 52));
+    while (n < N) /* every binade, subnormals included */
+        x[n++] = ldexp(1.0 + test_rng_uniform(&r),
+                       (int)(test_rng_next(&r) % 2098) - 1074);
+    const emgmm__isa saved = emgmm__exp_isa();
+    for (int isa = 0; isa < EMGMM__ISA_COUNT; isa++) {
+        if (emgmm__set_exp_isa((emgmm__isa)isa) != 0)
+            continue;
+        memcpy(y, x, n * sizeof(double));
+        emgmm__vlog(y, n);
+        int64_t worst = 0;
+        double worst_exact = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            const double ref = log(x[i]);
+            const int64_t d = ulp_distance(y[i], ref);
+            if (d > VEXP_MAX_ULP_FROM_LIBM)
+                fail_msg("%s: log(%.17g) = %.17g, libm %.17g (%lld ULP)",
+                         emgmm__exp_isa_name((emgmm__isa)isa), x[i], y[i],
+                         ref, (long long)d);
+            worst = d > worst ? d : worst;
+#if LDBL_MANT_DIG > DBL_MANT_DIG
+            if (x[i] != 1.0) {
+                const double e = ulp_error(y[i], logl((long double)x[i]));
+                if (!(e <= VEXP_MAX_ULP_EXACT))
+                    fail_msg("%s: log(%.17g) = %.17g is %.3g ULP from exact",
+                             emgmm__exp_isa_name((emgmm__isa)isa), x[i],
+                             y[i], e);
+                worst_exact = e > worst_exact ? e : worst_exact;
+            }
+#endif
+        }
+        print_message("log, path %s: at most %lld ULP from libm, %.3f from "
+                      "exact, over %zu arguments\n",
+                      emgmm__exp_isa_name((emgmm__isa)isa), (long long)worst,
+                      worst_exact, n);
+        double sp[5] = {1.0, 0.0, INFINITY, -1.0, NAN};
+        emgmm__vlog(sp, 5);
+        assert_true(sp[0] == 0.0 && !signbit(sp[0]));
+        assert_true(sp[1] == -INFINITY);
+        assert_true(sp[2] == INFINITY);
+        assert_true(isnan(sp[3]) && isnan(sp[4]));
+    }
+    assert_int_equal(emgmm__set_exp_isa(saved), 0);
+    free(x);
+    free(y);
+}
+
+/* The log-sum-exp on every path against the naive formula in long
+ * double, over shapes that cross the pass and vector boundaries, rows far
+ * below zero (where lse's own rounding dominates), entries whose
+ * exponentials underflow, rows with zero-density components and rows
+ * with none at all, with and without sample weights. */
+static void test_normalize_log_resp_every_path(void **state)
+{
+    (void)state;
+    const size_t ks[] = {1, 2, 3, 5, 8, 17};
+    const size_t ns[] = {1, 7, 63, 64, 65, 200};
+    const double offsets[] = {0.0, -700.0, -1e4, -1e9, -1e15};
+    const emgmm__isa saved = emgmm__exp_isa();
+    for (int isa = 0; isa < EMGMM__ISA_COUNT; isa++) {
+        if (emgmm__set_exp_isa((emgmm__isa)isa) != 0)
+            continue;
+        test_rng r = {100 + (uint64_t)isa}; /* the same data on each path */
+        r.s = 100;
+        for (size_t ik = 0; ik < sizeof ks / sizeof *ks; ik++)
+            for (size_t in = 0; in < sizeof ns / sizeof *ns; in++)
+                for (size_t io = 0; io < sizeof offsets / sizeof *offsets;
+                     io++) {
+                    const size_t k = ks[ik], n = ns[in];
+                    double *a = malloc(n * k * sizeof(double));
+                    double *resp = malloc(n * k * sizeof(double));
+                    double *w = malloc(n * sizeof(double));
+                    double *ln = malloc(n * sizeof(double));
+                    for (size_t i = 0; i < n; i++) {
+                        /* spreads from 1e-3 to 2000: some exponentials
+                         * are subnormal or zero */
+                        const double spread =
+                            ldexp(1.0, (int)(test_rng_next(&r) % 22) - 10);
+                        const double row_off =
+                            offsets[io] * (0.5 + test_rng_uniform(&r));
+                        for (size_t c = 0; c < k; c++)
+                            a[i * k + c] =
+                                row_off + spread * test_rng_normal(&r);
+                        if (k > 1 && i % 5 == 3)
+                            a[i * k + i % k] = -INFINITY;
+                        if (i % 11 == 6)
+                            for (size_t c = 0; c < k; c++)
+                                a[i * k + c] = -INFINITY;
+                        w[i] = i % 7 == 2 ? 0.0 : 0.25 + test_rng_uniform(&r);
+                    }
+                    for (int weighted = 0; weighted < 2; weighted++) {
+                        const double *wt = weighted ? w : NULL;
+                        memcpy(resp, a, n * k * sizeof(double));
+                        const double total = emgmm__normalize_log_resp(
+                            resp, n, k, wt, ln);
+                        long double ref_total = 0.0L;
+                        double scale = 0.0;
+                        for (size_t i = 0; i < n; i++) {
+                            const double *ai = a + i * k;
+                            const double wi = wt ? wt[i] : 1.0;
+                            long double mx = -INFINITY, s = 0.0L;
+                            for (size_t c = 0; c < k; c++)
+                                mx = ai[c] > mx ? ai[c] : mx;
+                            if (mx == -INFINITY) {
+                                assert_true(ln[i] == -INFINITY);
+                                for (size_t c = 0; c < k; c++)
+                                    assert_close(resp[i * k + c],
+                                                 wi / (double)k, 1e-15, 0.0);
+                                if (wi != 0.0)
+                                    ref_total = -INFINITY;
+                                continue;
+                            }
+                            /* The exponents a_c - max rounded to double
+                             * as the formula has them (their rounding is
+                             * the problem's conditioning, not the
+                             * kernel's error), exponentials exact. */
+                            for (size_t c = 0; c < k; c++)
+                                s += expl(ai[c] - (double)mx);
+                            const long double lse = mx + logl(s);
+                            /* log s <= log k is computed to a few ULP,
+                             * and the sum mx + log s rounds once. */
+                            assert_close(ln[i], (double)lse, 4e-16,
+                                         (double)(k + 2) * 0x1p-52);
+                            for (size_t c = 0; c < k; c++)
+                                assert_close(
+                                    resp[i * k + c],
+                                    (double)(wi * expl(ai[c] - (double)mx) /
+                                             s),
+                                    (double)(k + 4) * 0x1p-52, 1e-320);
+                            if (wi != 0.0) {
+                                ref_total += wi * lse;
+                                scale += fabs(wi * (double)lse);
+                            }
+                        }
+                        if (isinf((double)ref_total))
+                            assert_true(total == (double)ref_total);
+                        else
+                            assert_close(total, (double)ref_total, 0.0,
+                                         (double)(n + k + 4) * 0x1p-52 *
+                                             (scale + 1.0));
+                    }
+                    free(a);
+                    free(resp);
+                    free(w);
+                    free(ln);
+                }
+    }
+    assert_int_equal(emgmm__set_exp_isa(saved), 0);
+}
+
+/* The portable path keeps the scalar formula's bits: a build without the
+ * vector kernels computes what it always did. */
+static void test_normalize_log_resp_portable_bits(void **state)
+{
+    (void)state;
+    const emgmm__isa saved = emgmm__exp_isa();
+    assert_int_equal(emgmm__set_exp_isa(EMGMM__ISA_C), 0);
+    enum { N = 150, K = 4 };
+    double a[N * K], resp[N * K], ln[N], w[N];
+    test_rng r = {5};
+    for (size_t i = 0; i < N * K; i++)
+        a[i] = -300.0 + 50.0 * test_rng_normal(&r);
+    for (size_t i = 0; i < N; i++)
+        w[i] = test_rng_uniform(&r);
+    memcpy(resp, a, sizeof a);
+    const double total = emgmm__normalize_log_resp(resp, N, K, w, ln);
+    double ref_total = 0.0;
+    for (size_t i = 0; i < N; i++) {
+        const double *ai = a + i * K;
+        size_t cm = 0;
+        for (size_t c = 1; c < K; c++)
+            if (ai[c] > ai[cm])
+                cm = c;
+        double e[K], s = 0.0;
+        for (size_t c = 0; c < K; c++)
+            s += e[c] = c == cm ? 1.0 : exp(ai[c] - ai[cm]);
+        const double lse = ai[cm] + log(s), inv = w[i] / s;
+        for (size_t c = 0; c < K; c++) {
+            const double v = e[c] * inv;
+            assert_memory_equal(&resp[i * K + c], &v, sizeof v);
+        }
+        assert_memory_equal(&ln[i], &lse, sizeof lse);
+        ref_total += w[i] * lse;
+    }
+    assert_memory_equal(&total, &ref_total, sizeof total);
+    assert_int_equal(emgmm__set_exp_isa(saved), 0);
+}
+
+/* On each path, the E-step gives the same bits for 1, 2 and 3 threads
+ * (the determinism promise, which holds per path, not across them). */
+static void test_estep_threads_every_path(void **state)
+{
+    (void)state;
+    problem p;
+    make_problem(&p, 4500, 2, 3, 0.0, 9);
+    double *resp[3];
+    double total[3];
+    const emgmm__isa saved = emgmm__exp_isa();
+    for (int isa = 0; isa < EMGMM__ISA_COUNT; isa++) {
+        if (emgmm__set_exp_isa((emgmm__isa)isa) != 0)
+            continue;
+        for (int t = 0; t < 3; t++) {
+            emgmm_workspace ws = {0};
+            assert_int_equal(emgmm__workspace_alloc(&ws, p.n, p.k, p.d, t + 1),
+                             EMGMM_OK);
+            resp[t] = malloc(p.n * p.k * sizeof(double));
+            total[t] = emgmm__estep(p.m, p.X, p.n, p.d, NULL, resp[t], &ws);
+            emgmm__workspace_free(&ws);
+        }
+        for (int t = 1; t < 3; t++) {
+            assert_memory_equal(&total[t], &total[0], sizeof(double));
+            assert_memory_equal(resp[t], resp[0],
+                                p.n * p.k * sizeof(double));
+        }
+        for (int t = 0; t < 3; t++)
+            free(resp[t]);
+    }
+    assert_int_equal(emgmm__set_exp_isa(saved), 0);
+    free_problem(&p);
 }
 
 /* The blocked, threaded E-step equals the naive total and posteriors. */
@@ -382,7 +751,12 @@ int main(void)
         cmocka_unit_test(test_log_prob_matches_naive),
         cmocka_unit_test(test_log_prob_far_from_origin),
         cmocka_unit_test(test_normalize_log_resp),
+        cmocka_unit_test(test_vexp_bound),
+        cmocka_unit_test(test_vlog_bound),
+        cmocka_unit_test(test_normalize_log_resp_every_path),
+        cmocka_unit_test(test_normalize_log_resp_portable_bits),
         cmocka_unit_test(test_estep_matches_naive),
+        cmocka_unit_test(test_estep_threads_every_path),
         cmocka_unit_test(test_mstep_matches_naive),
         cmocka_unit_test(test_mstep_far_from_origin),
         cmocka_unit_test(test_precision_factor),
