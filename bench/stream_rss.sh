@@ -3,7 +3,10 @@
 # two file sizes (N and 4N rows): with --stream the peak must not grow
 # with N. Same start (--init-model), --tol 0, a few iterations; and
 # --stream with its own default start (k-means on an evenly spaced sample
-# of the file), which must stay as flat. Peak RSS from /usr/bin/time.
+# of the file), which must stay as flat. Then `emgmm predict` of the
+# same file with the labels written to .npy, loaded against --stream
+# (read and written a block of rows at a time): the two label files
+# must be the same bytes. Peak RSS from /usr/bin/time.
 # Writes bench/results-stream.md and prints it.
 #
 #   bench/stream_rss.sh [--build-dir DIR] [--n N] [--d D] [--k K] [--iter I]
@@ -48,17 +51,40 @@ for size in "$n" $((4 * n)); do
         ll=$(/usr/bin/python3 -c "import json,sys; print(repr(json.load(open(sys.argv[1]))['log_likelihood']))" "$work/out.json")
         echo "$size $bytes $mode $1 $2 $ll" >> "$work/rows"
     done
+    for mode in predict pstream; do
+        flag=""
+        [ "$mode" = pstream ] && flag="--stream"
+        # shellcheck disable=SC2086
+        /usr/bin/time -f "%M %e" -o "$work/time" "$emgmm" predict \
+            "$work/m.json" "$work/$size/X.npy" $flag -o "$work/$mode.npy"
+        set -- $(cat "$work/time")
+        same=-
+        if [ "$mode" = pstream ]; then
+            if cmp -s "$work/predict.npy" "$work/pstream.npy"; then
+                same=same-labels
+            else
+                same=LABELS-DIFFER
+            fi
+        fi
+        echo "$size $bytes $mode $1 $2 $same" >> "$work/rows"
+    done
+    rm -f "$work/predict.npy" "$work/pstream.npy"
 done
 /usr/bin/python3 - "$work/rows" "$d" "$k" "$iter" <<'PY' | tee bench/results-stream.md
 import sys
 path, d, k, it = sys.argv[1:5]
 print(f"# Peak memory, data loaded against --stream — D={d}, K={k}, full covariance, {it} iterations (the first two rows of each N from the same start)\n")
 print("Command: `bench/stream_rss.sh` (defaults). 2 threads. Peak RSS from /usr/bin/time (%M); the file is float64 .npy.\n")
+print("`predict` writes the labels to .npy with the model of the last fit; its last column says whether the --stream labels are the same bytes as the loaded run's.\n")
 print("| N | file | mode | peak RSS | wall | final mean log-likelihood |")
 print("|---|---|---|---|---|---|")
 for line in open(path):
     n, b, mode, rss, wall, ll = line.split()
     name = {"load": "fit (loaded)", "stream": "fit --stream",
-            "kmeans": "fit --stream, default k-means start"}[mode]
+            "kmeans": "fit --stream, default k-means start",
+            "predict": "predict -o labels.npy (loaded)",
+            "pstream": "predict --stream -o labels.npy"}[mode]
+    ll = {"-": "", "same-labels": "labels: the same bytes",
+          "LABELS-DIFFER": "labels DIFFER"}.get(ll, ll)
     print(f"| {int(n):,} | {int(b)/2**20:.0f} MiB | {name} | {int(rss)/1024:.0f} MiB | {float(wall):.1f} s | {ll} |")
 PY

@@ -243,14 +243,24 @@ typedef struct emgmm_params {
      *  so every process computes the same model: the fit of all rows
      *  together, up to the order of the additions. init_model is required
      *  (initialisation from data is not distributed: fit a sample first,
-     *  as `emgmm fit` under mpirun does) and n_init must be 1. Errors are
+     *  as `emgmm fit` under mpirun does) and n_init must be 1 (for
+     *  restarts, one distributed fit per start: see first_init). Errors are
      *  collective: every process returns the same status. A failed sum is
      *  EMGMM_ERR_IO. */
     emgmm_allreduce_fn allreduce;
     void *allreduce_data; /**< passed to allreduce; default NULL */
+    /** default 0. The index of this call's first restart: restart r
+     *  draws its random start from the stream of restart first_init + r
+     *  of `seed`, and is reported as that index (emgmm_iteration.init_run,
+     *  emgmm_fit_info.best_init). So restarts can be run one per call
+     *  (with n_init 1, e.g. each from a sample of a large data set, then
+     *  streamed or distributed) and get the starts that one call with
+     *  n_init restarts would draw. Must be >= 0. */
+    int first_init;
+    int reserved_int; /**< spare, zeroed by emgmm_params_default() */
     /** Spare room so that fields can be added without breaking the ABI;
      *  emgmm_params_default() zeroes it. */
-    uint64_t reserved[13];
+    uint64_t reserved[12];
 } emgmm_params;
 
 /** Fills *p with the defaults listed above (scikit-learn's). */
@@ -277,7 +287,11 @@ typedef struct emgmm_fit_info {
     /** With emgmm_params.missing: rows with no observed value, left out
      *  of the fit (the log-likelihood and BIC cover the other rows). */
     size_t n_rows_all_missing;
-    uint64_t reserved[7];
+    /** With emgmm_params.missing: the NaN values in the data (over every
+     *  process of a distributed fit), including those of the rows left
+     *  out; 0 otherwise. */
+    uint64_t n_missing_values;
+    uint64_t reserved[6];
 } emgmm_fit_info;
 
 /**
@@ -304,13 +318,45 @@ typedef int (*emgmm_rows_fn)(size_t first, size_t count, double *rows,
  * grow with n. A file larger than memory can be fitted this way (`emgmm
  * fit --stream` maps the file and converts each block). The result is the
  * in-memory fit of the same rows, up to the order of the additions.
- * Requires p->init_model (start from a fit of a sample), n_init 1, no
- * sample weights and no missing values; p->allreduce may be set (each
- * process streams its own rows). A failed read is EMGMM_ERR_IO.
+ * Requires p->init_model (start from a fit of a sample; with n_init
+ * restarts, fit each start and keep the best, see first_init) and
+ * p->sample_weight NULL (weights are streamed too: see
+ * emgmm_fit_streamed_weighted). p->missing = 1 takes NaN as missing
+ * values, as emgmm_fit does (see emgmm_fit_streamed_weighted).
+ * p->allreduce may be set (each process streams its own rows). A failed
+ * read is EMGMM_ERR_IO.
  */
 EMGMM_API int emgmm_fit_streamed(const emgmm_params *p, size_t n, size_t d,
                                  emgmm_rows_fn read_rows, void *user,
                                  emgmm_model **model, emgmm_fit_info *info);
+
+/**
+ * emgmm_fit_streamed with sample weights read as the rows are:
+ * read_weights (NULL: every weight 1) reads the weights of rows
+ * [first, first + count) into `count` doubles (the same callback shape as
+ * read_rows, with one column; both get `user`). Weights must be finite
+ * and non-negative (EMGMM_ERR_INVALID otherwise), and are read once more
+ * with every block of rows, so nothing n-long is held.
+ *
+ * With p->missing = 1, NaN in the rows is a missing value, exactly as in
+ * emgmm_fit: rows with nothing observed are left out (counted in
+ * info->n_rows_all_missing), each block's incomplete rows get the
+ * marginal likelihood of their observed values in the E-step, and the
+ * M-step sums the expected sufficient statistics (each gap replaced by its
+ * conditional mean under each component, plus the conditional
+ * covariance), computed in the second pass from the E-step's parameters.
+ * The in-memory fit keeps every gap filled with its last conditional
+ * expectation; a streamed fit cannot keep one value per gap, so each
+ * block's gaps are filled with the mixture's mean before its E-step. The
+ * marginal densities do not depend on the fill except through rounding,
+ * so the result is the in-memory fit of the same rows, from the same
+ * init_model, to about 1e-10 relative.
+ */
+EMGMM_API int emgmm_fit_streamed_weighted(const emgmm_params *p, size_t n,
+                                          size_t d, emgmm_rows_fn read_rows,
+                                          emgmm_rows_fn read_weights,
+                                          void *user, emgmm_model **model,
+                                          emgmm_fit_info *info);
 
 /* ------------------------------------------------------------------ */
 /* Models built from parameters, and read access                       */

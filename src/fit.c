@@ -7,13 +7,16 @@
  * After the loop one more E-step scores the returned parameters; the best
  * of n_init restarts by that score is kept.
  *
- * Everything the loop touches is allocated before it starts.
+ * Everything the loop touches is allocated before it starts, except in
+ * a streamed fit with missing values, which lays out the gaps of each
+ * block as it reads it (their size is bounded by the block's, not n).
  */
 #include "internal.h"
 #include "emgmm_config.h"
 #include "rng.h"
 
 #include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -53,7 +56,8 @@ static int check_params(const emgmm_params *p, size_t n, size_t d,
         !emgmm_init_method_name(p->init))
         return EMGMM_ERR_INVALID;
     if (!(p->tol >= 0.0) || !(p->reg_covar >= 0.0) || p->max_iter < 0 ||
-        p->n_init < 1 || p->n_threads < 0 || !isfinite(p->tol) ||
+        p->n_init < 1 || p->n_threads < 0 || p->first_init < 0 ||
+        p->n_init > INT_MAX - p->first_init || !isfinite(p->tol) ||
         !isfinite(p->reg_covar))
         return EMGMM_ERR_INVALID;
     if (p->init_model) {
@@ -116,22 +120,36 @@ typedef struct fit_data {
     double *column_mean; /* d: mean of each column's observed values */
     emgmm_gaps gaps;     /* n_incomplete == 0: no gaps, ordinary EM */
     size_t n_all_missing;
+    size_t n_nan;        /* NaN values (missing values only) */
     size_t n_global;     /* rows over all processes (n with one) */
     /* A streamed fit (X is NULL): rows come from source, a block at a
      * time, and responsibilities are recomputed instead of kept. */
     emgmm_rows_fn source;
+    emgmm_rows_fn weight_source; /* NULL: unweighted */
     void *source_data;
+    int stream_missing;  /* NaN are missing values (p->missing) */
     double *block;       /* block_rows x d */
     double *block_resp;  /* block_rows x k */
+    double *block_weight; /* block_rows (weight_source only) */
     double *sum_nk;      /* k: the last E-step's sum_i r_ik */
     double *sum_x;       /* k x d: its sum_i r_ik x_i */
     emgmm_model *old;    /* the parameters of the last E-step */
+    /* Missing values, streamed: the gaps of the block in hand, the fill
+     * of every gap (d), and the per-component scatters of a block
+     * (k x d x d). */
+    emgmm_gaps block_gaps;
+    double *fill;
+    double *gap_scatter;
 } fit_data;
 
 static void fit_data_free(fit_data *fd)
 {
     emgmm__free(fd->block);
     emgmm__free(fd->block_resp);
+    emgmm__free(fd->block_weight);
+    emgmm__free(fd->fill);
+    emgmm__free(fd->gap_scatter);
+    emgmm__gaps_free(&fd->block_gaps);
     emgmm__free(fd->sum_nk);
     emgmm__free(fd->sum_x);
     emgmm_free(&fd->old);
@@ -170,6 +188,7 @@ static int prepare_missing(const emgmm_params *p, const double *X, size_t n,
         if (row_nan == d)
             fd->n_all_missing++;
     }
+    fd->n_nan = n_nan;
     if (n_nan == 0)
         return EMGMM_OK; /* the ordinary fit, untouched */
     kept = n - fd->n_all_missing;
@@ -226,8 +245,97 @@ done:
     return rc;
 }
 
+/* Sums *ll over the processes and agrees on the status of a pass (the
+ * first failing code of any process, as emgmm__collective) in one
+ * allreduce. */
+static int reduce_pass(const emgmm_workspace *ws, double *ll, int rc)
+{
+    double v[17] = {0.0}; /* the sum; v[1 + c]: processes that failed -c */
+    v[0] = ll ? *ll : 0.0;
+    if (rc != EMGMM_OK)
+        v[1 + ((-rc) & 15)] = 1.0;
+    if (emgmm__allreduce(ws, v, 17) != EMGMM_OK)
+        return EMGMM_ERR_IO;
+    if (ll)
+        *ll = v[0];
+    for (int c = 1; c < 16; c++)
+        if (v[1 + c] != 0.0)
+            return -c;
+    return EMGMM_OK;
+}
+
+/* Reads the block of rows [i0, i0 + rows) (and their weights) and turns
+ * it into responsibilities under m (times the weights) in
+ * fd->block_resp, the block's log-likelihood in *ll. With missing
+ * values, the rows with nothing observed are dropped first (*kept rows
+ * stay, at the front of the block), the gaps are laid out in
+ * fd->block_gaps and filled with fd->fill: the M-step's second pass
+ * calls this again with the E-step's parameters and gets the same bits.
+ * The gaps are laid out again for every block (allocated here, of the
+ * block's size): keeping them from the E-step would take memory growing
+ * with n. */
+static int stream_block(const emgmm_model *m, fit_data *fd,
+                        emgmm_workspace *ws, size_t i0, size_t rows,
+                        size_t *kept, double *ll)
+{
+    const size_t k = m->k, d = m->d;
+    double *w = fd->weight_source ? fd->block_weight : NULL;
+    *kept = 0;
+    *ll = 0.0;
+    if (fd->source(i0, rows, fd->block, fd->source_data) != 0 ||
+        (w && fd->weight_source(i0, rows, w, fd->source_data) != 0))
+        return EMGMM_ERR_IO;
+    size_t t = rows;
+    if (fd->stream_missing) {
+        t = 0;
+        for (size_t i = 0; i < rows; i++) {
+            const double *x = fd->block + i * d;
+            size_t row_nan = 0;
+            for (size_t j = 0; j < d; j++)
+                row_nan += isnan(x[j]) != 0;
+            if (row_nan == d)
+                continue; /* no information: left out, as in emgmm_fit */
+            if (t != i) {
+                memmove(fd->block + t * d, x, d * sizeof(double));
+                if (w)
+                    w[t] = w[i];
+            }
+            t++;
+        }
+        emgmm__gaps_free(&fd->block_gaps);
+        if (t == 0)
+            return EMGMM_OK;
+        int rc = emgmm__gaps_build(&fd->block_gaps, fd->block, t, d, d, k,
+                                   m->type, 1);
+        if (rc != EMGMM_OK)
+            return rc;
+        const emgmm_gaps *g = &fd->block_gaps;
+        for (size_t sl = 0; sl < g->n_incomplete; sl++) {
+            const size_t pat = g->slot_pattern[sl];
+            for (size_t a = g->coord_first[pat]; a < g->coord_first[pat + 1];
+                 a++)
+                fd->block[g->slot_row[sl] * d + g->coords[a]] =
+                    fd->fill[g->coords[a]];
+        }
+    }
+    *kept = t;
+    if (fd->stream_missing && fd->block_gaps.n_incomplete > 0) {
+        /* The gaps kernels loop over a workspace's blocks: this block is
+         * one (t <= block_rows). */
+        emgmm_workspace one = *ws;
+        one.n_blocks = 1;
+        return emgmm__estep_gaps(m, fd->block, d, w, fd->block_resp, &one,
+                                 &fd->block_gaps, ll, NULL);
+    }
+    emgmm__log_prob_block(m, fd->block, t, d, ws->proj, fd->block_resp);
+    *ll = emgmm__normalize_log_resp(fd->block_resp, t, k, w, NULL);
+    return EMGMM_OK;
+}
+
 /* Streamed E-step: the log-likelihood and the first M-step sums (N_k,
- * sum r x) of every block; the blocks' responsibilities are dropped. */
+ * sum r x, with each gap counted at its conditional means as
+ * emgmm__mstep_gaps does) of every block; the blocks' responsibilities
+ * are dropped. */
 static int e_step_streamed(const emgmm_model *m, fit_data *fd,
                            emgmm_workspace *ws, double *ll)
 {
@@ -235,35 +343,51 @@ static int e_step_streamed(const emgmm_model *m, fit_data *fd,
     emgmm__model_copy(fd->old, m);
     memset(fd->sum_nk, 0, k * sizeof(double));
     memset(fd->sum_x, 0, k * d * sizeof(double));
-    double sums[2] = {0.0, 0.0}; /* log-likelihood, failed reads */
-    for (size_t i0 = 0; i0 < fd->n; i0 += br) {
-        const size_t rows = fd->n - i0 < br ? fd->n - i0 : br;
-        if (fd->source(i0, rows, fd->block, fd->source_data) != 0) {
-            sums[1] = 1.0;
-            break;
+    if (fd->stream_missing) {
+        /* Gaps filled with the mixture's mean: finite and near the rows,
+         * which keeps the cancellation in the marginal densities small
+         * (see missing.c), and the same for both passes. */
+        for (size_t j = 0; j < d; j++) {
+            double v = 0.0;
+            for (size_t c = 0; c < k; c++)
+                v += m->weights[c] * m->means[c * d + j];
+            fd->fill[j] = v;
         }
-        emgmm__log_prob_block(m, fd->block, rows, d, ws->proj,
-                              fd->block_resp);
-        sums[0] += emgmm__normalize_log_resp(fd->block_resp, rows, k, NULL,
-                                             NULL);
-        for (size_t i = 0; i < rows; i++)
+    }
+    double total = 0.0;
+    int rc = EMGMM_OK;
+    for (size_t i0 = 0; rc == EMGMM_OK && i0 < fd->n; i0 += br) {
+        const size_t rows = fd->n - i0 < br ? fd->n - i0 : br;
+        size_t t;
+        double block_ll;
+        rc = stream_block(m, fd, ws, i0, rows, &t, &block_ll);
+        if (rc != EMGMM_OK || t == 0)
+            continue;
+        total += block_ll;
+        for (size_t i = 0; i < t; i++)
             for (size_t c = 0; c < k; c++)
                 fd->sum_nk[c] += fd->block_resp[i * k + c];
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d,
-                    (int)rows, 1.0, fd->block_resp, (int)k, fd->block,
+                    (int)t, 1.0, fd->block_resp, (int)k, fd->block,
                     (int)d, 1.0, fd->sum_x, (int)d);
+        if (fd->stream_missing && fd->block_gaps.n_incomplete > 0) {
+            const double *shift = emgmm__gaps_mean_shift(
+                &fd->block_gaps, fd->block, d, fd->block_resp, k);
+            for (size_t i = 0; i < k * d; i++)
+                fd->sum_x[i] += shift[i];
+        }
     }
-    int rc = emgmm__allreduce(ws, sums, 2);
-    if (rc != EMGMM_OK)
-        return rc;
-    *ll = sums[0];
-    return sums[1] != 0.0 ? EMGMM_ERR_IO : EMGMM_OK;
+    rc = reduce_pass(ws, &total, rc);
+    *ll = total;
+    return rc;
 }
 
 /* Streamed M-step: weights and means from the E-step's sums, then a
  * second pass for the centred scatter about the new means, with each
- * block's responsibilities recomputed from the E-step's parameters (the
- * same bits as in the E-step). */
+ * block's responsibilities (and, with gaps, conditional means and
+ * covariances) recomputed from the E-step's parameters (the same bits as
+ * in the E-step). Centring on the new means keeps data far from the
+ * origin from losing digits, as in mstep.c. */
 static int m_step_streamed(emgmm_model *m, fit_data *fd, double reg_covar,
                            emgmm_workspace *ws, int *bad)
 {
@@ -275,23 +399,26 @@ static int m_step_streamed(emgmm_model *m, fit_data *fd, double reg_covar,
     if (rc != EMGMM_OK)
         return rc;
     double *raw = emgmm__mstep_raw(m, ws);
-    double failed = 0.0;
-    for (size_t i0 = 0; i0 < fd->n; i0 += br) {
+    int local_bad = -1;
+    for (size_t i0 = 0; rc == EMGMM_OK && i0 < fd->n; i0 += br) {
         const size_t rows = fd->n - i0 < br ? fd->n - i0 : br;
-        if (fd->source(i0, rows, fd->block, fd->source_data) != 0) {
-            failed = 1.0;
-            break;
-        }
-        emgmm__log_prob_block(fd->old, fd->block, rows, d, ws->proj,
-                              fd->block_resp);
-        emgmm__normalize_log_resp(fd->block_resp, rows, k, NULL, NULL);
-        emgmm__mstep_scatter_add(m, fd->block, rows, d, fd->block_resp, raw,
-                                 ws);
+        size_t t;
+        double block_ll;
+        rc = stream_block(fd->old, fd, ws, i0, rows, &t, &block_ll);
+        if (rc != EMGMM_OK || t == 0)
+            continue;
+        if (fd->stream_missing && fd->block_gaps.n_incomplete > 0)
+            rc = emgmm__gaps_scatter_add(m, fd->block, d, fd->block_resp,
+                                         ws, &fd->block_gaps,
+                                         fd->gap_scatter, raw, &local_bad);
+        else
+            emgmm__mstep_scatter_add(m, fd->block, t, d, fd->block_resp,
+                                     raw, ws);
     }
-    if ((rc = emgmm__allreduce(ws, &failed, 1)) != EMGMM_OK)
+    if ((rc = reduce_pass(ws, NULL, rc)) != EMGMM_OK) {
+        *bad = local_bad;
         return rc;
-    if (failed != 0.0)
-        return EMGMM_ERR_IO;
+    }
     rc = emgmm__allreduce(ws, raw, emgmm__mstep_raw_size(m->type, k, d));
     if (rc != EMGMM_OK)
         return rc;
@@ -372,7 +499,9 @@ static int run_em(const emgmm_params *p, int run, fit_data *fd,
         emgmm__model_copy(m, p->init_model);
     } else {
         emgmm_rng rng;
-        emgmm__rng_seed(&rng, p->seed, (uint64_t)run);
+        /* Restart first_init + run's stream: restarts run one per call
+         * draw the starts of one call's restarts. */
+        emgmm__rng_seed(&rng, p->seed, (uint64_t)(p->first_init + run));
         rc = emgmm__init_resp(p->init, X, n, m->d, ldx, w, m->k,
                               ws->n_threads, &rng, resp);
         if (rc != EMGMM_OK)
@@ -431,7 +560,7 @@ static int run_em(const emgmm_params *p, int run, fit_data *fd,
          * part in the same sums (whether or not it has a callback). */
         double stop = 0.0;
         if (p->progress) {
-            emgmm_iteration iter = {run, it, current, change,
+            emgmm_iteration iter = {p->first_init + run, it, current, change,
                                     emgmm__now() - t0, m};
             stop = p->progress(&iter, p->progress_data) != 0;
         }
@@ -520,7 +649,15 @@ static int fit_run(const emgmm_params *p, fit_data *fd, size_t k, size_t d,
         fd->block_resp = emgmm__malloc(ws.block_rows, k * sizeof(double));
         fd->sum_nk = emgmm__malloc(k, sizeof(double));
         fd->sum_x = emgmm__malloc(k, d * sizeof(double));
-        if (!fd->block || !fd->block_resp || !fd->sum_nk || !fd->sum_x)
+        if (fd->weight_source)
+            fd->block_weight = emgmm__malloc(ws.block_rows, sizeof(double));
+        if (fd->stream_missing) {
+            fd->fill = emgmm__malloc(d, sizeof(double));
+            fd->gap_scatter = emgmm__malloc(k * d, d * sizeof(double));
+        }
+        if (!fd->block || !fd->block_resp || !fd->sum_nk || !fd->sum_x ||
+            (fd->weight_source && !fd->block_weight) ||
+            (fd->stream_missing && (!fd->fill || !fd->gap_scatter)))
             rc = EMGMM_ERR_NOMEM;
         if (rc == EMGMM_OK)
             rc = emgmm__model_alloc(type, k, d, &fd->old);
@@ -550,7 +687,7 @@ static int fit_run(const emgmm_params *p, fit_data *fd, size_t k, size_t d,
             info->converged = r.converged;
             info->lower_bound = r.lower_bound;
             info->log_likelihood = r.score;
-            info->best_init = run;
+            info->best_init = p->first_init + run;
         }
     }
 
@@ -647,17 +784,19 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
     if (rc == EMGMM_OK && fd.n == 0)
         rc = EMGMM_ERR_INVALID; /* this process has only empty rows */
     if ((rc = collective(p, rc)) == EMGMM_OK && distributed) {
-        double counts[3] = {(double)fd.n, (double)fd.n_all_missing,
-                            fd.total_weight};
-        if (p->allreduce(counts, 3, p->allreduce_data) != 0)
+        double counts[4] = {(double)fd.n, (double)fd.n_all_missing,
+                            fd.total_weight, (double)fd.n_nan};
+        if (p->allreduce(counts, 4, p->allreduce_data) != 0)
             rc = EMGMM_ERR_IO;
         fd.n_global = (size_t)counts[0];
         fd.n_all_missing = (size_t)counts[1];
         fd.total_weight = counts[2];
+        fd.n_nan = (size_t)counts[3];
     } else {
         fd.n_global = fd.n;
     }
     info->n_rows_all_missing = fd.n_all_missing;
+    info->n_missing_values = fd.n_nan;
     if (rc == EMGMM_OK && fd.n_global < k)
         rc = EMGMM_ERR_TOO_FEW_SAMPLES;
     if (rc == EMGMM_OK && !(fd.total_weight > 0.0))
@@ -667,54 +806,107 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
                    info);
 }
 
-/* The checks of check_data, made block by block on streamed rows. */
+/* What check_streamed learns of the rows in its pass. */
+typedef struct stream_counts {
+    size_t kept;          /* rows with something observed */
+    size_t all_missing;   /* rows with nothing observed (missing only) */
+    size_t nan;           /* NaN values (missing only) */
+    double total_weight;  /* of the kept rows */
+} stream_counts;
+
+/* The checks of emgmm_fit (check_data, the weights, the columns with
+ * nothing observed), made block by block on streamed rows, and the row
+ * counts and total weight of the rows the fit keeps (this process's). */
 static int check_streamed(const emgmm_params *p, size_t n, size_t d,
-                          emgmm_rows_fn read_rows, void *user)
+                          emgmm_rows_fn read_rows,
+                          emgmm_rows_fn read_weights, void *user,
+                          stream_counts *out)
 {
     const size_t br = 4096;
     double *block = emgmm__malloc(br, d * sizeof(double));
-    double *range = emgmm__malloc(2 * d, sizeof(double)); /* lo, hi */
-    if (!block || !range) {
+    double *w = emgmm__malloc(br, sizeof(double));
+    /* lo, hi and the count of observed values of each column */
+    double *range = emgmm__malloc(3 * d, sizeof(double));
+    if (!block || !w || !range) {
         emgmm__free(block);
+        emgmm__free(w);
         emgmm__free(range);
-        return EMGMM_ERR_NOMEM;
+        return collective(p, EMGMM_ERR_NOMEM);
     }
     for (size_t j = 0; j < d; j++) {
         range[j] = INFINITY;
         range[d + j] = -INFINITY;
+        range[2 * d + j] = 0.0;
     }
+    memset(out, 0, sizeof *out);
     int rc = EMGMM_OK;
     for (size_t i0 = 0; rc == EMGMM_OK && i0 < n; i0 += br) {
         const size_t rows = n - i0 < br ? n - i0 : br;
-        if (read_rows(i0, rows, block, user) != 0) {
+        if (read_rows(i0, rows, block, user) != 0 ||
+            (read_weights && read_weights(i0, rows, w, user) != 0)) {
             rc = EMGMM_ERR_IO;
             break;
         }
-        for (size_t i = 0; i < rows * d; i++) {
-            const double v = block[i];
-            const size_t j = i % d;
-            if (!isfinite(v)) {
-                rc = EMGMM_ERR_NONFINITE;
-                break;
+        for (size_t i = 0; rc == EMGMM_OK && i < rows; i++) {
+            size_t row_nan = 0;
+            for (size_t j = 0; j < d; j++) {
+                const double v = block[i * d + j];
+                if (isnan(v) && p->missing) {
+                    row_nan++;
+                    continue;
+                }
+                if (!isfinite(v)) {
+                    rc = EMGMM_ERR_NONFINITE;
+                    break;
+                }
+                range[j] = v < range[j] ? v : range[j];
+                range[d + j] = v > range[d + j] ? v : range[d + j];
+                range[2 * d + j] += 1.0;
             }
-            range[j] = v < range[j] ? v : range[j];
-            range[d + j] = v > range[d + j] ? v : range[d + j];
+            const double wi = read_weights ? w[i] : 1.0;
+            if (rc == EMGMM_OK && (!(wi >= 0.0) || !isfinite(wi)))
+                rc = EMGMM_ERR_INVALID;
+            out->nan += row_nan;
+            if (row_nan == d) {
+                out->all_missing++;
+            } else {
+                out->kept++;
+                out->total_weight += wi;
+            }
         }
     }
-    /* Each process checks the range of its own rows, as check_data. */
+    /* Each process checks the range of its own rows, as check_data; a
+     * column with nothing observed here must have values elsewhere. */
     for (size_t j = 0; rc == EMGMM_OK && j < d; j++) {
+        if (range[2 * d + j] == 0.0) {
+            if (!p->allreduce)
+                rc = EMGMM_ERR_INVALID;
+            continue;
+        }
         const double spread = range[d + j] - range[j];
         if (spread > 1e150 || (spread > 0.0 && spread < 1e-150))
             rc = EMGMM_ERR_RANGE;
     }
+    if (rc == EMGMM_OK && out->kept == 0)
+        rc = EMGMM_ERR_INVALID; /* only rows without values, as emgmm_fit */
+    rc = collective(p, rc);
+    if (rc == EMGMM_OK && p->allreduce && p->missing) {
+        if (p->allreduce(range + 2 * d, d, p->allreduce_data) != 0)
+            rc = EMGMM_ERR_IO;
+        for (size_t j = 0; rc == EMGMM_OK && j < d; j++)
+            if (range[2 * d + j] == 0.0)
+                rc = EMGMM_ERR_INVALID;
+    }
     emgmm__free(block);
+    emgmm__free(w);
     emgmm__free(range);
-    return collective(p, rc);
+    return rc;
 }
 
-int emgmm_fit_streamed(const emgmm_params *p, size_t n, size_t d,
-                       emgmm_rows_fn read_rows, void *user,
-                       emgmm_model **model, emgmm_fit_info *info)
+int emgmm_fit_streamed_weighted(const emgmm_params *p, size_t n, size_t d,
+                                emgmm_rows_fn read_rows,
+                                emgmm_rows_fn read_weights, void *user,
+                                emgmm_model **model, emgmm_fit_info *info)
 {
     emgmm_fit_info local;
     if (open_fit(p, read_rows != NULL, model, &info, &local) != EMGMM_OK)
@@ -724,23 +916,45 @@ int emgmm_fit_streamed(const emgmm_params *p, size_t n, size_t d,
     int rc = check_params(p, n, d, d, &k);
     if (rc != EMGMM_OK)
         return rc;
-    if (!p->init_model || p->n_init != 1 || p->sample_weight || p->missing)
-        return EMGMM_ERR_INVALID; /* the same answer on every process */
-    if ((rc = check_streamed(p, n, d, read_rows, user)) != EMGMM_OK)
+    /* Starts come from a sample (the same answer on every process);
+     * weights are streamed, never an n-long array. */
+    if (!p->init_model || p->n_init != 1 || p->sample_weight)
+        return EMGMM_ERR_INVALID;
+    stream_counts counts = {0, 0, 0, 0.0};
+    if ((rc = check_streamed(p, n, d, read_rows, read_weights, user,
+                             &counts)) != EMGMM_OK)
         return rc;
 
-    fit_data fd = {.n = n, .ldx = d, .total_weight = (double)n,
-                   .n_global = n, .source = read_rows, .source_data = user};
+    fit_data fd = {.n = n, .ldx = d, .total_weight = counts.total_weight,
+                   .n_global = counts.kept,
+                   .n_all_missing = counts.all_missing, .n_nan = counts.nan,
+                   .source = read_rows, .weight_source = read_weights,
+                   .source_data = user, .stream_missing = p->missing != 0};
     if (p->allreduce) {
-        double counts[1] = {(double)n};
-        if (p->allreduce(counts, 1, p->allreduce_data) != 0)
+        double sums[4] = {(double)counts.kept, (double)counts.all_missing,
+                          counts.total_weight, (double)counts.nan};
+        if (p->allreduce(sums, 4, p->allreduce_data) != 0)
             rc = EMGMM_ERR_IO;
-        fd.n_global = (size_t)counts[0];
-        fd.total_weight = counts[0];
+        fd.n_global = (size_t)sums[0];
+        fd.n_all_missing = (size_t)sums[1];
+        fd.total_weight = sums[2];
+        fd.n_nan = (size_t)sums[3];
     }
+    info->n_rows_all_missing = fd.n_all_missing;
+    info->n_missing_values = fd.n_nan;
     if (rc == EMGMM_OK && fd.n_global < k)
         rc = EMGMM_ERR_TOO_FEW_SAMPLES;
+    if (rc == EMGMM_OK && !(fd.total_weight > 0.0))
+        rc = EMGMM_ERR_INVALID; /* all the weight on rows without values */
     /* One block at a time: the BLAS calls on it use the threads. */
     return fit_run(p, &fd, k, d, p->init_model->type, 1, rc, t_start, model,
                    info);
+}
+
+int emgmm_fit_streamed(const emgmm_params *p, size_t n, size_t d,
+                       emgmm_rows_fn read_rows, void *user,
+                       emgmm_model **model, emgmm_fit_info *info)
+{
+    return emgmm_fit_streamed_weighted(p, n, d, read_rows, NULL, user, model,
+                                       info);
 }

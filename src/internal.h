@@ -320,6 +320,14 @@ double *emgmm__gaps_scatter(emgmm_model *m, const double *Xf, size_t ldx,
                             emgmm_gaps *g, int *rc, int *bad);
 void emgmm__gaps_refill(const emgmm_gaps *g, double *Xf, size_t ldx,
                         const double *resp, size_t k);
+/* The expected scatter of g's rows (one block of a streamed fit) about
+ * m's (new) means, with the conditional covariances of g->precision (the
+ * E-step's parameters), added to raw in the shape of emgmm__mstep_raw;
+ * not summed over processes. S: k x d x d doubles of scratch. One thread.
+ * EMGMM_OK, or EMGMM_ERR_SINGULAR with the component in *bad. */
+int emgmm__gaps_scatter_add(emgmm_model *m, const double *Xf, size_t ldx,
+                            const double *resp, emgmm_workspace *ws,
+                            emgmm_gaps *g, double *S, double *raw, int *bad);
 
 /* M-step from the expected sufficient statistics of the last
  * emgmm__estep_gaps; then refills the gaps of Xf with their conditional

@@ -543,6 +543,35 @@ static int expected_scatter(const emgmm_model *m, const double *Xf,
     return EMGMM_OK;
 }
 
+/* Adds the components' scatters (k x d x d, lower triangles) to raw
+ * sums in the shape emgmm__mstep_finish takes (see mstep.c): full, the
+ * lower triangles; tied, their sum in component order; diag and
+ * spherical, the diagonals. */
+static void add_scatters_to_raw(emgmm_covariance_type type, size_t k,
+                                size_t d, const double *S, double *raw)
+{
+    switch (type) {
+    case EMGMM_COVARIANCE_FULL:
+        for (size_t c = 0; c < k; c++)
+            for (size_t a = 0; a < d; a++)
+                for (size_t b = 0; b <= a; b++)
+                    raw[c * d * d + a * d + b] += S[c * d * d + a * d + b];
+        break;
+    case EMGMM_COVARIANCE_TIED:
+        for (size_t c = 0; c < k; c++)
+            for (size_t a = 0; a < d; a++)
+                for (size_t b = 0; b <= a; b++)
+                    raw[a * d + b] += S[c * d * d + a * d + b];
+        break;
+    case EMGMM_COVARIANCE_DIAG:
+    case EMGMM_COVARIANCE_SPHERICAL:
+        for (size_t c = 0; c < k; c++)
+            for (size_t j = 0; j < d; j++)
+                raw[c * d + j] += S[c * d * d + j * d + j];
+        break;
+    }
+}
+
 double *emgmm__gaps_mean_shift(const emgmm_gaps *g, const double *Xf,
                                size_t ldx, const double *resp, size_t k)
 {
@@ -603,28 +632,34 @@ double *emgmm__gaps_scatter(emgmm_model *m, const double *Xf, size_t ldx,
         return NULL;
     }
 
-    /* Raw sums in the shape emgmm__mstep_finish takes (see mstep.c). */
+    /* Raw sums in the shape emgmm__mstep_finish takes (see mstep.c); a
+     * full model's scatters are already in place. */
     double *raw = m->type == EMGMM_COVARIANCE_SPHERICAL ? ws->sphere
                                                         : m->covariances;
-    switch (m->type) {
-    case EMGMM_COVARIANCE_FULL:
-        break;
-    case EMGMM_COVARIANCE_TIED: /* the scatters added in component order */
-        memset(raw, 0, d * d * sizeof(double));
-        for (size_t c = 0; c < k; c++)
-            for (size_t a = 0; a < d; a++)
-                for (size_t b = 0; b <= a; b++)
-                    raw[a * d + b] += g->scatter[c * d * d + a * d + b];
-        break;
-    case EMGMM_COVARIANCE_DIAG:
-    case EMGMM_COVARIANCE_SPHERICAL:
-        for (size_t c = 0; c < k; c++)
-            for (size_t j = 0; j < d; j++)
-                raw[c * d + j] = g->scatter[c * d * d + j * d + j];
-        break;
+    if (m->type != EMGMM_COVARIANCE_FULL) {
+        memset(raw, 0,
+               emgmm__mstep_raw_size(m->type, k, d) * sizeof(double));
+        add_scatters_to_raw(m->type, k, d, g->scatter, raw);
     }
     *rc = emgmm__allreduce(ws, raw, emgmm__mstep_raw_size(m->type, k, d));
     return *rc == EMGMM_OK ? raw : NULL;
+}
+
+int emgmm__gaps_scatter_add(emgmm_model *m, const double *Xf, size_t ldx,
+                            const double *resp, emgmm_workspace *ws,
+                            emgmm_gaps *g, double *S, double *raw, int *bad)
+{
+    const size_t k = m->k, d = m->d;
+    /* One thread: a streamed fit works on one block at a time. */
+    for (size_t c = 0; c < k; c++)
+        if (expected_scatter(m, Xf, ldx, resp, g, c, m->means + c * d,
+                             S + c * d * d, ws->centred, ws->gather_rows,
+                             g->scratch, g->pattern_weight) != 0) {
+            *bad = (int)c;
+            return EMGMM_ERR_SINGULAR;
+        }
+    add_scatters_to_raw(m->type, k, d, S, raw);
+    return EMGMM_OK;
 }
 
 void emgmm__gaps_refill(const emgmm_gaps *g, double *Xf, size_t ldx,

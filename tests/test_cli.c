@@ -899,14 +899,552 @@ static void test_fit_stream(void **state)
     expect_in_stderr(&r, "--stream needs .npy or raw");
     run_free(&r);
     RUN(&r, "fit", "data.npy", "-k", "2", "--stream", "--labels", "l.csv");
-    expect_status(&r, 2);
-    expect_one_error_line(&r);
-    assert_false(file_exists("l.csv"));
+    expect_ok(&r);
+    assert_true(file_exists("l.csv"));
     run_free(&r);
     RUN_STDIN(&r, "data.npy", "fit", "-", "-k", "2", "--stream");
     expect_status(&r, 2);
     expect_in_stderr(&r, "regular file");
     run_free(&r);
+}
+
+/* ------------------------------------------------------------------ */
+/* --stream for predict, score and fit's outputs                        */
+/* ------------------------------------------------------------------ */
+
+/* More rows than one block of --stream work (65,536 rows here), so that
+ * the outputs are written in several blocks. */
+#define STREAM_ROWS 70001
+
+#ifdef EMGMM_HAVE_HDF5
+static void h5_write(const char *file, const char *name, hid_t type,
+                     const double *v, size_t rows, size_t cols,
+                     size_t chunk_rows, int add);
+static double *h5_read(const char *file, const char *name, hid_t type,
+                       size_t rows, size_t cols);
+#endif
+
+/* STREAM_ROWS x 2 values of two groups: big.npy, big.f64 (raw) and, with
+ * HDF5, big.h5:/g/x (chunked, shuffle, gzip) and big.h5:/x32 (float32,
+ * contiguous). A value may be spoiled: row bad_row gets +inf. */
+static void write_stream_data(size_t bad_row)
+{
+    const size_t n = STREAM_ROWS;
+    double *x = malloc(n * 2 * sizeof *x);
+    assert_non_null(x);
+    test_rng r = {77};
+    for (size_t i = 0; i < n; i++) {
+        const double c = i % 3 == 0 ? 4.0 : 0.0;
+        x[2 * i] = c + test_rng_normal(&r);
+        x[2 * i + 1] = -c + 0.5 * test_rng_normal(&r);
+    }
+    if (bad_row < n)
+        x[2 * bad_row] = INFINITY;
+    char err[256];
+    assert_int_equal(dataio_write_matrix("big.npy", x, n, 2, err, sizeof err),
+                     0);
+    FILE *f = fopen("big.f64", "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(x, sizeof *x, 2 * n, f), 2 * n);
+    assert_int_equal(fclose(f), 0);
+#ifdef EMGMM_HAVE_HDF5
+    h5_write("big.h5", "/g/x", H5T_IEEE_F64LE, x, n, 2, 1000, 0);
+    h5_write("big.h5", "/x32", H5T_IEEE_F32LE, x, n, 2, 0, 1);
+#endif
+    free(x);
+}
+
+static void expect_same_bytes(const char *a, const char *b)
+{
+    size_t na = 0, nb = 0;
+    char *x = read_all(a, &na), *y = read_all(b, &nb);
+    assert_non_null(x);
+    assert_non_null(y);
+    if (na != nb || memcmp(x, y, na) != 0)
+        print_message("%s and %s differ\n", a, b);
+    assert_int_equal(na, nb);
+    assert_memory_equal(x, y, na);
+    free(x);
+    free(y);
+}
+
+/* No output and no temporary file is left in the folder. */
+static void expect_no_temporaries(void)
+{
+    char *names = list_dir();
+    if (strstr(names, ".tmp-") != NULL)
+        print_message("left behind:\n%s", names);
+    assert_null(strstr(names, ".tmp-"));
+    free(names);
+}
+
+/* predict and score with --stream against the same commands on the
+ * loaded data: .npy, raw and HDF5 (gzip-chunked float64, contiguous
+ * float32) inputs; .npy, CSV and HDF5 outputs written in several blocks:
+ * the same bytes (.npy, CSV), the same values (HDF5); the same score. */
+static void test_predict_stream(void **state)
+{
+    (void)state;
+    write_stream_data(SIZE_MAX);
+    run_result r;
+    RUN(&r, "fit", "big.npy", "-k", "2", "--max-iter", "5", "-o",
+        "m.json");
+    expect_ok(&r);
+    run_free(&r);
+    const char *const inputs[][3] = {
+        {"big.npy", NULL, NULL},
+        {"big.f64", "--shape", "70001,2"},
+#ifdef EMGMM_HAVE_HDF5
+        {"big.h5:/g/x", NULL, NULL},
+        {"big.h5:/x32", NULL, NULL},
+#endif
+    };
+    const char *const kinds[] = {"npy", "csv",
+#ifdef EMGMM_HAVE_HDF5
+                                 "h5"
+#endif
+    };
+    const size_t n_inputs = sizeof inputs / sizeof inputs[0];
+    const size_t n_kinds = sizeof kinds / sizeof kinds[0];
+    /* Under valgrind (slow): the .npy and the gzip HDF5 inputs, and the
+     * binary outputs. */
+    const int slow = getenv("EMGMM_TEST_VALGRIND") != NULL;
+    for (size_t t = 0; t < n_inputs; t++) {
+        if (slow && (t == 1 || t == 3))
+            continue;
+        const char *shape = inputs[t][1] ? inputs[t][1] : "--json";
+        const char *dims = inputs[t][2] ? inputs[t][2] : "--json";
+        /* score: the options of the data, or --json repeated. */
+        for (size_t o = 0; o < n_kinds; o++) {
+            char lab[2][32], pro[2][32];
+            if (slow && o == 1)
+                continue;
+            for (int s = 0; s < 2; s++) {
+                const int h5 = strcmp(kinds[o], "h5") == 0;
+                snprintf(lab[s], sizeof lab[s], "l%d.%s", s, kinds[o]);
+                snprintf(pro[s], sizeof pro[s], "%s%d.%s", h5 ? "l" : "p", s,
+                         kinds[o]);
+                const char *args[12];
+                int a = 0;
+                args[a++] = "predict";
+                args[a++] = "m.json";
+                args[a++] = inputs[t][0];
+                if (inputs[t][1]) {
+                    args[a++] = inputs[t][1];
+                    args[a++] = inputs[t][2];
+                }
+                args[a++] = "-o";
+                args[a++] = lab[s];
+                args[a++] = "--proba";
+                args[a++] = pro[s];
+                if (s)
+                    args[a++] = "--stream";
+                args[a] = NULL;
+                run_in(&r, NULL, args);
+                expect_ok(&r);
+                assert_string_equal(r.out, "");
+                run_free(&r);
+            }
+            if (strcmp(kinds[o], "h5") != 0) {
+                expect_same_bytes(lab[0], lab[1]);
+                expect_same_bytes(pro[0], pro[1]);
+            }
+#ifdef EMGMM_HAVE_HDF5
+            else {
+                double *a = h5_read("l0.h5", "/labels", H5T_STD_I32LE,
+                                    STREAM_ROWS, 0);
+                double *b = h5_read("l1.h5", "/labels", H5T_STD_I32LE,
+                                    STREAM_ROWS, 0);
+                assert_memory_equal(a, b, STREAM_ROWS * sizeof *a);
+                free(a);
+                free(b);
+                a = h5_read("l0.h5", "/proba", H5T_IEEE_F64LE, STREAM_ROWS,
+                            2);
+                b = h5_read("l1.h5", "/proba", H5T_IEEE_F64LE, STREAM_ROWS,
+                            2);
+                assert_memory_equal(a, b, STREAM_ROWS * 2 * sizeof *a);
+                /* Both components occur: the test means something. */
+                double lo = 1.0, hi = 0.0;
+                for (size_t i = 0; i < STREAM_ROWS; i++) {
+                    lo = a[2 * i] < lo ? a[2 * i] : lo;
+                    hi = a[2 * i] > hi ? a[2 * i] : hi;
+                }
+                assert_true(lo < 0.01 && hi > 0.99);
+                free(a);
+                free(b);
+            }
+#endif
+            remove(lab[0]);
+            remove(lab[1]);
+            remove(pro[0]);
+            remove(pro[1]);
+        }
+        double ll[2];
+        for (int s = 0; s < 2; s++) {
+            if (inputs[t][1])
+                RUN(&r, "score", "m.json", inputs[t][0], shape, dims,
+                    "--json", s ? "--stream" : "--json");
+            else
+                RUN(&r, "score", "m.json", inputs[t][0], "--json",
+                    s ? "--stream" : "--json");
+            expect_ok(&r);
+            json_t *j = parse_json(r.out);
+            assert_int_equal(json_int(j, "n_samples"), STREAM_ROWS);
+            ll[s] = json_num(j, "log_likelihood");
+            json_decref(j);
+            run_free(&r);
+        }
+        assert_close(ll[1], ll[0], 1e-12, 0);
+    }
+    /* Labels to standard output, a block at a time. */
+    RUN(&r, "predict", "m.json", "big.npy", "--stream");
+    expect_ok(&r);
+    size_t lines = 0;
+    for (const char *c = r.out; *c; c++)
+        lines += *c == '\n';
+    assert_int_equal(lines, STREAM_ROWS);
+    run_free(&r);
+    expect_no_temporaries();
+}
+
+/* What --stream cannot read or write fails with exit status 2 and leaves
+ * no output: a value that is not finite in the second block (after the
+ * first block was written), text data, --missing, a model of other
+ * features. */
+static void test_predict_stream_failures(void **state)
+{
+    (void)state;
+    write_stream_data(68000);
+    write_model_3d("m3.json");
+    run_result r;
+    RUN(&r, "fit", "data.csv", "-k", "2", "-o", "m2.json");
+    expect_ok(&r);
+    run_free(&r);
+    const char *const outs[][2] = {{"l.npy", "p.npy"}, {"l.csv", "p.csv"},
+#ifdef EMGMM_HAVE_HDF5
+                                   {"o.h5", "o.h5"},
+#endif
+    };
+    /* Under valgrind (slow): the .npy outputs only. */
+    const size_t n_outs = getenv("EMGMM_TEST_VALGRIND") != NULL
+                              ? 1 : sizeof outs / sizeof outs[0];
+    for (size_t k = 0; k < n_outs; k++) {
+        RUN(&r, "predict", "m2.json", "big.npy", "--stream", "-o",
+            outs[k][0], "--proba", outs[k][1]);
+        expect_status(&r, 2);
+        expect_one_error_line(&r);
+        expect_in_stderr(&r, "big.npy: row 68001, column 1: value is not "
+                             "finite (inf)");
+        assert_false(file_exists(outs[k][0]));
+        assert_false(file_exists(outs[k][1]));
+        run_free(&r);
+    }
+#ifdef EMGMM_HAVE_HDF5
+    RUN(&r, "score", "m2.json", "big.h5:/g/x", "--stream");
+    expect_status(&r, 2);
+    expect_in_stderr(&r, "big.h5:/g/x: row 68001, column 1: value is not "
+                         "finite (inf)");
+    run_free(&r);
+#endif
+    RUN(&r, "predict", "m2.json", "data.csv", "--stream", "-o", "l.npy");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "--stream needs .npy or raw");
+    run_free(&r);
+    RUN(&r, "predict", "m2.json", "big.npy", "--stream", "--missing", "-o",
+        "l.npy");
+    expect_status(&r, 2); /* --missing takes NaN, not inf */
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "row 68001, column 1: value is not finite (inf)");
+    run_free(&r);
+    RUN(&r, "score", "m3.json", "big.npy", "--stream");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "has 3 features");
+    run_free(&r);
+    assert_false(file_exists("l.npy"));
+    expect_no_temporaries();
+}
+
+/* fit --stream --labels/--proba: the labels of the fit without --stream
+ * from the same start, byte for byte, and its probabilities to 1e-10
+ * (the two fits agree to that); .npy, CSV and HDF5. */
+static void test_fit_stream_outputs(void **state)
+{
+    (void)state;
+    write_stream_data(SIZE_MAX);
+    run_result r;
+    RUN(&r, "fit", "big.npy", "-k", "2", "--max-iter", "3", "-o",
+        "start.json");
+    expect_ok(&r);
+    run_free(&r);
+    const char *const kinds[] = {"npy", "csv",
+#ifdef EMGMM_HAVE_HDF5
+                                 "h5"
+#endif
+    };
+    /* Under valgrind (slow): the .npy outputs only. */
+    const size_t n_kinds = getenv("EMGMM_TEST_VALGRIND") != NULL
+                               ? 1 : sizeof kinds / sizeof kinds[0];
+    for (size_t o = 0; o < n_kinds; o++) {
+        char lab[2][32], pro[2][32];
+        for (int s = 0; s < 2; s++) {
+            snprintf(lab[s], sizeof lab[s], "fl%d.%s", s, kinds[o]);
+            snprintf(pro[s], sizeof pro[s], "fp%d.%s", s, kinds[o]);
+            RUN(&r, "fit", "big.npy", "--init-model", "start.json", "--tol",
+                "0", "--max-iter", "5", "-o", "f.json", "--labels", lab[s],
+                "--proba", pro[s], s ? "--stream" : "--json");
+            expect_ok(&r);
+            run_free(&r);
+        }
+#ifdef EMGMM_HAVE_HDF5
+        if (strcmp(kinds[o], "h5") == 0) {
+            double *a = h5_read("fl0.h5", "/labels", H5T_STD_I32LE,
+                                STREAM_ROWS, 0);
+            double *b = h5_read("fl1.h5", "/labels", H5T_STD_I32LE,
+                                STREAM_ROWS, 0);
+            assert_memory_equal(a, b, STREAM_ROWS * sizeof *a);
+            free(a);
+            free(b);
+            a = h5_read("fp0.h5", "/proba", H5T_IEEE_F64LE, STREAM_ROWS, 2);
+            b = h5_read("fp1.h5", "/proba", H5T_IEEE_F64LE, STREAM_ROWS, 2);
+            for (size_t i = 0; i < STREAM_ROWS * 2; i++)
+                assert_close(b[i], a[i], 1e-10, 1e-12);
+            free(a);
+            free(b);
+            continue;
+        }
+#endif
+        expect_same_bytes(lab[0], lab[1]);
+        dataio_matrix a = read_matrix(pro[0]), b = read_matrix(pro[1]);
+        assert_int_equal(a.rows, STREAM_ROWS);
+        assert_int_equal(b.rows, STREAM_ROWS);
+        assert_int_equal(b.cols, 2);
+        for (size_t i = 0; i < STREAM_ROWS * 2; i++)
+            assert_close(b.data[i], a.data[i], 1e-10, 1e-12);
+        dataio_matrix_free(&a);
+        dataio_matrix_free(&b);
+    }
+    expect_no_temporaries();
+}
+
+/* fit --stream with --weights, --missing and --n-init: the same fit as
+ * the loaded data (1e-10), from the same start. */
+static void stream_expect_same_fit(const char *loaded, const char *streamed,
+                                   double tol)
+{
+    emgmm_model *a = load_model(loaded), *b = load_model(streamed);
+    const size_t k = emgmm_n_components(a), d = emgmm_n_features(a);
+    assert_int_equal(emgmm_n_components(b), k);
+    for (size_t i = 0; i < k; i++)
+        assert_close(emgmm_weights(a)[i], emgmm_weights(b)[i], tol, 1e-15);
+    for (size_t i = 0; i < k * d; i++)
+        assert_close(emgmm_means(a)[i], emgmm_means(b)[i], tol, tol);
+    const size_t nc = emgmm_get_covariance_type(a) ==
+                              EMGMM_COVARIANCE_FULL
+                          ? k * d * d
+                          : 0;
+    for (size_t i = 0; i < nc; i++)
+        assert_close(emgmm_covariances(a)[i], emgmm_covariances(b)[i], tol,
+                     tol);
+    emgmm_free(&a);
+    emgmm_free(&b);
+}
+
+/* Writes data.npy, gappy.npy (some values NaN, row 7 entirely) and
+ * w.npy (N_ROWS x 1 weights) from data.csv. */
+static void write_stream_inputs(void)
+{
+    dataio_matrix x = read_matrix("data.csv");
+    char err[256];
+    assert_int_equal(dataio_write_matrix("data.npy", x.data, x.rows, x.cols,
+                                         err, sizeof err), 0);
+    double *w = malloc(x.rows * sizeof *w);
+    assert_non_null(w);
+    for (size_t i = 0; i < x.rows; i++)
+        w[i] = i % 11 == 3 ? 0.0 : 0.25 + 0.3 * (double)(i % 7);
+    assert_int_equal(dataio_write_matrix("w.npy", w, x.rows, 1, err,
+                                         sizeof err), 0);
+    for (size_t i = 0; i < x.rows * x.cols; i++)
+        if (i % 9 == 4 || i / x.cols == 7)
+            x.data[i] = NAN;
+    assert_int_equal(dataio_write_matrix("gappy.npy", x.data, x.rows,
+                                         x.cols, err, sizeof err), 0);
+    free(w);
+    dataio_matrix_free(&x);
+}
+
+static void test_fit_stream_weights_missing(void **state)
+{
+    (void)state;
+    write_stream_inputs();
+    run_result r;
+    RUN(&r, "fit", "data.csv", "-k", "2", "--max-iter", "0", "-o",
+        "start.json");
+    expect_ok(&r);
+    run_free(&r);
+    /* weights; missing values; both: from the same --init-model, and
+     * from the k-means start of each (all rows are the sample here). */
+    const char *const data[3] = {"data.npy", "gappy.npy", "gappy.npy"};
+    for (int kind = 0; kind < 3; kind++) {
+        for (int given = 0; given < 2; given++) {
+            double ll[2];
+            long long missing[2];
+            for (int stream = 0; stream < 2; stream++) {
+                const char *out = stream ? "s.json" : "m.json";
+                const char *args[24] = {"fit", data[kind], "-k", "2",
+                                        "--tol", "0", "--max-iter", "12",
+                                        "--json", "-o", out};
+                int n = 11;
+                if (kind != 1) {
+                    args[n++] = "--weights";
+                    args[n++] = "w.npy";
+                }
+                if (kind != 0)
+                    args[n++] = "--missing";
+                if (given) {
+                    args[n++] = "--init-model";
+                    args[n++] = "start.json";
+                }
+                if (stream)
+                    args[n++] = "--stream";
+                args[n] = NULL;
+                run_in(&r, NULL, args);
+                expect_ok(&r);
+                json_t *j = parse_json(r.out);
+                ll[stream] = json_num(j, "log_likelihood");
+                missing[stream] = kind != 0
+                                      ? json_int(j, "n_missing_values")
+                                      : -1;
+                if (kind != 0)
+                    assert_int_equal(json_int(j, "n_rows_all_missing"), 1);
+                json_decref(j);
+                run_free(&r);
+            }
+            assert_close(ll[1], ll[0], 1e-10, 0);
+            assert_true(missing[0] == missing[1]);
+            if (kind != 0)
+                assert_true(missing[0] > N_ROWS / 5);
+            stream_expect_same_fit("m.json", "s.json", 1e-10);
+        }
+    }
+
+    /* --n-init 3: the restarts of the loaded fit, the best kept. */
+    double ll[2];
+    for (int stream = 0; stream < 2; stream++) {
+        const char *out = stream ? "s.json" : "m.json";
+        if (stream)
+            RUN(&r, "fit", "gappy.npy", "-k", "3", "--missing", "--weights",
+                "w.npy", "--n-init", "3", "--seed", "5", "--json", "-o", out,
+                "--stream");
+        else
+            RUN(&r, "fit", "gappy.npy", "-k", "3", "--missing", "--weights",
+                "w.npy", "--n-init", "3", "--seed", "5", "--json", "-o",
+                out);
+        expect_ok(&r);
+        json_t *j = parse_json(r.out);
+        ll[stream] = json_num(j, "log_likelihood");
+        json_decref(j);
+        run_free(&r);
+    }
+    assert_close(ll[1], ll[0], 1e-10, 0);
+    stream_expect_same_fit("m.json", "s.json", 1e-10);
+    /* The restarts differ: one alone is another fit. */
+    RUN(&r, "fit", "gappy.npy", "-k", "3", "--missing", "--weights", "w.npy",
+        "--n-init", "3", "--seed", "5", "-v", "--stream", "-o", "s.json");
+    expect_status(&r, 0);
+    expect_in_stderr(&r, "init 3/3");
+    run_free(&r);
+
+    /* NaN without --missing names the option; a bad weight names the row;
+     * weights of another length are refused. */
+    RUN(&r, "fit", "gappy.npy", "-k", "2", "--stream");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "--missing");
+    run_free(&r);
+    char err[256];
+    double w[N_ROWS];
+    for (size_t i = 0; i < N_ROWS; i++)
+        w[i] = i == 150 ? -1.0 : 1.0;
+    assert_int_equal(dataio_write_matrix("wbad.npy", w, N_ROWS, 1, err,
+                                         sizeof err), 0);
+    RUN(&r, "fit", "data.npy", "-k", "2", "--stream", "--weights",
+        "wbad.npy", "-o", "s2.json");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "row 151: negative weight");
+    assert_false(file_exists("s2.json"));
+    run_free(&r);
+    assert_int_equal(dataio_write_matrix("wshort.npy", w, N_ROWS - 1, 1,
+                                         err, sizeof err), 0);
+    RUN(&r, "fit", "data.npy", "-k", "2", "--stream", "--weights",
+        "wshort.npy");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "expected 200 rows of one column");
+    run_free(&r);
+}
+
+/* predict and score --missing with --stream: one gap, in the second
+ * block only, must make every block take the posteriors given the
+ * observed values, as the loaded run does: the same bytes, the same
+ * score; a row with nothing observed is counted. */
+static void test_predict_stream_missing(void **state)
+{
+    (void)state;
+    write_stream_data(SIZE_MAX);
+    run_result r;
+    RUN(&r, "fit", "big.npy", "-k", "2", "--max-iter", "5", "-o",
+        "m.json");
+    expect_ok(&r);
+    run_free(&r);
+    dataio_matrix x = read_matrix("big.npy");
+    char err[256];
+    /* Under valgrind (slow): the second case only. */
+    for (int t = getenv("EMGMM_TEST_VALGRIND") != NULL; t < 2; t++) {
+        x.data[2 * 68000 + 1] = NAN;   /* row 68001 */
+        if (t == 1) {                 /* and row 10 wholly missing */
+            x.data[2 * 9] = NAN;
+            x.data[2 * 9 + 1] = NAN;
+        }
+        assert_int_equal(dataio_write_matrix("gaps.npy", x.data, x.rows,
+                                             x.cols, err, sizeof err), 0);
+        RUN(&r, "predict", "m.json", "gaps.npy", "--missing", "-o", "l0.npy",
+            "--proba", "p0.npy");
+        expect_ok(&r);
+        run_free(&r);
+        RUN(&r, "predict", "m.json", "gaps.npy", "--missing", "--stream",
+            "-o", "l1.npy", "--proba", "p1.npy");
+        expect_ok(&r);
+        run_free(&r);
+        expect_same_bytes("l0.npy", "l1.npy");
+        expect_same_bytes("p0.npy", "p1.npy");
+        double ll[2];
+        long long none[2];
+        for (int s = 0; s < 2; s++) {
+            RUN(&r, "score", "m.json", "gaps.npy", "--missing", "--json",
+                s ? "--stream" : "--json");
+            expect_ok(&r);
+            json_t *j = parse_json(r.out);
+            ll[s] = json_num(j, "log_likelihood");
+            none[s] = json_int(j, "n_rows_all_missing");
+            json_decref(j);
+            run_free(&r);
+        }
+        assert_close(ll[1], ll[0], 1e-12, 0);
+        assert_int_equal(none[0], t);
+        assert_int_equal(none[1], t);
+    }
+    dataio_matrix_free(&x);
+    /* Without --missing the gap is refused, naming where it is. */
+    RUN(&r, "predict", "m.json", "gaps.npy", "--stream", "-o", "l2.npy");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "gaps.npy: row 10, column 1");
+    assert_false(file_exists("l2.npy"));
+    run_free(&r);
+    expect_no_temporaries();
 }
 
 static void test_fit_require_converged(void **state)
@@ -3982,6 +4520,11 @@ int main(int argc, char **argv)
         T(test_fit_verbose),
         T(test_fit_stdin_and_raw),
         T(test_fit_stream),
+        T(test_fit_stream_weights_missing),
+        T(test_predict_stream),
+        T(test_predict_stream_failures),
+        T(test_fit_stream_outputs),
+        T(test_predict_stream_missing),
         T(test_fit_require_converged),
         T(test_fit_empty_component),
         T(test_fit_sigterm_checkpoint_resume),

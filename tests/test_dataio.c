@@ -1487,15 +1487,33 @@ static void test_h5_parts_and_values(void **state)
     assert_int_equal(dataio_read_matrix_part(name, &missing, 1, 3, &m, NULL,
                                              NULL, err, ERRLEN), 0);
     dataio_matrix_free(&m);
-    /* --shape does not go with HDF5, nor does --stream. */
+    /* --shape does not go with HDF5. */
     dataio_read_options raw = {10, 3, 0};
     assert_failed_clean(dataio_read_matrix(name, &raw, &m, err, ERRLEN), &m);
     assert_contains(err, "--shape is for raw float64 data, not HDF5");
+    /* --stream reads the dataset by hyperslabs: part 1 of 2 is rows
+     * rows/2.., its rows as stored; a bad value is named by its row in
+     * the file. */
     dataio_map *map = NULL;
-    assert_int_equal(dataio_map_open(name, NULL, 0, 1, &map, NULL, err,
-                                     ERRLEN), -1);
-    assert_null(map);
-    assert_contains(err, "not HDF5");
+    dataio_shape shape = {0, 0, 0, 0};
+    assert_int_equal(dataio_map_open(name, NULL, 1, 2, &map, &shape, err,
+                                     ERRLEN), 0);
+    assert_int_equal(shape.total_rows, rows);
+    assert_int_equal(shape.first_row, rows / 2);
+    assert_int_equal(shape.rows, rows - rows / 2);
+    assert_int_equal(shape.cols, cols);
+    double *got = malloc(shape.rows * cols * sizeof *got);
+    assert_non_null(got);
+    assert_int_equal(dataio_map_rows(map, 0, 3, got), 0); /* rows 6 to 8 */
+    for (size_t k = 0; k < 3 * cols; k++)
+        assert_true(got[k] == v[rows / 2 * cols + k]);
+    assert_int_equal(dataio_map_rows(map, 3, 2, got), -1);
+    snprintf(want, sizeof want, "%s: row 9, column 2: value is not finite",
+             name);
+    assert_non_null(dataio_map_error(map));
+    assert_contains(dataio_map_error(map), want);
+    dataio_map_close(map);
+    free(got);
     free(v);
 }
 

@@ -4,7 +4,8 @@
  * log-likelihood, the labels or states (identical) and the
  * probabilities; with HDF5, an .h5 input read and written by every rank.
  * predict, score, hmm decode and hmm score likewise against the same
- * command without mpirun.
+ * command without mpirun; impute (each rank its rows) and select (every
+ * candidate fitted over the ranks) too.
  * Run by meson only in a build with MPI; EMGMM_PROG is the program and
  * EMGMM_MPIRUN mpirun.
  */
@@ -204,6 +205,73 @@ static void test_tied_csv(void **state)
     run_case("tied", "data.csv -k 3 -c tied --tol 0 --max-iter 10");
 }
 
+/* fit --stream with --weights and --missing, and --n-init 3: alone,
+ * loaded, against P = 1..4 ranks (1e-10). */
+static void run_fit_pair(const char *tag, const char *args, int P,
+                         const char *extra)
+{
+    if (P == 0)
+        assert_int_equal(sh("cd %s && %s fit %s %s -o %s-1.json --json > "
+                            "%s-1.out", g_dir, g_prog, args, extra, tag,
+                            tag),
+                         0);
+    else
+        assert_int_equal(sh("cd %s && %s --oversubscribe -np %d %s fit %s "
+                            "%s -o %s-mpi%d.json --json > %s-mpi%d.out",
+                            g_dir, g_mpirun, P, g_prog, args, extra, tag, P,
+                            tag, P),
+                         0);
+}
+
+static void compare_fits(const char *tag, const char *other)
+{
+    char a[64], b[64];
+    snprintf(a, sizeof a, "%s-1.json", tag);
+    snprintf(b, sizeof b, "%s.json", other);
+    emgmm_model *one = load(a), *many = load(b);
+    assert_same_model(one, many);
+    emgmm_free(&one);
+    emgmm_free(&many);
+    snprintf(a, sizeof a, "%s-1.out", tag);
+    snprintf(b, sizeof b, "%s.out", other);
+    assert_close(json_ll(a), json_ll(b), 1e-10, 0);
+}
+
+static void test_stream_weights_missing_over_ranks(void **state)
+{
+    (void)state;
+    const char *const cases[2][2] = {
+        {"sgaps", "gaps.npy -k 3 --missing --weights w.npy --tol 0 "
+                  "--max-iter 20"},
+        {"sinit", "data.npy -k 4 -c diag --n-init 3 --seed 3 --tol 0 "
+                  "--max-iter 15"}};
+    for (int c = 0; c < 2; c++) {
+        const char *tag = cases[c][0], *args = cases[c][1];
+        char other[64];
+        run_fit_pair(tag, args, 0, ""); /* loaded, one process */
+        /* streamed, one process */
+        snprintf(other, sizeof other, "%s-s", tag);
+        assert_int_equal(sh("cd %s && %s fit %s --stream -o %s.json --json "
+                            "> %s.out", g_dir, g_prog, args, other, other),
+                         0);
+        compare_fits(tag, other);
+        for (int P = 1; P <= 4; P++) {
+            /* streamed on P ranks */
+            run_fit_pair(tag, args, P, "--stream");
+            snprintf(other, sizeof other, "%s-mpi%d", tag, P);
+            compare_fits(tag, other);
+            if (c == 1 && (P == 2 || P == 3)) {
+                /* restarts under mpirun, loaded */
+                char loaded[64];
+                snprintf(loaded, sizeof loaded, "%s-l", tag);
+                run_fit_pair(loaded, args, P, "");
+                snprintf(other, sizeof other, "%s-l-mpi%d", tag, P);
+                compare_fits(tag, other);
+            }
+        }
+    }
+}
+
 /* An error on one rank's block ends every rank, with exit status 2. */
 static void test_bad_value_on_one_rank(void **state)
 {
@@ -341,6 +409,86 @@ static void test_predict_score_over_ranks(void **state)
                         g_dir, g_prog, g_prog), 0);
     run_model_case("pred", "pm.json", "data.npy", "");
     run_model_case("predgaps", "pmgaps.json", "gaps.npy", "--missing");
+}
+
+/* predict --stream and score --stream on P = 1..4 ranks (each maps its
+ * rows and writes them, a block at a time, into one .npy or HDF5 file):
+ * the labels of predict without mpirun and without --stream byte for
+ * byte, the probabilities and the score to 1e-10; fit --stream --labels
+ * the labels of fit --stream alone; a text output is refused (exit 2,
+ * nothing written). */
+static void test_predict_stream_over_ranks(void **state)
+{
+    (void)state;
+    static const char *const fields[] = {"n_samples", "log_likelihood",
+                                         "bic", "aic", NULL};
+    const char *fit = "-k 3 --tol 0 --max-iter 8 --init-model ps.json";
+    assert_int_equal(sh("cd %s && %s fit data.npy -k 3 --tol 0 --max-iter "
+                        "10 -o ps.json && %s predict ps.json data.npy -o "
+                        "ps-1.labels.npy --proba ps-1.proba.npy && %s score "
+                        "ps.json data.npy --json > ps-1.json && %s fit "
+                        "data.npy --stream %s -o fs-1.json --labels "
+                        "fs-1.labels.npy", g_dir, g_prog, g_prog, g_prog,
+                        g_prog, fit), 0);
+#ifdef EMGMM_HAVE_HDF5
+    /* The labels alone: the int32 values after the .npy header. */
+    FILE *lf = fopen("ps-1.labels.npy", "rb");
+    assert_non_null(lf);
+    unsigned char pre[10];
+    assert_int_equal(fread(pre, 1, 10, lf), 10);
+    assert_int_equal(fseek(lf, 10 + pre[8] + 256 * pre[9], SEEK_SET), 0);
+    const size_t n = 3001; /* the rows of data.npy */
+    int32_t *one = malloc(n * sizeof *one), *many = malloc(n * sizeof *many);
+    assert_non_null(one);
+    assert_non_null(many);
+    assert_int_equal(fread(one, sizeof *one, n, lf), n);
+    assert_int_equal(fclose(lf), 0);
+#endif
+    for (int P = 1; P <= 4; P++) {
+        assert_int_equal(sh("cd %s && %s --oversubscribe -np %d %s predict "
+                            "ps.json data.npy --stream -o ps-mpi%d.labels.npy "
+                            "--proba ps-mpi%d.proba.npy && %s --oversubscribe "
+                            "-np %d %s score ps.json data.npy --stream --json "
+                            "> ps-mpi%d.json && cmp -s ps-1.labels.npy "
+                            "ps-mpi%d.labels.npy", g_dir, g_mpirun, P, g_prog,
+                            P, P, g_mpirun, P, g_prog, P, P), 0);
+        char a[64], b[64];
+        snprintf(b, sizeof b, "ps-mpi%d.proba.npy", P);
+        assert_same_matrix("ps-1.proba.npy", b);
+        snprintf(b, sizeof b, "ps-mpi%d.json", P);
+        assert_same_fields("ps-1.json", b, fields);
+#ifdef EMGMM_HAVE_HDF5
+        assert_int_equal(sh("cd %s && %s --oversubscribe -np %d %s predict "
+                            "ps.json data.npy --stream -o ps-mpi%d.h5 "
+                            "--proba ps-mpi%d.h5", g_dir, g_mpirun, P,
+                            g_prog, P, P), 0);
+        snprintf(a, sizeof a, "ps-mpi%d.h5", P);
+        hid_t f = H5Fopen(a, H5F_ACC_RDONLY, H5P_DEFAULT);
+        assert_true(f >= 0);
+        hid_t d = H5Dopen2(f, "/labels", H5P_DEFAULT);
+        assert_true(d >= 0);
+        assert_true(H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL,
+                            H5P_DEFAULT, many) >= 0);
+        H5Dclose(d);
+        H5Fclose(f);
+        assert_memory_equal(one, many, n * sizeof *one);
+        snprintf(a, sizeof a, "ps-mpi%d.h5:/proba", P);
+        assert_same_matrix("ps-1.proba.npy", a);
+#endif
+    }
+#ifdef EMGMM_HAVE_HDF5
+    free(one);
+    free(many);
+#endif
+    assert_int_equal(sh("cd %s && %s --oversubscribe -np 3 %s fit data.npy "
+                        "--stream %s -o fs-3.json --labels fs-3.labels.npy "
+                        "&& cmp -s fs-1.labels.npy fs-3.labels.npy", g_dir,
+                        g_mpirun, g_prog, fit), 0);
+    assert_int_equal(sh("cd %s && %s --oversubscribe -np 2 %s predict "
+                        "ps.json data.npy --stream -o never.csv 2> "
+                        "pserr.txt", g_dir, g_mpirun, g_prog), 2);
+    assert_int_equal(sh("cd %s && grep -q 'not text' pserr.txt && test ! "
+                        "-e never.csv", g_dir), 0);
 }
 
 /* hmm score and hmm decode of a model, alone and on P = 1..4 ranks (each
@@ -496,6 +644,220 @@ static void test_hdf5_over_ranks(void **state)
 }
 #endif
 
+/* The largest relative difference seen by assert_same_values (for the
+ * report at the end of a test). */
+static double g_max_rel;
+
+/* Two matrix files (or HDF5 datasets) hold the same values to 1e-10
+ * relative, with no missing value left; max_rel gets the largest
+ * relative difference. */
+static void assert_same_values(const char *a, const char *b)
+{
+    char err[256];
+    dataio_matrix ma = {NULL, 0, 0}, mb = {NULL, 0, 0};
+    assert_int_equal(dataio_read_matrix(a, NULL, &ma, err, sizeof err), 0);
+    assert_int_equal(dataio_read_matrix(b, NULL, &mb, err, sizeof err), 0);
+    assert_int_equal(ma.rows, mb.rows);
+    assert_int_equal(ma.cols, mb.cols);
+    for (size_t i = 0; i < ma.rows * ma.cols; i++) {
+        assert_false(isnan(mb.data[i]));
+        assert_close(ma.data[i], mb.data[i], 1e-10, 1e-12);
+        double scale = fmax(fabs(ma.data[i]), fabs(mb.data[i]));
+        if (scale > 0 && fabs(ma.data[i] - mb.data[i]) / scale > g_max_rel)
+            g_max_rel = fabs(ma.data[i] - mb.data[i]) / scale;
+    }
+    dataio_matrix_free(&ma);
+    dataio_matrix_free(&mb);
+}
+
+/* impute, alone and on P = 1..4 ranks (each fills its block of rows): the
+ * completed data as .npy and HDF5 (written by every rank into its rows)
+ * and CSV (gathered on rank 0), to 1e-10; the observed values are those
+ * of DATA. --draws runs on rank 0 alone and gives the same bytes. A bad
+ * value in one rank's block ends every rank with exit status 2 and no
+ * output. */
+static void test_impute_over_ranks(void **state)
+{
+    (void)state;
+    g_max_rel = 0.0;
+    assert_int_equal(sh("cd %s && %s fit gaps.npy -k 3 --missing --tol 0 "
+                        "--max-iter 10 -o imp.json && %s impute imp.json "
+                        "gaps.npy -o imp-1.npy && %s impute imp.json "
+                        "gaps.npy -o imp-1.csv && %s impute imp.json "
+                        "gaps.npy --draws 3 --seed 4 -o draws-1.npy",
+                        g_dir, g_prog, g_prog, g_prog, g_prog), 0);
+#ifdef EMGMM_HAVE_HDF5
+    assert_int_equal(sh("cd %s && %s impute imp.json gaps.npy -o imp-1.h5",
+                        g_dir, g_prog), 0);
+#endif
+    /* The gaps are filled, the observed values kept. */
+    char err[256];
+    dataio_matrix x = {NULL, 0, 0}, f = {NULL, 0, 0};
+    dataio_read_options gappy = {0, 0, 1};
+    assert_int_equal(dataio_read_matrix("gaps.npy", &gappy, &x, err,
+                                        sizeof err), 0);
+    assert_int_equal(dataio_read_matrix("imp-1.npy", NULL, &f, err,
+                                        sizeof err), 0);
+    size_t n_gaps = 0;
+    for (size_t i = 0; i < x.rows * x.cols; i++) {
+        assert_false(isnan(f.data[i]));
+        if (isnan(x.data[i]))
+            n_gaps++;
+        else
+            assert_true(x.data[i] == f.data[i]);
+    }
+    assert_true(n_gaps > 100);
+    dataio_matrix_free(&x);
+    dataio_matrix_free(&f);
+    for (int P = 1; P <= 4; P++) {
+        assert_int_equal(sh("cd %s && %s --oversubscribe -np %d %s impute "
+                            "imp.json gaps.npy -o imp-mpi%d.npy && %s "
+                            "--oversubscribe -np %d %s impute imp.json "
+                            "gaps.npy -o - > imp-mpi%d.csv", g_dir, g_mpirun,
+                            P, g_prog, P, g_mpirun, P, g_prog, P), 0);
+        char b[64];
+        snprintf(b, sizeof b, "imp-mpi%d.npy", P);
+        assert_same_values("imp-1.npy", b);
+        snprintf(b, sizeof b, "imp-mpi%d.csv", P);
+        assert_same_values("imp-1.csv", b);
+#ifdef EMGMM_HAVE_HDF5
+        assert_int_equal(sh("cd %s && %s --oversubscribe -np %d %s impute "
+                            "imp.json gaps.npy -o imp-mpi%d.h5:/filled",
+                            g_dir, g_mpirun, P, g_prog, P), 0);
+        snprintf(b, sizeof b, "imp-mpi%d.h5:/filled", P);
+        assert_same_values("imp-1.h5:/data", b);
+#endif
+    }
+    assert_int_equal(sh("cd %s && %s --oversubscribe -np 3 %s impute "
+                        "imp.json gaps.npy --draws 3 --seed 4 -o "
+                        "draws-mpi3.npy && cmp -s draws-1.npy draws-mpi3.npy",
+                        g_dir, g_mpirun, g_prog), 0);
+    print_message("impute: 1 to 4 ranks against one process: largest "
+                  "relative difference %.3g\n", g_max_rel);
+
+    /* inf in row 34 of 40: the block of rank 2 of 3. */
+    FILE *bad = fopen("impbad.csv", "w");
+    assert_non_null(bad);
+    for (int i = 0; i < 40; i++)
+        fprintf(bad, i == 33 ? "1,inf,,2,3\n" : "%d,%d,,1,2\n", i, i % 7);
+    assert_int_equal(fclose(bad), 0);
+    assert_int_equal(sh("cd %s && %s --oversubscribe -np 3 %s impute "
+                        "imp.json impbad.csv -o never.npy 2> imperr.txt",
+                        g_dir, g_mpirun, g_prog), 2);
+    assert_int_equal(sh("cd %s && grep -q 'impbad.csv:34:2: value is not "
+                        "finite' imperr.txt && test ! -e never.npy", g_dir),
+                     0);
+    /* Every rank takes a block of rows: 2 rows are too few for 3. */
+    assert_int_equal(sh("cd %s && head -n 2 impbad.csv > imp2.csv && %s "
+                        "--oversubscribe -np 3 %s impute imp.json imp2.csv "
+                        "-o never.csv 2> imperr.txt", g_dir, g_mpirun,
+                        g_prog), 2);
+    assert_int_equal(sh("cd %s && grep -q 'imp2.csv: 2 rows are too few for "
+                        "3 ranks' imperr.txt && test ! -e never.csv", g_dir),
+                     0);
+}
+
+/* A field of one entry of select's --json results. */
+static double result_field(const json_t *r, const char *field)
+{
+    const json_t *v = json_object_get(r, field);
+    assert_true(json_is_number(v));
+    return json_number_value(v);
+}
+
+/* select's --json summaries a (alone) and b (under mpirun): the same best
+ * (K, type), every result's bic, aic and log-likelihood to 1e-10
+ * relative, the same iterations and failures. */
+static void assert_same_selection(const char *a, const char *b)
+{
+    json_error_t e;
+    json_t *ja = json_load_file(a, 0, &e), *jb = json_load_file(b, 0, &e);
+    assert_non_null(ja);
+    assert_non_null(jb);
+    const json_t *ba = json_object_get(ja, "best"),
+                 *bb = json_object_get(jb, "best");
+    assert_int_equal(json_integer_value(json_object_get(ba, "n_components")),
+                     json_integer_value(json_object_get(bb, "n_components")));
+    assert_string_equal(
+        json_string_value(json_object_get(ba, "covariance_type")),
+        json_string_value(json_object_get(bb, "covariance_type")));
+    const json_t *ra = json_object_get(ja, "results"),
+                 *rb = json_object_get(jb, "results");
+    assert_true(json_array_size(ra) > 1);
+    assert_int_equal(json_array_size(ra), json_array_size(rb));
+    static const char *const fields[] = {"bic", "aic", "log_likelihood",
+                                         NULL};
+    size_t ok = 0;
+    for (size_t i = 0; i < json_array_size(ra); i++) {
+        const json_t *x = json_array_get(ra, i), *y = json_array_get(rb, i);
+        assert_int_equal(json_integer_value(json_object_get(x, "n_components")),
+                         json_integer_value(json_object_get(y, "n_components")));
+        if (json_object_get(x, "error") != NULL) {
+            assert_non_null(json_object_get(y, "error"));
+            continue;
+        }
+        ok++;
+        for (size_t f = 0; fields[f] != NULL; f++) {
+            double u = result_field(x, fields[f]), v = result_field(y, fields[f]);
+            assert_close(u, v, 1e-10, 0);
+            if (fabs(u - v) / fmax(fabs(u), fabs(v)) > g_max_rel)
+                g_max_rel = fabs(u - v) / fmax(fabs(u), fabs(v));
+        }
+        assert_int_equal(json_integer_value(json_object_get(x, "n_iter")),
+                         json_integer_value(json_object_get(y, "n_iter")));
+    }
+    assert_true(ok > 1);
+    json_decref(ja);
+    json_decref(jb);
+}
+
+/* select, alone and on P = 1..4 ranks (every candidate fitted as fit does
+ * under mpirun): the same chosen model, the criteria, the best model. */
+static void run_select_case(const char *tag, const char *args)
+{
+    assert_int_equal(sh("cd %s && %s select %s --json -o %s-1.json > "
+                        "%s-1.out", g_dir, g_prog, args, tag, tag), 0);
+    for (int P = 1; P <= 4; P++) {
+        assert_int_equal(sh("cd %s && %s --oversubscribe -np %d %s select %s "
+                            "--json -o %s-mpi%d.json --plot %s-mpi%d.svg > "
+                            "%s-mpi%d.out && test -s %s-mpi%d.svg", g_dir,
+                            g_mpirun, P, g_prog, args, tag, P, tag, P, tag, P,
+                            tag, P), 0);
+        char a[64], b[64];
+        snprintf(a, sizeof a, "%s-1.out", tag);
+        snprintf(b, sizeof b, "%s-mpi%d.out", tag, P);
+        assert_same_selection(a, b);
+        snprintf(a, sizeof a, "%s-1.json", tag);
+        snprintf(b, sizeof b, "%s-mpi%d.json", tag, P);
+        emgmm_model *one = load(a), *many = load(b);
+        assert_same_model(one, many);
+        emgmm_free(&one);
+        emgmm_free(&many);
+    }
+}
+
+static void test_select_over_ranks(void **state)
+{
+    (void)state;
+    g_max_rel = 0.0;
+    run_select_case("sel", "data.npy -k 1..4 -c full,tied --tol 1e-6");
+    /* Restarts (from the sample, as restart r of the fit alone), gaps,
+     * weights, AIC, and a K too large for the data (a failed fit). */
+    run_select_case("selgaps", "gaps.npy -k 2,3,2500 -c diag,spherical "
+                               "--missing --weights w.npy --n-init 3 "
+                               "--init random --criterion aic --tol 1e-6");
+    print_message("select: 1 to 4 ranks against one process: largest "
+                  "relative difference of a criterion %.3g\n", g_max_rel);
+    /* Every rank takes a block of rows: 2 rows are too few for 3. */
+    assert_int_equal(sh("cd %s && head -n 2 data.csv > sel2.csv && %s "
+                        "--oversubscribe -np 3 %s select sel2.csv -k 1 -o "
+                        "never.json 2> selerr.txt", g_dir, g_mpirun, g_prog),
+                     2);
+    assert_int_equal(sh("cd %s && grep -q 'sel2.csv: 2 rows are too few for "
+                        "3 ranks' selerr.txt && test ! -e never.json", g_dir),
+                     0);
+}
+
 int main(void)
 {
     g_prog = getenv("EMGMM_PROG");
@@ -516,13 +878,17 @@ int main(void)
         cmocka_unit_test(test_kmeans_start_full),
         cmocka_unit_test(test_missing_weights_diag),
         cmocka_unit_test(test_tied_csv),
+        cmocka_unit_test(test_stream_weights_missing_over_ranks),
         cmocka_unit_test(test_bad_value_on_one_rank),
         cmocka_unit_test(test_hmm_sequences_over_ranks),
         cmocka_unit_test(test_predict_score_over_ranks),
+        cmocka_unit_test(test_predict_stream_over_ranks),
         cmocka_unit_test(test_hmm_score_decode_over_ranks),
 #ifdef EMGMM_HAVE_HDF5
         cmocka_unit_test(test_hdf5_over_ranks),
 #endif
+        cmocka_unit_test(test_impute_over_ranks),
+        cmocka_unit_test(test_select_over_ranks),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     sh("rm -rf %s", g_dir);

@@ -1130,56 +1130,275 @@ int cli_write_hmm_model(const cli_outputs *o, int index, const emgmm_hmm *m)
     return cli_write_stream(o, index, write_hmm_json, m);
 }
 
-/* A .npy or HDF5 output written by every rank under mpirun: rank 0
- * creates the temporary file with the whole array's header and size (the
- * whole dataset), then each rank writes its rows at their place (no rank
- * holds all of them): at once into a .npy, one rank after the other into
- * HDF5 (the serial library: one writer at a time). */
+/* ------------------------------------------------------------------ */
+/* Outputs written a block of rows at a time                            */
+/* ------------------------------------------------------------------ */
+
+struct cli_rows {
+    const char *flag, *final_path;
+    char path[4096];     /* the temporary file (every rank's copy) */
+    const char *dataset; /* for an HDF5 name without one */
+    int int32;
+    size_t cols, first_row, n_rows, total_rows;
+    size_t offset;       /* .npy under mpirun: of the array's values */
+    int parts;           /* several ranks write their rows of one file */
+    int hdf5;
+    dataio_rows *w;      /* between open and close */
+};
+
+int cli_rows_create(const cli_outputs *o, int index, const char *flag,
+                    const char *final_path, int int32, size_t cols,
+                    size_t first_row, size_t n_rows, size_t total_rows,
+                    cli_rows **out)
+{
+    char err[512] = "";
+    int rc = 0;
+    *out = NULL;
+    cli_rows *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        rc = cli_error_always(EXIT_WORK_FAILED, "%s: out of memory", flag);
+    if (w != NULL) {
+        w->flag = flag;
+        w->final_path = final_path;
+        w->dataset = cli_default_dataset(flag, int32);
+        w->int32 = int32;
+        w->cols = cols;
+        w->first_row = first_row;
+        w->n_rows = n_rows;
+        w->total_rows = total_rows;
+        w->parts = cli_mpi_size() > 1;
+        w->hdf5 = dataio_hdf5_name(final_path, NULL, NULL);
+        if (w->parts && !cli_is_shared_name(final_path))
+            rc = cli_error(EXIT_BAD_USAGE, "%s: '%s': under mpirun the rows "
+                           "are written by every rank into one .npy or HDF5 "
+                           "file, not text (name it .npy or .h5)", flag,
+                           final_path);
+    }
+    if (!w || !w->parts) {
+        if (rc == 0)
+            snprintf(w->path, sizeof w->path, "%s",
+                     cli_outputs_tmp(o, index));
+        if (rc == 0)
+            *out = w;
+        else
+            free(w);
+        return rc;
+    }
+    /* Under mpirun: rank 0 creates the temporary file with the whole
+     * array's header and size (the whole dataset), then hands its name
+     * (and the .npy's data offset) to the others. */
+    double offset = 0.0;
+    if (rc == 0 && cli_mpi_rank() == 0) {
+        size_t at = 0;
+        snprintf(w->path, sizeof w->path, "%s", cli_outputs_tmp(o, index));
+        if ((w->hdf5 ? dataio_h5_create(w->path, w->dataset, total_rows,
+                                        cols, int32, err, sizeof err)
+                     : dataio_npy_create(w->path, total_rows, cols, int32,
+                                         &at, err, sizeof err)) != 0)
+            rc = cli_error(EXIT_WORK_FAILED, "%s: cannot write '%s': %s",
+                           flag, final_path, err);
+        offset = (double)at;
+    }
+    if ((rc = cli_mpi_max(rc)) == 0 &&
+        (cli_mpi_bcast_string(w->path, sizeof w->path) != 0 ||
+         cli_mpi_allreduce(&offset, 1, NULL) != 0))
+        rc = cli_error(EXIT_WORK_FAILED, "%s: MPI failed", flag);
+    if ((rc = cli_mpi_max(rc)) != 0) {
+        free(w);
+        return rc;
+    }
+    w->offset = (size_t)offset;
+    *out = w;
+    return 0;
+}
+
+int cli_rows_serial(const cli_rows *w)
+{
+    return w != NULL && w->parts && w->hdf5;
+}
+
+int cli_rows_open(cli_rows *w)
+{
+    char err[512] = "";
+    int st = w->parts ? dataio_rows_begin_part(w->path, w->dataset,
+                                               w->offset, w->first_row,
+                                               w->n_rows, w->cols, w->int32,
+                                               &w->w, err, sizeof err)
+                      : dataio_rows_begin(w->path, w->dataset,
+                                          w->total_rows, w->cols, w->int32,
+                                          &w->w, err, sizeof err);
+    if (st != 0)
+        return cli_error_always(EXIT_WORK_FAILED, "%s: cannot write '%s': "
+                                "%s", w->flag, w->final_path,
+                                err[0] ? err : "write error");
+    return 0;
+}
+
+int cli_rows_write(cli_rows *w, const void *rows, size_t n)
+{
+    char err[512] = "";
+    if (dataio_rows_put(w->w, rows, n, err, sizeof err) != 0)
+        return cli_error_always(EXIT_WORK_FAILED, "%s: cannot write '%s': "
+                                "%s", w->flag, w->final_path,
+                                err[0] ? err : "write error");
+    return 0;
+}
+
+int cli_rows_close(cli_rows *w)
+{
+    char err[512] = "";
+    dataio_rows *r = w->w;
+    w->w = NULL;
+    if (dataio_rows_end(r, err, sizeof err) != 0)
+        return cli_error_always(EXIT_WORK_FAILED, "%s: cannot write '%s': "
+                                "%s", w->flag, w->final_path,
+                                err[0] ? err : "write error");
+    return 0;
+}
+
+void cli_rows_free(cli_rows *w)
+{
+    if (w == NULL)
+        return;
+    dataio_rows_abort(w->w);
+    free(w);
+}
+
+/* The turns of writing: every rank at once, or one rank after the other
+ * when one of the outputs is an HDF5 file under mpirun (the serial HDF5
+ * library: never two writers of one file at once). */
+static int rows_turns(cli_rows *const *w, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (cli_rows_serial(w[i]))
+            return cli_mpi_size();
+    return 1;
+}
+
+/* A .npy or HDF5 output written by every rank under mpirun (no rank
+ * holds all the rows): the rows in memory, written by the writer above
+ * in one block. */
 int cli_write_shared_rows(const cli_outputs *o, int index, const char *flag,
                           const char *final_path, const void *rows,
                           size_t n_rows, size_t cols, int int32,
                           size_t first_row, size_t total_rows)
 {
-    char path[4096] = "", err[512] = "";
-    const int hdf5 = dataio_hdf5_name(final_path, NULL, NULL);
-    const char *dataset = cli_default_dataset(flag, int32);
-    double offset = 0.0;
-    int rc = 0;
-    if (cli_mpi_rank() == 0) {
-        size_t at = 0;
-        snprintf(path, sizeof path, "%s", cli_outputs_tmp(o, index));
-        if ((hdf5 ? dataio_h5_create(path, dataset, total_rows, cols, int32,
-                                     err, sizeof err)
-                  : dataio_npy_create(path, total_rows, cols, int32, &at,
-                                      err, sizeof err)) != 0)
-            rc = cli_error(EXIT_WORK_FAILED, "%s: cannot write '%s': %s",
-                           flag, final_path, err);
-        offset = (double)at;
-    }
-    if ((rc = cli_mpi_max(rc)) != 0)
+    cli_rows *w = NULL;
+    int rc = cli_rows_create(o, index, flag, final_path, int32, cols,
+                             first_row, n_rows, total_rows, &w);
+    if (rc != 0)
         return rc;
-    if (cli_mpi_bcast_string(path, sizeof path) != 0 ||
-        cli_mpi_allreduce(&offset, 1, NULL) != 0)
-        rc = cli_error(EXIT_WORK_FAILED, "%s: MPI failed", flag);
-    if ((rc = cli_mpi_max(rc)) != 0)
-        return rc;
-    if (!hdf5) {
-        if (dataio_npy_write_rows(path, (size_t)offset, first_row, rows,
-                                  n_rows, cols, int32, err, sizeof err) != 0)
-            rc = cli_error_always(EXIT_WORK_FAILED, "%s: cannot write '%s': "
-                                  "%s", flag, final_path, err);
-        return cli_mpi_max(rc);
-    }
+    const int turns = rows_turns(&w, 1);
     /* Every rank takes part in each turn (cli_mpi_max is collective, and
      * ends the turn for all). */
-    for (int turn = 0; turn < cli_mpi_size() && rc == 0; turn++) {
-        if (turn == cli_mpi_rank() &&
-            dataio_h5_write_rows(path, dataset, first_row, rows, n_rows,
-                                 cols, int32, err, sizeof err) != 0)
-            rc = cli_error_always(EXIT_WORK_FAILED, "%s: cannot write '%s': "
-                                  "%s", flag, final_path, err);
+    for (int turn = 0; turn < turns && rc == 0; turn++) {
+        if (turns == 1 || turn == cli_mpi_rank()) {
+            rc = cli_rows_open(w);
+            if (rc == 0)
+                rc = cli_rows_write(w, rows, n_rows);
+            if (rc == 0)
+                rc = cli_rows_close(w);
+        }
         rc = cli_mpi_max(rc);
     }
+    cli_rows_free(w);
+    return rc;
+}
+
+size_t cli_stream_block_rows(size_t cols, size_t k)
+{
+    const size_t width = cols > k ? cols : k;
+    size_t b = ((size_t)4 << 20) / (8 * (width ? width : 1));
+    return b < 256 ? 256 : b > 65536 ? 65536 : b;
+}
+
+/* Whether any of the mapped rows of any rank has a gap (NaN): a pass
+ * over the rows, a block at a time. */
+static int mapped_gaps(dataio_map *map, const dataio_shape *shape,
+                       double *buf, size_t block, int *gaps)
+{
+    const size_t d = shape->cols;
+    int rc = 0, found = 0;
+    for (size_t i = 0; rc == 0 && !found && i < shape->rows; i += block) {
+        const size_t n = shape->rows - i < block ? shape->rows - i : block;
+        if (dataio_map_rows(map, i, n, buf) != 0) {
+            const char *why = dataio_map_error(map);
+            rc = cli_error_always(EXIT_BAD_USAGE, "%s",
+                                  why ? why : "cannot read the data");
+        }
+        for (size_t j = 0; rc == 0 && !found && j < n * d; j++)
+            found = isnan(buf[j]);
+    }
+    *gaps = cli_mpi_max(found);
+    return cli_mpi_max(rc);
+}
+
+int cli_predict_mapped(const emgmm_model *m, dataio_map *map,
+                       const dataio_shape *shape, const cli_outputs *o,
+                       const cli_rows_output *labels,
+                       const cli_rows_output *proba, int missing)
+{
+    const size_t d = shape->cols, k = emgmm_n_components(m);
+    const size_t block = cli_stream_block_rows(d, k);
+    const cli_rows_output *want[2] = {labels, proba};
+    cli_rows *w[2] = {NULL, NULL};
+    int rc = 0, gaps = 0;
+    for (int j = 0; j < 2 && rc == 0; j++)
+        if (want[j] != NULL)
+            rc = cli_rows_create(o, want[j]->index, want[j]->flag,
+                                 want[j]->path, j == 0, j == 0 ? 0 : k,
+                                 shape->first_row, shape->rows,
+                                 shape->total_rows, &w[j]);
+    double *buf = NULL;
+    if (rc == 0 && (buf = malloc(block * d * sizeof *buf)) == NULL)
+        rc = cli_error_always(EXIT_WORK_FAILED, "out of memory (%zu rows "
+                              "of %zu columns)", block, d);
+    rc = cli_mpi_max(rc);
+    /* With --missing, cli_predict on loaded rows takes the posteriors
+     * given the observed values for every row as soon as one value of
+     * the data is missing: so do all blocks then, for the same numbers. */
+    if (rc == 0 && missing)
+        rc = mapped_gaps(map, shape, buf, block, &gaps);
+    const int turns = rows_turns(w, 2);
+    for (int turn = 0; turn < turns && rc == 0; turn++) {
+        if (turns == 1 || turn == cli_mpi_rank()) {
+            for (int j = 0; j < 2 && rc == 0; j++)
+                if (w[j] != NULL)
+                    rc = cli_rows_open(w[j]);
+            for (size_t i = 0; rc == 0 && i < shape->rows; i += block) {
+                const size_t n = shape->rows - i < block ? shape->rows - i
+                                                         : block;
+                if (dataio_map_rows(map, i, n, buf) != 0) {
+                    const char *why = dataio_map_error(map);
+                    rc = cli_error_always(EXIT_BAD_USAGE, "%s",
+                                          why ? why : "cannot read the data");
+                    break;
+                }
+                /* The block as cli_predict takes loaded rows: the same
+                 * labels and numbers. */
+                const dataio_matrix x = {buf, n, d};
+                int32_t *l = NULL;
+                double *p = NULL;
+                rc = gaps ? predict_with_gaps(m, &x, w[0] ? &l : NULL,
+                                              w[1] ? &p : NULL)
+                          : cli_predict(m, &x, w[0] ? &l : NULL,
+                                        w[1] ? &p : NULL);
+                if (rc == 0 && w[0] != NULL)
+                    rc = cli_rows_write(w[0], l, n);
+                if (rc == 0 && w[1] != NULL)
+                    rc = cli_rows_write(w[1], p, n);
+                free(l);
+                free(p);
+            }
+            for (int j = 0; j < 2 && rc == 0; j++)
+                if (w[j] != NULL)
+                    rc = cli_rows_close(w[j]);
+        }
+        rc = cli_mpi_max(rc);
+    }
+    free(buf);
+    cli_rows_free(w[0]);
+    cli_rows_free(w[1]);
     return rc;
 }
 

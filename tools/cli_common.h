@@ -291,6 +291,67 @@ int cli_write_shared_rows(const cli_outputs *o, int index, const char *flag,
 /** Non-zero for an output every rank writes its rows of: .npy, HDF5. */
 int cli_is_shared_name(const char *path);
 
+/*
+ * An output written a block of rows at a time (--stream): int32 labels
+ * (int32 set, cols 0) or rows of cols doubles; this process's n_rows rows
+ * start at first_row of total_rows. The output is `index` of the set
+ * (its temporary file; used on rank 0 only under mpirun), named by
+ * option `flag` with final name `final_path` (for messages).
+ *  - One process (or mpirun -np 1): the whole file is written in order
+ *    (dataio_rows_begin: .npy, a chunked HDF5 dataset, CSV or text, or
+ *    standard output for "-").
+ *  - Several ranks: .npy or HDF5 only (else EXIT_BAD_USAGE): rank 0
+ *    creates the temporary file for the whole array and every rank
+ *    writes its rows at their place; into HDF5 one rank after the other
+ *    (cli_rows_serial: a rank opens, writes and closes in its own turn
+ *    only, see cli_predict_mapped).
+ * cli_rows_create is collective (the same status on every rank);
+ * cli_rows_open, cli_rows_write and cli_rows_close are this process's
+ * (they print their error themselves; cli_mpi_max afterwards);
+ * cli_rows_close checks that all n_rows came and syncs the file;
+ * cli_rows_free abandons what is still open. The output set commits
+ * (rank 0) or removes the file as for any other output.
+ */
+typedef struct cli_rows cli_rows;
+int cli_rows_create(const cli_outputs *o, int index, const char *flag,
+                    const char *final_path, int int32, size_t cols,
+                    size_t first_row, size_t n_rows, size_t total_rows,
+                    cli_rows **out);
+int cli_rows_serial(const cli_rows *w);
+int cli_rows_open(cli_rows *w);
+int cli_rows_write(cli_rows *w, const void *rows, size_t n);
+int cli_rows_close(cli_rows *w);
+void cli_rows_free(cli_rows *w);
+
+/** The rows of a block of --stream work: about 4 MiB of doubles of the
+ *  wider of cols and k, 256 to 65536 rows. */
+size_t cli_stream_block_rows(size_t cols, size_t k);
+
+/** An output of cli_predict_mapped: its index in the set (rank 0), the
+ *  option that named it and its final name. */
+typedef struct cli_rows_output {
+    int index;
+    const char *flag;
+    const char *path;
+} cli_rows_output;
+
+/** Labels (when `labels` is not NULL) and component probabilities (when
+ *  `proba` is not NULL) of the mapped rows (--stream), a block at a time
+ *  with cli_predict (the labels and numbers of the loaded rows), written
+ *  block by block with cli_rows: memory does not grow with the rows.
+ *  `missing` (the map opened with allow_missing, --missing): a first
+ *  pass looks for a gap, and if there is one anywhere every block takes
+ *  the posteriors given the observed values, as cli_predict does for the
+ *  loaded rows. Collective under mpirun (each rank its part of the map).
+ *  A value that is not finite is EXIT_BAD_USAGE with the reader's
+ *  message (file, row, column); an output that cannot be written
+ *  EXIT_WORK_FAILED. The outputs are committed by the caller with the
+ *  others. */
+int cli_predict_mapped(const emgmm_model *m, dataio_map *map,
+                       const dataio_shape *shape, const cli_outputs *o,
+                       const cli_rows_output *labels,
+                       const cli_rows_output *proba, int missing);
+
 /* ------------------------------------------------------------------ */
 /* Commands                                                            */
 /* ------------------------------------------------------------------ */

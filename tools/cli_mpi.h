@@ -1,10 +1,10 @@
 /*
  * The processes of a run under mpirun (or srun), for the commands that
- * run on every rank (fit, predict, score, hmm fit, hmm decode, hmm
- * score): rank, size, and the few collective operations the program
- * needs. In a build without MPI, or when the program was not started by
- * an MPI launcher, there is one process and every operation is trivial,
- * so the same binary runs alone or under mpirun.
+ * run on every rank (fit, select, predict, score, impute, hmm fit, hmm
+ * decode, hmm score): rank, size, and the few collective operations the
+ * program needs. In a build without MPI, or when the program was not
+ * started by an MPI launcher, there is one process and every operation
+ * is trivial, so the same binary runs alone or under mpirun.
  */
 #ifndef EMGMM_CLI_MPI_H
 #define EMGMM_CLI_MPI_H

@@ -136,12 +136,18 @@ static void fit_help(FILE *f)
         "                         values. Fill the gaps with 'emgmm impute'\n"
         "      --stream           do not load DATA: map the file (.npy in C\n"
         "                         order, float64 or float32, or raw with\n"
-        "                         --shape) and read it block by block, twice\n"
-        "                         per iteration, so that memory does not grow\n"
+        "                         --shape), or read the HDF5 dataset by\n"
+        "                         hyperslabs, block by block, twice per\n"
+        "                         iteration, so that memory does not grow\n"
         "                         with N and a file larger than memory can be\n"
-        "                         fitted. k-means starts from at most 65,536\n"
-        "                         evenly spaced rows. Not with --missing,\n"
-        "                         --weights, --labels, --proba or --n-init > 1\n"
+        "                         fitted; --labels and --proba are written\n"
+        "                         block by block too (under mpirun: .npy or\n"
+        "                         HDF5). k-means starts from at most 65,536\n"
+        "                         evenly spaced rows (with their weights;\n"
+        "                         one start per --n-init restart, the best\n"
+        "                         fit kept). --weights FILE is then mapped\n"
+        "                         alike (.npy, N x 1 or N values); with\n"
+        "                         --missing, NaN in DATA are missing values\n"
         "\n"
         "Output (a file name ending in .npy is written as .npy, one ending in\n"
         ".h5 or .hdf5 as an HDF5 dataset (FILE.h5:/name, else /labels and\n"
@@ -774,14 +780,17 @@ static size_t sample_stride(size_t total)
                : (total + START_SAMPLE_ROWS - 1) / START_SAMPLE_ROWS;
 }
 
-/* The start of a fit under mpirun or with --stream: k-means on the
- * sample rows of every rank (mine: n x d, with their weights or NULL),
- * gathered in rank order, and the M-step on their labels, computed alike
- * on every rank. With all rows, this is the start of the in-memory fit
+/* The starts of a fit under mpirun or with --stream: k-means on the
+ * sample rows of every rank (mine: n x d, with their weights or NULL;
+ * with --missing, NaN are gaps, filled by column means for k-means as
+ * emgmm_fit does), gathered in rank order, and the M-step on their
+ * labels, computed alike on every rank. Start r (of n_starts, for
+ * --n-init) draws from the library's stream of restart r (first_init),
+ * so with all rows these are the starts of the in-memory fit's restarts
  * without mpirun. */
 static int start_from_sample(const emgmm_params *p, const double *mine,
                              const double *my_w, size_t n, size_t d,
-                             emgmm_model **start)
+                             int n_starts, emgmm_model **starts)
 {
     double *rows = NULL, *w = NULL;
     size_t n_sample = 0, n_w = 0;
@@ -789,13 +798,15 @@ static int start_from_sample(const emgmm_params *p, const double *mine,
     if (rc == 0 && my_w)
         rc = cli_mpi_allgather_rows(my_w, n, 1, &w, &n_w) != 0;
     int st = EMGMM_OK;
-    if (rc == 0) {
+    for (int r = 0; rc == 0 && st == EMGMM_OK && r < n_starts; r++) {
         emgmm_params q = *p;
         q.max_iter = 0; /* the initial M-step only */
+        q.n_init = 1;
+        q.first_init = r;
         q.progress = NULL;
         q.allreduce = NULL;
         q.sample_weight = w;
-        st = emgmm_fit(&q, rows, n_sample, d, d, start, NULL);
+        st = emgmm_fit(&q, rows, n_sample, d, d, &starts[r], NULL);
     }
     free(rows);
     free(w);
@@ -810,7 +821,7 @@ static int start_from_sample(const emgmm_params *p, const double *mine,
 /* The sample rows of an in-memory block (rows first .. of total). */
 static int sample_start(const emgmm_params *p, const dataio_matrix *x,
                         const double *weights, size_t first, size_t total,
-                        emgmm_model **start)
+                        int n_starts, emgmm_model **starts)
 {
     const size_t d = x->cols, stride = sample_stride(total);
     double *mine = malloc((x->rows * d != 0 ? x->rows * d : 1) * sizeof *mine);
@@ -824,7 +835,8 @@ static int sample_start(const emgmm_params *p, const dataio_matrix *x,
         }
     rc = cli_mpi_max(rc);
     if (rc == 0)
-        rc = start_from_sample(p, mine, weights ? my_w : NULL, n, d, start);
+        rc = start_from_sample(p, mine, weights ? my_w : NULL, n, d,
+                               n_starts, starts);
     else
         rc = cli_error(EXIT_WORK_FAILED, "out of memory");
     free(mine);
@@ -832,32 +844,78 @@ static int sample_start(const emgmm_params *p, const dataio_matrix *x,
     return rc;
 }
 
-/* The same for a mapped file (--stream). */
-static int sample_start_mapped(const emgmm_params *p, dataio_map *map,
-                               const dataio_shape *shape,
-                               emgmm_model **start)
+/* --stream: DATA mapped, and the --weights file (one column) mapped
+ * alike, each rank its block; read through the library's callbacks. */
+typedef struct mapped_source {
+    dataio_map *rows;
+    dataio_map *weights; /* NULL without --weights */
+    const char *weights_name;
+    size_t first_row;    /* this rank's first row in the file */
+    char error[512];     /* a bad weight */
+} mapped_source;
+
+static int read_mapped_rows(size_t first, size_t count, double *rows,
+                            void *user)
+{
+    mapped_source *s = user;
+    return dataio_map_rows(s->rows, first, count, rows);
+}
+
+/* The weights map lets NaN through (to be named here as a weight). */
+static int read_mapped_weights(size_t first, size_t count, double *w,
+                               void *user)
+{
+    mapped_source *s = user;
+    if (dataio_map_rows(s->weights, first, count, w) != 0)
+        return -1;
+    for (size_t i = 0; i < count; i++)
+        if (!(w[i] >= 0.0)) {
+            snprintf(s->error, sizeof s->error,
+                     "--weights %s: row %zu: %s weight", s->weights_name,
+                     s->first_row + first + i + 1,
+                     isnan(w[i]) ? "NaN as a" : "negative");
+            return -1;
+        }
+    return 0;
+}
+
+/* What went wrong in a read of a mapped source (NULL: nothing known). */
+static const char *mapped_error(const mapped_source *s)
+{
+    if (s->error[0])
+        return s->error;
+    if (dataio_map_error(s->rows))
+        return dataio_map_error(s->rows);
+    return s->weights ? dataio_map_error(s->weights) : NULL;
+}
+
+/* The starts from a mapped file (--stream): the sample rows (and their
+ * weights) read from the map. */
+static int sample_start_mapped(const emgmm_params *p, mapped_source *src,
+                               const dataio_shape *shape, int n_starts,
+                               emgmm_model **starts)
 {
     const size_t d = shape->cols, stride = sample_stride(shape->total_rows);
     const size_t most = shape->rows / stride + 1;
     double *mine = malloc(most * d * sizeof *mine);
+    double *my_w = malloc(most * sizeof *my_w);
     size_t n = 0;
-    int rc = mine ? 0 : cli_error(EXIT_WORK_FAILED, "out of memory");
-    for (size_t i = 0; rc == 0 && i < shape->rows; i++)
-        if ((shape->first_row + i) % stride == 0 &&
-            dataio_map_rows(map, i, 1, mine + n++ * d) != 0)
-            rc = cli_error_always(EXIT_BAD_USAGE, "%s",
-                                  dataio_map_error(map));
+    int rc = mine && my_w ? 0 : cli_error(EXIT_WORK_FAILED, "out of memory");
+    for (size_t i = 0; rc == 0 && i < shape->rows; i++) {
+        if ((shape->first_row + i) % stride != 0)
+            continue;
+        if (read_mapped_rows(i, 1, mine + n * d, src) != 0 ||
+            (src->weights && read_mapped_weights(i, 1, my_w + n, src) != 0))
+            rc = cli_error_always(EXIT_BAD_USAGE, "%s", mapped_error(src));
+        n++;
+    }
     rc = cli_mpi_max(rc);
     if (rc == 0)
-        rc = start_from_sample(p, mine, NULL, n, d, start);
+        rc = start_from_sample(p, mine, src->weights ? my_w : NULL, n, d,
+                               n_starts, starts);
     free(mine);
+    free(my_w);
     return rc;
-}
-
-static int read_mapped_rows(size_t first, size_t count, double *rows,
-                            void *map)
-{
-    return dataio_map_rows(map, first, count, rows);
 }
 
 int cmd_fit(int argc, char **argv)
@@ -880,6 +938,12 @@ int cmd_fit(int argc, char **argv)
     size_t first_row = 0, total_rows = 0;
     dataio_map *map = NULL; /* --stream */
     dataio_shape shape = {0, 0, 0, 0};
+    mapped_source src; /* --stream: map and the weights' map */
+    /* Under mpirun or with --stream without a given start: one start
+     * from the sample for each of the --n-init restarts. */
+    emgmm_model **starts = NULL;
+    int n_starts = 0;
+    memset(&src, 0, sizeof src);
 
     memset(&a, 0, sizeof a);
     memset(&info, 0, sizeof info);
@@ -915,15 +979,17 @@ int cmd_fit(int argc, char **argv)
         rc = cli_outputs_declare(&out, "-o", "-", &idx[0]);
     if (root && rc == 0)
         rc = cli_outputs_check(&out);
-    if (rc == 0 && (distributed || a.stream) && p.n_init > 1 &&
-        a.init_model == NULL && a.resume == NULL)
-        rc = cli_error(EXIT_BAD_USAGE, "fit: --n-init > 1 is not supported "
-                       "%s yet", a.stream ? "with --stream" : "under mpirun");
-    if (rc == 0 && a.stream &&
-        (p.missing || a.weights || a.labels || a.proba))
-        rc = cli_error(EXIT_BAD_USAGE, "fit: --stream does not go with "
-                       "--missing, --weights, --labels or --proba yet (use "
-                       "'emgmm predict' for labels)");
+    /* --stream under several ranks: --labels and --proba are written by
+     * every rank into one .npy or HDF5 file (text would be gathered). */
+    for (int j = 0; j < 2 && rc == 0 && a.stream && cli_mpi_size() > 1; j++) {
+        const char *path = j == 0 ? a.labels : a.proba;
+        if (path != NULL && !cli_is_shared_name(path))
+            rc = cli_error(EXIT_BAD_USAGE, "fit: %s '%s': with --stream "
+                           "under mpirun the rows are written by every rank "
+                           "into one .npy or HDF5 file, not text (name it "
+                           ".npy or .h5)", j == 0 ? "--labels" : "--proba",
+                           path);
+    }
     if ((rc = cli_mpi_max(rc)) != 0) {
         cli_outputs_free(&out);
         return rc;
@@ -960,6 +1026,25 @@ int cmd_fit(int argc, char **argv)
         x.cols = shape.cols; /* the rows stay in the file */
         first_row = shape.first_row;
         total_rows = shape.total_rows;
+        src.rows = map;
+        src.first_row = first_row;
+        src.weights_name = a.weights;
+        /* The weights are mapped as one column of the same rows (NaN let
+         * through to be named as a bad weight). */
+        dataio_read_options plain = {0, 0, 1};
+        dataio_shape wshape = {0, 0, 0, 0};
+        if (rc == 0 && a.weights != NULL &&
+            dataio_map_open(a.weights, &plain, (size_t)cli_mpi_rank(),
+                            (size_t)cli_mpi_size(), &src.weights, &wshape,
+                            err, sizeof err) != 0)
+            rc = cli_error_always(EXIT_BAD_USAGE, "--weights: %s", err);
+        rc = cli_mpi_max(rc);
+        if (rc == 0 && a.weights != NULL &&
+            (wshape.total_rows != total_rows || wshape.cols != 1))
+            rc = cli_error(EXIT_BAD_USAGE,
+                           "--weights %s: expected %zu rows of one column, "
+                           "found %zu x %zu", a.weights, total_rows,
+                           wshape.total_rows, wshape.cols);
     } else if (rc == 0 && distributed) {
         rc = cli_mpi_max(load_block(&a, &x, &weights, &first_row,
                                     &total_rows));
@@ -980,10 +1065,16 @@ int cmd_fit(int argc, char **argv)
     if (distributed || a.stream) {
         rc = cli_mpi_max(rc);
         if (rc == 0 && start == NULL) {
-            rc = a.stream ? sample_start_mapped(&p, map, &shape, &start)
-                          : sample_start(&p, &x, weights, first_row,
-                                         total_rows, &start);
-            p.init_model = start;
+            n_starts = p.n_init;
+            starts = calloc((size_t)n_starts, sizeof *starts);
+            if (starts == NULL)
+                rc = cli_error(EXIT_WORK_FAILED, "out of memory");
+            rc = cli_mpi_max(rc);
+            if (rc == 0)
+                rc = a.stream ? sample_start_mapped(&p, &src, &shape,
+                                                    n_starts, starts)
+                              : sample_start(&p, &x, weights, first_row,
+                                             total_rows, n_starts, starts);
         }
         if (distributed)
             p.allreduce = cli_mpi_allreduce;
@@ -1003,11 +1094,40 @@ int cmd_fit(int argc, char **argv)
         cli_checkpoint_begin(&ps.ck, root ? a.checkpoint : NULL,
                              a.checkpoint_every);
         double t0 = cli_now();
-        int st = a.stream ? emgmm_fit_streamed(&p, shape.rows, shape.cols,
-                                               read_mapped_rows, map, &model,
-                                               &info)
-                          : emgmm_fit(&p, x.data, x.rows, x.cols, x.cols,
-                                      &model, &info);
+        int st = EMGMM_OK;
+        /* Under mpirun or with --stream the restarts (--n-init) run here:
+         * one fit from each start, the best final log-likelihood kept
+         * (ties to the first), as emgmm_fit keeps the best of its own
+         * restarts. The ranks' sums are the same bits, so every rank
+         * keeps the same fit. */
+        for (int r = 0; r < (starts != NULL ? n_starts : 1); r++) {
+            emgmm_params q = p;
+            emgmm_model *fitted = NULL;
+            emgmm_fit_info fi;
+            if (distributed || a.stream)
+                q.n_init = 1; /* one start per call, given or sampled */
+            if (starts != NULL) {
+                q.init_model = starts[r];
+                q.first_init = r; /* reported as restart r */
+            }
+            st = a.stream
+                     ? emgmm_fit_streamed_weighted(
+                           &q, shape.rows, shape.cols, read_mapped_rows,
+                           src.weights ? read_mapped_weights : NULL, &src,
+                           &fitted, &fi)
+                     : emgmm_fit(&q, x.data, x.rows, x.cols, x.cols,
+                                 &fitted, &fi);
+            if (st != EMGMM_OK || r == 0 ||
+                fi.log_likelihood > info.log_likelihood) {
+                emgmm_free(&model);
+                model = fitted;
+                info = fi;
+            } else {
+                emgmm_free(&fitted);
+            }
+            if (st != EMGMM_OK)
+                break;
+        }
         double seconds = cli_now() - t0;
         cli_checkpoint_end(&ps.ck);
         trace_picture trace = {&ps, &a, model, &info};
@@ -1015,9 +1135,8 @@ int cmd_fit(int argc, char **argv)
             rc = cli_error(EXIT_WORK_FAILED, "--trace: out of memory");
         else if (st != EMGMM_OK && (rc = cli_checkpoint_outcome(&ps.ck)) != 0)
             ;
-        else if (st == EMGMM_ERR_IO && dataio_map_error(map))
-            rc = cli_error_always(EXIT_BAD_USAGE, "%s",
-                                  dataio_map_error(map));
+        else if (st == EMGMM_ERR_IO && a.stream && mapped_error(&src))
+            rc = cli_error_always(EXIT_BAD_USAGE, "%s", mapped_error(&src));
         else if (st != EMGMM_OK)
             rc = fit_failed(st, &p, &info, &a, &x);
         else if (a.require_converged && !info.converged)
@@ -1035,25 +1154,39 @@ int cmd_fit(int argc, char **argv)
             double *proba = NULL, *my_proba = NULL;
             fit_results res = {NULL, NULL, total_rows, -1, seconds, 0, 0};
             /* Under mpirun each rank writes its own rows of a .npy or
-             * an HDF5 dataset. */
-            res.labels_written = distributed && a.labels &&
-                                 cli_is_shared_name(a.labels);
-            res.proba_written = distributed && a.proba &&
-                                cli_is_shared_name(a.proba);
-            rc = collect_results(model, &x, a.labels != NULL,
-                                 a.proba != NULL, res.labels_written,
-                                 res.proba_written, p.missing, &my_labels,
-                                 &my_proba, &labels, &proba, &res.n_missing);
+             * an HDF5 dataset; with --stream the rows are labelled and
+             * written a block at a time (as predict --stream does). */
+            res.labels_written = a.labels &&
+                                 (a.stream || (distributed &&
+                                               cli_is_shared_name(a.labels)));
+            res.proba_written = a.proba &&
+                                (a.stream || (distributed &&
+                                              cli_is_shared_name(a.proba)));
+            if (!a.stream)
+                rc = collect_results(model, &x, a.labels != NULL,
+                                     a.proba != NULL, res.labels_written,
+                                     res.proba_written, p.missing,
+                                     &my_labels, &my_proba, &labels, &proba,
+                                     &res.n_missing);
+            else if (p.missing) /* counted by the fit's pass over the file */
+                res.n_missing = (long long)info.n_missing_values;
             res.labels = labels;
             res.proba = proba;
             if (rc == 0 && root)
                 rc = cli_outputs_open(&out);
             rc = cli_mpi_max(rc);
-            if (rc == 0 && res.labels_written)
+            if (rc == 0 && a.stream && (a.labels || a.proba)) {
+                const cli_rows_output lo = {idx[1], "--labels", a.labels};
+                const cli_rows_output po = {idx[2], "--proba", a.proba};
+                rc = cli_predict_mapped(model, map, &shape, &out,
+                                        a.labels ? &lo : NULL,
+                                        a.proba ? &po : NULL, p.missing);
+            }
+            if (rc == 0 && res.labels_written && !a.stream)
                 rc = cli_write_shared_rows(&out, idx[1], "--labels",
                                            a.labels, my_labels, x.rows, 0, 1,
                                            first_row, total_rows);
-            if (rc == 0 && res.proba_written)
+            if (rc == 0 && res.proba_written && !a.stream)
                 rc = cli_write_shared_rows(&out, idx[2], "--proba",
                                            a.proba, my_proba, x.rows,
                                            emgmm_n_components(model), 0,
@@ -1075,5 +1208,9 @@ int cmd_fit(int argc, char **argv)
     emgmm_free(&start);
     dataio_matrix_free(&x);
     dataio_map_close(map);
+    dataio_map_close(src.weights);
+    for (int r = 0; starts != NULL && r < n_starts; r++)
+        emgmm_free(&starts[r]);
+    free(starts);
     return rc;
 }

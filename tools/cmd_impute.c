@@ -1,6 +1,8 @@
 /* emgmm impute: fill the missing values of a data set from a fitted
  * model, by conditional expectation or by draws (multiple imputation). */
 #include "cli_common.h"
+#include "cli_distributed.h"
+#include "cli_mpi.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -26,6 +28,11 @@ static void impute_help(FILE *f)
         "Missing at random is assumed (whether a value is missing may depend\n"
         "on the observed values, not on the missing one).\n"
         "\n"
+        "Under mpirun each process reads only its block of rows of a .npy,\n"
+        "raw or HDF5 file and fills it; a .npy or HDF5 OUT gets each\n"
+        "process's rows in place, CSV is gathered by process 0. With --draws\n"
+        "process 0 reads and draws all the rows alone.\n"
+        "\n"
         "Options:\n"
         "  -o, --output OUT       the completed data, N x D (.npy when the\n"
         "                         name ends in .npy, an HDF5 dataset when it\n"
@@ -50,6 +57,132 @@ static void impute_help(FILE *f)
         "  emgmm impute model.json gappy.csv -o filled.csv\n"
         "  emgmm impute model.json gappy.npy --draws 20 --seed 1 -o draws.npy\n",
         f);
+}
+
+/* The completed rows of x (copies > 1: --draws, stacked) in *filled
+ * (malloc'd). Returns the library status, or EMGMM_ERR_NOMEM. */
+static int fill_rows(const emgmm_model *m, const dataio_matrix *x,
+                     size_t draws, uint64_t seed, double **filled)
+{
+    const size_t n = x->rows, d = x->cols, copies = draws ? draws : 1;
+    *filled = NULL;
+    if (d != 0 && n > SIZE_MAX / sizeof(double) / d / copies)
+        return EMGMM_ERR_NOMEM;
+    *filled = malloc((copies * n * d != 0 ? copies * n * d : 1) *
+                     sizeof **filled);
+    if (*filled == NULL)
+        return EMGMM_ERR_NOMEM;
+    int st = draws ? emgmm_impute_draws(m, x->data, n, d, draws, seed,
+                                        *filled)
+                   : emgmm_impute(m, x->data, n, d, *filled);
+    if (st != EMGMM_OK) {
+        free(*filled);
+        *filled = NULL;
+    }
+    return st;
+}
+
+/* One process with all of DATA: without mpirun, and with --draws under
+ * mpirun (on rank 0 alone: the library numbers each draw's random stream
+ * by its copy and its row in the whole data, so a rank drawing its block
+ * would draw other numbers). */
+static int impute_whole(const char *model_path, const char *data_path,
+                        const dataio_read_options *read,
+                        const char *out_path, size_t draws, uint64_t seed)
+{
+    cli_outputs out;
+    int i_out = -1;
+    int rc = cli_outputs_single(&out, "-o", out_path, &i_out);
+    if (rc != 0)
+        return rc;
+    emgmm_model *m = NULL;
+    dataio_matrix x = {NULL, 0, 0};
+    double *filled = NULL;
+    rc = cli_load_model_and_data("impute", model_path, data_path, read, &m,
+                                 &x);
+    if (rc == 0) {
+        const size_t copies = draws ? draws : 1;
+        int st = fill_rows(m, &x, draws, seed, &filled);
+        if (st == EMGMM_ERR_NOMEM)
+            rc = cli_error(EXIT_WORK_FAILED, "out of memory (%zu x %zu x "
+                           "%zu)", copies, x.rows, x.cols);
+        else if (st != EMGMM_OK)
+            rc = cli_library_error("impute", st);
+        if (rc == 0)
+            rc = cli_outputs_open(&out);
+        if (rc == 0)
+            rc = cli_write_matrix(&out, i_out, filled, copies * x.rows,
+                                  x.cols);
+        if (rc == 0)
+            rc = cli_outputs_commit(&out);
+    }
+    cli_outputs_free(&out);
+    free(filled);
+    dataio_matrix_free(&x);
+    emgmm_free(&m);
+    return rc;
+}
+
+/* Under mpirun: every rank reads its block of rows of DATA and fills it;
+ * a .npy or HDF5 output gets each rank's rows in place, any other output
+ * (CSV, standard output) is gathered on rank 0, which writes it. Every
+ * step ends with the ranks agreeing on the status. */
+static int impute_block(const char *model_path, const char *data_path,
+                        const dataio_read_options *read,
+                        const char *out_path)
+{
+    const int root = cli_mpi_rank() == 0;
+    const int shared = cli_is_shared_name(out_path);
+    cli_outputs out;
+    int i_out = -1, rc = 0;
+    cli_outputs_init(&out);
+    if (root)
+        rc = cli_outputs_declare(&out, "-o", out_path, &i_out);
+    if (root && rc == 0)
+        rc = cli_outputs_check(&out);
+    if ((rc = cli_mpi_max(rc)) != 0) {
+        cli_outputs_free(&out);
+        return rc;
+    }
+    emgmm_model *m = NULL;
+    dataio_matrix x = {NULL, 0, 0};
+    double *filled = NULL, *all = NULL;
+    size_t first = 0, total = 0;
+    rc = cli_load_model_and_block("impute", model_path, data_path, read, &m,
+                                  &x, &first, &total);
+    if (rc == 0) {
+        /* A failure here is this rank's own (its rows): printed here. */
+        int st = fill_rows(m, &x, 0, 0, &filled);
+        if (st == EMGMM_ERR_NOMEM)
+            rc = cli_error_always(EXIT_WORK_FAILED, "out of memory (%zu x "
+                                  "%zu)", x.rows, x.cols);
+        else if (st != EMGMM_OK)
+            rc = cli_error_always(cli_status_exit(st), "impute: %s",
+                                  emgmm_strerror(st));
+        rc = cli_mpi_max(rc);
+        if (rc == 0 && !shared &&
+            cli_mpi_gather_rows(filled, x.rows, x.cols, 0,
+                                (void **)&all) != 0)
+            rc = cli_error(EXIT_WORK_FAILED, "-o: cannot gather the rows");
+        rc = cli_mpi_max(rc);
+        if (rc == 0 && root)
+            rc = cli_outputs_open(&out);
+        rc = cli_mpi_max(rc);
+        if (rc == 0 && shared)
+            rc = cli_write_shared_rows(&out, i_out, "-o", out_path, filled,
+                                       x.rows, x.cols, 0, first, total);
+        else if (rc == 0 && root)
+            rc = cli_write_matrix(&out, i_out, all, total, x.cols);
+        if (rc == 0 && root)
+            rc = cli_outputs_commit(&out);
+        rc = cli_mpi_max(rc);
+    }
+    cli_outputs_free(&out);
+    free(filled);
+    free(all);
+    dataio_matrix_free(&x);
+    emgmm_free(&m);
+    return rc;
 }
 
 int cmd_impute(int argc, char **argv)
@@ -81,7 +214,10 @@ int cmd_impute(int argc, char **argv)
             seed_given = 1;
             break;
         case OPT_SHAPE: rc = cli_parse_shape("--shape", optarg, &read); break;
-        case 'h': impute_help(stdout); return 0;
+        case 'h':
+            if (cli_mpi_rank() == 0) /* once under mpirun */
+                impute_help(stdout);
+            return 0;
         default: return cli_bad_option("impute", c, argv, optstring);
         }
     }
@@ -95,41 +231,13 @@ int cmd_impute(int argc, char **argv)
     if (rc != 0)
         return rc;
 
-    cli_outputs out;
-    int i_out = -1;
-    rc = cli_outputs_single(&out, "-o", out_path, &i_out);
-    if (rc != 0)
-        return rc;
-
-    emgmm_model *m = NULL;
-    dataio_matrix x = {NULL, 0, 0};
-    double *filled = NULL;
-    rc = cli_load_model_and_data("impute", argv[optind], argv[optind + 1],
-                                 &read, &m, &x);
-    if (rc == 0) {
-        const size_t n = x.rows, d = x.cols, copies = draws ? draws : 1;
-        int st;
-        if (n > SIZE_MAX / sizeof(double) / d / copies)
-            rc = cli_error(EXIT_WORK_FAILED, "out of memory (%zu x %zu x %zu)",
-                           copies, n, d);
-        else if ((filled = malloc(copies * n * d * sizeof *filled)) == NULL)
-            rc = cli_error(EXIT_WORK_FAILED, "out of memory (%zu x %zu x %zu)",
-                           copies, n, d);
-        else if ((st = draws ? emgmm_impute_draws(m, x.data, n, d, draws,
-                                                  seed, filled)
-                             : emgmm_impute(m, x.data, n, d, filled)) !=
-                 EMGMM_OK)
-            rc = cli_library_error("impute", st);
-        if (rc == 0)
-            rc = cli_outputs_open(&out);
-        if (rc == 0)
-            rc = cli_write_matrix(&out, i_out, filled, copies * n, d);
-        if (rc == 0)
-            rc = cli_outputs_commit(&out);
+    /* Under mpirun every rank fills its block of rows (--draws: rank 0
+     * all of them, see impute_whole). */
+    if (!cli_mpi_active() || draws > 0) {
+        if (cli_mpi_rank() == 0)
+            rc = impute_whole(argv[optind], argv[optind + 1], &read,
+                              out_path, draws, seed);
+        return cli_mpi_max(rc);
     }
-    cli_outputs_free(&out);
-    free(filled);
-    dataio_matrix_free(&x);
-    emgmm_free(&m);
-    return rc;
+    return impute_block(argv[optind], argv[optind + 1], &read, out_path);
 }

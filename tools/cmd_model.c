@@ -10,7 +10,8 @@
 
 #include <jansson.h>
 
-enum { OPT_PROBA = 256, OPT_SHAPE, OPT_JSON, OPT_SEED, OPT_MISSING };
+enum { OPT_PROBA = 256, OPT_SHAPE, OPT_JSON, OPT_SEED, OPT_MISSING,
+       OPT_STREAM };
 
 static const char *const model_and_data[] = {"MODEL", "DATA", NULL};
 static const char *const model_only[] = {"MODEL", NULL};
@@ -55,6 +56,36 @@ static int load_model_and_block(const char *command, const char *model_path,
     return cli_mpi_max(rc);
 }
 
+/* --stream: the model and DATA mapped (or, for HDF5, read by
+ * hyperslab) a block of rows at a time; under mpirun each rank maps its
+ * own rows. Returns the exit status, the same on every rank. */
+static int open_model_and_map(const char *command, const char *model_path,
+                              const char *data_path,
+                              const dataio_read_options *read,
+                              emgmm_model **m, dataio_map **map,
+                              dataio_shape *shape)
+{
+    char err[512] = "";
+    const size_t size = (size_t)cli_mpi_size();
+    int rc = 0;
+    *map = NULL;
+    (void)command;
+    rc = cli_load_model(model_path, m);
+    if (rc == 0 && dataio_map_open(data_path, read, (size_t)cli_mpi_rank(),
+                                   size, map, shape, err, sizeof err) != 0)
+        rc = cli_error_always(EXIT_BAD_USAGE, "%s",
+                              err[0] ? err : "cannot read the data");
+    rc = cli_mpi_max(rc);
+    if (rc == 0 && shape->total_rows < size)
+        rc = cli_error(EXIT_BAD_USAGE, "%s: %zu rows are too few for %zu "
+                       "ranks", data_path, shape->total_rows, size);
+    if (rc == 0) { /* the rows stay in the file */
+        const dataio_matrix columns = {NULL, 0, shape->cols};
+        rc = cli_check_features(data_path, &columns, model_path, *m);
+    }
+    return cli_mpi_max(rc);
+}
+
 /* ------------------------------------------------------------------ */
 /* predict                                                             */
 /* ------------------------------------------------------------------ */
@@ -84,14 +115,22 @@ static void predict_help(FILE *f)
         "                         cell): rows are labelled by their observed\n"
         "                         values; a row with none gets the component\n"
         "                         of largest weight\n"
+        "      --stream           do not load DATA: map the file (.npy in C\n"
+        "                         order, raw float64 with --shape) or read\n"
+        "                         the HDF5 dataset a block of rows at a time,\n"
+        "                         and write the outputs block by block:\n"
+        "                         memory does not grow with the rows; the\n"
+        "                         same labels and probabilities. Under mpirun\n"
+        "                         the outputs must be .npy or HDF5\n"
         "  -h, --help             show this help and exit\n"
         "\n"
         "Exit status: 0 success; 1 an output could not be written; 2 bad\n"
-        "usage or bad input.\n"
+        "usage or bad input (no output is left behind).\n"
         "\n"
         "Example:\n"
         "  emgmm predict model.json data/sightings.csv -o labels.csv "
-        "--proba proba.npy\n",
+        "--proba proba.npy\n"
+        "  emgmm predict model.json big.h5:/x --stream -o labels.npy\n",
         f);
 }
 
@@ -103,11 +142,12 @@ int cmd_predict(int argc, char **argv)
         {"proba", required_argument, NULL, OPT_PROBA},
         {"shape", required_argument, NULL, OPT_SHAPE},
         {"missing", no_argument, NULL, OPT_MISSING},
+        {"stream", no_argument, NULL, OPT_STREAM},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *labels_path = "-", *proba_path = NULL;
     dataio_read_options read = {0, 0, 0};
-    int c, rc = 0;
+    int c, rc = 0, stream = 0;
 
     opterr = 0;
     optind = 1;
@@ -118,6 +158,7 @@ int cmd_predict(int argc, char **argv)
         case OPT_PROBA: proba_path = optarg; break;
         case OPT_SHAPE: rc = cli_parse_shape("--shape", optarg, &read); break;
         case OPT_MISSING: read.allow_missing = 1; break;
+        case OPT_STREAM: stream = 1; break;
         case 'h':
             if (cli_mpi_rank() == 0) /* once under mpirun */
                 predict_help(stdout);
@@ -144,8 +185,42 @@ int cmd_predict(int argc, char **argv)
         rc = cli_outputs_declare(&out, "--proba", proba_path, &i_proba);
     if (root && rc == 0)
         rc = cli_outputs_check(&out);
+    /* --stream under several ranks: every rank writes its rows into one
+     * .npy or HDF5 file; text would have to be gathered on rank 0. */
+    for (int j = 0; j < 2 && rc == 0 && stream && cli_mpi_size() > 1; j++) {
+        const char *path = j == 0 ? labels_path : proba_path;
+        if (path != NULL && !cli_is_shared_name(path))
+            rc = cli_error(EXIT_BAD_USAGE, "predict: %s '%s': with --stream "
+                           "under mpirun the outputs are written by every "
+                           "rank into one .npy or HDF5 file, not text (name "
+                           "it .npy or .h5)", j == 0 ? "-o" : "--proba",
+                           path);
+    }
     if ((rc = cli_mpi_max(rc)) != 0) {
         cli_outputs_free(&out);
+        return rc;
+    }
+    if (stream) {
+        emgmm_model *m = NULL;
+        dataio_map *map = NULL;
+        dataio_shape shape = {0, 0, 0, 0};
+        rc = open_model_and_map("predict", model_path, data_path, &read, &m,
+                                &map, &shape);
+        if (rc == 0 && root)
+            rc = cli_outputs_open(&out);
+        rc = cli_mpi_max(rc);
+        const cli_rows_output lo = {i_labels, "-o", labels_path};
+        const cli_rows_output po = {i_proba, "--proba", proba_path};
+        if (rc == 0)
+            rc = cli_predict_mapped(m, map, &shape, &out, &lo,
+                                    proba_path ? &po : NULL,
+                                    read.allow_missing);
+        if (rc == 0 && root)
+            rc = cli_outputs_commit(&out);
+        rc = cli_mpi_max(rc);
+        cli_outputs_free(&out);
+        dataio_map_close(map);
+        emgmm_free(&m);
         return rc;
     }
 
@@ -233,6 +308,49 @@ static int score_observed(const emgmm_model *m, const dataio_matrix *x,
     return st;
 }
 
+/* score --stream: the total log-likelihood of this process's mapped
+ * rows, a block at a time. */
+static int score_mapped(const emgmm_model *m, dataio_map *map,
+                        const dataio_shape *shape, int missing,
+                        double *sum_ll, size_t *all_missing)
+{
+    const size_t d = shape->cols;
+    const size_t block = cli_stream_block_rows(d, emgmm_n_components(m));
+    double *buf = malloc(block * d * sizeof *buf), sum = 0.0;
+    int rc = 0;
+    *all_missing = 0;
+    if (buf == NULL)
+        rc = cli_error_always(EXIT_WORK_FAILED, "out of memory (%zu rows "
+                              "of %zu columns)", block, d);
+    for (size_t i = 0; rc == 0 && i < shape->rows; i += block) {
+        const size_t n = shape->rows - i < block ? shape->rows - i : block;
+        double mean = 0.0;
+        int st;
+        if (dataio_map_rows(map, i, n, buf) != 0) {
+            const char *why = dataio_map_error(map);
+            rc = cli_error_always(EXIT_BAD_USAGE, "%s",
+                                  why ? why : "cannot read the data");
+        } else if (missing) { /* as score --missing on loaded rows */
+            const dataio_matrix x = {buf, n, d};
+            double part = 0.0;
+            size_t none = 0;
+            if ((st = score_observed(m, &x, &part, &none)) != EMGMM_OK)
+                rc = cli_error_always(cli_status_exit(st), "score: %s",
+                                      emgmm_strerror(st));
+            sum += part;
+            *all_missing += none;
+        } else if ((st = emgmm_score(m, buf, n, d, &mean)) != EMGMM_OK) {
+            rc = cli_error_always(cli_status_exit(st), "score: %s",
+                                  emgmm_strerror(st));
+        } else {
+            sum += mean * (double)n;
+        }
+    }
+    free(buf);
+    *sum_ll = sum;
+    return rc;
+}
+
 static void score_help(FILE *f)
 {
     fputs(
@@ -259,6 +377,10 @@ static void score_help(FILE *f)
         "                         its observed values; rows with none are left\n"
         "                         out of the mean and of N (as fit --missing\n"
         "                         does), and counted in n_rows_all_missing\n"
+        "      --stream           do not load DATA: map the file (.npy in C\n"
+        "                         order, raw float64 with --shape) or read\n"
+        "                         the HDF5 dataset a block of rows at a time;\n"
+        "                         memory does not grow with the rows\n"
         "  -h, --help             show this help and exit\n"
         "\n"
         "Exit status: 0 success; 2 bad usage or bad input.\n"
@@ -275,10 +397,11 @@ int cmd_score(int argc, char **argv)
         {"json", no_argument, NULL, OPT_JSON},
         {"shape", required_argument, NULL, OPT_SHAPE},
         {"missing", no_argument, NULL, OPT_MISSING},
+        {"stream", no_argument, NULL, OPT_STREAM},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     dataio_read_options read = {0, 0, 0};
-    int c, rc = 0, json = 0;
+    int c, rc = 0, json = 0, stream = 0;
     size_t all_missing = 0;
 
     opterr = 0;
@@ -289,6 +412,7 @@ int cmd_score(int argc, char **argv)
         case OPT_JSON: json = 1; break;
         case OPT_SHAPE: rc = cli_parse_shape("--shape", optarg, &read); break;
         case OPT_MISSING: read.allow_missing = 1; break;
+        case OPT_STREAM: stream = 1; break;
         case 'h':
             if (cli_mpi_rank() == 0) /* once under mpirun */
                 score_help(stdout);
@@ -307,15 +431,31 @@ int cmd_score(int argc, char **argv)
     emgmm_model *m = NULL;
     dataio_matrix x = {NULL, 0, 0};
     size_t first = 0, n_rows = 0;
-    rc = load_model_and_block("score", argv[optind], argv[optind + 1], &read,
-                              &m, &x, &first, &n_rows);
+    dataio_map *map = NULL; /* --stream */
+    dataio_shape shape = {0, 0, 0, 0};
+    if (stream) {
+        rc = open_model_and_map("score", argv[optind], argv[optind + 1],
+                                &read, &m, &map, &shape);
+        n_rows = shape.total_rows;
+    } else {
+        rc = load_model_and_block("score", argv[optind], argv[optind + 1],
+                                  &read, &m, &x, &first, &n_rows);
+    }
     double ll = 0, bic = 0, aic = 0;
     int st = EMGMM_OK;
     if (rc == 0) {
         /* One pass over the data: BIC and AIC follow from the total
          * log-likelihood (their definitions in emgmm.h). */
         double mean = 0.0, sums[3] = {0.0, (double)x.rows, 0.0};
-        if (read.allow_missing) {
+        if (stream) {
+            /* Block by block: the sum of the blocks' totals. */
+            sums[1] = (double)shape.rows;
+            rc = score_mapped(m, map, &shape, read.allow_missing, &sums[0],
+                              &all_missing);
+            sums[2] = (double)all_missing;
+            if (cli_mpi_size() == 1)
+                mean = sums[0] / (double)shape.rows;
+        } else if (read.allow_missing) {
             st = score_observed(m, &x, &sums[0], &all_missing);
             sums[2] = (double)all_missing;
         } else if (x.rows > 0) {
@@ -325,6 +465,8 @@ int cmd_score(int argc, char **argv)
         if (st == EMGMM_ERR_NOMEM)
             rc = cli_error_always(EXIT_WORK_FAILED, "out of memory (%zu "
                                   "rows)", x.rows);
+        else if (rc != 0)
+            ; /* --stream: printed already */
         else if (st != EMGMM_OK)
             rc = cli_library_error("score", st);
         rc = cli_mpi_max(rc);
@@ -344,6 +486,7 @@ int cmd_score(int argc, char **argv)
             aic = -2.0 * ll * n + 2.0 * p;
         }
     }
+    dataio_map_close(map);
     if (cli_mpi_rank() != 0) {
         dataio_matrix_free(&x);
         emgmm_free(&m);

@@ -6,6 +6,8 @@
  * covariance, too few samples for K) is reported, not fatal.
  */
 #include "cli_common.h"
+#include "cli_distributed.h"
+#include "cli_mpi.h"
 #include "svg.h"
 
 #include <getopt.h>
@@ -95,6 +97,14 @@ static void select_help(FILE *f)
         "for the types: VVV = full, EEE = tied, VVI = diag, VII = spherical.\n"
         "A combination that fails (a singular covariance, too few samples for\n"
         "K) shows as - in the table and is not an error, unless all fail.\n"
+        "\n"
+        "Under mpirun each process reads only its block of rows of a .npy,\n"
+        "raw or HDF5 file, and every fit runs on all processes together as\n"
+        "'emgmm fit' does there: each restart starts from k-means on an\n"
+        "evenly spaced sample of at most 65,536 rows gathered from every\n"
+        "process (every row below that: the starts of the run without\n"
+        "mpirun), and the sums of each EM iteration are added over the\n"
+        "processes. Process 0 writes the outputs.\n"
         "\n"
         "Models:\n"
         "  -k, --n-components KS  the values of K: a range 1..10, a list 2,4,8,\n"
@@ -329,13 +339,66 @@ static double criterion(const select_args *a, const result *r)
     return a->aic ? r->aic : r->bic;
 }
 
+/* One (K, type) fit under mpirun: x is this rank's block, sample the
+ * k-means sample gathered from every rank. Restart r starts from the
+ * sample as restart r of emgmm_fit would (cli_start_of_run), then runs EM
+ * on the rows of every rank; as in emgmm_fit, the restart with the
+ * highest final log-likelihood is kept, the first on a tie, and a failed
+ * restart fails the fit. Every step is computed alike on every rank or
+ * summed over the ranks, so every rank returns the same status and
+ * model. */
+static int fit_distributed(const emgmm_params *p, const cli_sample *sample,
+                           const dataio_matrix *x, emgmm_model **model,
+                           emgmm_fit_info *info)
+{
+    double seconds = 0.0;
+    int st = EMGMM_OK;
+    *model = NULL;
+    for (int run = 0; st == EMGMM_OK && run < p->n_init; run++) {
+        emgmm_model *start = NULL, *m = NULL;
+        emgmm_fit_info ri;
+        memset(&ri, 0, sizeof ri);
+        st = cli_start_of_run(p, sample, run, &start, &ri);
+        /* The same on every rank, unless memory ran out on one: then
+         * every rank takes the worst status. */
+        st = -cli_mpi_max(-st);
+        if (st == EMGMM_OK) {
+            emgmm_params q = *p;
+            q.init_model = start;
+            q.n_init = 1;
+            q.first_init = run; /* reported as restart `run` */
+            q.allreduce = cli_mpi_allreduce;
+            q.allreduce_data = NULL;
+            st = emgmm_fit(&q, x->data, x->rows, x->cols, x->cols, &m, &ri);
+        }
+        seconds += ri.seconds;
+        if (st == EMGMM_OK &&
+            (run == 0 || ri.log_likelihood > info->log_likelihood)) {
+            emgmm_free(model);
+            *model = m;
+            m = NULL;
+            *info = ri;
+        } else if (st != EMGMM_OK) {
+            info->bad_component = ri.bad_component;
+        }
+        emgmm_free(&m);
+        emgmm_free(&start);
+    }
+    if (st != EMGMM_OK)
+        emgmm_free(model);
+    info->seconds = seconds;
+    return st;
+}
+
 /* Fits every combination; *best gets the best model and *best_index its
  * result. A failure that concerns the data as a whole (not finite, out of
- * range, out of memory) ends the command. */
+ * range, out of memory) ends the command. Under mpirun (sample not NULL)
+ * x is this rank's block and every rank runs every fit together. */
 static int fit_all(const select_args *a, const emgmm_params *base,
-                   const dataio_matrix *x, result *res, emgmm_model **best,
-                   int *best_index)
+                   const dataio_matrix *x, const cli_sample *sample,
+                   result *res, emgmm_model **best, int *best_index)
 {
+    const int verbose = a->verbose && cli_mpi_rank() == 0;
     int i = 0;
     *best_index = -1;
     for (int ki = 0; ki < a->n_ks; ki++) {
@@ -350,8 +413,9 @@ static int fit_all(const select_args *a, const emgmm_params *base,
             r->type = a->types[ti];
             p.n_components = r->k;
             p.covariance_type = r->type;
-            int st = emgmm_fit(&p, x->data, x->rows, x->cols, x->cols, &m,
-                               &info);
+            int st = sample ? fit_distributed(&p, sample, x, &m, &info)
+                            : emgmm_fit(&p, x->data, x->rows, x->cols,
+                                        x->cols, &m, &info);
             if (st == EMGMM_ERR_SINGULAR)
                 snprintf(r->error, sizeof r->error,
                          "component %d has a covariance that is not positive "
@@ -372,13 +436,13 @@ static int fit_all(const select_args *a, const emgmm_params *base,
                 r->n_iter = info.n_iter;
                 r->converged = info.converged;
             }
-            if (a->verbose && r->ok)
+            if (verbose && r->ok)
                 fprintf(stderr, "K=%d %s: bic %.2f  aic %.2f  %d iterations"
                         "%s  %.3f s\n", r->k, type_name(r->type), r->bic,
                         r->aic, r->n_iter, r->converged ? ""
                                                         : " (not converged)",
                         info.seconds);
-            else if (a->verbose)
+            else if (verbose)
                 fprintf(stderr, "K=%d %s: failed: %s\n", r->k,
                         type_name(r->type), r->error);
             if (r->ok && (*best_index < 0 ||
@@ -587,7 +651,14 @@ int cmd_select(int argc, char **argv)
     double *weights = NULL;
     emgmm_model *best = NULL;
     result *res = NULL;
+    cli_sample sample = {NULL, NULL, 0, 0};
     int rc;
+    /* Under mpirun every rank reads its block of rows and every fit runs
+     * on all ranks together (distributed as 'emgmm fit' is); rank 0
+     * writes the outputs. The ranks agree on the status after each
+     * step. */
+    const int distributed = cli_mpi_active();
+    const int root = cli_mpi_rank() == 0;
 
     memset(&a, 0, sizeof a);
     emgmm_params_default(&p);
@@ -596,7 +667,8 @@ int cmd_select(int argc, char **argv)
     if (rc != 0)
         return rc;
     if (a.help) {
-        select_help(stdout);
+        if (root) /* once under mpirun */
+            select_help(stdout);
         return 0;
     }
     if (a.weights != NULL && strcmp(a.weights, "-") == 0 &&
@@ -604,46 +676,65 @@ int cmd_select(int argc, char **argv)
         return cli_error(EXIT_BAD_USAGE, "select: DATA and --weights cannot "
                          "both be standard input");
 
-    rc = cli_outputs_declare(&out, a.json ? "--json" : "the table", "-",
-                             &i_report);
-    if (rc == 0 && a.out != NULL)
+    if (root)
+        rc = cli_outputs_declare(&out, a.json ? "--json" : "the table", "-",
+                                 &i_report);
+    if (root && rc == 0 && a.out != NULL)
         rc = cli_outputs_declare(&out, "-o", a.out, &i_model);
-    if (rc == 0 && a.plot != NULL)
+    if (root && rc == 0 && a.plot != NULL)
         rc = cli_outputs_declare(&out, "--plot", a.plot, &i_plot);
-    if (rc == 0)
+    if (root && rc == 0)
         rc = cli_outputs_check(&out);
-    if (rc != 0)
+    if ((rc = cli_mpi_max(rc)) != 0) {
+        cli_outputs_free(&out);
         return rc;
+    }
 
-    rc = cli_load_data(a.data, &a.read, &x);
-    if (rc == 0 && a.read.allow_missing)
-        rc = cli_check_observed_columns(a.data, &x, 0);
-    if (rc == 0 && a.weights != NULL)
-        rc = cli_load_weights(a.weights, a.data, &x, &weights);
+    size_t first_row = 0, total_rows = 0;
+    if (distributed) {
+        rc = cli_mpi_max(cli_load_block(a.data, &a.read, a.weights, &x,
+                                        &weights, &first_row, &total_rows));
+        if (rc == 0 && a.read.allow_missing)
+            rc = cli_check_observed_columns(a.data, &x, 1);
+        /* The k-means sample, gathered once for every fit. */
+        if (rc == 0)
+            rc = cli_gather_sample(&x, weights, first_row, total_rows,
+                                   &sample);
+    } else {
+        rc = cli_load_data(a.data, &a.read, &x);
+        if (rc == 0 && a.read.allow_missing)
+            rc = cli_check_observed_columns(a.data, &x, 0);
+        if (rc == 0 && a.weights != NULL)
+            rc = cli_load_weights(a.weights, a.data, &x, &weights);
+    }
     p.sample_weight = weights;
     p.missing = a.read.allow_missing;
     int n = a.n_ks * a.n_types, best_index = -1;
     if (rc == 0 && (res = calloc((size_t)n, sizeof *res)) == NULL)
-        rc = cli_error(EXIT_WORK_FAILED, "out of memory");
+        rc = cli_error_always(EXIT_WORK_FAILED, "out of memory");
+    rc = cli_mpi_max(rc);
     if (rc == 0)
-        rc = fit_all(&a, &p, &x, res, &best, &best_index);
+        rc = fit_all(&a, &p, &x, distributed ? &sample : NULL, res, &best,
+                     &best_index);
     if (rc == 0 && best_index < 0)
         rc = cli_error(EXIT_WORK_FAILED,
                        "select: every fit failed (K=%d %s: %s)", res[0].k,
                        type_name(res[0].type), res[0].error);
     report rep = {&a, res, n, best_index};
-    if (rc == 0)
+    if (rc == 0 && root)
         rc = cli_outputs_open(&out);
     /* Files first, standard output last, then commit them together. */
-    if (rc == 0 && i_model >= 0)
+    if (rc == 0 && root && i_model >= 0)
         rc = cli_write_model(&out, i_model, best);
-    if (rc == 0 && i_plot >= 0)
+    if (rc == 0 && root && i_plot >= 0)
         rc = cli_write_stream(&out, i_plot, write_plot, &rep);
-    if (rc == 0)
+    if (rc == 0 && root)
         rc = cli_write_stream(&out, i_report, write_report, &rep);
-    if (rc == 0)
+    if (rc == 0 && root)
         rc = cli_outputs_commit(&out);
+    rc = cli_mpi_max(rc);
     cli_outputs_free(&out);
+    cli_sample_free(&sample);
     emgmm_free(&best);
     free(res);
     free(weights);

@@ -113,15 +113,21 @@ typedef struct dataio_shape {
  * A .npy (C order, float64 or float32, either byte order) or raw float64
  * file, memory-mapped and converted to doubles a block of rows at a time
  * (fit --stream): nothing but the block is held in memory, and pages
- * already read are dropped from the process. Part `part` of `parts` is
- * the same block of rows as dataio_read_matrix_part's.
+ * already read are dropped from the process. An HDF5 dataset (an HDF5
+ * name, or a file with the HDF5 signature; float64 or float32, 1-D or
+ * 2-D, contiguous or chunked, compressed or not) is not mapped: each
+ * call reads its rows as a hyperslab (the chunk cache holds at most a
+ * row of chunks, within 64 MiB). Part `part` of `parts` is the same block
+ * of rows as dataio_read_matrix_part's.
  */
 typedef struct dataio_map dataio_map;
 int dataio_map_open(const char *path, const dataio_read_options *options,
                     size_t part, size_t parts, dataio_map **out,
                     dataio_shape *shape, char *err, size_t errlen);
 /** Rows [first, first + count) of the part into out (count x cols); -1
- *  on a value that is not finite (then dataio_map_error says where). */
+ *  on a value that is not finite (then dataio_map_error says where),
+ *  except NaN when the options of dataio_map_open allowed missing
+ *  values. */
 int dataio_map_rows(dataio_map *m, size_t first, size_t count, double *out);
 const char *dataio_map_error(const dataio_map *m);
 void dataio_map_close(dataio_map *m);
@@ -194,6 +200,40 @@ int dataio_h5_create(const char *path, const char *dataset, size_t rows,
 int dataio_h5_write_rows(const char *path, const char *dataset,
                          size_t first_row, const void *rows, size_t n_rows,
                          size_t cols, int int32, char *err, size_t errlen);
+
+/*
+ * An array written a block of rows at a time (predict --stream, fit
+ * --stream --labels/--proba): nothing but the block is held in memory.
+ * int32 labels (int32 set, cols 0) or rows of cols doubles.
+ * dataio_rows_begin writes a whole array of total_rows rows, in order:
+ * .npy when `path` ends in ".npy" (the header first), an HDF5 dataset for
+ * an HDF5 name (chunked, each block written as a hyperslab; `dataset`
+ * for a name without one, NULL: "/labels" or "/data"), else text (one
+ * label a line, or CSV with 17 significant digits); "-" is standard
+ * output. The bytes are those dataio_write_labels_as and
+ * dataio_write_matrix_as write for the whole array (HDF5: the same
+ * values and type, stored in chunks).
+ * dataio_rows_begin_part writes rows [first_row, first_row + n_rows) of
+ * an array that dataio_npy_create (data_offset) or dataio_h5_create
+ * made: one process of several writing its rows.
+ * dataio_rows_end checks that every row came, flushes and syncs the
+ * file, and frees w; dataio_rows_abort frees w without finishing (a
+ * regular .npy or text file that dataio_rows_begin made is removed; an
+ * HDF5 file, which may hold other datasets, is left to the caller: the
+ * output set below removes its temporary files).
+ */
+typedef struct dataio_rows dataio_rows;
+int dataio_rows_begin(const char *path, const char *dataset,
+                      size_t total_rows, size_t cols, int int32,
+                      dataio_rows **out, char *err, size_t errlen);
+int dataio_rows_begin_part(const char *path, const char *dataset,
+                           size_t data_offset, size_t first_row,
+                           size_t n_rows, size_t cols, int int32,
+                           dataio_rows **out, char *err, size_t errlen);
+int dataio_rows_put(dataio_rows *w, const void *rows, size_t n, char *err,
+                    size_t errlen);
+int dataio_rows_end(dataio_rows *w, char *err, size_t errlen);
+void dataio_rows_abort(dataio_rows *w);
 
 /*
  * All-or-nothing outputs. Each output is first written to a temporary

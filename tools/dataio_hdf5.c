@@ -132,6 +132,51 @@ int dataio_h5_write_rows(const char *path, const char *default_dataset,
                            errlen);
 }
 
+int dataio_h5_in_open(const char *path, size_t file_len, const char *dataset,
+                      dataio_h5_in **out, size_t *rows, size_t *cols,
+                      char *shown, size_t showlen, char *err, size_t errlen)
+{
+    (void)dataset, (void)rows, (void)cols, (void)shown, (void)showlen;
+    *out = NULL;
+    return no_hdf5(path, file_len, err, errlen);
+}
+
+int dataio_h5_in_rows(dataio_h5_in *s, size_t first, size_t count,
+                      double *out, char *err, size_t errlen)
+{
+    (void)s, (void)first, (void)count, (void)out;
+    dataio_set_error(err, errlen, "HDF5 is not available");
+    return -1;
+}
+
+void dataio_h5_in_close(dataio_h5_in *s) { (void)s; }
+
+int dataio_h5_out_open(const char *path, const char *default_dataset,
+                       int create, size_t total_rows, size_t cols, int int32,
+                       dataio_h5_out **out, char *err, size_t errlen)
+{
+    size_t file_len = strlen(path);
+    (void)dataio_hdf5_name(path, &file_len, NULL);
+    (void)default_dataset, (void)create, (void)total_rows, (void)cols;
+    (void)int32;
+    *out = NULL;
+    return no_hdf5(path, file_len, err, errlen);
+}
+
+int dataio_h5_out_rows(dataio_h5_out *w, size_t first_row, const void *rows,
+                       size_t n, char *err, size_t errlen)
+{
+    (void)w, (void)first_row, (void)rows, (void)n;
+    dataio_set_error(err, errlen, "HDF5 is not available");
+    return -1;
+}
+
+int dataio_h5_out_close(dataio_h5_out *w, char *err, size_t errlen)
+{
+    (void)w, (void)err, (void)errlen;
+    return 0;
+}
+
 #else /* EMGMM_HAVE_HDF5 */
 
 /* ---- Names and messages ------------------------------------------------ */
@@ -1017,6 +1062,323 @@ done:
     close_id(d);
     close_id(f);
     target_free(&t);
+    return rc;
+}
+
+
+/* ---- A block of rows at a time (--stream) -------------------------------- */
+
+struct dataio_h5_in {
+    hid_t f, d;
+    int rank;
+    hsize_t dims[2];
+    h5_target t;
+};
+
+void dataio_h5_in_close(dataio_h5_in *s)
+{
+    if (!s)
+        return;
+    close_id(s->d);
+    close_id(s->f);
+    target_free(&s->t);
+    free(s);
+}
+
+/* The chunk cache of a dataset read a block of rows at a time: room for
+ * a row of chunks (all the chunks that hold one row), so that a
+ * compressed chunk is inflated once and not once per block, within
+ * bounds (64 MiB) that do not depend on the number of rows. */
+static hid_t stream_access(hid_t f, const char *dataset)
+{
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    hid_t d = dapl < 0 ? NO_ID : H5Dopen2(f, dataset, H5P_DEFAULT);
+    hid_t dcpl = d < 0 ? NO_ID : H5Dget_create_plist(d);
+    hid_t type = d < 0 ? NO_ID : H5Dget_type(d);
+    hid_t space = d < 0 ? NO_ID : H5Dget_space(d);
+    if (dcpl >= 0 && type >= 0 && space >= 0 &&
+        H5Pget_layout(dcpl) == H5D_CHUNKED) {
+        hsize_t chunk[2] = {1, 1}, dims[2] = {1, 1};
+        const int r = H5Pget_chunk(dcpl, 2, chunk);
+        const int n = H5Sget_simple_extent_dims(space, dims, NULL);
+        if (r >= 1 && r <= 2 && r == n) {
+            double bytes = (double)chunk[0] * (double)H5Tget_size(type);
+            if (r == 2)
+                bytes *= (double)chunk[1] *
+                         (double)((dims[1] + chunk[1] - 1) / chunk[1]);
+            const double most = 64.0 * 1024 * 1024, least = 1024.0 * 1024;
+            bytes = 2 * bytes < least ? least : 2 * bytes > most ? most
+                                                                : 2 * bytes;
+            (void)H5Pset_chunk_cache(dapl, 12421, (size_t)bytes, 1.0);
+        }
+    }
+    close_id(space);
+    close_id(type);
+    close_id(dcpl);
+    close_id(d);
+    return dapl;
+}
+
+int dataio_h5_in_open(const char *path, size_t file_len, const char *dataset,
+                      dataio_h5_in **out, size_t *rows, size_t *cols,
+                      char *shown, size_t showlen, char *err, size_t errlen)
+{
+    h5_quiet();
+    *out = NULL;
+    dataio_h5_in *s = calloc(1, sizeof *s);
+    if (!s) {
+        dataio_set_error(err, errlen, "%.*s: out of memory", (int)file_len,
+                         path);
+        return -1;
+    }
+    s->f = s->d = NO_ID;
+    if (target_init(&s->t, path, file_len, dataset, NULL, err, errlen) != 0) {
+        free(s);
+        return -1;
+    }
+    hid_t dapl = NO_ID;
+    bool integer;
+    s->f = open_file(&s->t, false, err, errlen);
+    if (s->f < 0 ||
+        (!s->t.dataset && pick_dataset(s->f, &s->t, false, err, errlen) != 0))
+        goto failed;
+    hid_t probe = open_dataset(s->f, &s->t, err, errlen);
+    if (probe < 0)
+        goto failed;
+    close_id(probe);
+    dapl = stream_access(s->f, s->t.dataset);
+    s->d = H5Dopen2(s->f, s->t.dataset, dapl >= 0 ? dapl : H5P_DEFAULT);
+    close_id(dapl);
+    if (s->d < 0) {
+        h5_reason why;
+        dataio_set_error(err, errlen, "%s: cannot open the dataset (%s)",
+                         s->t.shown, h5_why(&why));
+        goto failed;
+    }
+    if (check_type(s->d, &s->t, false, &integer, err, errlen) != 0 ||
+        dataset_shape(s->d, &s->t, &s->rank, s->dims, err, errlen) != 0)
+        goto failed;
+    const size_t n = (size_t)s->dims[0];
+    const size_t c = s->rank == 2 ? (size_t)s->dims[1] : 1;
+    if (n == 0 || c == 0) {
+        dataio_set_error(err, errlen, "%s: no data (shape %zu x %zu)",
+                         s->t.shown, n, c);
+        goto failed;
+    }
+    if (s->dims[0] > SIZE_MAX || s->dims[1] > SIZE_MAX ||
+        n > SIZE_MAX / c / sizeof(double)) {
+        dataio_set_error(err, errlen, "%s: shape %llu x %llu is too large",
+                         s->t.shown, (unsigned long long)s->dims[0],
+                         (unsigned long long)c);
+        goto failed;
+    }
+    *rows = n;
+    *cols = c;
+    if (shown)
+        snprintf(shown, showlen, "%s", s->t.shown);
+    *out = s;
+    return 0;
+failed:
+    dataio_h5_in_close(s);
+    return -1;
+}
+
+int dataio_h5_in_rows(dataio_h5_in *s, size_t first, size_t count,
+                      double *out, char *err, size_t errlen)
+{
+    if (first > (size_t)s->dims[0] || count > (size_t)s->dims[0] - first) {
+        dataio_set_error(err, errlen, "%s: rows %zu to %zu are outside the "
+                         "dataset", s->t.shown, first + 1, first + count);
+        return -1;
+    }
+    return read_rows(s->d, &s->t, s->rank, s->dims, first, count, out, err,
+                     errlen);
+}
+
+struct dataio_h5_out {
+    hid_t f, d;
+    int rank, int32;
+    size_t rows, cols;
+    h5_target t;
+};
+
+int dataio_h5_out_close(dataio_h5_out *w, char *err, size_t errlen)
+{
+    if (!w)
+        return 0;
+    int rc = 0;
+    if (err) {
+        const char *doing = "cannot close the dataset";
+        hid_t d = w->d, f = w->f;
+        w->d = w->f = NO_ID;
+        herr_t st = H5Dclose(d);
+        if (st >= 0) {
+            doing = "cannot write the file";
+            st = H5Fclose(f);
+            f = NO_ID;
+        }
+        if (st < 0) {
+            h5_reason why;
+            h5_why(&why);
+            dataio_set_error(err, errlen, "%s: %s (%s)", w->t.shown, doing,
+                             why.text[0] ? why.text : "HDF5 error");
+            close_id(f);
+            rc = -1;
+        } else {
+            const int failed = sync_file(w->t.file);
+            if (failed) {
+                dataio_set_error(err, errlen, "%s: write failed: %s",
+                                 w->t.file, strerror(failed));
+                rc = -1;
+            }
+        }
+    }
+    close_id(w->d);
+    close_id(w->f);
+    target_free(&w->t);
+    free(w);
+    return rc;
+}
+
+int dataio_h5_out_open(const char *path, const char *default_dataset,
+                       int create, size_t total_rows, size_t cols, int int32,
+                       dataio_h5_out **out, char *err, size_t errlen)
+{
+    h5_quiet();
+    *out = NULL;
+    size_t file_len = 0;
+    const char *dataset = NULL;
+    if (!dataio_hdf5_name(path, &file_len, &dataset)) {
+        dataio_set_error(err, errlen, "%s: not an HDF5 name (.h5 or .hdf5)",
+                         path);
+        return -1;
+    }
+    dataio_h5_out *w = calloc(1, sizeof *w);
+    if (!w) {
+        dataio_set_error(err, errlen, "%.*s: out of memory", (int)file_len,
+                         path);
+        return -1;
+    }
+    w->f = w->d = NO_ID;
+    w->rank = cols == 0 ? 1 : 2;
+    w->int32 = int32;
+    w->rows = total_rows;
+    w->cols = cols;
+    if (target_init(&w->t, path, file_len, dataset,
+                    default_dataset ? default_dataset : "/data", err,
+                    errlen) != 0) {
+        free(w);
+        return -1;
+    }
+    hid_t fapl = NO_ID, space = NO_ID, lcpl = NO_ID, dcpl = NO_ID;
+    const char *doing = "cannot open the dataset";
+    struct stat st;
+    const bool add = !create || (stat(w->t.file, &st) == 0 &&
+                                 S_ISREG(st.st_mode) && st.st_size > 0 &&
+                                 has_signature(w->t.file));
+    if (add) {
+        w->f = open_file(&w->t, true, err, errlen);
+        if (w->f < 0)
+            goto done;
+    } else {
+        doing = "cannot create the file";
+        fapl = file_access();
+        w->f = fapl < 0 ? NO_ID
+                        : H5Fcreate(w->t.file, H5F_ACC_TRUNC, H5P_DEFAULT,
+                                    fapl);
+        if (w->f < 0)
+            goto failed;
+    }
+    if (!create) {
+        w->d = H5Dopen2(w->f, w->t.dataset, H5P_DEFAULT);
+        if (w->d < 0)
+            goto failed;
+        *out = w;
+        w = NULL;
+        goto done;
+    }
+    if (H5Lexists(w->f, w->t.dataset, H5P_DEFAULT) > 0) {
+        dataio_set_error(err, errlen, "%s: the file has a dataset of that "
+                         "name already", w->t.shown);
+        goto done;
+    }
+    /* Chunks of about 1 MiB of whole rows (the default chunk cache's
+     * size), no more rows than the dataset has. */
+    const size_t row_bytes = (cols ? cols : 1) * (int32 ? 4 : 8);
+    size_t chunk_rows = (size_t)1 << 20 >= row_bytes
+                            ? ((size_t)1 << 20) / row_bytes : 1;
+    if (chunk_rows > total_rows)
+        chunk_rows = total_rows > 0 ? total_rows : 1;
+    const hsize_t dims[2] = {total_rows, cols};
+    const hsize_t chunk[2] = {chunk_rows, cols};
+    doing = "cannot create the dataset";
+    space = H5Screate_simple(w->rank, dims, NULL);
+    lcpl = H5Pcreate(H5P_LINK_CREATE);
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (space < 0 || lcpl < 0 || dcpl < 0 ||
+        H5Pset_create_intermediate_group(lcpl, 1) < 0 ||
+        H5Pset_chunk(dcpl, w->rank, chunk) < 0)
+        goto failed;
+    w->d = H5Dcreate2(w->f, w->t.dataset,
+                      int32 ? H5T_STD_I32LE : H5T_IEEE_F64LE, space, lcpl,
+                      dcpl, H5P_DEFAULT);
+    /* On disk at once: another output of the same file (--labels and
+     * --proba into one .h5) opens it while this one writes. */
+    if (w->d < 0 || H5Fflush(w->f, H5F_SCOPE_LOCAL) < 0)
+        goto failed;
+    *out = w;
+    w = NULL;
+    goto done;
+failed:
+    {
+        h5_reason why;
+        h5_why(&why);
+        dataio_set_error(err, errlen, "%s: %s (%s)", w->t.shown, doing,
+                         why.text[0] ? why.text : "HDF5 error");
+    }
+done:
+    close_id(space);
+    close_id(lcpl);
+    close_id(dcpl);
+    close_id(fapl);
+    if (w)
+        (void)dataio_h5_out_close(w, NULL, 0);
+    return *out ? 0 : -1;
+}
+
+int dataio_h5_out_rows(dataio_h5_out *w, size_t first_row, const void *rows,
+                       size_t n, char *err, size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    hsize_t start[2] = {first_row, 0}, count[2] = {n, w->cols};
+    hsize_t dims[2] = {0, 0};
+    hid_t file_space = H5Dget_space(w->d), mem_space = NO_ID;
+    int rc = -1;
+    if (file_space < 0 || H5Sget_simple_extent_ndims(file_space) != w->rank ||
+        H5Sget_simple_extent_dims(file_space, dims, NULL) < 0 ||
+        first_row + n > dims[0] || (w->rank == 2 && dims[1] != w->cols)) {
+        dataio_set_error(err, errlen, "%s: rows %zu to %zu do not fit the "
+                         "dataset", w->t.shown, first_row + 1, first_row + n);
+        goto done;
+    }
+    mem_space = H5Screate_simple(w->rank, count, NULL);
+    if (mem_space < 0 ||
+        H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, NULL, count,
+                            NULL) < 0 ||
+        H5Dwrite(w->d, w->int32 ? H5T_NATIVE_INT32 : H5T_NATIVE_DOUBLE,
+                 mem_space, file_space, H5P_DEFAULT, rows) < 0) {
+        h5_reason why;
+        h5_why(&why);
+        dataio_set_error(err, errlen, "%s: cannot write rows %zu to %zu "
+                         "(%s)", w->t.shown, first_row + 1, first_row + n,
+                         why.text[0] ? why.text : "HDF5 error");
+        goto done;
+    }
+    rc = 0;
+done:
+    close_id(mem_space);
+    close_id(file_space);
     return rc;
 }
 

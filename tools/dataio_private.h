@@ -34,4 +34,29 @@ int dataio_h5_write(const char *path, const char *default_dataset,
                     const void *a, size_t rows, size_t cols, int int32,
                     char *err, size_t errlen);
 
+/* HDF5 read a block of rows at a time (dataio_map, --stream): the file
+ * and the dataset stay open, each call reads one hyperslab. *rows and
+ * *cols receive the dataset's shape (1-D: one column); shown (showlen
+ * bytes) its "FILE:/DATASET" for messages. */
+typedef struct dataio_h5_in dataio_h5_in;
+int dataio_h5_in_open(const char *path, size_t file_len, const char *dataset,
+                      dataio_h5_in **out, size_t *rows, size_t *cols,
+                      char *shown, size_t showlen, char *err, size_t errlen);
+int dataio_h5_in_rows(dataio_h5_in *s, size_t first, size_t count,
+                      double *out, char *err, size_t errlen);
+void dataio_h5_in_close(dataio_h5_in *s);
+
+/* HDF5 written a block of rows at a time (dataio_rows): with `create`,
+ * a new chunked dataset of total_rows x cols (int32 with cols 0) is made
+ * in the file (created when missing, empty or not HDF5, else added to);
+ * without, the existing dataset (made by dataio_h5_create) is opened.
+ * dataio_h5_out_close with a NULL err abandons the writing. */
+typedef struct dataio_h5_out dataio_h5_out;
+int dataio_h5_out_open(const char *path, const char *default_dataset,
+                       int create, size_t total_rows, size_t cols, int int32,
+                       dataio_h5_out **out, char *err, size_t errlen);
+int dataio_h5_out_rows(dataio_h5_out *w, size_t first_row, const void *rows,
+                       size_t n, char *err, size_t errlen);
+int dataio_h5_out_close(dataio_h5_out *w, char *err, size_t errlen);
+
 #endif

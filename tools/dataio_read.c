@@ -1200,7 +1200,66 @@ struct dataio_map {
     size_t rows;         /* this part's rows */
     char name[256];
     char error[512];
+    dataio_h5_in *h5;    /* an HDF5 dataset: read by hyperslab, not mapped */
+    int allow_missing;   /* NaN is a missing value (--missing) */
 };
+
+/* An HDF5 dataset (FILE.h5[:/DATASET], file_len the length of FILE):
+ * read a block of rows at a time by hyperslab. */
+static int map_open_h5(const char *path, size_t file_len,
+                       const char *dataset, size_t part, size_t parts,
+                       dataio_map **out, dataio_shape *shape, char *err,
+                       size_t errlen)
+{
+    dataio_map *m = calloc(1, sizeof *m);
+    if (!m) {
+        dataio_set_error(err, errlen, "%.*s: out of memory", (int)file_len,
+                         path);
+        return -1;
+    }
+    size_t rows = 0, cols = 0;
+    if (dataio_h5_in_open(path, file_len, dataset, &m->h5, &rows, &cols,
+                          m->name, sizeof m->name, err, errlen) != 0) {
+        free(m);
+        return -1;
+    }
+    m->l.rows = rows;
+    m->l.cols = cols;
+    m->l.itemsize = 8;
+    if (parts < 1 || part >= parts)
+        part = 0, parts = 1;
+    m->first_row = rows * part / parts;
+    m->rows = rows * (part + 1) / parts - m->first_row;
+    if (shape) {
+        shape->rows = m->rows;
+        shape->cols = cols;
+        shape->first_row = m->first_row;
+        shape->total_rows = rows;
+    }
+    *out = m;
+    return 0;
+}
+
+static int map_h5_rows(dataio_map *m, size_t first, size_t count,
+                       double *out)
+{
+    const size_t cols = m->l.cols;
+    if (first > m->rows || count > m->rows - first)
+        return -1;
+    if (dataio_h5_in_rows(m->h5, m->first_row + first, count, out, m->error,
+                          sizeof m->error) != 0)
+        return -1;
+    for (size_t k = 0; k < count * cols; k++)
+        if (!isfinite(out[k]) && !(m->allow_missing && isnan(out[k]))) {
+            snprintf(m->error, sizeof m->error,
+                     "%s: row %zu, column %zu: value is not finite (%s)",
+                     m->name, m->first_row + first + k / cols + 1,
+                     k % cols + 1, isnan(out[k]) ? "NaN; --missing reads it "
+                     "as a missing value" : out[k] > 0 ? "inf" : "-inf");
+            return -1;
+        }
+    return 0;
+}
 
 int dataio_map_open(const char *path, const dataio_read_options *options,
                     size_t part, size_t parts, dataio_map **out,
@@ -1208,11 +1267,14 @@ int dataio_map_open(const char *path, const dataio_read_options *options,
 {
     *out = NULL;
     size_t h5_len = 0;
-    if (dataio_hdf5_name(path, &h5_len, NULL)) {
-        dataio_set_error(err, errlen, "%.*s: --stream reads .npy or raw "
-                         "float64 files, not HDF5 (leave out --stream)",
-                         (int)h5_len, path);
-        return -1;
+    const char *h5_dataset = NULL;
+    const int allow_missing = options && options->allow_missing;
+    if (dataio_hdf5_name(path, &h5_len, &h5_dataset)) {
+        if (map_open_h5(path, h5_len, h5_dataset, part, parts, out, shape,
+                        err, errlen) != 0)
+            return -1;
+        (*out)->allow_missing = allow_missing;
+        return 0;
     }
     reader r;
     if (reader_open(&r, path, err, errlen) != 0)
@@ -1233,10 +1295,12 @@ int dataio_map_open(const char *path, const dataio_read_options *options,
         if (npy_read_header(&r, &l, err, errlen) != 0)
             goto done;
     } else if (starts_with(&r, HDF5_MAGIC, sizeof HDF5_MAGIC)) {
-        dataio_set_error(err, errlen, "%s: --stream reads .npy or raw "
-                         "float64 files, not HDF5 (leave out --stream)",
-                         r.name);
-        goto done;
+        reader_close(&r);
+        if (map_open_h5(path, strlen(path), NULL, part, parts, out, shape,
+                        err, errlen) != 0)
+            return -1;
+        (*out)->allow_missing = allow_missing;
+        return 0;
     } else {
         dataio_set_error(err, errlen, "%s: --stream needs .npy or raw "
                 "(--shape) data, not text", r.name);
@@ -1263,6 +1327,7 @@ int dataio_map_open(const char *path, const dataio_read_options *options,
     m->length = (size_t)r.size;
     m->offset = r.taken;
     m->l = l;
+    m->allow_missing = allow_missing;
     if (parts < 1 || part >= parts)
         part = 0, parts = 1;
     m->first_row = l.rows * part / parts;
@@ -1293,6 +1358,8 @@ done:
 
 int dataio_map_rows(dataio_map *m, size_t first, size_t count, double *out)
 {
+    if (m->h5)
+        return map_h5_rows(m, first, count, out);
     const size_t cols = m->l.cols, item = m->l.itemsize;
     if (first > m->rows || count > m->rows - first)
         return -1;
@@ -1300,12 +1367,12 @@ int dataio_map_rows(dataio_map *m, size_t first, size_t count, double *out)
         m->base + m->offset + (m->first_row + first) * cols * item;
     convert(&m->l, src, count * cols, out, 1);
     for (size_t k = 0; k < count * cols; k++)
-        if (!isfinite(out[k])) {
+        if (!isfinite(out[k]) && !(m->allow_missing && isnan(out[k]))) {
             snprintf(m->error, sizeof m->error,
                      "%s: row %zu, column %zu: value is not finite (%s)",
                      m->name, m->first_row + first + k / cols + 1,
-                     k % cols + 1, isnan(out[k]) ? "NaN; --stream does not "
-                     "take missing values" : out[k] > 0 ? "inf" : "-inf");
+                     k % cols + 1, isnan(out[k]) ? "NaN; --missing reads it "
+                     "as a missing value" : out[k] > 0 ? "inf" : "-inf");
             return -1;
         }
     /* Drop the pages just read from this process (they stay in the page
@@ -1337,7 +1404,9 @@ void dataio_map_close(dataio_map *m)
 {
     if (!m)
         return;
-    munmap(m->base, m->length);
+    dataio_h5_in_close(m->h5);
+    if (m->base)
+        munmap(m->base, m->length);
     free(m);
 }
 

@@ -292,18 +292,12 @@ int dataio_npy_create(const char *path, size_t rows, size_t cols,
     return 0;
 }
 
-int dataio_npy_write_rows(const char *path, size_t data_offset,
-                          size_t first_row, const void *rows, size_t n_rows,
-                          size_t cols, int int32, char *err, size_t errlen)
+/* Rows of a .npy array (opened as fd) written at their place. */
+static int npy_pwrite_rows(int fd, const char *path, size_t data_offset,
+                           size_t first_row, const void *rows, size_t n_rows,
+                           size_t cols, int int32, char *err, size_t errlen)
 {
-    if (err && errlen)
-        err[0] = '\0';
     const size_t item = int32 ? 4 : 8, width = cols ? cols : 1;
-    int fd = open(path, O_WRONLY);
-    if (fd < 0) {
-        dataio_set_error(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
     unsigned char buf[OUT_CHUNK];
     const size_t per = sizeof buf / item, n = n_rows * width;
     off_t at = (off_t)(data_offset + first_row * width * item);
@@ -334,11 +328,263 @@ int dataio_npy_write_rows(const char *path, size_t data_offset,
             at += w;
         }
     }
+    return rc;
+}
+
+int dataio_npy_write_rows(const char *path, size_t data_offset,
+                          size_t first_row, const void *rows, size_t n_rows,
+                          size_t cols, int int32, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    int fd = open(path, O_WRONLY);
+    if (fd < 0) {
+        dataio_set_error(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = npy_pwrite_rows(fd, path, data_offset, first_row, rows, n_rows,
+                             cols, int32, err, errlen);
     if (close(fd) != 0 && rc == 0) {
         dataio_set_error(err, errlen, "%s: %s", path, strerror(errno));
         rc = -1;
     }
     return rc;
+}
+
+/* ---- An array written a block of rows at a time ------------------------ */
+
+static char *copy_string(const char *s);
+
+enum rows_kind { ROWS_STDIO, ROWS_PWRITE, ROWS_H5 };
+
+struct dataio_rows {
+    enum rows_kind kind;
+    bool npy;            /* ROWS_STDIO: .npy, else text */
+    int int32;
+    size_t cols;
+    size_t expected;     /* rows to come */
+    size_t done;         /* rows written */
+    size_t first_row;    /* of the first row written, in the array */
+    size_t data_offset;  /* ROWS_PWRITE: of the array's first value */
+    int fd;              /* ROWS_PWRITE */
+    out_file f;          /* ROWS_STDIO */
+    dataio_h5_out *h5;   /* ROWS_H5 */
+    char *path;
+};
+
+static dataio_rows *rows_new(const char *path, size_t cols, int int32,
+                             char *err, size_t errlen)
+{
+    dataio_rows *w = calloc(1, sizeof *w);
+    char *p = copy_string(path);
+    if (!w || !p) {
+        free(w);
+        free(p);
+        dataio_set_error(err, errlen, "%s: out of memory", path);
+        return NULL;
+    }
+    w->path = p;
+    w->cols = cols;
+    w->int32 = int32 != 0;
+    w->fd = -1;
+    return w;
+}
+
+static void rows_free(dataio_rows *w)
+{
+    free(w->path);
+    free(w);
+}
+
+int dataio_rows_begin(const char *path, const char *dataset,
+                      size_t total_rows, size_t cols, int int32,
+                      dataio_rows **out, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    *out = NULL;
+    const size_t width = cols ? cols : 1;
+    if (!path || (int32 && cols) || (!int32 && !cols) ||
+        total_rows > SIZE_MAX / width / 8) {
+        dataio_set_error(err, errlen, "dataio_rows_begin: invalid arguments");
+        return -1;
+    }
+    dataio_rows *w = rows_new(path, cols, int32, err, errlen);
+    if (!w)
+        return -1;
+    w->expected = total_rows;
+    if (dataio_hdf5_name(path, NULL, NULL)) {
+        w->kind = ROWS_H5;
+        if (dataio_h5_out_open(path, dataset ? dataset
+                                             : int32 ? "/labels" : "/data",
+                               1, total_rows, cols, int32, &w->h5, err,
+                               errlen) != 0) {
+            rows_free(w);
+            return -1;
+        }
+        *out = w;
+        return 0;
+    }
+    w->kind = ROWS_STDIO;
+    if (out_open(&w->f, w->path, err, errlen) != 0) {
+        rows_free(w);
+        return -1;
+    }
+    w->npy = !w->f.is_stdout && is_npy_path(path);
+    errno = 0;
+    if (w->npy) {
+        char shape[64];
+        if (cols)
+            snprintf(shape, sizeof shape, "(%zu, %zu)", total_rows, cols);
+        else
+            snprintf(shape, sizeof shape, "(%zu,)", total_rows);
+        npy_header(&w->f, int32 ? "<i4" : "<f8", shape);
+    }
+    *out = w;
+    return 0;
+}
+
+int dataio_rows_begin_part(const char *path, const char *dataset,
+                           size_t data_offset, size_t first_row,
+                           size_t n_rows, size_t cols, int int32,
+                           dataio_rows **out, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    *out = NULL;
+    if (!path || is_stdout_path(path) || (int32 && cols) ||
+        (!int32 && !cols)) {
+        dataio_set_error(err, errlen,
+                         "dataio_rows_begin_part: invalid arguments");
+        return -1;
+    }
+    dataio_rows *w = rows_new(path, cols, int32, err, errlen);
+    if (!w)
+        return -1;
+    w->expected = n_rows;
+    w->first_row = first_row;
+    w->data_offset = data_offset;
+    if (dataio_hdf5_name(path, NULL, NULL)) {
+        w->kind = ROWS_H5;
+        if (dataio_h5_out_open(path, dataset ? dataset
+                                             : int32 ? "/labels" : "/data",
+                               0, 0, cols, int32, &w->h5, err,
+                               errlen) != 0) {
+            rows_free(w);
+            return -1;
+        }
+    } else {
+        w->kind = ROWS_PWRITE;
+        w->fd = open(path, O_WRONLY);
+        if (w->fd < 0) {
+            dataio_set_error(err, errlen, "%s: %s", path, strerror(errno));
+            rows_free(w);
+            return -1;
+        }
+    }
+    *out = w;
+    return 0;
+}
+
+int dataio_rows_put(dataio_rows *w, const void *rows, size_t n, char *err,
+                    size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (n > w->expected - w->done) {
+        dataio_set_error(err, errlen, "%s: more rows than the %zu expected",
+                         w->path, w->expected);
+        return -1;
+    }
+    int rc = 0;
+    switch (w->kind) {
+    case ROWS_H5:
+        rc = dataio_h5_out_rows(w->h5, w->first_row + w->done, rows, n, err,
+                                errlen);
+        break;
+    case ROWS_PWRITE:
+        rc = npy_pwrite_rows(w->fd, w->path, w->data_offset,
+                             w->first_row + w->done, rows, n, w->cols,
+                             w->int32, err, errlen);
+        break;
+    case ROWS_STDIO:
+        errno = 0;
+        if (w->npy && w->int32)
+            npy_int32s(&w->f, rows, n);
+        else if (w->npy)
+            npy_doubles(&w->f, rows, n * w->cols);
+        else if (w->int32)
+            text_int32s(&w->f, rows, n);
+        else
+            csv_doubles(&w->f, rows, n, w->cols);
+        if (w->f.write_errno) {
+            dataio_set_error(err, errlen, "%s: write failed: %s", w->f.name,
+                             strerror(w->f.write_errno));
+            rc = -1;
+        }
+        break;
+    }
+    if (rc == 0)
+        w->done += n;
+    return rc;
+}
+
+int dataio_rows_end(dataio_rows *w, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!w)
+        return 0;
+    if (w->done != w->expected) {
+        dataio_set_error(err, errlen, "%s: %zu rows written of %zu", w->path,
+                         w->done, w->expected);
+        dataio_rows_abort(w);
+        return -1;
+    }
+    int rc = 0;
+    switch (w->kind) {
+    case ROWS_H5:
+        rc = dataio_h5_out_close(w->h5, err, errlen);
+        break;
+    case ROWS_PWRITE: {
+        struct stat st;
+        int failed = fstat(w->fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                     fsync(w->fd) != 0 ? errno : 0;
+        if (close(w->fd) != 0 && !failed)
+            failed = errno;
+        if (failed) {
+            dataio_set_error(err, errlen, "%s: write failed: %s", w->path,
+                             strerror(failed));
+            rc = -1;
+        }
+        break;
+    }
+    case ROWS_STDIO:
+        rc = out_close(&w->f, err, errlen);
+        break;
+    }
+    rows_free(w);
+    return rc;
+}
+
+void dataio_rows_abort(dataio_rows *w)
+{
+    if (!w)
+        return;
+    switch (w->kind) {
+    case ROWS_H5:
+        (void)dataio_h5_out_close(w->h5, NULL, 0);
+        break;
+    case ROWS_PWRITE:
+        close(w->fd);
+        break;
+    case ROWS_STDIO:
+        if (!w->f.write_errno)
+            w->f.write_errno = ECANCELED; /* a regular file is removed */
+        (void)out_close(&w->f, NULL, 0);
+        break;
+    }
+    rows_free(w);
 }
 
 /* ---- All-or-nothing output set ---------------------------------------- */

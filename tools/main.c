@@ -103,22 +103,23 @@ static int dispatch(int argc, char **argv)
         return cmd_predict(argc - 1, argv + 1);
     if (strcmp(cmd, "score") == 0)
         return cmd_score(argc - 1, argv + 1);
+    if (strcmp(cmd, "select") == 0)
+        return cmd_select(argc - 1, argv + 1);
+    if (strcmp(cmd, "impute") == 0)
+        return cmd_impute(argc - 1, argv + 1);
     if (strcmp(cmd, "hmm") == 0 && argc > 2 &&
         (strcmp(argv[2], "fit") == 0 || strcmp(argv[2], "decode") == 0 ||
          strcmp(argv[2], "score") == 0))
         return cmd_hmm(argc - 1, argv + 1);
-    /* Under mpirun fit, predict, score, hmm fit, hmm decode and hmm score
-     * run on every rank; rank 0 runs the others alone. */
+    /* Under mpirun fit, predict, score, select, impute, hmm fit, hmm
+     * decode and hmm score run on every rank; rank 0 runs the others
+     * alone. */
     if (cli_mpi_rank() != 0)
         return 0;
-    if (strcmp(cmd, "select") == 0)
-        return cmd_select(argc - 1, argv + 1);
     if (strcmp(cmd, "plot") == 0)
         return cmd_plot(argc - 1, argv + 1);
     if (strcmp(cmd, "sample") == 0)
         return cmd_sample(argc - 1, argv + 1);
-    if (strcmp(cmd, "impute") == 0)
-        return cmd_impute(argc - 1, argv + 1);
     if (strcmp(cmd, "hmm") == 0)
         return cmd_hmm(argc - 1, argv + 1);
     if (cmd[0] == '-')
