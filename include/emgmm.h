@@ -485,6 +485,21 @@ EMGMM_API int emgmm_impute_draws(const emgmm_model *m, const double *X,
                                  size_t n, size_t ldx, size_t n_draws,
                                  uint64_t seed, double *out);
 
+/**
+ * One draw of emgmm_impute_draws for a block of rows: X holds rows
+ * first_row .. first_row + n - 1 of a data set of total_rows rows, and
+ * out (n x d) receives exactly those rows of draw `draw` of
+ * emgmm_impute_draws(m, <all rows>, total_rows, ..., seed, ...) (each
+ * (draw, row) has its own random stream, numbered by the draw and the
+ * row in the whole data set), so that data too large for memory can be
+ * imputed a block at a time with the same bits. first_row + n must not
+ * exceed total_rows (else EMGMM_ERR_INVALID).
+ */
+EMGMM_API int emgmm_impute_draws_rows(const emgmm_model *m, const double *X,
+                                      size_t n, size_t ldx, size_t first_row,
+                                      size_t total_rows, size_t draw,
+                                      uint64_t seed, double *out);
+
 /* ------------------------------------------------------------------ */
 /* Model files (JSON; see SPEC section 4)                              */
 /* ------------------------------------------------------------------ */

@@ -23,6 +23,7 @@
  */
 #include "internal.h"
 #include "emgmm_config.h"
+#include "vexp.h"
 
 #include <float.h>
 #include <math.h>
@@ -194,7 +195,12 @@ static double *thread_mix_rows(const emgmm_hmm_work *w)
 }
 
 /* exp(log p - shift) of every row of w->frame, shift its largest
- * entry; from w->log_frame (when it is set) into w->frame. */
+ * entry; from w->log_frame (when it is set) into w->frame. The shifted
+ * values of the whole block are laid down first, then exponentiated in
+ * one call of the array exp (vexp.h: SLEEF's vector exp where the CPU
+ * has it, else libm), whose result for each entry depends on its value
+ * alone, so the bits do not depend on the block boundaries or the thread
+ * count. */
 static void scale_rows(emgmm_hmm_work *w, size_t i0, size_t rows,
                        const double *from)
 {
@@ -206,9 +212,10 @@ static void scale_rows(emgmm_hmm_work *w, size_t i0, size_t rows,
         for (size_t j = 1; j < k; j++)
             s = r[j] > s ? r[j] : s;
         for (size_t j = 0; j < k; j++)
-            b[j] = exp(r[j] - s);
+            b[j] = r[j] - s;
         w->shift[i] = s;
     }
+    emgmm__vexp(w->frame + i0 * k, rows * k);
 }
 
 /* Emission log-densities of every row (threaded over row blocks); with

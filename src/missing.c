@@ -828,14 +828,23 @@ int emgmm_impute(const emgmm_model *m, const double *X, size_t n,
     return rc;
 }
 
-int emgmm_impute_draws(const emgmm_model *m, const double *X, size_t n,
-                       size_t ldx, size_t n_draws, uint64_t seed,
-                       double *out)
+/* Draws first_draw .. first_draw + n_draws - 1 of rows first_row ..
+ * first_row + n - 1 of a data set of total_rows rows (X holds those n
+ * rows); draw first_draw + t at out + t*n*d. The random stream of a
+ * (draw, row) is numbered by the draw and the row in the whole data set,
+ * so a block of rows gets the numbers it gets among all of them. */
+static int impute_draws(const emgmm_model *m, const double *X, size_t n,
+                        size_t ldx, size_t first_row, size_t total_rows,
+                        size_t first_draw, size_t n_draws, uint64_t seed,
+                        double *out)
 {
     int rc = check_impute_args(m, X, n, ldx, out);
     if (rc != EMGMM_OK)
         return rc;
-    if (n_draws == 0 || n > SIZE_MAX / n_draws)
+    if (n_draws == 0 || n > SIZE_MAX / n_draws || first_row > total_rows ||
+        n > total_rows - first_row ||
+        first_draw > SIZE_MAX - n_draws ||
+        total_rows > SIZE_MAX / (first_draw + n_draws))
         return EMGMM_ERR_INVALID;
     imputation im;
     rc = run_imputation_estep(m, X, n, ldx, 0, NULL, &im);
@@ -868,10 +877,12 @@ int emgmm_impute_draws(const emgmm_model *m, const double *X, size_t n,
                  q++) {
                 const size_t s = g->pattern_slots[q];
                 const size_t slot_t = g->slot_row[s], row = im.rows[slot_t];
+                const uint64_t key = (uint64_t)(first_draw + t) * total_rows +
+                                     first_row + row;
                 emgmm_rng rng;
                 emgmm__rng_seed(&rng, seed,
                                 UINT64_C(0x696d70757465) ^ /* "impute" */
-                                    ((uint64_t)t * n + row) << 16);
+                                    key << 16);
                 const double u = emgmm__rng_uniform(&rng);
                 size_t pick = k - 1;
                 double acc = 0.0;
@@ -894,6 +905,21 @@ int emgmm_impute_draws(const emgmm_model *m, const double *X, size_t n,
     emgmm__free(factors);
     imputation_free(&im);
     return rc;
+}
+
+int emgmm_impute_draws(const emgmm_model *m, const double *X, size_t n,
+                       size_t ldx, size_t n_draws, uint64_t seed,
+                       double *out)
+{
+    return impute_draws(m, X, n, ldx, 0, n, 0, n_draws, seed, out);
+}
+
+int emgmm_impute_draws_rows(const emgmm_model *m, const double *X, size_t n,
+                            size_t ldx, size_t first_row, size_t total_rows,
+                            size_t draw, uint64_t seed, double *out)
+{
+    return impute_draws(m, X, n, ldx, first_row, total_rows, draw, 1, seed,
+                        out);
 }
 
 /* Posteriors (into proba, n x k) and log-densities (into logp) of every

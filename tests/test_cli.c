@@ -968,6 +968,55 @@ static void expect_same_bytes(const char *a, const char *b)
     free(y);
 }
 
+/* The outputs --stream writes block by block. */
+static const char *const stream_kinds[] = {"npy", "csv",
+#ifdef EMGMM_HAVE_HDF5
+                                           "h5"
+#endif
+};
+#define N_STREAM_KINDS (sizeof stream_kinds / sizeof stream_kinds[0])
+
+/* A model of big.npy (write_stream_data) in m.json. */
+static void fit_stream_model(void)
+{
+    run_result r;
+    RUN(&r, "fit", "big.npy", "-k", "2", "--max-iter", "5", "-o",
+        "m.json");
+    expect_ok(&r);
+    run_free(&r);
+}
+
+/* `emgmm COMMAND m.json DATA [--shape N,D] -o OUT [--proba PROBA]
+ * [--stream]` (input: DATA, then "--shape" and its value or NULLs; proba
+ * NULL: none) must succeed and print nothing. */
+static void run_on_model(const char *command, const char *const input[3],
+                         const char *out, const char *proba, int stream)
+{
+    const char *args[12];
+    int a = 0;
+    args[a++] = command;
+    args[a++] = "m.json";
+    args[a++] = input[0];
+    if (input[1]) {
+        args[a++] = input[1];
+        args[a++] = input[2];
+    }
+    args[a++] = "-o";
+    args[a++] = out;
+    if (proba) {
+        args[a++] = "--proba";
+        args[a++] = proba;
+    }
+    if (stream)
+        args[a++] = "--stream";
+    args[a] = NULL;
+    run_result r;
+    run_in(&r, NULL, args);
+    expect_ok(&r);
+    assert_string_equal(r.out, "");
+    run_free(&r);
+}
+
 /* No output and no temporary file is left in the folder. */
 static void expect_no_temporaries(void)
 {
@@ -987,10 +1036,7 @@ static void test_predict_stream(void **state)
     (void)state;
     write_stream_data(SIZE_MAX);
     run_result r;
-    RUN(&r, "fit", "big.npy", "-k", "2", "--max-iter", "5", "-o",
-        "m.json");
-    expect_ok(&r);
-    run_free(&r);
+    fit_stream_model();
     const char *const inputs[][3] = {
         {"big.npy", NULL, NULL},
         {"big.f64", "--shape", "70001,2"},
@@ -999,13 +1045,9 @@ static void test_predict_stream(void **state)
         {"big.h5:/x32", NULL, NULL},
 #endif
     };
-    const char *const kinds[] = {"npy", "csv",
-#ifdef EMGMM_HAVE_HDF5
-                                 "h5"
-#endif
-    };
+    const char *const *kinds = stream_kinds;
     const size_t n_inputs = sizeof inputs / sizeof inputs[0];
-    const size_t n_kinds = sizeof kinds / sizeof kinds[0];
+    const size_t n_kinds = N_STREAM_KINDS;
     /* Under valgrind (slow): the .npy and the gzip HDF5 inputs, and the
      * binary outputs. */
     const int slow = getenv("EMGMM_TEST_VALGRIND") != NULL;
@@ -1024,26 +1066,7 @@ static void test_predict_stream(void **state)
                 snprintf(lab[s], sizeof lab[s], "l%d.%s", s, kinds[o]);
                 snprintf(pro[s], sizeof pro[s], "%s%d.%s", h5 ? "l" : "p", s,
                          kinds[o]);
-                const char *args[12];
-                int a = 0;
-                args[a++] = "predict";
-                args[a++] = "m.json";
-                args[a++] = inputs[t][0];
-                if (inputs[t][1]) {
-                    args[a++] = inputs[t][1];
-                    args[a++] = inputs[t][2];
-                }
-                args[a++] = "-o";
-                args[a++] = lab[s];
-                args[a++] = "--proba";
-                args[a++] = pro[s];
-                if (s)
-                    args[a++] = "--stream";
-                args[a] = NULL;
-                run_in(&r, NULL, args);
-                expect_ok(&r);
-                assert_string_equal(r.out, "");
-                run_free(&r);
+                run_on_model("predict", inputs[t], lab[s], pro[s], s);
             }
             if (strcmp(kinds[o], "h5") != 0) {
                 expect_same_bytes(lab[0], lab[1]);
@@ -1395,10 +1418,7 @@ static void test_predict_stream_missing(void **state)
     (void)state;
     write_stream_data(SIZE_MAX);
     run_result r;
-    RUN(&r, "fit", "big.npy", "-k", "2", "--max-iter", "5", "-o",
-        "m.json");
-    expect_ok(&r);
-    run_free(&r);
+    fit_stream_model();
     dataio_matrix x = read_matrix("big.npy");
     char err[256];
     /* Under valgrind (slow): the second case only. */
@@ -1444,6 +1464,203 @@ static void test_predict_stream_missing(void **state)
     expect_in_stderr(&r, "gaps.npy: row 10, column 1");
     assert_false(file_exists("l2.npy"));
     run_free(&r);
+    expect_no_temporaries();
+}
+
+/* big.npy with gaps (NaN) in every block: about 1% of the values, row 10
+ * wholly missing, a gap in row 68001 (the second block); written as
+ * gaps.npy, gaps.f64 (raw) and, with HDF5, gaps.h5:/g/x (gzip-chunked).
+ * Returns the matrix (caller frees). */
+static dataio_matrix write_stream_gaps(void)
+{
+    write_stream_data(SIZE_MAX);
+    dataio_matrix x = read_matrix("big.npy");
+    for (size_t i = 0; i < x.rows; i += 53)
+        x.data[2 * i + (i / 53) % 2] = NAN;
+    x.data[2 * 9] = NAN;
+    x.data[2 * 9 + 1] = NAN;
+    x.data[2 * 68000 + 1] = NAN;
+    char err[256];
+    assert_int_equal(dataio_write_matrix("gaps.npy", x.data, x.rows, x.cols,
+                                         err, sizeof err), 0);
+    FILE *f = fopen("gaps.f64", "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(x.data, sizeof *x.data, 2 * x.rows, f),
+                     2 * x.rows);
+    assert_int_equal(fclose(f), 0);
+#ifdef EMGMM_HAVE_HDF5
+    h5_write("gaps.h5", "/g/x", H5T_IEEE_F64LE, x.data, x.rows, 2, 1000, 0);
+#endif
+    return x;
+}
+
+/* The completed rows y of x: every gap filled with a finite value, every
+ * observed value copied bit for bit. Returns the number of gaps. */
+static size_t expect_completed(const dataio_matrix *x, const double *y)
+{
+    size_t gaps = 0;
+    for (size_t j = 0; j < x->rows * x->cols; j++) {
+        if (isnan(x->data[j])) {
+            assert_true(isfinite(y[j]));
+            gaps++;
+        } else {
+            assert_memory_equal(&x->data[j], &y[j], sizeof y[j]);
+        }
+    }
+    return gaps;
+}
+
+/* impute --stream against impute on the loaded data: .npy, raw and HDF5
+ * inputs; .npy, CSV and HDF5 outputs written in several blocks: the same
+ * bytes (.npy, CSV), the same values (HDF5); --draws: the same draws;
+ * standard output. */
+static void test_impute_stream(void **state)
+{
+    (void)state;
+    dataio_matrix x = write_stream_gaps();
+    run_result r;
+    fit_stream_model();
+    const char *const inputs[][3] = {
+        {"gaps.npy", NULL, NULL},
+        {"gaps.f64", "--shape", "70001,2"},
+#ifdef EMGMM_HAVE_HDF5
+        {"gaps.h5:/g/x", NULL, NULL},
+#endif
+    };
+    const char *const *kinds = stream_kinds;
+    const size_t n_inputs = sizeof inputs / sizeof inputs[0];
+    const size_t n_kinds = N_STREAM_KINDS;
+    /* Under valgrind (slow): the .npy and HDF5 inputs, binary outputs. */
+    const int slow = getenv("EMGMM_TEST_VALGRIND") != NULL;
+    for (size_t t = 0; t < n_inputs; t++) {
+        if (slow && t == 1)
+            continue;
+        for (size_t o = 0; o < n_kinds; o++) {
+            char out[2][32];
+            if (slow && o == 1)
+                continue;
+            for (int s = 0; s < 2; s++) {
+                snprintf(out[s], sizeof out[s], "f%d.%s", s, kinds[o]);
+                run_on_model("impute", inputs[t], out[s], NULL, s);
+            }
+            if (strcmp(kinds[o], "h5") != 0) {
+                expect_same_bytes(out[0], out[1]);
+                if (strcmp(kinds[o], "npy") == 0) {
+                    dataio_matrix y = read_matrix(out[1]);
+                    assert_int_equal(y.rows, x.rows);
+                    assert_int_equal(y.cols, 2);
+                    assert_true(expect_completed(&x, y.data) >= 1300);
+                    dataio_matrix_free(&y);
+                }
+            }
+#ifdef EMGMM_HAVE_HDF5
+            else {
+                double *a = h5_read("f0.h5", "/data", H5T_IEEE_F64LE,
+                                    STREAM_ROWS, 2);
+                double *b = h5_read("f1.h5", "/data", H5T_IEEE_F64LE,
+                                    STREAM_ROWS, 2);
+                assert_memory_equal(a, b, STREAM_ROWS * 2 * sizeof *a);
+                assert_true(expect_completed(&x, b) >= 1300);
+                free(a);
+                free(b);
+            }
+#endif
+            remove(out[0]);
+            remove(out[1]);
+        }
+    }
+    /* --draws: the file read once a copy, each block's draws numbered by
+     * their rows in the whole file: the draws of the loaded run. */
+    RUN(&r, "impute", "m.json", "gaps.npy", "--draws", "2", "--seed", "3",
+        "-o", "d0.npy");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "impute", "m.json", "gaps.npy", "--draws", "2", "--seed", "3",
+        "--stream", "-o", "d1.npy");
+    expect_ok(&r);
+    run_free(&r);
+    expect_same_bytes("d0.npy", "d1.npy");
+    dataio_matrix y = read_matrix("d1.npy");
+    assert_int_equal(y.rows, 2 * x.rows);
+    expect_completed(&x, y.data);
+    expect_completed(&x, y.data + 2 * x.rows);
+    /* The two copies draw different numbers in the gap of row 68001. */
+    assert_true(y.data[2 * 68000 + 1] !=
+                y.data[2 * x.rows + 2 * 68000 + 1]);
+    dataio_matrix_free(&y);
+    /* Standard output, a block at a time: the CSV of the loaded run. */
+    RUN(&r, "impute", "m.json", "gaps.npy", "-o", "f0.csv");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "impute", "m.json", "gaps.npy", "--stream", "-o", "-");
+    expect_ok(&r);
+    size_t len = 0;
+    char *csv = read_all("f0.csv", &len);
+    assert_non_null(csv);
+    assert_int_equal(strlen(r.out), len);
+    assert_memory_equal(r.out, csv, len);
+    free(csv);
+    run_free(&r);
+    dataio_matrix_free(&x);
+    expect_no_temporaries();
+}
+
+/* impute --stream: a value that is not finite in the second block (after
+ * the first block was written) is exit status 2 naming the row and
+ * column, and no output is left behind; text data and a model of other
+ * features are refused. */
+static void test_impute_stream_failures(void **state)
+{
+    (void)state;
+    write_stream_data(68000);
+    write_model_3d("m3.json");
+    run_result r;
+    RUN(&r, "fit", "data.csv", "-k", "2", "-o", "m2.json");
+    expect_ok(&r);
+    run_free(&r);
+    const char *const outs[] = {"f.npy", "f.csv",
+#ifdef EMGMM_HAVE_HDF5
+                                "f.h5",
+#endif
+    };
+    const size_t n_outs = getenv("EMGMM_TEST_VALGRIND") != NULL
+                              ? 1 : sizeof outs / sizeof outs[0];
+    for (size_t k = 0; k < n_outs; k++) {
+        RUN(&r, "impute", "m2.json", "big.npy", "--stream", "-o", outs[k]);
+        expect_status(&r, 2);
+        expect_one_error_line(&r);
+        expect_in_stderr(&r, "big.npy: row 68001, column 1: value is not "
+                             "finite (inf)");
+        assert_false(file_exists(outs[k]));
+        run_free(&r);
+    }
+    RUN(&r, "impute", "m2.json", "big.npy", "--stream", "--draws", "2",
+        "-o", "d.npy");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "big.npy: row 68001, column 1: value is not "
+                         "finite (inf)");
+    assert_false(file_exists("d.npy"));
+    run_free(&r);
+#ifdef EMGMM_HAVE_HDF5
+    RUN(&r, "impute", "m2.json", "big.h5:/g/x", "--stream", "-o", "f.npy");
+    expect_status(&r, 2);
+    expect_in_stderr(&r, "big.h5:/g/x: row 68001, column 1: value is not "
+                         "finite (inf)");
+    assert_false(file_exists("f.npy"));
+    run_free(&r);
+#endif
+    RUN(&r, "impute", "m2.json", "data.csv", "--stream", "-o", "f.npy");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "--stream needs .npy or raw");
+    run_free(&r);
+    RUN(&r, "impute", "m3.json", "big.npy", "--stream", "-o", "f.npy");
+    expect_status(&r, 2);
+    expect_one_error_line(&r);
+    expect_in_stderr(&r, "has 3 features");
+    run_free(&r);
+    assert_false(file_exists("f.npy"));
     expect_no_temporaries();
 }
 
@@ -4525,6 +4742,8 @@ int main(int argc, char **argv)
         T(test_predict_stream_failures),
         T(test_fit_stream_outputs),
         T(test_predict_stream_missing),
+        T(test_impute_stream),
+        T(test_impute_stream_failures),
         T(test_fit_require_converged),
         T(test_fit_empty_component),
         T(test_fit_sigterm_checkpoint_resume),

@@ -522,6 +522,131 @@ static void test_read_parts(void **state)
     assert_non_null(strstr(err, "row 9, column 2: missing value"));
 }
 
+/* dataio_read_matrix_rows: the range that the chooser picks once it
+ * knows the rows. */
+typedef struct range_pick {
+    size_t first, count; /* the range asked for */
+    size_t seen;         /* the row count the chooser was given */
+    int calls;
+} range_pick;
+
+static void pick_range(size_t total, void *user, size_t *first,
+                       size_t *count)
+{
+    range_pick *r = user;
+    r->seen = total;
+    r->calls++;
+    *first = r->first;
+    *count = r->count;
+}
+
+/* An explicit range of rows: C-order .npy read at its offset (values
+ * outside the range are never read, so an infinity there is no error),
+ * Fortran-order .npy and CSV read whole (checked whole) and the range
+ * kept; a range past the end is cut at the file's end; a bad value in
+ * the range is named at its row in the whole file. */
+static void test_read_row_range(void **state)
+{
+    (void)state;
+    char path[PATHLEN], err[ERRLEN];
+    const size_t rows = 10, cols = 3;
+    for (int layout = 0; layout < 3; layout++) {
+        /* 0: C-order .npy, 1: Fortran .npy, 2: CSV */
+        path_in(path, layout == 2 ? "range.csv" : "range.npy");
+        if (layout < 2) {
+            unsigned char *d = f8_data(rows, cols, layout == 1, false);
+            write_npy(path, 1,
+                      layout == 1 ? "{'descr': '<f8', 'fortran_order': True, "
+                                    "'shape': (10, 3), }"
+                                  : "{'descr': '<f8', 'fortran_order': False, "
+                                    "'shape': (10, 3), }",
+                      64, d, rows * cols * 8);
+            free(d);
+        } else {
+            FILE *f = fopen(path, "w");
+            assert_non_null(f);
+            for (size_t i = 0; i < rows; i++)
+                fprintf(f, "%.17g,%.17g,%.17g\n", 10.0 * (double)i + 0.25,
+                        10.0 * (double)i + 1.25, 10.0 * (double)i + 2.25);
+            assert_int_equal(fclose(f), 0);
+        }
+        static const size_t ranges[][3] = {
+            /* first, count asked; count kept */
+            {3, 4, 4}, {0, 10, 10}, {9, 1, 1}, {7, 0, 0}, {8, 5, 2},
+            {12, 3, 0}};
+        for (size_t c = 0; c < sizeof ranges / sizeof ranges[0]; c++) {
+            range_pick r = {ranges[c][0], ranges[c][1], 0, 0};
+            dataio_matrix m = {0};
+            size_t first = 99, total = 99;
+            assert_int_equal(dataio_read_matrix_rows(path, NULL, pick_range,
+                                                     &r, &m, &first, &total,
+                                                     err, ERRLEN),
+                             0);
+            assert_int_equal(r.calls, 1);
+            assert_int_equal(r.seen, rows);
+            assert_int_equal(total, rows);
+            assert_int_equal(m.rows, ranges[c][2]);
+            assert_int_equal(m.cols, cols);
+            assert_int_equal(first, r.first < rows ? r.first : rows);
+            for (size_t i = 0; i < m.rows; i++)
+                for (size_t j = 0; j < cols; j++)
+                    assert_true(m.data[i * cols + j] ==
+                                10.0 * (double)(first + i) + (double)j +
+                                    0.25);
+            dataio_matrix_free(&m);
+        }
+    }
+    /* C order: an infinity in row 2 is outside rows 5..10; inside rows
+     * 4..10 it is not, nor for a Fortran-order file read whole. */
+    for (int fortran = 0; fortran < 2; fortran++) {
+        path_in(path, "range.npy");
+        unsigned char *d = f8_data(rows, cols, fortran, false);
+        put_f8(d + 8 * (fortran ? 1 * rows + 1 : 1 * cols + 1), INFINITY,
+               false);
+        write_npy(path, 1,
+                  fortran ? "{'descr': '<f8', 'fortran_order': True, "
+                            "'shape': (10, 3), }"
+                          : "{'descr': '<f8', 'fortran_order': False, "
+                            "'shape': (10, 3), }",
+                  64, d, rows * cols * 8);
+        free(d);
+        range_pick r = {4, 6, 0, 0};
+        dataio_matrix m = {0};
+        size_t first = 99;
+        assert_int_equal(dataio_read_matrix_rows(path, NULL, pick_range, &r,
+                                                 &m, &first, NULL, err,
+                                                 ERRLEN),
+                         fortran ? -1 : 0);
+        if (fortran) {
+            assert_null(m.data);
+            assert_non_null(strstr(err, "row 2, column 2: value is not "
+                                        "finite (inf)"));
+            continue;
+        }
+        assert_int_equal(m.rows, 6);
+        assert_int_equal(first, 4);
+        assert_true(m.data[0] == 40.25);
+        dataio_matrix_free(&m);
+        r.first = 1;
+        r.count = 3;
+        assert_int_equal(dataio_read_matrix_rows(path, NULL, pick_range, &r,
+                                                 &m, NULL, NULL, err,
+                                                 ERRLEN),
+                         -1);
+        assert_null(m.data);
+        assert_non_null(strstr(err, "row 2, column 2: value is not finite "
+                                    "(inf)"));
+    }
+    /* No chooser: every row. */
+    dataio_matrix m = {0};
+    path_in(path, "range.csv");
+    assert_int_equal(dataio_read_matrix_rows(path, NULL, NULL, NULL, &m,
+                                             NULL, NULL, err, ERRLEN),
+                     0);
+    assert_int_equal(m.rows, rows);
+    dataio_matrix_free(&m);
+}
+
 static void test_csv_not_finite(void **state)
 {
     (void)state;
@@ -1487,6 +1612,25 @@ static void test_h5_parts_and_values(void **state)
     assert_int_equal(dataio_read_matrix_part(name, &missing, 1, 3, &m, NULL,
                                              NULL, err, ERRLEN), 0);
     dataio_matrix_free(&m);
+    /* An explicit range is one hyperslab: rows 1..8 hold no bad value,
+     * row 9 (NaN) is named in the whole file. */
+    range_pick r = {0, 8, 0, 0};
+    size_t first = 99, total = 99;
+    assert_int_equal(dataio_read_matrix_rows(name, NULL, pick_range, &r, &m,
+                                             &first, &total, err, ERRLEN),
+                     0);
+    assert_int_equal(r.seen, rows);
+    assert_int_equal(m.rows, 8);
+    assert_int_equal(first, 0);
+    assert_int_equal(total, rows);
+    assert_true(m.data[7 * cols + 2] == v[7 * cols + 2]);
+    dataio_matrix_free(&m);
+    r.first = 6;
+    r.count = 3;
+    assert_failed_clean(dataio_read_matrix_rows(name, NULL, pick_range, &r,
+                                                &m, NULL, NULL, err, ERRLEN),
+                        &m);
+    assert_contains(err, "row 9, column 2: missing value");
     /* --shape does not go with HDF5. */
     dataio_read_options raw = {10, 3, 0};
     assert_failed_clean(dataio_read_matrix(name, &raw, &m, err, ERRLEN), &m);
@@ -1792,6 +1936,7 @@ int main(void)
         T(test_csv_missing_allowed),
         T(test_csv_not_finite),
         T(test_read_parts),
+        T(test_read_row_range),
         T(test_csv_no_data),
         T(test_csv_long_lines_many_rows),
         T(test_csv_from_stdin),

@@ -557,6 +557,86 @@ static void test_hmm_score_decode_over_ranks(void **state)
     run_hmm_use_case("useone", "use.json useseq.npy");
 }
 
+/* Under mpirun the hmm commands read only the rows of each rank's
+ * sequences. DATA has an infinity in row 31 (rank 0's rows of 2) and in
+ * row 160 (rank 1's): each rank names the first bad row of its own rows,
+ * so row 160 is reported, which no rank would do if it read the whole
+ * file (the first bad row there is 31). The same with HDF5 (hyperslabs),
+ * and a good .h5 with its lengths in the same file decodes as the .npy
+ * alone does. */
+static void test_hmm_rows_per_rank(void **state)
+{
+    (void)state;
+    const size_t n = 200, d = 2;
+    write_data("rr.npy", n, d, 0.0);
+    char err[256];
+    dataio_matrix x = {NULL, 0, 0};
+    assert_int_equal(dataio_read_matrix("rr.npy", NULL, &x, err, sizeof err),
+                     0);
+    const double good30 = x.data[30 * d + 1], good159 = x.data[159 * d + 1];
+    x.data[30 * d + 1] = INFINITY;
+    x.data[159 * d + 1] = INFINITY;
+    assert_int_equal(dataio_write_matrix("rrbad.npy", x.data, n, d, err,
+                                         sizeof err), 0);
+    const char *len = "--lengths 50,50,50,50";
+    assert_int_equal(sh("cd %s && %s hmm fit rr.npy -k 2 %s --tol -1 "
+                        "--max-iter 3 -o rr.json", g_dir, g_prog, len), 0);
+    static const char *const cmds[] = {"hmm score rr.json",
+                                       "hmm decode rr.json",
+                                       "hmm fit -k 2 -o never.json"};
+    for (size_t c = 0; c < sizeof cmds / sizeof cmds[0]; c++) {
+        /* hmm fit takes DATA first. */
+        const int fit = c == 2;
+        assert_int_equal(sh("cd %s && rm -f rrerr.txt && %s --oversubscribe "
+                            "-np 2 %s %s %s %s > /dev/null 2> rrerr.txt",
+                            g_dir, g_mpirun, g_prog,
+                            fit ? "hmm fit rrbad.npy" : cmds[c],
+                            fit ? "-k 2 -o never.json" : "rrbad.npy", len),
+                         2);
+        assert_int_equal(sh("cd %s && grep -q 'rrbad.npy: row 160, column "
+                            "2: value is not finite' rrerr.txt && grep -q "
+                            "'rrbad.npy: row 31, column 2: value is not "
+                            "finite' rrerr.txt && test ! -e never.json",
+                            g_dir), 0);
+    }
+    /* Only rank 1's row is bad: rank 0's rows are read without error. */
+    x.data[30 * d + 1] = good30;
+    assert_int_equal(dataio_write_matrix("rrbad1.npy", x.data, n, d, err,
+                                         sizeof err), 0);
+    assert_int_equal(sh("cd %s && %s --oversubscribe -np 2 %s hmm score "
+                        "rr.json rrbad1.npy %s > /dev/null 2> rrerr.txt",
+                        g_dir, g_mpirun, g_prog, len), 2);
+    assert_int_equal(sh("cd %s && grep -q 'rrbad1.npy: row 160, column 2' "
+                        "rrerr.txt && ! grep -q 'row 31' rrerr.txt", g_dir),
+                     0);
+#ifdef EMGMM_HAVE_HDF5
+    x.data[30 * d + 1] = INFINITY;
+    assert_int_equal(dataio_write_matrix("rrbad.h5:/x", x.data, n, d, err,
+                                         sizeof err), 0);
+    assert_int_equal(sh("cd %s && %s --oversubscribe -np 2 %s hmm score "
+                        "rr.json rrbad.h5:/x %s > /dev/null 2> rrerr.txt",
+                        g_dir, g_mpirun, g_prog, len), 2);
+    assert_int_equal(sh("cd %s && grep -q 'row 160, column 2: value is not "
+                        "finite' rrerr.txt && grep -q 'row 31, column 2' "
+                        "rrerr.txt", g_dir), 0);
+    x.data[30 * d + 1] = good30;
+    x.data[159 * d + 1] = good159;
+    const double lengths[4] = {50, 50, 50, 50};
+    assert_int_equal(dataio_write_matrix("rr.h5:/x", x.data, n, d, err,
+                                         sizeof err), 0);
+    assert_int_equal(dataio_write_matrix("rr.h5:/lengths", lengths, 4, 1,
+                                         err, sizeof err), 0);
+    assert_int_equal(sh("cd %s && %s hmm decode rr.json rr.npy %s -o "
+                        "rr-1.npy && %s --oversubscribe -np 2 %s hmm decode "
+                        "rr.json rr.h5:/x --lengths rr.h5:/lengths -o "
+                        "rr-2.npy && cmp -s rr-1.npy rr-2.npy", g_dir,
+                        g_prog, len, g_mpirun, g_prog), 0);
+#else
+    (void)good159;
+#endif
+    dataio_matrix_free(&x);
+}
+
 #ifdef EMGMM_HAVE_HDF5
 /* An HDF5 input (chunked, gzip after shuffle) read by P = 1..4 ranks, each
  * its own hyperslab of rows, and the labels and probabilities written by
@@ -757,6 +837,49 @@ static void test_impute_over_ranks(void **state)
                      0);
 }
 
+/* impute --stream on P = 1..4 ranks, each mapping its block of rows (more
+ * rows than one block of --stream work) and writing them into one .npy
+ * or HDF5 file: the bytes of impute without mpirun, --draws included
+ * (each rank draws its own rows, numbered by their rows in the file). A
+ * text output is refused with exit status 2 and no file. */
+static void test_impute_stream_over_ranks(void **state)
+{
+    (void)state;
+    write_data("sgaps.npy", 70001, 3, 0.01);
+    assert_int_equal(sh("cd %s && %s fit sgaps.npy -k 3 --missing --tol 0 "
+                        "--max-iter 5 -o simp.json && %s impute simp.json "
+                        "sgaps.npy -o simp-1.npy && %s impute simp.json "
+                        "sgaps.npy --draws 2 --seed 4 -o sdraws-1.npy",
+                        g_dir, g_prog, g_prog, g_prog), 0);
+    g_max_rel = 0.0;
+    for (int P = 1; P <= 4; P++) {
+        assert_int_equal(sh("cd %s && %s --oversubscribe -np %d %s impute "
+                            "simp.json sgaps.npy --stream -o simp-mpi%d.npy "
+                            "&& cmp -s simp-1.npy simp-mpi%d.npy", g_dir,
+                            g_mpirun, P, g_prog, P, P), 0);
+        assert_int_equal(sh("cd %s && %s --oversubscribe -np %d %s impute "
+                            "simp.json sgaps.npy --stream --draws 2 --seed 4 "
+                            "-o sdraws-mpi%d.npy && cmp -s sdraws-1.npy "
+                            "sdraws-mpi%d.npy", g_dir, g_mpirun, P, g_prog,
+                            P, P), 0);
+#ifdef EMGMM_HAVE_HDF5
+        assert_int_equal(sh("cd %s && %s --oversubscribe -np %d %s impute "
+                            "simp.json sgaps.npy --stream --draws 2 --seed 4 "
+                            "-o sdraws-mpi%d.h5:/filled", g_dir, g_mpirun, P,
+                            g_prog, P), 0);
+        char b[64];
+        snprintf(b, sizeof b, "sdraws-mpi%d.h5:/filled", P);
+        assert_same_values("sdraws-1.npy", b);
+#endif
+    }
+    assert_true(g_max_rel == 0.0); /* the same values, not only close */
+    assert_int_equal(sh("cd %s && %s --oversubscribe -np 2 %s impute "
+                        "simp.json sgaps.npy --stream -o never.csv 2> "
+                        "simperr.txt", g_dir, g_mpirun, g_prog), 2);
+    assert_int_equal(sh("cd %s && grep -q 'with --stream under mpirun' "
+                        "simperr.txt && test ! -e never.csv", g_dir), 0);
+}
+
 /* A field of one entry of select's --json results. */
 static double result_field(const json_t *r, const char *field)
 {
@@ -884,10 +1007,12 @@ int main(void)
         cmocka_unit_test(test_predict_score_over_ranks),
         cmocka_unit_test(test_predict_stream_over_ranks),
         cmocka_unit_test(test_hmm_score_decode_over_ranks),
+        cmocka_unit_test(test_hmm_rows_per_rank),
 #ifdef EMGMM_HAVE_HDF5
         cmocka_unit_test(test_hdf5_over_ranks),
 #endif
         cmocka_unit_test(test_impute_over_ranks),
+        cmocka_unit_test(test_impute_stream_over_ranks),
         cmocka_unit_test(test_select_over_ranks),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

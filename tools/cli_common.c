@@ -1212,6 +1212,14 @@ int cli_rows_create(const cli_outputs *o, int index, const char *flag,
     return 0;
 }
 
+void cli_rows_at(cli_rows *w, size_t first_row, size_t n_rows)
+{
+    if (w->parts) {
+        w->first_row = first_row;
+        w->n_rows = n_rows;
+    }
+}
+
 int cli_rows_serial(const cli_rows *w)
 {
     return w != NULL && w->parts && w->hdf5;

@@ -318,6 +318,12 @@ int cli_rows_create(const cli_outputs *o, int index, const char *flag,
                     size_t first_row, size_t n_rows, size_t total_rows,
                     cli_rows **out);
 int cli_rows_serial(const cli_rows *w);
+/** Several ranks: the next cli_rows_open writes n_rows rows starting at
+ *  first_row (of the total_rows of cli_rows_create), for a rank whose
+ *  rows are not one run (impute --stream --draws: its rows of each
+ *  copy), with a cli_rows_close after each run. One process: nothing
+ *  changes (the file is written in order, opened once). */
+void cli_rows_at(cli_rows *w, size_t first_row, size_t n_rows);
 int cli_rows_open(cli_rows *w);
 int cli_rows_write(cli_rows *w, const void *rows, size_t n);
 int cli_rows_close(cli_rows *w);

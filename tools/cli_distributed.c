@@ -85,6 +85,29 @@ int cli_load_model_and_block(const char *command, const char *model_path,
     return cli_mpi_max(rc);
 }
 
+int cli_open_model_and_map(const char *model_path, const char *data_path,
+                           const dataio_read_options *read, emgmm_model **m,
+                           dataio_map **map, dataio_shape *shape)
+{
+    char err[512] = "";
+    const size_t size = (size_t)cli_mpi_size();
+    *map = NULL;
+    int rc = cli_load_model(model_path, m);
+    if (rc == 0 && dataio_map_open(data_path, read, (size_t)cli_mpi_rank(),
+                                   size, map, shape, err, sizeof err) != 0)
+        rc = cli_error_always(EXIT_BAD_USAGE, "%s",
+                              err[0] ? err : "cannot read the data");
+    rc = cli_mpi_max(rc);
+    if (rc == 0 && shape->total_rows < size)
+        rc = cli_error(EXIT_BAD_USAGE, "%s: %zu rows are too few for %zu "
+                       "ranks", data_path, shape->total_rows, size);
+    if (rc == 0) { /* the rows stay in the file */
+        const dataio_matrix columns = {NULL, 0, shape->cols};
+        rc = cli_check_features(data_path, &columns, model_path, *m);
+    }
+    return cli_mpi_max(rc);
+}
+
 void cli_sample_free(cli_sample *s)
 {
     free(s->rows);

@@ -49,6 +49,16 @@ int cli_load_model_and_block(const char *command, const char *model_path,
                              emgmm_model **m, dataio_matrix *x,
                              size_t *first, size_t *total);
 
+/** --stream: MODEL (read by every rank) and this rank's block of DATA
+ *  opened with dataio_map_open (mapped, or an HDF5 dataset read by
+ *  hyperslab a block of rows at a time), with the feature check of
+ *  cli_load_model_and_block; fewer rows than ranks is EXIT_BAD_USAGE.
+ *  The caller closes *map (dataio_map_close; NULL on failure is fine)
+ *  and frees *m. Collective. */
+int cli_open_model_and_map(const char *model_path, const char *data_path,
+                           const dataio_read_options *read, emgmm_model **m,
+                           dataio_map **map, dataio_shape *shape);
+
 /** The sample rows of the k-means start, gathered from every rank in
  *  rank order (which is row order): n x d rows and, with sample
  *  weights, their weights (else NULL). The same on every rank. */

@@ -3,6 +3,7 @@
  * log-likelihood per iteration (--trace). */
 #include "cli_checkpoint.h"
 #include "cli_common.h"
+#include "cli_distributed.h"
 #include "cli_mpi.h"
 #include "svg.h"
 
@@ -722,127 +723,7 @@ static int collect_results(const emgmm_model *m, const dataio_matrix *x,
     return cli_mpi_max(rc);
 }
 
-/* ---- under mpirun ---------------------------------------------------- */
-
-/* Rows of the k-means start under mpirun: every row up to this many,
- * else evenly spaced rows (the same for every rank count). */
-enum { START_SAMPLE_ROWS = 65536 };
-
-/* This rank's block of DATA (and of --weights); errors are this rank's
- * own, so they are printed here. */
-static int load_block(const fit_args *a, dataio_matrix *x, double **weights,
-                      size_t *first, size_t *total)
-{
-    char err[512] = "";
-    const size_t rank = (size_t)cli_mpi_rank(), size = (size_t)cli_mpi_size();
-    *weights = NULL;
-    if (dataio_read_matrix_part(a->data, &a->read, rank, size, x, first,
-                                total, err, sizeof err) != 0)
-        return cli_error_always(EXIT_BAD_USAGE, "%s", err[0] ? err :
-                                "cannot read the data");
-    if (*total < size)
-        return cli_error(EXIT_BAD_USAGE,
-                         "%s: %zu rows are too few for %zu ranks", a->data,
-                         *total, size);
-    if (a->weights == NULL)
-        return 0;
-    dataio_matrix w = {NULL, 0, 0};
-    dataio_read_options plain = {0, 0, 0};
-    size_t w_first = 0, w_total = 0;
-    if (dataio_read_matrix_part(a->weights, &plain, rank, size, &w, &w_first,
-                                &w_total, err, sizeof err) != 0)
-        return cli_error_always(EXIT_BAD_USAGE, "%s", err);
-    int rc = 0;
-    if (w.cols != 1 || w_total != *total)
-        rc = cli_error(EXIT_BAD_USAGE,
-                       "--weights %s: expected %zu rows of one column, found "
-                       "%zu x %zu", a->weights, *total, w_total, w.cols);
-    for (size_t i = 0; rc == 0 && i < w.rows; i++)
-        if (!(w.data[i] >= 0.0))
-            rc = cli_error_always(EXIT_BAD_USAGE,
-                                  "--weights %s: row %zu: negative weight",
-                                  a->weights, w_first + i + 1);
-    if (rc != 0) {
-        dataio_matrix_free(&w);
-        return rc;
-    }
-    *weights = w.data;
-    return 0;
-}
-
-/* The rows the k-means start uses: every row up to START_SAMPLE_ROWS,
- * else every s-th row of the file, s = ceil(N / START_SAMPLE_ROWS): the
- * same rows for every rank count. */
-static size_t sample_stride(size_t total)
-{
-    return total <= START_SAMPLE_ROWS
-               ? 1
-               : (total + START_SAMPLE_ROWS - 1) / START_SAMPLE_ROWS;
-}
-
-/* The starts of a fit under mpirun or with --stream: k-means on the
- * sample rows of every rank (mine: n x d, with their weights or NULL;
- * with --missing, NaN are gaps, filled by column means for k-means as
- * emgmm_fit does), gathered in rank order, and the M-step on their
- * labels, computed alike on every rank. Start r (of n_starts, for
- * --n-init) draws from the library's stream of restart r (first_init),
- * so with all rows these are the starts of the in-memory fit's restarts
- * without mpirun. */
-static int start_from_sample(const emgmm_params *p, const double *mine,
-                             const double *my_w, size_t n, size_t d,
-                             int n_starts, emgmm_model **starts)
-{
-    double *rows = NULL, *w = NULL;
-    size_t n_sample = 0, n_w = 0;
-    int rc = cli_mpi_allgather_rows(mine, n, d, &rows, &n_sample) != 0;
-    if (rc == 0 && my_w)
-        rc = cli_mpi_allgather_rows(my_w, n, 1, &w, &n_w) != 0;
-    int st = EMGMM_OK;
-    for (int r = 0; rc == 0 && st == EMGMM_OK && r < n_starts; r++) {
-        emgmm_params q = *p;
-        q.max_iter = 0; /* the initial M-step only */
-        q.n_init = 1;
-        q.first_init = r;
-        q.progress = NULL;
-        q.allreduce = NULL;
-        q.sample_weight = w;
-        st = emgmm_fit(&q, rows, n_sample, d, d, &starts[r], NULL);
-    }
-    free(rows);
-    free(w);
-    if (rc != 0)
-        return cli_error(EXIT_WORK_FAILED, "out of memory gathering the "
-                         "k-means sample");
-    if (st != EMGMM_OK)
-        return cli_library_error("the k-means start", st);
-    return 0;
-}
-
-/* The sample rows of an in-memory block (rows first .. of total). */
-static int sample_start(const emgmm_params *p, const dataio_matrix *x,
-                        const double *weights, size_t first, size_t total,
-                        int n_starts, emgmm_model **starts)
-{
-    const size_t d = x->cols, stride = sample_stride(total);
-    double *mine = malloc((x->rows * d != 0 ? x->rows * d : 1) * sizeof *mine);
-    double *my_w = malloc((x->rows != 0 ? x->rows : 1) * sizeof *my_w);
-    size_t n = 0;
-    int rc = mine && my_w ? 0 : 1;
-    for (size_t i = 0; rc == 0 && i < x->rows; i++)
-        if ((first + i) % stride == 0) {
-            memcpy(mine + n * d, x->data + i * d, d * sizeof *mine);
-            my_w[n++] = weights ? weights[i] : 1.0;
-        }
-    rc = cli_mpi_max(rc);
-    if (rc == 0)
-        rc = start_from_sample(p, mine, weights ? my_w : NULL, n, d,
-                               n_starts, starts);
-    else
-        rc = cli_error(EXIT_WORK_FAILED, "out of memory");
-    free(mine);
-    free(my_w);
-    return rc;
-}
+/* ---- with --stream (under mpirun: cli_distributed.c) ------------------ */
 
 /* --stream: DATA mapped, and the --weights file (one column) mapped
  * alike, each rank its block; read through the library's callbacks. */
@@ -895,7 +776,8 @@ static int sample_start_mapped(const emgmm_params *p, mapped_source *src,
                                const dataio_shape *shape, int n_starts,
                                emgmm_model **starts)
 {
-    const size_t d = shape->cols, stride = sample_stride(shape->total_rows);
+    const size_t d = shape->cols;
+    const size_t stride = cli_sample_stride(shape->total_rows);
     const size_t most = shape->rows / stride + 1;
     double *mine = malloc(most * d * sizeof *mine);
     double *my_w = malloc(most * sizeof *my_w);
@@ -911,8 +793,8 @@ static int sample_start_mapped(const emgmm_params *p, mapped_source *src,
     }
     rc = cli_mpi_max(rc);
     if (rc == 0)
-        rc = start_from_sample(p, mine, src->weights ? my_w : NULL, n, d,
-                               n_starts, starts);
+        rc = cli_start_from_sample(p, mine, src->weights ? my_w : NULL, n,
+                                   d, n_starts, starts);
     free(mine);
     free(my_w);
     return rc;
@@ -1046,8 +928,8 @@ int cmd_fit(int argc, char **argv)
                            "found %zu x %zu", a.weights, total_rows,
                            wshape.total_rows, wshape.cols);
     } else if (rc == 0 && distributed) {
-        rc = cli_mpi_max(load_block(&a, &x, &weights, &first_row,
-                                    &total_rows));
+        rc = cli_mpi_max(cli_load_block(a.data, &a.read, a.weights, &x,
+                                        &weights, &first_row, &total_rows));
         if (rc == 0 && p.missing)
             rc = cli_check_observed_columns(a.data, &x, 1);
     } else if (rc == 0) {
@@ -1073,8 +955,9 @@ int cmd_fit(int argc, char **argv)
             if (rc == 0)
                 rc = a.stream ? sample_start_mapped(&p, &src, &shape,
                                                     n_starts, starts)
-                              : sample_start(&p, &x, weights, first_row,
-                                             total_rows, n_starts, starts);
+                              : cli_sample_start(&p, &x, weights, first_row,
+                                                 total_rows, n_starts,
+                                                 starts);
         }
         if (distributed)
             p.allreduce = cli_mpi_allreduce;

@@ -3,6 +3,7 @@
  * hmmlearn's GaussianHMM and GMMHMM models, defaults and array shapes. */
 #include "cli_checkpoint.h"
 #include "cli_common.h"
+#include "cli_distributed.h"
 #include "cli_mpi.h"
 #include "plot_common.h"
 #include "svg.h"
@@ -249,41 +250,145 @@ static void split_sequences(const size_t *lengths, size_t n_seq,
         *r1 += lengths[i];
 }
 
-/* Under mpirun, hmm decode and hmm score: every rank reads the model, all
- * of DATA and the lengths, and takes its share of whole sequences
- * (split_sequences), as a view *part of x with *part_lengths. Returns
- * the exit status, the same on every rank. */
+/* A rank's rows of DATA: the whole file without mpirun; under mpirun
+ * the rows of its share of whole sequences (split_sequences), read once
+ * DATA's row count is known (and with it the lengths), so that a rank
+ * reads no other row of a .npy, raw or HDF5 file. */
+typedef struct seq_share {
+    const char *data_path, *lengths_spec;
+    size_t ranks, rank;
+    int picked;      /* the lengths were read (under mpirun) */
+    int rc;          /* their exit status */
+    size_t *lengths; /* every sequence's; NULL: DATA is one (alone) */
+    size_t n_seq;
+    size_t total;    /* DATA's rows */
+    size_t q0, q1;   /* this rank's sequences */
+    size_t r0, r1;   /* and their rows */
+} seq_share;
+
+/* dataio_row_range_fn: the lengths (read by every rank, checked against
+ * the rows of DATA) and this rank's share of them. */
+static void pick_share(size_t total, void *user, size_t *first,
+                       size_t *count)
+{
+    seq_share *s = user;
+    s->picked = 1;
+    s->total = total;
+    s->rc = cli_load_lengths(s->lengths_spec, s->data_path, total,
+                             &s->lengths, &s->n_seq);
+    /* Without --lengths, DATA is one sequence. */
+    if (s->rc == 0 && s->lengths == NULL) {
+        if ((s->lengths = malloc(sizeof *s->lengths)) == NULL)
+            s->rc = cli_error(EXIT_WORK_FAILED, "out of memory");
+        else
+            s->lengths[0] = total;
+        s->n_seq = 1;
+    }
+    if (s->rc != 0) {
+        *first = *count = 0; /* nothing more is read */
+        return;
+    }
+    split_sequences(s->lengths, s->n_seq, total, s->ranks, s->rank, &s->q0,
+                    &s->q1, &s->r0, &s->r1);
+    *first = s->r0;
+    *count = s->r1 - s->r0;
+}
+
+/* Reads this rank's rows of DATA into x (see seq_share); under mpirun
+ * the lengths too. Not collective: a rank's own read error (a bad value
+ * in its rows) is printed by that rank; the caller passes the status to
+ * cli_mpi_max. */
+static int load_rows(const char *data_path, const dataio_read_options *read,
+                     const char *lengths_spec, dataio_matrix *x,
+                     seq_share *s)
+{
+    memset(s, 0, sizeof *s);
+    s->data_path = data_path;
+    s->lengths_spec = lengths_spec;
+    s->ranks = (size_t)cli_mpi_size();
+    s->rank = (size_t)cli_mpi_rank();
+    s->n_seq = 1;
+    if (s->ranks <= 1) {
+        int rc = cli_load_data(data_path, read, x);
+        s->total = s->r1 = x->rows;
+        return rc;
+    }
+    char err[512] = "";
+    size_t first = 0;
+    memset(x, 0, sizeof *x);
+    if (dataio_read_matrix_rows(data_path, read, pick_share, s, x, &first,
+                                NULL, err, sizeof err) != 0) {
+        memset(x, 0, sizeof *x);
+        /* The lengths' own error was printed when they were read. */
+        if (s->picked && s->rc != 0)
+            return s->rc;
+        return cli_error_always(EXIT_BAD_USAGE, "%s",
+                                err[0] ? err : "cannot read the data");
+    }
+    return s->rc;
+}
+
+/* Without mpirun, the lengths once DATA has been read (under mpirun they
+ * were read with it). */
+static int load_lengths(seq_share *s)
+{
+    if (s->ranks > 1)
+        return 0;
+    int rc = cli_load_lengths(s->lengths_spec, s->data_path, s->total,
+                              &s->lengths, &s->n_seq);
+    s->q0 = 0;
+    s->q1 = s->n_seq;
+    s->r0 = 0;
+    s->r1 = s->total;
+    return rc;
+}
+
+/* hmm decode and hmm score: the model (every rank) and the rank's rows
+ * of DATA, x, with every sequence's length in s->lengths (one sequence
+ * of all rows without --lengths). Returns the exit status, the same on
+ * every rank. */
 static int load_share(const char *command, const char *model_path,
                       const char *data_path, const char *lengths_spec,
                       const dataio_read_options *read, emgmm_hmm **m,
-                      dataio_matrix *x, size_t **lengths, size_t *n_seq,
-                      size_t *q0, size_t *q1, size_t *r0, size_t *r1)
+                      dataio_matrix *x, seq_share *s)
 {
-    int rc = cli_load_hmm_model_and_data(command, model_path, data_path,
-                                         read, m, x);
+    int rc = 0;
+    memset(s, 0, sizeof *s);
+    if (strcmp(model_path, "-") == 0 && strcmp(data_path, "-") == 0)
+        rc = cli_error(EXIT_BAD_USAGE, "%s: MODEL and DATA cannot both be "
+                       "standard input", command);
+    if (rc == 0)
+        rc = cli_load_hmm_model(model_path, m);
+    /* Under mpirun the lengths are read with DATA: this is checked
+     * first. */
+    if (rc == 0 && cli_mpi_size() > 1 && lengths_spec != NULL &&
+        strcmp(lengths_spec, "-") == 0 && strcmp(model_path, "-") == 0)
+        rc = cli_error(EXIT_BAD_USAGE, "%s: MODEL and --lengths cannot both "
+                       "be standard input", command);
+    if (rc == 0)
+        rc = load_rows(data_path, read, lengths_spec, x, s);
+    if (rc == 0 && x->cols != emgmm_hmm_n_features(*m))
+        rc = cli_error(EXIT_BAD_USAGE,
+                       "%s: the data have %zu column%s but the model %s "
+                       "has %zu feature%s", data_path, x->cols,
+                       x->cols == 1 ? "" : "s", model_path,
+                       emgmm_hmm_n_features(*m),
+                       emgmm_hmm_n_features(*m) == 1 ? "" : "s");
     if (rc == 0 && lengths_spec != NULL && strcmp(lengths_spec, "-") == 0 &&
         strcmp(model_path, "-") == 0)
         rc = cli_error(EXIT_BAD_USAGE, "%s: MODEL and --lengths cannot both "
                        "be standard input", command);
     if (rc == 0)
-        rc = cli_load_lengths(lengths_spec, data_path, x->rows, lengths,
-                              n_seq);
+        rc = load_lengths(s);
     /* Without --lengths, DATA is one sequence. */
-    if (rc == 0 && *lengths == NULL) {
-        if ((*lengths = malloc(sizeof **lengths)) == NULL)
+    if (rc == 0 && s->lengths == NULL) {
+        if ((s->lengths = malloc(sizeof *s->lengths)) == NULL)
             rc = cli_error(EXIT_WORK_FAILED, "out of memory");
         else
-            (*lengths)[0] = x->rows;
-        *n_seq = 1;
+            s->lengths[0] = s->total;
+        s->n_seq = 1;
     }
-    rc = cli_mpi_max(rc);
-    *q0 = *r0 = 0;
-    *q1 = *n_seq;
-    *r1 = x->rows;
-    if (rc == 0)
-        split_sequences(*lengths, *n_seq, x->rows, (size_t)cli_mpi_size(),
-                        (size_t)cli_mpi_rank(), q0, q1, r0, r1);
-    return rc;
+    return cli_mpi_max(rc);
 }
 
 /* ------------------------------------------------------------------ */
@@ -710,7 +815,7 @@ static int on_iteration(const emgmm_hmm_iteration *it, void *user)
 /* Says why emgmm_hmm_fit failed; returns the exit status. */
 static int fit_failed(int status, const emgmm_hmm_params *p,
                       const emgmm_hmm_fit_info *info, const hmm_fit_args *a,
-                      const dataio_matrix *x)
+                      size_t n_rows)
 {
     switch (status) {
     case EMGMM_ERR_SINGULAR:
@@ -721,7 +826,7 @@ static int fit_failed(int status, const emgmm_hmm_params *p,
     case EMGMM_ERR_TOO_FEW_SAMPLES:
         return cli_error(EXIT_BAD_USAGE,
                          "%s: %zu rows are too few for %d states", a->data,
-                         x->rows, p->n_states);
+                         n_rows, p->n_states);
     case EMGMM_ERR_NONFINITE:
     case EMGMM_ERR_RANGE:
         return cli_error(EXIT_BAD_USAGE, "%s: %s", a->data,
@@ -754,32 +859,54 @@ static int print_fit_summary(const emgmm_hmm *m, size_t n_samples,
     return print_json(obj, "hmm fit");
 }
 
-/* Under mpirun (`ranks` > 1 processes): every rank has read all of DATA
- * and its lengths. Without a starting model, each computes the start from
- * all rows, as a fit without mpirun does (the same bits on every rank);
- * then rank r fits whole sequences of the r-th block of rows, every sum
- * through MPI_Allreduce. Returns the exit status (the same on every
- * rank). */
+/* Under mpirun (`ranks` > 1 processes): every rank has read the lengths
+ * and the rows of its whole sequences (load_rows). Without a starting
+ * model, the start is computed on every rank from rows gathered from all
+ * ranks, as in `emgmm fit` under mpirun: every row up to
+ * CLI_START_SAMPLE_ROWS rows (then it is the start of the fit without
+ * mpirun, bit for bit), else every s-th row of the file
+ * (cli_sample_stride), the same for any rank count. Then rank r fits its
+ * sequences, every sum through MPI_Allreduce. Returns the exit status
+ * (the same on every rank). */
 static int distribute(const hmm_fit_args *a, emgmm_hmm_params *p,
-                      const dataio_matrix *x, const size_t *lengths,
-                      size_t n_seq, emgmm_hmm **start, size_t *q0,
-                      size_t *q1, size_t *r0, size_t *r1)
+                      const dataio_matrix *x, const seq_share *sh,
+                      emgmm_hmm **start)
 {
-    const size_t ranks = (size_t)cli_mpi_size(), rank = (size_t)cli_mpi_rank();
-    if (n_seq < ranks)
+    const size_t ranks = (size_t)cli_mpi_size();
+    if (sh->n_seq < ranks)
         return cli_error(EXIT_BAD_USAGE,
                          "%s: %zu sequence%s for %zu ranks: under mpirun "
                          "each rank fits whole sequences (--lengths)",
-                         a->data, n_seq, n_seq == 1 ? "" : "s", ranks);
+                         a->data, sh->n_seq, sh->n_seq == 1 ? "" : "s",
+                         ranks);
     int rc = 0;
     if (*start == NULL) {
-        emgmm_hmm_params q = *p;
-        q.max_iter = 0; /* the initialisation only */
-        q.progress = NULL;
-        int st = emgmm_hmm_fit(&q, x->data, x->rows, x->cols, x->cols,
-                               lengths, n_seq, start, NULL);
-        if (st != EMGMM_OK)
-            rc = cli_library_error("hmm fit: the start", st);
+        const size_t d = x->cols, stride = cli_sample_stride(sh->total);
+        double *mine = malloc((x->rows * d != 0 ? x->rows * d : 1) *
+                              sizeof *mine);
+        double *all = NULL;
+        size_t n = 0, n_all = 0;
+        rc = mine != NULL ? 0 : cli_error(EXIT_WORK_FAILED, "out of memory");
+        for (size_t i = 0; rc == 0 && i < x->rows; i++)
+            if ((sh->r0 + i) % stride == 0)
+                memcpy(mine + n++ * d, x->data + i * d, d * sizeof *mine);
+        rc = cli_mpi_max(rc);
+        if (rc == 0 && cli_mpi_allgather_rows(mine, n, d, &all, &n_all) != 0)
+            rc = cli_error(EXIT_WORK_FAILED, "hmm fit: cannot gather the "
+                           "rows of the start");
+        free(mine);
+        if (rc == 0) {
+            /* The sample as one sequence: the start does not depend on
+             * the sequences. */
+            emgmm_hmm_params q = *p;
+            q.max_iter = 0; /* the initialisation only */
+            q.progress = NULL;
+            int st = emgmm_hmm_fit(&q, all, n_all, d, d, &n_all, 1, start,
+                                   NULL);
+            if (st != EMGMM_OK)
+                rc = cli_library_error("hmm fit: the start", st);
+        }
+        free(all);
     }
     rc = cli_mpi_max(rc);
     if (rc != 0)
@@ -788,7 +915,6 @@ static int distribute(const hmm_fit_args *a, emgmm_hmm_params *p,
     if (!p->resume)
         p->init_params[0] = '\0';
     p->allreduce = cli_mpi_allreduce;
-    split_sequences(lengths, n_seq, x->rows, ranks, rank, q0, q1, r0, r1);
     return 0;
 }
 
@@ -801,7 +927,7 @@ static int cmd_hmm_fit(int argc, char **argv)
     int idx[N_OUT] = {-1, -1, -1, -1};
     dataio_matrix x = {NULL, 0, 0};
     emgmm_hmm *start = NULL, *model = NULL;
-    size_t *lengths = NULL, n_seq = 1;
+    seq_share sh;
     int32_t *states = NULL;
     double *proba = NULL;
     emgmm_hmm_fit_info info;
@@ -809,6 +935,7 @@ static int cmd_hmm_fit(int argc, char **argv)
 
     memset(&a, 0, sizeof a);
     memset(&info, 0, sizeof info);
+    memset(&sh, 0, sizeof sh);
     emgmm_hmm_params_default(&p);
     cli_outputs_init(&out);
 
@@ -820,8 +947,8 @@ static int cmd_hmm_fit(int argc, char **argv)
         return 0;
     }
 
-    /* Under mpirun every rank reads the data and fits whole sequences of
-     * its block; rank 0 writes every output. */
+    /* Under mpirun every rank reads the lengths and the rows of its whole
+     * sequences, and fits them; rank 0 writes every output. */
     const int ranks = cli_mpi_size(), root = cli_mpi_rank() == 0;
     if (ranks > 1 && p.n_init != 1)
         rc = cli_error(EXIT_BAD_USAGE, "hmm fit: --n-init above 1 is not "
@@ -851,9 +978,10 @@ static int cmd_hmm_fit(int argc, char **argv)
         p.init_model = start;
     }
     if (rc == 0)
-        rc = cli_load_data(a.data, &a.read, &x);
+        rc = load_rows(a.data, &a.read, a.lengths, &x, &sh);
+    rc = cli_mpi_max(rc);
     if (rc == 0 && p.missing)
-        rc = cli_check_observed_columns(a.data, &x, 0);
+        rc = cli_check_observed_columns(a.data, &x, ranks > 1);
     if (rc == 0 && start != NULL &&
         x.cols != emgmm_hmm_n_features(start))
         rc = cli_error(EXIT_BAD_USAGE,
@@ -863,15 +991,15 @@ static int cmd_hmm_fit(int argc, char **argv)
                        emgmm_hmm_n_features(start),
                        emgmm_hmm_n_features(start) == 1 ? "" : "s");
     if (rc == 0)
-        rc = cli_load_lengths(a.lengths, a.data, x.rows, &lengths, &n_seq);
+        rc = load_lengths(&sh);
     rc = cli_mpi_max(rc);
 
-    /* This rank's sequences [q0, q1) and rows [r0, r1). */
-    size_t q0 = 0, q1 = n_seq, r0 = 0, r1 = x.rows;
+    /* x: this rank's rows, those of sequences [sh.q0, sh.q1) (all of
+     * them without mpirun; lengths NULL without --lengths). */
+    const size_t *lengths = sh.lengths, n_seq = sh.n_seq;
     double seconds = 0.0, t0 = cli_now();
     if (rc == 0 && ranks > 1)
-        rc = distribute(&a, &p, &x, lengths, n_seq, &start, &q0, &q1, &r0,
-                        &r1);
+        rc = distribute(&a, &p, &x, &sh, &start);
 
     fit_progress progress;
     memset(&progress, 0, sizeof progress);
@@ -885,35 +1013,64 @@ static int cmd_hmm_fit(int argc, char **argv)
          * (with a checkpoint when asked for) instead of killing it. */
         cli_checkpoint_begin(&progress.ck, root ? a.checkpoint : NULL,
                              a.checkpoint_every);
-        int st = emgmm_hmm_fit(&p, x.data + r0 * x.cols, r1 - r0, x.cols,
-                               x.cols, lengths + q0, q1 - q0, &model, &info);
+        int st = emgmm_hmm_fit(&p, x.data, x.rows, x.cols, x.cols,
+                               lengths ? lengths + sh.q0 : NULL,
+                               sh.q1 - sh.q0, &model, &info);
         seconds = cli_now() - t0;
         cli_checkpoint_end(&progress.ck);
         if (st != EMGMM_OK &&
             (rc = cli_checkpoint_outcome(&progress.ck)) != 0)
             ;
         else if (st != EMGMM_OK)
-            rc = fit_failed(st, &p, &info, &a, &x);
+            rc = fit_failed(st, &p, &info, &a, sh.total);
+        rc = cli_mpi_max(rc);
+    }
+    /* --states and --proba: every rank those of its rows (with the model
+     * that every rank holds), gathered on rank 0 in rank order, which is
+     * row order. */
+    const size_t n = sh.total, mine = x.rows,
+                 k = model ? emgmm_hmm_n_states(model) : 0;
+    const size_t *my_lengths = lengths ? lengths + sh.q0 : NULL;
+    int32_t *my_states = NULL;
+    double *my_proba = NULL;
+    if (rc == 0 && a.states != NULL) {
+        int st;
+        if ((my_states = alloc_states(mine, "--states")) == NULL)
+            rc = EXIT_WORK_FAILED;
+        else if (sh.q1 > sh.q0 &&
+                 (st = hmm_decode_of(model, &x, my_lengths, sh.q1 - sh.q0,
+                                     p.missing, my_states, NULL)) !=
+                     EMGMM_OK)
+            rc = hmm_failed("--states", st);
+    }
+    if (rc == 0 && a.proba != NULL) {
+        int st;
+        if ((my_proba = alloc_matrix(mine, k, "--proba")) == NULL)
+            rc = EXIT_WORK_FAILED;
+        else if (sh.q1 > sh.q0 &&
+                 (st = hmm_proba_of(model, &x, my_lengths, sh.q1 - sh.q0,
+                                    p.missing, my_proba)) != EMGMM_OK)
+            rc = hmm_failed("--proba", st);
+    }
+    if (ranks > 1) {
+        rc = cli_mpi_max(rc);
+        if (rc == 0 && a.states != NULL &&
+            cli_mpi_gather_rows(my_states, mine, 1, 1, (void **)&states) !=
+                0)
+            rc = cli_error(EXIT_WORK_FAILED, "hmm fit: cannot gather the "
+                           "states");
+        if (rc == 0 && a.proba != NULL &&
+            cli_mpi_gather_rows(my_proba, mine, k, 0, (void **)&proba) != 0)
+            rc = cli_error(EXIT_WORK_FAILED, "hmm fit: cannot gather the "
+                           "posteriors");
+        free(my_states);
+        free(my_proba);
         rc = cli_mpi_max(rc);
         if (!root && rc == 0)
             goto done; /* rank 0 writes the outputs */
-    }
-    const size_t n = x.rows, k = model ? emgmm_hmm_n_states(model) : 0;
-    if (rc == 0 && idx[STATES] >= 0) {
-        int st;
-        if ((states = alloc_states(n, "--states")) == NULL)
-            rc = EXIT_WORK_FAILED;
-        else if ((st = hmm_decode_of(model, &x, lengths, n_seq, p.missing,
-                                     states, NULL)) != EMGMM_OK)
-            rc = hmm_failed("--states", st);
-    }
-    if (rc == 0 && idx[PROBA] >= 0) {
-        int st;
-        if ((proba = alloc_matrix(n, k, "--proba")) == NULL)
-            rc = EXIT_WORK_FAILED;
-        else if ((st = hmm_proba_of(model, &x, lengths, n_seq, p.missing,
-                                    proba)) != EMGMM_OK)
-            rc = hmm_failed("--proba", st);
+    } else {
+        states = my_states;
+        proba = my_proba;
     }
     if (rc == 0)
         rc = cli_outputs_open(&out);
@@ -938,7 +1095,7 @@ done:
     cli_outputs_free(&out);
     free(states);
     free(proba);
-    free(lengths);
+    free(sh.lengths);
     emgmm_hmm_free(&model);
     emgmm_hmm_free(&start);
     dataio_matrix_free(&x);
@@ -1071,15 +1228,17 @@ static int cmd_hmm_decode(int argc, char **argv)
 
     emgmm_hmm *m = NULL;
     dataio_matrix x = {NULL, 0, 0};
-    size_t *lengths = NULL, n_seq = 1, q0 = 0, q1 = 0, r0 = 0, r1 = 0;
+    seq_share sh;
     int32_t *states = NULL, *all_states = NULL;
     double *proba = NULL, *all_proba = NULL, logprob = 0.0;
     rc = load_share("hmm decode", model_path, data_path, lengths_spec, &read,
-                    &m, &x, &lengths, &n_seq, &q0, &q1, &r0, &r1);
-    const size_t n = x.rows, k = m ? emgmm_hmm_n_states(m) : 0;
-    const size_t mine = r1 - r0;
-    const dataio_matrix part = {.data = x.data ? x.data + r0 * x.cols : NULL,
-                                .rows = mine, .cols = x.cols};
+                    &m, &x, &sh);
+    /* x: this rank's rows, those of sequences [q0, q1). */
+    const size_t *lengths = sh.lengths, n_seq = sh.n_seq, q0 = sh.q0,
+                 q1 = sh.q1;
+    const size_t n = sh.total, k = m ? emgmm_hmm_n_states(m) : 0;
+    const size_t mine = rc == 0 ? x.rows : 0;
+    const dataio_matrix part = x;
     const int want_proba = proba_path != NULL;
     int st = EMGMM_OK;
     if (rc == 0 && (map || want_proba)) {
@@ -1139,7 +1298,7 @@ static int cmd_hmm_decode(int argc, char **argv)
     free(proba);
     free(all_states);
     free(all_proba);
-    free(lengths);
+    free(sh.lengths);
     dataio_matrix_free(&x);
     emgmm_hmm_free(&m);
     return rc;
@@ -1224,14 +1383,13 @@ static int cmd_hmm_score(int argc, char **argv)
      * result. */
     emgmm_hmm *m = NULL;
     dataio_matrix x = {NULL, 0, 0};
-    size_t *lengths = NULL, n_seq = 1, q0 = 0, q1 = 0, r0 = 0, r1 = 0;
+    seq_share sh;
     double ll = 0.0;
     rc = load_share("hmm score", model_path, data_path, lengths_spec, &read,
-                    &m, &x, &lengths, &n_seq, &q0, &q1, &r0, &r1);
-    if (rc == 0 && q1 > q0) {
-        const dataio_matrix part = {.data = x.data + r0 * x.cols,
-                                    .rows = r1 - r0, .cols = x.cols};
-        int st = hmm_score_of(m, &part, lengths + q0, q1 - q0,
+                    &m, &x, &sh);
+    /* x: this rank's rows, those of sequences [sh.q0, sh.q1). */
+    if (rc == 0 && sh.q1 > sh.q0) {
+        int st = hmm_score_of(m, &x, sh.lengths + sh.q0, sh.q1 - sh.q0,
                               read.allow_missing, &ll);
         if (st != EMGMM_OK)
             rc = hmm_failed("hmm score", st);
@@ -1241,17 +1399,18 @@ static int cmd_hmm_score(int argc, char **argv)
         rc = cli_error(EXIT_WORK_FAILED, "hmm score: MPI failed");
     rc = cli_mpi_max(rc);
     if (cli_mpi_rank() != 0) {
-        free(lengths);
+        free(sh.lengths);
         dataio_matrix_free(&x);
         emgmm_hmm_free(&m);
         return rc;
     }
     if (rc == 0 && json) {
-        const double n = (double)x.rows;
+        const double n = (double)sh.total;
         const double p = (double)emgmm_hmm_n_parameters(m, NULL);
         rc = print_json(
             json_pack("{s:I, s:I, s:o, s:o, s:o}", "n_samples",
-                      (json_int_t)x.rows, "n_sequences", (json_int_t)n_seq,
+                      (json_int_t)sh.total, "n_sequences",
+                      (json_int_t)sh.n_seq,
                       "log_likelihood", json_real_or_null(ll), "bic",
                       json_real_or_null(-2.0 * ll + p * log(n)), "aic",
                       json_real_or_null(-2.0 * ll + 2.0 * p)),
@@ -1259,7 +1418,7 @@ static int cmd_hmm_score(int argc, char **argv)
     } else if (rc == 0) {
         printf("%.17g\n", ll);
     }
-    free(lengths);
+    free(sh.lengths);
     dataio_matrix_free(&x);
     emgmm_hmm_free(&m);
     return rc;

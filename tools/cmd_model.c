@@ -1,5 +1,6 @@
 /* emgmm predict | score | sample: use a fitted model (SPEC section 5). */
 #include "cli_common.h"
+#include "cli_distributed.h"
 #include "cli_mpi.h"
 
 #include <getopt.h>
@@ -15,76 +16,6 @@ enum { OPT_PROBA = 256, OPT_SHAPE, OPT_JSON, OPT_SEED, OPT_MISSING,
 
 static const char *const model_and_data[] = {"MODEL", "DATA", NULL};
 static const char *const model_only[] = {"MODEL", NULL};
-
-/* The model and DATA. Under mpirun every rank reads the model and only
- * its block of rows (rows *first .. of *total); a rank's own read error is
- * printed by that rank. Returns the exit status, the same on every
- * rank. */
-static int load_model_and_block(const char *command, const char *model_path,
-                                const char *data_path,
-                                const dataio_read_options *read,
-                                emgmm_model **m, dataio_matrix *x,
-                                size_t *first, size_t *total)
-{
-    *first = 0;
-    if (!cli_mpi_active()) {
-        int rc = cli_load_model_and_data(command, model_path, data_path,
-                                         read, m, x);
-        *total = x->rows;
-        return rc;
-    }
-    char err[512] = "";
-    const size_t rank = (size_t)cli_mpi_rank(), size = (size_t)cli_mpi_size();
-    int rc = 0;
-    if (strcmp(model_path, "-") == 0 && strcmp(data_path, "-") == 0)
-        rc = cli_error(EXIT_BAD_USAGE,
-                       "%s: MODEL and DATA cannot both be standard input",
-                       command);
-    if (rc == 0)
-        rc = cli_load_model(model_path, m);
-    if (rc == 0 && dataio_read_matrix_part(data_path, read, rank, size, x,
-                                           first, total, err,
-                                           sizeof err) != 0)
-        rc = cli_error_always(EXIT_BAD_USAGE, "%s",
-                              err[0] ? err : "cannot read the data");
-    rc = cli_mpi_max(rc);
-    if (rc == 0 && *total < size)
-        rc = cli_error(EXIT_BAD_USAGE, "%s: %zu rows are too few for %zu "
-                       "ranks", data_path, *total, size);
-    if (rc == 0)
-        rc = cli_check_features(data_path, x, model_path, *m);
-    return cli_mpi_max(rc);
-}
-
-/* --stream: the model and DATA mapped (or, for HDF5, read by
- * hyperslab) a block of rows at a time; under mpirun each rank maps its
- * own rows. Returns the exit status, the same on every rank. */
-static int open_model_and_map(const char *command, const char *model_path,
-                              const char *data_path,
-                              const dataio_read_options *read,
-                              emgmm_model **m, dataio_map **map,
-                              dataio_shape *shape)
-{
-    char err[512] = "";
-    const size_t size = (size_t)cli_mpi_size();
-    int rc = 0;
-    *map = NULL;
-    (void)command;
-    rc = cli_load_model(model_path, m);
-    if (rc == 0 && dataio_map_open(data_path, read, (size_t)cli_mpi_rank(),
-                                   size, map, shape, err, sizeof err) != 0)
-        rc = cli_error_always(EXIT_BAD_USAGE, "%s",
-                              err[0] ? err : "cannot read the data");
-    rc = cli_mpi_max(rc);
-    if (rc == 0 && shape->total_rows < size)
-        rc = cli_error(EXIT_BAD_USAGE, "%s: %zu rows are too few for %zu "
-                       "ranks", data_path, shape->total_rows, size);
-    if (rc == 0) { /* the rows stay in the file */
-        const dataio_matrix columns = {NULL, 0, shape->cols};
-        rc = cli_check_features(data_path, &columns, model_path, *m);
-    }
-    return cli_mpi_max(rc);
-}
 
 /* ------------------------------------------------------------------ */
 /* predict                                                             */
@@ -204,8 +135,8 @@ int cmd_predict(int argc, char **argv)
         emgmm_model *m = NULL;
         dataio_map *map = NULL;
         dataio_shape shape = {0, 0, 0, 0};
-        rc = open_model_and_map("predict", model_path, data_path, &read, &m,
-                                &map, &shape);
+        rc = cli_open_model_and_map(model_path, data_path, &read, &m, &map,
+                                    &shape);
         if (rc == 0 && root)
             rc = cli_outputs_open(&out);
         rc = cli_mpi_max(rc);
@@ -232,8 +163,8 @@ int cmd_predict(int argc, char **argv)
     const int shared_labels = distributed && cli_is_shared_name(labels_path);
     const int shared_proba = distributed && proba_path != NULL &&
                              cli_is_shared_name(proba_path);
-    rc = load_model_and_block("predict", model_path, data_path, &read, &m,
-                              &x, &first, &total);
+    rc = cli_load_model_and_block("predict", model_path, data_path, &read,
+                                  &m, &x, &first, &total);
     if (rc == 0) {
         const size_t k = emgmm_n_components(m);
         rc = cli_mpi_max(cli_predict(m, &x, &labels,
@@ -434,12 +365,13 @@ int cmd_score(int argc, char **argv)
     dataio_map *map = NULL; /* --stream */
     dataio_shape shape = {0, 0, 0, 0};
     if (stream) {
-        rc = open_model_and_map("score", argv[optind], argv[optind + 1],
-                                &read, &m, &map, &shape);
+        rc = cli_open_model_and_map(argv[optind], argv[optind + 1], &read,
+                                    &m, &map, &shape);
         n_rows = shape.total_rows;
     } else {
-        rc = load_model_and_block("score", argv[optind], argv[optind + 1],
-                                  &read, &m, &x, &first, &n_rows);
+        rc = cli_load_model_and_block("score", argv[optind],
+                                      argv[optind + 1], &read, &m, &x,
+                                      &first, &n_rows);
     }
     double ll = 0, bic = 0, aic = 0;
     int st = EMGMM_OK;

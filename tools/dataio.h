@@ -102,6 +102,33 @@ int dataio_read_matrix_part(const char *path,
                             size_t *first_row, size_t *total_rows,
                             char *err, size_t errlen);
 
+/**
+ * Picks the rows to read once their number in the file, total_rows, is
+ * known: rows [*first, *first + *count) (kept within the file). user is
+ * the pointer given to dataio_read_matrix_rows.
+ */
+typedef void (*dataio_row_range_fn)(size_t total_rows, void *user,
+                                    size_t *first, size_t *count);
+
+/**
+ * The same, for a range of rows that depends on the file's row count
+ * (hmm commands under mpirun: a rank's whole sequences): `choose` is
+ * called once with the number of rows N and picks the range. Row-major
+ * .npy and raw data in a regular file are then read from the range's
+ * offset, an HDF5 dataset as a hyperslab of those rows, and no value
+ * outside the range is read or checked; CSV, Fortran-order .npy and
+ * standard input are read (and checked) whole, `choose` called after,
+ * and the range kept. dataio_read_matrix_part is this with the range
+ * [N*part/parts, N*(part+1)/parts). *first_row and *total_rows (when not
+ * NULL) receive the range's first row and N; the range may be empty.
+ * choose NULL reads every row.
+ */
+int dataio_read_matrix_rows(const char *path,
+                            const dataio_read_options *options,
+                            dataio_row_range_fn choose, void *user,
+                            dataio_matrix *out, size_t *first_row,
+                            size_t *total_rows, char *err, size_t errlen);
+
 /** Where a block of rows lies in a file. */
 typedef struct dataio_shape {
     size_t rows, cols;     /* of this part */

@@ -88,11 +88,11 @@ static int no_hdf5(const char *path, size_t file_len, char *err,
 
 int dataio_h5_read_matrix(const char *path, size_t file_len,
                           const char *dataset, int allow_missing,
-                          size_t part, size_t parts, dataio_matrix *out,
-                          size_t *first_row, size_t *total_rows, char *err,
-                          size_t errlen)
+                          dataio_row_range_fn choose, void *choose_user,
+                          dataio_matrix *out, size_t *first_row,
+                          size_t *total_rows, char *err, size_t errlen)
 {
-    (void)dataset, (void)allow_missing, (void)part, (void)parts;
+    (void)dataset, (void)allow_missing, (void)choose, (void)choose_user;
     (void)out, (void)first_row, (void)total_rows;
     return no_hdf5(path, file_len, err, errlen);
 }
@@ -688,9 +688,9 @@ static int read_rows(hid_t d, const h5_target *t, int rank,
 
 int dataio_h5_read_matrix(const char *path, size_t file_len,
                           const char *dataset, int allow_missing,
-                          size_t part, size_t parts, dataio_matrix *out,
-                          size_t *first_row, size_t *total_rows, char *err,
-                          size_t errlen)
+                          dataio_row_range_fn choose, void *choose_user,
+                          dataio_matrix *out, size_t *first_row,
+                          size_t *total_rows, char *err, size_t errlen)
 {
     h5_quiet();
     h5_target t;
@@ -723,11 +723,10 @@ int dataio_h5_read_matrix(const char *path, size_t file_len,
                          (unsigned long long)(rank == 2 ? dims[1] : 1));
         goto done;
     }
-    /* One block of rows: the rank's hyperslab, the same rows as a .npy's
-     * block. */
-    if (parts < 1 || part >= parts)
-        part = 0, parts = 1;
-    const size_t r0 = rows * part / parts, r1 = rows * (part + 1) / parts;
+    /* The rows chosen (a rank's block): one hyperslab, the same rows as
+     * a .npy's. */
+    size_t r0, r1;
+    dataio_pick_rows(choose, choose_user, rows, &r0, &r1);
     const size_t n = (r1 - r0) * cols;
     data = malloc((n ? n : 1) * sizeof *data);
     if (!data) {

@@ -16,15 +16,20 @@
 void dataio_set_error(char *err, size_t errlen, const char *fmt, ...)
     DATAIO_PRINTF_LIKE(3, 4);
 
+/* The rows [*r0, *r1) of `total` that choose (with user) picks, kept
+ * within the file; every row when choose is NULL. */
+void dataio_pick_rows(dataio_row_range_fn choose, void *user, size_t total,
+                      size_t *r0, size_t *r1);
+
 /* HDF5 (dataio_hdf5.c). `path` is FILE[:DATASET] as dataio_hdf5_name
  * splits it: file_len is the length of FILE, dataset what follows the
  * ':' (NULL without one: then the file's only 2-D dataset, or only 1-D
  * one for lengths). Messages as in dataio.h, naming "FILE:/DATASET". */
 int dataio_h5_read_matrix(const char *path, size_t file_len,
                           const char *dataset, int allow_missing,
-                          size_t part, size_t parts, dataio_matrix *out,
-                          size_t *first_row, size_t *total_rows, char *err,
-                          size_t errlen);
+                          dataio_row_range_fn choose, void *choose_user,
+                          dataio_matrix *out, size_t *first_row,
+                          size_t *total_rows, char *err, size_t errlen);
 int dataio_h5_read_lengths(const char *path, size_t file_len,
                            const char *dataset, size_t **lengths, size_t *n,
                            char *err, size_t errlen);

@@ -45,7 +45,9 @@ typedef struct reader {
     long long size;     /* a regular file's size, else -1 */
     size_t taken;       /* bytes handed out so far (the file offset) */
     bool allow_missing; /* NaN and empty cells are values (missing) */
-    size_t part, parts; /* read only block `part` of `parts` of the rows */
+    /* Reads only the rows choose picks (NULL: every row). */
+    dataio_row_range_fn choose;
+    void *choose_user;
     size_t first_row;   /* of the block read, in the whole file */
     size_t total_rows;  /* of the whole file */
     bool want_names;    /* keep a text header's column names */
@@ -375,14 +377,14 @@ static int read_binary(reader *r, const binary_layout *l, bool raw,
     }
     if (check_known_size(r, l, raw, err, errlen) != 0)
         return -1;
-    /* One block of the rows (a process of a distributed fit): row-major
+    /* A range of the rows (a process of a distributed fit): row-major
      * data in a regular file are read at their offset; otherwise
-     * everything is read and the block kept. */
+     * everything is read and the range kept. */
     binary_layout part = *l;
-    if (r->parts > 1 && !l->fortran && r->size >= 0) {
+    if (r->choose && !l->fortran && r->size >= 0) {
         r->total_rows = l->rows;
-        const size_t r0 = l->rows * r->part / r->parts,
-                     r1 = l->rows * (r->part + 1) / r->parts;
+        size_t r0, r1;
+        dataio_pick_rows(r->choose, r->choose_user, l->rows, &r0, &r1);
         const size_t row_bytes = l->cols * l->itemsize;
         const long long at = (long long)r->taken + (long long)(r0 * row_bytes);
         if (fseeko(r->fp, (off_t)at, SEEK_SET) != 0) {
@@ -1033,11 +1035,11 @@ done:
 
 /* ---- Entry points ------------------------------------------------------- */
 
-/* Keeps rows [first, first + rows) of m (everything was read). */
+/* Keeps the rows r->choose picks of m (everything was read). */
 static int keep_block(reader *r, dataio_matrix *m, char *err, size_t errlen)
 {
-    const size_t r0 = m->rows * r->part / r->parts,
-                 r1 = m->rows * (r->part + 1) / r->parts;
+    size_t r0, r1;
+    dataio_pick_rows(r->choose, r->choose_user, m->rows, &r0, &r1);
     r->total_rows = m->rows;
     r->first_row = r0;
     const size_t n = (r1 - r0) * m->cols;
@@ -1053,11 +1055,36 @@ static int keep_block(reader *r, dataio_matrix *m, char *err, size_t errlen)
     return 0;
 }
 
-/* What the entry points below share; names may be NULL. */
+void dataio_pick_rows(dataio_row_range_fn choose, void *user,
+                      size_t total, size_t *r0, size_t *r1)
+{
+    size_t first = 0, count = total;
+    if (choose)
+        choose(total, user, &first, &count);
+    *r0 = first < total ? first : total;
+    *r1 = *r0 + (count < total - *r0 ? count : total - *r0);
+}
+
+/* Block `part` of `parts`: rows [N*part/parts, N*(part+1)/parts). */
+typedef struct part_of {
+    size_t part, parts;
+} part_of;
+
+static void choose_part(size_t total, void *user, size_t *first,
+                        size_t *count)
+{
+    const part_of *p = user;
+    *first = total * p->part / p->parts;
+    *count = total * (p->part + 1) / p->parts - *first;
+}
+
+/* What the entry points below share; names may be NULL; choose NULL
+ * reads every row. */
 static int read_matrix(const char *path, const dataio_read_options *options,
-                       size_t part, size_t parts, dataio_matrix *out,
-                       size_t *first_row, size_t *total_rows, char ***names,
-                       char *err, size_t errlen)
+                       dataio_row_range_fn choose, void *choose_user,
+                       dataio_matrix *out, size_t *first_row,
+                       size_t *total_rows, char ***names, char *err,
+                       size_t errlen)
 {
     if (err && errlen)
         err[0] = '\0';
@@ -1105,11 +1132,10 @@ static int read_matrix(const char *path, const dataio_read_options *options,
             return -1;
         }
         size_t first = 0, total = 0;
-        const size_t p = parts > 1 && part < parts ? part : 0;
-        const size_t q = parts > 1 && part < parts ? parts : 1;
         int rc = dataio_h5_read_matrix(path, h5_len, h5_dataset,
-                                       options && options->allow_missing, p,
-                                       q, out, &first, &total, err, errlen);
+                                       options && options->allow_missing,
+                                       choose, choose_user, out, &first,
+                                       &total, err, errlen);
         if (rc != 0)
             memset(out, 0, sizeof *out);
         if (first_row)
@@ -1119,8 +1145,8 @@ static int read_matrix(const char *path, const dataio_read_options *options,
         return rc;
     }
     r.allow_missing = options && options->allow_missing;
-    r.part = parts > 1 && part < parts ? part : 0;
-    r.parts = parts > 1 && part < parts ? parts : 1;
+    r.choose = choose;
+    r.choose_user = choose_user;
     r.first_row = 0;
     r.total_rows = 0;
     r.want_names = names != NULL;
@@ -1132,8 +1158,8 @@ static int read_matrix(const char *path, const dataio_read_options *options,
         rc = read_npy(&r, out, err, errlen);
     else
         rc = read_text(&r, out, err, errlen);
-    /* Text, Fortran order and pipes were read whole: keep the block. */
-    if (rc == 0 && r.parts > 1 && r.total_rows == 0) {
+    /* Text, Fortran order and pipes were read whole: keep the range. */
+    if (rc == 0 && r.choose && r.total_rows == 0) {
         rc = keep_block(&r, out, err, errlen);
         if (rc != 0)
             free(out->data);
@@ -1158,7 +1184,7 @@ static int read_matrix(const char *path, const dataio_read_options *options,
 int dataio_read_matrix(const char *path, const dataio_read_options *options,
                        dataio_matrix *out, char *err, size_t errlen)
 {
-    return read_matrix(path, options, 0, 1, out, NULL, NULL, NULL, err,
+    return read_matrix(path, options, NULL, NULL, out, NULL, NULL, NULL, err,
                        errlen);
 }
 
@@ -1167,8 +1193,8 @@ int dataio_read_matrix_named(const char *path,
                              dataio_matrix *out, char ***names, char *err,
                              size_t errlen)
 {
-    return read_matrix(path, options, 0, 1, out, NULL, NULL, names, err,
-                       errlen);
+    return read_matrix(path, options, NULL, NULL, out, NULL, NULL, names,
+                       err, errlen);
 }
 
 int dataio_read_matrix_part(const char *path,
@@ -1177,7 +1203,20 @@ int dataio_read_matrix_part(const char *path,
                             size_t *first_row, size_t *total_rows,
                             char *err, size_t errlen)
 {
-    return read_matrix(path, options, part, parts, out, first_row,
+    part_of p = {part, parts};
+    const int split = parts > 1 && part < parts;
+    return read_matrix(path, options, split ? choose_part : NULL,
+                       split ? &p : NULL, out, first_row, total_rows, NULL,
+                       err, errlen);
+}
+
+int dataio_read_matrix_rows(const char *path,
+                            const dataio_read_options *options,
+                            dataio_row_range_fn choose, void *user,
+                            dataio_matrix *out, size_t *first_row,
+                            size_t *total_rows, char *err, size_t errlen)
+{
+    return read_matrix(path, options, choose, user, out, first_row,
                        total_rows, NULL, err, errlen);
 }
 
