@@ -638,6 +638,51 @@ static void test_impute_draws(void **state)
     emgmm_free(&m);
 }
 
+/* emgmm_impute_draws_rows on blocks of rows (any split, any draw) gives
+ * the bits of emgmm_impute_draws on all of them; a block that runs past
+ * total_rows is refused. */
+static void test_impute_draws_rows_blocks(void **state)
+{
+    (void)state;
+    const size_t d = 3, k = 2, n = 7, n_draws = 3;
+    double w[2] = {0.4, 0.6}, mu[6] = {0, 0, 0, 3, 1, -2};
+    double sigma[18] = {1, 0.5, 0.2, 0.5, 2, 0.3, 0.2, 0.3, 1,
+                        1.5, -0.4, 0, -0.4, 1, 0.1, 0, 0.1, 0.5};
+    emgmm_model *m = NULL;
+    assert_int_equal(emgmm_model_create(EMGMM_COVARIANCE_FULL, k, d, w, mu,
+                                        sigma, &m, NULL),
+                     EMGMM_OK);
+    const double X[21] = {1.5,  NAN, NAN,  0.25, -1.0, NAN, NAN, NAN, 2.0,
+                          0.5,  0.5, 0.5,  NAN,  3.0,  NAN, 1.0, NAN, NAN,
+                          -2.0, NAN, 4.0};
+    double whole[3 * 21], part[3 * 21];
+    assert_int_equal(emgmm_impute_draws(m, X, n, d, n_draws, 9, whole),
+                     EMGMM_OK);
+    const size_t cuts[][3] = {{0, 7, 7}, {0, 1, 7}, {2, 5, 7}, {0, 6, 7}};
+    for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+        /* rows [0, a), [a, b), [b, n) as three blocks */
+        const size_t edges[4] = {0, cuts[c][0] ? cuts[c][0] : cuts[c][1],
+                                 cuts[c][1], cuts[c][2]};
+        for (size_t t = 0; t < n_draws; t++)
+            for (size_t e = 0; e < 3; e++) {
+                const size_t first = edges[e], rows = edges[e + 1] - first;
+                if (rows == 0)
+                    continue;
+                assert_int_equal(
+                    emgmm_impute_draws_rows(m, X + first * d, rows, d, first,
+                                            n, t, 9,
+                                            part + (t * n + first) * d),
+                    EMGMM_OK);
+            }
+        assert_memory_equal(part, whole, sizeof whole);
+    }
+    /* Rows 5 .. 7 of 7: past the end. */
+    assert_int_equal(emgmm_impute_draws_rows(m, X + 5 * d, 3, d, 5, 7, 0, 9,
+                                             part),
+                     EMGMM_ERR_INVALID);
+    emgmm_free(&m);
+}
+
 /* RMSE of the imputed entries against the removed truth. */
 static double rmse(const double *truth, const double *gappy,
                    const double *filled, size_t n, size_t d)
@@ -884,6 +929,7 @@ int main(void)
         cmocka_unit_test(test_impute_matches_naive),
         cmocka_unit_test(test_predict_proba_missing),
         cmocka_unit_test(test_impute_draws),
+        cmocka_unit_test(test_impute_draws_rows_blocks),
         cmocka_unit_test(test_rmse_beats_baselines),
         cmocka_unit_test(test_approaches_complete_fit),
         cmocka_unit_test(test_errors),
