@@ -1279,15 +1279,13 @@ static int map_open_h5(const char *path, size_t file_len,
     return 0;
 }
 
-static int map_h5_rows(dataio_map *m, size_t first, size_t count,
-                       double *out)
+/* Rows [first, first + count) of the map's share, converted into out:
+ * every value finite (NaN allowed with allow_missing), else the error
+ * names the row and column in the file. */
+static int map_check_values(dataio_map *m, size_t first, size_t count,
+                            const double *out)
 {
     const size_t cols = m->l.cols;
-    if (first > m->rows || count > m->rows - first)
-        return -1;
-    if (dataio_h5_in_rows(m->h5, m->first_row + first, count, out, m->error,
-                          sizeof m->error) != 0)
-        return -1;
     for (size_t k = 0; k < count * cols; k++)
         if (!isfinite(out[k]) && !(m->allow_missing && isnan(out[k]))) {
             snprintf(m->error, sizeof m->error,
@@ -1298,6 +1296,17 @@ static int map_h5_rows(dataio_map *m, size_t first, size_t count,
             return -1;
         }
     return 0;
+}
+
+static int map_h5_rows(dataio_map *m, size_t first, size_t count,
+                       double *out)
+{
+    if (first > m->rows || count > m->rows - first)
+        return -1;
+    if (dataio_h5_in_rows(m->h5, m->first_row + first, count, out, m->error,
+                          sizeof m->error) != 0)
+        return -1;
+    return map_check_values(m, first, count, out);
 }
 
 int dataio_map_open(const char *path, const dataio_read_options *options,
@@ -1405,15 +1414,8 @@ int dataio_map_rows(dataio_map *m, size_t first, size_t count, double *out)
     const unsigned char *src =
         m->base + m->offset + (m->first_row + first) * cols * item;
     convert(&m->l, src, count * cols, out, 1);
-    for (size_t k = 0; k < count * cols; k++)
-        if (!isfinite(out[k]) && !(m->allow_missing && isnan(out[k]))) {
-            snprintf(m->error, sizeof m->error,
-                     "%s: row %zu, column %zu: value is not finite (%s)",
-                     m->name, m->first_row + first + k / cols + 1,
-                     k % cols + 1, isnan(out[k]) ? "NaN; --missing reads it "
-                     "as a missing value" : out[k] > 0 ? "inf" : "-inf");
-            return -1;
-        }
+    if (map_check_values(m, first, count, out) != 0)
+        return -1;
     /* Drop the pages just read from this process (they stay in the page
      * cache), and those around them: a fault maps up to 64 KiB of
      * neighbouring cached pages at once (the kernel's fault-around), and
