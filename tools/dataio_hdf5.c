@@ -858,6 +858,18 @@ static int sync_file(const char *file)
     return failed;
 }
 
+/* Splits an output's name into its file and dataset parts; -1 with a
+ * message when it is not an HDF5 name. */
+static int output_name(const char *path, size_t *file_len,
+                       const char **dataset, char *err, size_t errlen)
+{
+    if (dataio_hdf5_name(path, file_len, dataset))
+        return 0;
+    dataio_set_error(err, errlen, "%s: not an HDF5 name (.h5 or .hdf5)",
+                     path);
+    return -1;
+}
+
 /*
  * Creates the dataset t->dataset (rows x cols doubles, or rows int32 when
  * int32 is set and cols is 0) and writes `a` into it, or, when a is NULL,
@@ -961,11 +973,8 @@ int dataio_h5_write(const char *path, const char *default_dataset,
     h5_quiet();
     size_t file_len = 0;
     const char *dataset = NULL;
-    if (!dataio_hdf5_name(path, &file_len, &dataset)) {
-        dataio_set_error(err, errlen, "%s: not an HDF5 name (.h5 or .hdf5)",
-                         path);
+    if (output_name(path, &file_len, &dataset, err, errlen) != 0)
         return -1;
-    }
     h5_target t;
     if (target_init(&t, path, file_len, dataset,
                     default_dataset ? default_dataset : "/data", err,
@@ -991,11 +1000,8 @@ int dataio_h5_write_rows(const char *path, const char *default_dataset,
     h5_quiet();
     size_t file_len = 0;
     const char *dataset = NULL;
-    if (!dataio_hdf5_name(path, &file_len, &dataset)) {
-        dataio_set_error(err, errlen, "%s: not an HDF5 name (.h5 or .hdf5)",
-                         path);
+    if (output_name(path, &file_len, &dataset, err, errlen) != 0)
         return -1;
-    }
     h5_target t;
     if (target_init(&t, path, file_len, dataset,
                     default_dataset ? default_dataset : "/data", err,
@@ -1247,11 +1253,8 @@ int dataio_h5_out_open(const char *path, const char *default_dataset,
     *out = NULL;
     size_t file_len = 0;
     const char *dataset = NULL;
-    if (!dataio_hdf5_name(path, &file_len, &dataset)) {
-        dataio_set_error(err, errlen, "%s: not an HDF5 name (.h5 or .hdf5)",
-                         path);
+    if (output_name(path, &file_len, &dataset, err, errlen) != 0)
         return -1;
-    }
     dataio_h5_out *w = calloc(1, sizeof *w);
     if (!w) {
         dataio_set_error(err, errlen, "%.*s: out of memory", (int)file_len,
