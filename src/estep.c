@@ -9,7 +9,13 @@
  * bench/RESULTS.md):
  *   d <= 3      plain loops compiled for each d: a BLAS call would cost
  *               more than its work;
- *   4..31       the U_k side by side (d x k*d), so one gemm projects the
+ *   4..64       full and tied: our own register-blocked kernel
+ *               (kernels.h; AVX-512 or AVX2 chosen at run time, each with
+ *               the range of d where it measured faster than the BLAS
+ *               calls below, which run far below their peak with an inner
+ *               dimension of a few dozen);
+ *   4..31       otherwise (no such kernel, or d outside its range), the
+ *               U_k side by side (d x k*d), so one gemm projects the
  *               block on all components at once: twice the flops of a
  *               triangular product (U_k's zero half is multiplied too), but
  *               at these widths the fat gemm is the fastest call;
@@ -27,6 +33,7 @@
  */
 #include "internal.h"
 #include "emgmm_config.h"
+#include "kernels.h"
 #include "vexp.h"
 
 #include <cblas.h>
@@ -65,15 +72,28 @@ int emgmm__workspace_alloc(emgmm_workspace *ws, size_t n, size_t k,
         ws->gather_rows = n;
     ws->n_threads = n_threads < 1 ? 1 : n_threads;
     const size_t t = (size_t)ws->n_threads;
+    /* Each thread's slice of `centred` also serves the M-step kernels
+     * (kernels.h) where d is in their reach. */
+    ws->centred_stride = ws->gather_rows * d;
+    if (d <= EMGMM__KERNEL_MAX_D &&
+        emgmm__scatter_work_size(d) > ws->centred_stride)
+        ws->centred_stride = emgmm__scatter_work_size(d);
     ws->proj = emgmm__malloc(t * ws->block_rows, (k * d + d) * sizeof(double));
-    ws->centred = emgmm__malloc(t * ws->gather_rows, d * sizeof(double));
+    ws->centred = emgmm__malloc(t, ws->centred_stride * sizeof(double));
     ws->block_ll = emgmm__malloc(ws->n_blocks, sizeof(double));
     ws->scratch = emgmm__malloc(d, d * sizeof(double));
     ws->sphere = emgmm__malloc(k, d * sizeof(double));
+    /* Chunks of at least 4096 rows (a gemm call each), at most 64. */
+    ws->sum_rows = n > 4096 ? 4096 : (n > 0 ? n : 1);
+    if ((n + ws->sum_rows - 1) / ws->sum_rows > 64)
+        ws->sum_rows = (n + 63) / 64;
+    ws->n_sums = (n + ws->sum_rows - 1) / ws->sum_rows;
+    ws->sums = emgmm__malloc(ws->n_sums ? ws->n_sums : 1,
+                             (k * d + k) * sizeof(double));
     ws->reduce = NULL;
     ws->reduce_data = NULL;
     if (!ws->proj || !ws->centred || !ws->block_ll || !ws->scratch ||
-        !ws->sphere) {
+        !ws->sphere || !ws->sums) {
         emgmm__workspace_free(ws);
         return EMGMM_ERR_NOMEM;
     }
@@ -87,7 +107,9 @@ void emgmm__workspace_free(emgmm_workspace *ws)
     emgmm__free(ws->block_ll);
     emgmm__free(ws->scratch);
     emgmm__free(ws->sphere);
+    emgmm__free(ws->sums);
     ws->proj = ws->centred = ws->block_ll = ws->scratch = ws->sphere = NULL;
+    ws->sums = NULL;
 }
 
 /* Squared norm of y - m over d entries. Four partial sums: the compiler
@@ -294,14 +316,24 @@ void emgmm__log_prob_block(const emgmm_model *m, const double *X,
 {
     switch (m->type) {
     case EMGMM_COVARIANCE_FULL:
-    case EMGMM_COVARIANCE_TIED:
+    case EMGMM_COVARIANCE_TIED: {
         if (log_prob_small(m, X, rows, ldx, logp))
             return;
+        emgmm__logp_fn *kernel = emgmm__logp_kernel(m->d);
+        if (kernel) {
+            size_t ldu;
+            const double *u = factor_of(m, 0, &ldu);
+            kernel(X, rows, ldx, m->d, m->k, m->centre, u, ldu,
+                   m->type == EMGMM_COVARIANCE_TIED, m->mean_proj,
+                   m->log_norm, logp);
+            return;
+        }
         if (m->type == EMGMM_COVARIANCE_FULL)
             log_prob_full(m, X, rows, ldx, proj, logp);
         else
             log_prob_tied(m, X, rows, ldx, proj, logp);
         return;
+    }
     case EMGMM_COVARIANCE_DIAG:
     case EMGMM_COVARIANCE_SPHERICAL:
         log_prob_diagonal(m, X, rows, ldx, logp);

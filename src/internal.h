@@ -6,6 +6,8 @@
  *   linalg.c     per-component Cholesky and precision factors
  *   model.c      the model object: lifetime, validation, accessors
  *   estep.c      log-densities on row blocks (gemm), log-sum-exp
+ *   kernels.c    own E-/M-step kernels for moderate d (kernels.h, x86/)
+ *   cpu.c        which instruction sets the CPU runs (cpu.h)
  *   mstep.c      weights, means (gemm), covariances (syrk, centred)
  *   init.c       initial responsibilities: kmeans, kmeans++, random, ...
  *   fit.c        the EM loop, restarts, progress
@@ -140,12 +142,21 @@ typedef struct emgmm_workspace {
     size_t n_blocks;   /* ceil(n / block_rows) */
     int n_threads;
     double *proj;      /* n_threads * block_rows * (k*d + d) */
-    double *centred;   /* n_threads * gather_rows * d (M-step) */
+    double *centred;   /* n_threads * centred_stride (M-step): the
+                          gathered rows (gather_rows * d), or the work of
+                          the M-step kernels (kernels.h) */
+    size_t centred_stride; /* doubles per thread in centred */
     double *block_ll;  /* n_blocks: per-block log-likelihood sums, added
                           in block order so the total does not depend on
                           the thread count */
     double *scratch;   /* d * d */
     double *sphere;    /* k * d: spherical M-step, per-feature sums */
+    /* The M-step's sums (N_k, R^T X) in fixed chunks of sum_rows rows
+     * (set by n alone), spread over threads and added in chunk order,
+     * so that the result does not depend on the thread count: n_sums
+     * chunks of k * d + k doubles. */
+    size_t sum_rows, n_sums;
+    double *sums;
     /* Set for a fit spread over several processes (emgmm_params
      * .allreduce): sums of the E- and M-steps are added over all of them
      * before they are used. NULL: one process. */

@@ -2,7 +2,8 @@
  * M-step, as scikit-learn defines it (full covariance shown):
  *   N_k     = sum_i r_ik + 10 eps       (eps keeps empty components finite)
  *   w_k     = N_k / sum_j N_j
- *   mu_k    = sum_i r_ik x_i / N_k      (one gemm: R^T X)
+ *   mu_k    = sum_i r_ik x_i / N_k      (R^T X: one gemm per chunk of
+ *                                        rows, chunks over threads)
  *   Sigma_k = sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T / N_k + reg_covar I
  * tied:      Sigma = sum_k sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T / sum N_k
  *            + reg_covar I
@@ -15,12 +16,17 @@
  * would subtract two numbers of the size of the data's offset squared and
  * lose all digits of the covariance for data far from the origin.
  *
+ * Where d is in reach of our own kernels (kernels.h: full and tied,
+ * measured faster than the gather + syrk below), they compute the same
+ * centred sums with the rows in vector lanes, without BLAS.
+ *
  * Components are spread over threads; each component's sum runs over the
  * blocks in order on one thread, so the result does not depend on the
  * thread count.
  */
 #include "internal.h"
 #include "emgmm_config.h"
+#include "kernels.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -155,6 +161,42 @@ void emgmm__mstep_sums(const double *X, size_t n, size_t ldx,
                 (int)n, 1.0, resp, (int)k, X, (int)ldx, 0.0, sums, (int)d);
 }
 
+/* emgmm__mstep_sums in the workspace's fixed chunks of rows, spread over
+ * threads (the fit holds the BLAS to one thread while the loops use
+ * two: one serial gemm here left a core idle), and added in chunk order:
+ * the same bits for any thread count. Returns 0 when the workspace was
+ * laid out for fewer rows (then nothing is done). */
+static int chunked_sums(const double *X, size_t n, size_t ldx,
+                        const double *resp, size_t k, size_t d, double *nk,
+                        double *sums, const emgmm_workspace *ws)
+{
+    const size_t cr = ws->sum_rows, stride = k * d + k;
+    if (!ws->sums || n == 0 || (n + cr - 1) / cr > ws->n_sums)
+        return 0;
+    const long n_chunks = (long)((n + cr - 1) / cr);
+#if EMGMM_HAVE_OPENMP
+#pragma omp parallel for schedule(static) num_threads(ws->n_threads) \
+    if (ws->n_threads > 1)
+#endif
+    for (long b = 0; b < n_chunks; b++) {
+        const size_t i0 = (size_t)b * cr;
+        const size_t rows = n - i0 < cr ? n - i0 : cr;
+        double *p = ws->sums + (size_t)b * stride;
+        emgmm__mstep_sums(X + i0 * ldx, rows, ldx, resp + i0 * k, k, d,
+                          p + k * d, p);
+    }
+    memcpy(sums, ws->sums, k * d * sizeof(double));
+    memcpy(nk, ws->sums + k * d, k * sizeof(double));
+    for (long b = 1; b < n_chunks; b++) {
+        const double *p = ws->sums + (size_t)b * stride;
+        for (size_t i = 0; i < k * d; i++)
+            sums[i] += p[i];
+        for (size_t c = 0; c < k; c++)
+            nk[c] += p[k * d + c];
+    }
+    return 1;
+}
+
 int emgmm__mstep_weights_means(emgmm_model *m, const double *X, size_t n,
                                size_t ldx, const double *resp,
                                const double *mean_correction,
@@ -162,7 +204,8 @@ int emgmm__mstep_weights_means(emgmm_model *m, const double *X, size_t n,
 {
     const size_t k = m->k, d = m->d;
     double *nk = m->log_norm; /* reused as scratch; recomputed later */
-    emgmm__mstep_sums(X, n, ldx, resp, k, d, nk, m->means);
+    if (!chunked_sums(X, n, ldx, resp, k, d, nk, m->means, ws))
+        emgmm__mstep_sums(X, n, ldx, resp, k, d, nk, m->means);
     if (mean_correction)
         for (size_t i = 0; i < k * d; i++)
             m->means[i] += mean_correction[i];
@@ -233,11 +276,61 @@ size_t emgmm__mstep_raw_size(emgmm_covariance_type type, size_t k, size_t d)
                                               : emgmm__cov_size(type, k, d);
 }
 
+/* Full and tied with the kernel: components in groups of at most
+ * EMGMM__SCATTER_GROUP (each group's pass copies a block of rows once for
+ * all its components). Full: groups spread over threads, small enough
+ * that every thread gets one. Tied: the groups in order, adding to the
+ * one matrix. Which group a component falls in changes nothing in its
+ * sum. */
+static void scatter_with_kernel(emgmm__scatter_fn *kernel,
+                                const emgmm_model *m, const double *X,
+                                size_t n, size_t ldx, const double *resp,
+                                double *raw, emgmm_workspace *ws)
+{
+    const size_t k = m->k, d = m->d;
+    if (m->type == EMGMM_COVARIANCE_TIED) {
+        for (size_t c0 = 0; c0 < k; c0 += EMGMM__SCATTER_GROUP) {
+            const size_t c1 =
+                k - c0 < EMGMM__SCATTER_GROUP ? k : c0 + EMGMM__SCATTER_GROUP;
+            kernel(X, n, ldx, d, resp, k, c0, c1, m->means, raw, 0,
+                   ws->centred);
+        }
+        return;
+    }
+    const size_t threads = (size_t)ws->n_threads;
+    size_t group = (k + threads - 1) / threads;
+    if (group > EMGMM__SCATTER_GROUP)
+        group = EMGMM__SCATTER_GROUP;
+    const long n_groups = (long)((k + group - 1) / group);
+#if EMGMM_HAVE_OPENMP
+#pragma omp parallel for schedule(static) num_threads(ws->n_threads) \
+    if (ws->n_threads > 1)
+#endif
+    for (long g = 0; g < n_groups; g++) {
+        int t = 0;
+#if EMGMM_HAVE_OPENMP
+        t = omp_get_thread_num();
+#endif
+        const size_t c0 = (size_t)g * group;
+        const size_t c1 = k - c0 < group ? k : c0 + group;
+        kernel(X, n, ldx, d, resp, k, c0, c1, m->means, raw, d * d,
+               ws->centred + (size_t)t * ws->centred_stride);
+    }
+}
+
 void emgmm__mstep_scatter_add(emgmm_model *m, const double *X, size_t n,
                               size_t ldx, const double *resp, double *raw,
                               emgmm_workspace *ws)
 {
     const size_t k = m->k, d = m->d, gr = ws->gather_rows;
+    if (m->type == EMGMM_COVARIANCE_FULL ||
+        m->type == EMGMM_COVARIANCE_TIED) {
+        emgmm__scatter_fn *kernel = emgmm__scatter_kernel(d);
+        if (kernel) {
+            scatter_with_kernel(kernel, m, X, n, ldx, resp, raw, ws);
+            return;
+        }
+    }
     if (m->type == EMGMM_COVARIANCE_TIED) {
         /* One matrix for all: the components' centred scatters added in
          * component order (scikit-learn subtracts sum N_k mu_k mu_k^T
@@ -260,7 +353,8 @@ void emgmm__mstep_scatter_add(emgmm_model *m, const double *X, size_t n,
         const double *mu = m->means + c * d;
         if (m->type == EMGMM_COVARIANCE_FULL)
             scatter_component(X, n, ldx, resp, k, c, mu, raw + c * d * d, d,
-                              ws->centred + (size_t)t * gr * d, gr);
+                              ws->centred + (size_t)t * ws->centred_stride,
+                              gr);
         else /* diag, spherical */
             diagonal_sums(X, n, ldx, resp, k, c, mu, d, raw + c * d);
     }

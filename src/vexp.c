@@ -1,6 +1,7 @@
 /*
  * Elementwise exp and log of arrays (see vexp.h): the portable path and
- * the choice among the per-ISA ones at run time.
+ * the choice among the per-ISA ones at run time (the CPU's side of it in
+ * cpu.c, shared with the E- and M-step kernels).
  *
  * The vector paths use SLEEF (Debian's libsleef-dev) rather than glibc's
  * libmvec: SLEEF documents a bound for each function (1.0 ULP for the
@@ -34,16 +35,15 @@ static void vlog_c(double *x, size_t n)
 typedef void (*array_fn)(double *, size_t);
 
 static const struct {
-    const char *name;
     array_fn exp_fn, log_fn;
 } paths[EMGMM__ISA_COUNT] = {
-    [EMGMM__ISA_C] = {"c", vexp_c, vlog_c},
+    [EMGMM__ISA_C] = {vexp_c, vlog_c},
 #if EMGMM_HAVE_SLEEF
-    [EMGMM__ISA_AVX2] = {"avx2", emgmm__vexp_avx2, emgmm__vlog_avx2},
-    [EMGMM__ISA_AVX512] = {"avx512", emgmm__vexp_avx512, emgmm__vlog_avx512},
+    [EMGMM__ISA_AVX2] = {emgmm__vexp_avx2, emgmm__vlog_avx2},
+    [EMGMM__ISA_AVX512] = {emgmm__vexp_avx512, emgmm__vlog_avx512},
 #else
-    [EMGMM__ISA_AVX2] = {"avx2", NULL, NULL},
-    [EMGMM__ISA_AVX512] = {"avx512", NULL, NULL},
+    [EMGMM__ISA_AVX2] = {NULL, NULL},
+    [EMGMM__ISA_AVX512] = {NULL, NULL},
 #endif
 };
 
@@ -51,20 +51,7 @@ int emgmm__exp_isa_available(emgmm__isa isa)
 {
     if ((unsigned)isa >= EMGMM__ISA_COUNT || !paths[isa].exp_fn)
         return 0;
-#if EMGMM_HAVE_SLEEF
-    /* libgcc's (and compiler-rt's) CPU model also checks that the
-     * operating system saves the AVX / AVX-512 registers (XCR0). */
-    __builtin_cpu_init();
-    switch (isa) {
-    case EMGMM__ISA_AVX2:
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case EMGMM__ISA_AVX512:
-        return __builtin_cpu_supports("avx512f");
-    default:
-        break;
-    }
-#endif
-    return 1;
+    return emgmm__cpu_supports(isa);
 }
 
 /* The chosen path, -1 until the first use. Threads that race on the first
@@ -85,7 +72,7 @@ emgmm__isa emgmm__exp_isa(void)
 
 const char *emgmm__exp_isa_name(emgmm__isa isa)
 {
-    return (unsigned)isa < EMGMM__ISA_COUNT ? paths[isa].name : "?";
+    return emgmm__isa_name(isa);
 }
 
 int emgmm__set_exp_isa(emgmm__isa isa)

@@ -28,14 +28,9 @@
 #ifndef EMGMM_VEXP_H
 #define EMGMM_VEXP_H
 
-#include <stddef.h>
+#include "cpu.h"
 
-typedef enum emgmm__isa {
-    EMGMM__ISA_C = 0,
-    EMGMM__ISA_AVX2 = 1,
-    EMGMM__ISA_AVX512 = 2,
-    EMGMM__ISA_COUNT
-} emgmm__isa;
+#include <stddef.h>
 
 /* x[i] = exp(x[i]), resp. log(x[i]), for i in [0, n), by the current
  * path. */

@@ -65,6 +65,41 @@ static inline double naive_log_density(const double *x, const double *mu,
     return log(w) - 0.5 * ((double)d * log(2.0 * 3.14159265358979323846) + log_det + q);
 }
 
+/* The same from an inverse and log|det sigma| computed once (naive_inverse):
+ * for many rows against one component. */
+static inline double naive_log_density_inv(const double *x, const double *mu,
+                                           const double *inv, double log_det,
+                                           double w, size_t d)
+{
+    double q = 0.0;
+    for (size_t i = 0; i < d; i++)
+        for (size_t j = 0; j < d; j++)
+            q += (x[i] - mu[i]) * inv[i * d + j] * (x[j] - mu[j]);
+    return log(w) - 0.5 * ((double)d * log(2.0 * 3.14159265358979323846) + log_det + q);
+}
+
+/* sum_i r_i (x_i - mu)(x_i - mu)^T (d x d, both triangles) in long double,
+ * for the rows of X (n x d) with weights r[i * stride]; also the sum of
+ * r_i |x_ia - mu_a| |x_ib - mu_b| into mag (the scale of each entry's
+ * rounding). */
+static inline void naive_scatter(const double *X, size_t n, size_t d,
+                                 const double *r, size_t stride,
+                                 const double *mu, double *s, double *mag)
+{
+    for (size_t a = 0; a < d; a++)
+        for (size_t b = 0; b < d; b++) {
+            long double v = 0.0L, m = 0.0L;
+            for (size_t i = 0; i < n; i++) {
+                const long double za = (long double)X[i * d + a] - mu[a],
+                                  zb = (long double)X[i * d + b] - mu[b];
+                v += r[i * stride] * za * zb;
+                m += r[i * stride] * fabsl(za * zb);
+            }
+            s[a * d + b] = (double)v;
+            mag[a * d + b] = (double)m;
+        }
+}
+
 /* A random symmetric positive definite matrix A A^T / d + scale I. */
 static inline void random_spd(test_rng *r, size_t d, double scale, double *s)
 {

@@ -7,6 +7,7 @@
 #include "naive.h"
 
 #include "internal.h"
+#include "kernels.h"
 #include "vexp.h"
 
 #include <float.h>
@@ -579,6 +580,233 @@ static void test_estep_matches_naive(void **state)
     free_problem(&p);
 }
 
+/* ---- own kernels (kernels.h), every path the CPU has ----------------- */
+
+/* The E-step kernel of every path against the naive density, for every d
+ * it may serve, full and tied, K = 1, 3, 8, row counts that are not
+ * multiples of any vector width and cross the kernels' chunks, a row
+ * stride wider than d, and data offset by 1e6 (where the shift by the
+ * centre keeps the digits). */
+static void test_logp_kernel_every_path(void **state)
+{
+    (void)state;
+    static const size_t ks[] = {1, 3, 8};
+    static const size_t ns[] = {1, 7, 133};
+    for (int isa = 0; isa < EMGMM__ISA_COUNT; isa++) {
+        const emgmm__kernel_path *path = emgmm__kernel_path_of((emgmm__isa)isa);
+        if (!path)
+            continue;
+        for (size_t d = 4; d <= EMGMM__KERNEL_MAX_D; d++)
+            for (size_t ik = 0; ik < 3; ik++)
+                for (int ty = 0; ty < 2; ty++)
+                    for (int far = 0; far < 2; far++) {
+                        const size_t k = ks[ik], n = ns[(d + ik) % 3];
+                        const size_t ldx = d + (size_t)far;
+                        problem p;
+                        make_typed_problem(&p, n, d, k, far ? 1e6 : 0.0,
+                                           1000 + d * 10 + ik,
+                                           all_types[ty]);
+                        double *x = malloc(n * ldx * sizeof(double));
+                        for (size_t i = 0; i < n; i++)
+                            memcpy(x + i * ldx, p.X + i * d,
+                                   d * sizeof(double));
+                        double *logp = malloc(n * k * sizeof(double));
+                        const int tied = all_types[ty] == EMGMM_COVARIANCE_TIED;
+                        path->logp(x, n, ldx, d, k, p.m->centre, p.m->prec,
+                                   tied ? d : k * d, tied, p.m->mean_proj,
+                                   p.m->log_norm, logp);
+                        double *inv = malloc(d * d * sizeof(double));
+                        for (size_t c = 0; c < k; c++) {
+                            const double log_det =
+                                naive_inverse(p.sigma + c * d * d, d, inv);
+                            for (size_t i = 0; i < n; i++) {
+                                const double ref = naive_log_density_inv(
+                                    p.X + i * d, p.mu + c * d, inv, log_det,
+                                    p.w[c], d);
+                                if (far)
+                                    assert_close(logp[i * k + c], ref, 1e-8,
+                                                 1e-8);
+                                else
+                                    assert_close(logp[i * k + c], ref, 1e-10,
+                                                 1e-10);
+                            }
+                        }
+                        free(inv);
+                        free(logp);
+                        free(x);
+                        free_problem(&p);
+                    }
+    }
+}
+
+/* The M-step kernel of every path against the naive centred scatter in
+ * long double: full (components in groups that do not start at 0) and
+ * tied (every component added into one matrix), d = 4 .. 32, K = 1, 3,
+ * 8, some responsibilities exactly zero, data offset by 1e6. The upper
+ * triangle is left alone. */
+static void test_scatter_kernel_every_path(void **state)
+{
+    (void)state;
+    static const size_t ks[] = {1, 3, 8};
+    static const size_t ns[] = {5, 133, 301};
+    for (int isa = 0; isa < EMGMM__ISA_COUNT; isa++) {
+        const emgmm__kernel_path *path = emgmm__kernel_path_of((emgmm__isa)isa);
+        if (!path)
+            continue;
+        for (size_t d = 4; d <= EMGMM__KERNEL_MAX_D; d++)
+            for (size_t ik = 0; ik < 3; ik++)
+                for (int far = 0; far < 2; far++) {
+                    const size_t k = ks[ik], n = ns[(d + ik) % 3];
+                    test_rng r = {77 + d * 7 + ik};
+                    double *X = malloc(n * d * sizeof(double));
+                    double *resp = malloc(n * k * sizeof(double));
+                    double *mu = malloc(k * d * sizeof(double));
+                    for (size_t i = 0; i < n * d; i++)
+                        X[i] = (far ? 1e6 : 0.0) + 3.0 * test_rng_normal(&r);
+                    for (size_t i = 0; i < n * k; i++)
+                        resp[i] = i % 7 == 3 ? 0.0 : test_rng_uniform(&r);
+                    for (size_t c = 0; c < k; c++)
+                        for (size_t a = 0; a < d; a++) {
+                            double sw = 0.0, sx = 0.0;
+                            for (size_t i = 0; i < n; i++) {
+                                sw += resp[i * k + c];
+                                sx += resp[i * k + c] * X[i * d + a];
+                            }
+                            mu[c * d + a] = sw > 0.0 ? sx / sw : X[a];
+                        }
+                    double *work =
+                        malloc(emgmm__scatter_work_size(d) * sizeof(double));
+                    double *cov = malloc(k * d * d * sizeof(double));
+                    double *tied = malloc(d * d * sizeof(double));
+                    for (size_t i = 0; i < k * d * d; i++)
+                        cov[i] = (i % d) > (i / d) % d ? 7.0 : 0.0;
+                    for (size_t i = 0; i < d * d; i++)
+                        tied[i] = i % d > i / d ? 7.0 : 0.0;
+                    /* groups of 3 (the last one shorter), then all */
+                    for (size_t c0 = 0; c0 < k; c0 += 3)
+                        path->scatter(X, n, d, d, resp, k, c0,
+                                      c0 + 3 < k ? c0 + 3 : k, mu, cov,
+                                      d * d, work);
+                    for (size_t c0 = 0; c0 < k; c0 += EMGMM__SCATTER_GROUP)
+                        path->scatter(X, n, d, d, resp, k, c0,
+                                      c0 + EMGMM__SCATTER_GROUP < k
+                                          ? c0 + EMGMM__SCATTER_GROUP
+                                          : k,
+                                      mu, tied, 0, work);
+                    double *ref = malloc(d * d * sizeof(double));
+                    double *mag = malloc(d * d * sizeof(double));
+                    double *tref = calloc(d * d, sizeof(double));
+                    double *tmag = calloc(d * d, sizeof(double));
+                    for (size_t c = 0; c < k; c++) {
+                        naive_scatter(X, n, d, resp + c, k, mu + c * d, ref,
+                                      mag);
+                        const double *got = cov + c * d * d;
+                        for (size_t a = 0; a < d; a++)
+                            for (size_t b = 0; b < d; b++) {
+                                tref[a * d + b] += ref[a * d + b];
+                                tmag[a * d + b] += mag[a * d + b];
+                                if (b > a)
+                                    assert_true(got[a * d + b] == 7.0);
+                                else
+                                    assert_close(got[a * d + b],
+                                                 ref[a * d + b], 0.0,
+                                                 1e-12 * mag[a * d + b] +
+                                                     1e-300);
+                            }
+                    }
+                    for (size_t a = 0; a < d; a++)
+                        for (size_t b = 0; b < d; b++) {
+                            if (b > a)
+                                assert_true(tied[a * d + b] == 7.0);
+                            else
+                                assert_close(tied[a * d + b], tref[a * d + b],
+                                             0.0,
+                                             1e-12 * tmag[a * d + b] + 1e-300);
+                        }
+                    free(X);
+                    free(resp);
+                    free(mu);
+                    free(work);
+                    free(cov);
+                    free(tied);
+                    free(ref);
+                    free(mag);
+                    free(tref);
+                    free(tmag);
+                }
+    }
+}
+
+/* On every path, with its kernels at every d they reach: the E-step (responsibilities, total) and the M-step
+ * (weights, means, covariances) give the same bits for 1 and 2 threads,
+ * full and tied. */
+static void test_kernels_threads_every_path(void **state)
+{
+    (void)state;
+    const emgmm__isa saved = emgmm__kernel_isa();
+    static const size_t dims[] = {9, 16, 33};
+    emgmm__set_kernel_use(EMGMM__KERNELS_EVERYWHERE);
+    for (int isa = 0; isa < EMGMM__ISA_COUNT; isa++) {
+        if (emgmm__set_kernel_isa((emgmm__isa)isa) != 0)
+            continue;
+        for (size_t di = 0; di < 3; di++)
+            for (int ty = 0; ty < 2; ty++) {
+                const size_t n = 3001, d = dims[di], k = 8;
+                double *resp[2], total[2], *cov[2];
+                for (int t = 0; t < 2; t++) {
+                    problem p;
+                    make_typed_problem(&p, n, d, k, 0.0, 31 + di,
+                                       all_types[ty]);
+                    emgmm_workspace ws = {0};
+                    assert_int_equal(
+                        emgmm__workspace_alloc(&ws, n, k, d, t + 1),
+                        EMGMM_OK);
+                    resp[t] = malloc(n * k * sizeof(double));
+                    total[t] = emgmm__estep(p.m, p.X, n, d, NULL, resp[t],
+                                            &ws);
+                    int bad = -1;
+                    assert_int_equal(emgmm__mstep(p.m, p.X, n, d, resp[t],
+                                                  1e-6, &ws, &bad),
+                                     EMGMM_OK);
+                    const size_t cs = emgmm__cov_size(all_types[ty], k, d);
+                    cov[t] = malloc(cs * sizeof(double));
+                    memcpy(cov[t], p.m->covariances, cs * sizeof(double));
+                    emgmm__workspace_free(&ws);
+                    free_problem(&p);
+                }
+                assert_memory_equal(&total[0], &total[1], sizeof(double));
+                assert_memory_equal(resp[0], resp[1], n * k * sizeof(double));
+                assert_memory_equal(
+                    cov[0], cov[1],
+                    emgmm__cov_size(all_types[ty], k, d) * sizeof(double));
+                for (int t = 0; t < 2; t++) {
+                    free(resp[t]);
+                    free(cov[t]);
+                }
+            }
+    }
+    emgmm__set_kernel_use(EMGMM__KERNELS_MEASURED);
+    assert_int_equal(emgmm__set_kernel_isa(saved), 0);
+}
+
+/* The M-step through the dispatch (this CPU's path) against the naive
+ * one, for data near and far from the origin, with the kernels off
+ * (BLAS), in their measured ranges, and at every d they reach, so that
+ * every route stays tested on every machine. */
+static void check_mstep(size_t n, size_t d, size_t k, double offset,
+                        uint64_t seed, int threads);
+static void test_mstep_kernels_and_blas(void **state)
+{
+    (void)state;
+    for (int use = 0; use < 3; use++) {
+        emgmm__set_kernel_use((emgmm__kernel_use)use);
+        check_mstep(333, 6, 3, 0.0, 11, 2);
+        check_mstep(700, 16, 8, 1e6, 12, 2);
+        check_mstep(257, 31, 2, 1e6, 13, 1);
+    }
+    emgmm__set_kernel_use(EMGMM__KERNELS_MEASURED);
+}
+
 /* Naive M-step: loops, two-pass, in long double. */
 static void naive_mstep(const double *X, size_t n, size_t d, size_t k,
                         const double *resp, double reg, double *w,
@@ -760,6 +988,10 @@ int main(void)
         cmocka_unit_test(test_mstep_matches_naive),
         cmocka_unit_test(test_mstep_far_from_origin),
         cmocka_unit_test(test_precision_factor),
+        cmocka_unit_test(test_logp_kernel_every_path),
+        cmocka_unit_test(test_scatter_kernel_every_path),
+        cmocka_unit_test(test_kernels_threads_every_path),
+        cmocka_unit_test(test_mstep_kernels_and_blas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,136 @@
+/*
+ * The portable E- and M-step kernels of kernels.h, and the choice among
+ * the paths at run time (the per-ISA kernels are in src/x86/).
+ */
+#include "kernels.h"
+#include "emgmm_config.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+
+/* The portable path: the same register-blocked kernels as the x86 ones
+ * (kernels_tmpl.h) on the compiler's generic vectors of two doubles,
+ * which it maps to the baseline vector unit (SSE2 on x86-64, NEON on
+ * AArch64) or to scalar code. No FMA here: VFMA is a multiply and an add
+ * (ISO C mode, no contraction on GCC), so the bits are the baseline's. */
+typedef double vd2 __attribute__((vector_size(2 * sizeof(double))));
+static inline vd2 vload2(const double *p)
+{
+    vd2 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void vstore2(double *p, vd2 v) { memcpy(p, &v, sizeof v); }
+static inline vd2 vset2(double x) { return (vd2){x, x}; }
+static inline vd2 vzero2(void) { return (vd2){0.0, 0.0}; }
+static inline vd2 vsqrt2(vd2 v) { return (vd2){sqrt(v[0]), sqrt(v[1])}; }
+
+#define W 2
+#define VEC vd2
+#define VLOAD vload2
+#define VSTORE vstore2
+#define VSET1 vset2
+#define VZERO vzero2
+#define VADD(a, b) ((a) + (b))
+#define VSUB(a, b) ((a) - (b))
+#define VMUL(a, b) ((a) * (b))
+#define VSQRT vsqrt2
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define NAME(x) x##_c
+/* 2 x 4 entries: 8 accumulators, 4 + 1 loaded vectors of 16 registers. */
+#define MTA 2
+#define MTB 4
+
+#include "kernels_tmpl.h"
+
+size_t emgmm__scatter_work_size(size_t d)
+{
+    /* The vector kernels (kernels_tmpl.h): two d x rows copies (with
+     * some space between them, from a cache line boundary), the
+     * responsibilities of a group of components, and per
+     * component at most dp^2 partial sums of up to 8 lanes. */
+    const size_t dp = (d + 3) / 4 * 4, br = emgmm__scatter_block_rows(d);
+    return 2 * (dp * br + 40) + EMGMM__SCATTER_GROUP * (br + dp * dp * 8) +
+           40 + 8;
+}
+
+/* The measured ranges (bench/bench_kernels, bench/RESULTS.md, "Own
+ * kernels"): the portable E-step is no faster than BLAS (empty range),
+ * its M-step beats gather + syrk from 5 to 16 (d = 4 keeps the unrolled
+ * loops of mstep.c); the x86 kernels win wherever they reach, except the
+ * AVX2 E-step at 64 (level with trmm). */
+static const emgmm__kernel_path paths[EMGMM__ISA_COUNT] = {
+    [EMGMM__ISA_C] = {emgmm__logp_c, emgmm__scatter_c, 1, 0, 5, 16},
+#if EMGMM_HAVE_X86_KERNELS
+    [EMGMM__ISA_AVX2] = {emgmm__logp_avx2, emgmm__scatter_avx2, 4, 48, 4,
+                         64},
+    [EMGMM__ISA_AVX512] = {emgmm__logp_avx512, emgmm__scatter_avx512, 4, 64,
+                           4, 64},
+#endif
+};
+
+const emgmm__kernel_path *emgmm__kernel_path_of(emgmm__isa isa)
+{
+    if ((unsigned)isa >= EMGMM__ISA_COUNT || !paths[isa].logp ||
+        !emgmm__cpu_supports(isa))
+        return NULL;
+    return &paths[isa];
+}
+
+/* The chosen path, -1 until the first use (as in vexp.c: threads racing
+ * on the first use find the same answer). */
+static atomic_int current = -1;
+static atomic_int use = EMGMM__KERNELS_MEASURED;
+
+emgmm__isa emgmm__kernel_isa(void)
+{
+    int isa = atomic_load_explicit(&current, memory_order_relaxed);
+    if (isa < 0) {
+        isa = EMGMM__ISA_COUNT - 1;
+        while (isa > EMGMM__ISA_C && !emgmm__kernel_path_of(isa))
+            isa--;
+        atomic_store_explicit(&current, isa, memory_order_relaxed);
+    }
+    return (emgmm__isa)isa;
+}
+
+int emgmm__set_kernel_isa(emgmm__isa isa)
+{
+    if (!emgmm__kernel_path_of(isa))
+        return -1;
+    atomic_store_explicit(&current, (int)isa, memory_order_relaxed);
+    return 0;
+}
+
+void emgmm__set_kernel_use(emgmm__kernel_use u)
+{
+    atomic_store_explicit(&use, (int)u, memory_order_relaxed);
+}
+
+/* 1 when the kernels serve d: in [lo, hi], or anywhere in their reach
+ * when told so. */
+static int in_range(size_t d, size_t lo, size_t hi)
+{
+    switch (atomic_load_explicit(&use, memory_order_relaxed)) {
+    case EMGMM__KERNELS_OFF:
+        return 0;
+    case EMGMM__KERNELS_EVERYWHERE:
+        return d >= 4 && d <= EMGMM__KERNEL_MAX_D;
+    default:
+        return d >= lo && d <= hi;
+    }
+}
+
+emgmm__logp_fn *emgmm__logp_kernel(size_t d)
+{
+    const emgmm__kernel_path *p = &paths[emgmm__kernel_isa()];
+    return in_range(d, p->logp_min_d, p->logp_max_d) ? p->logp : NULL;
+}
+
+emgmm__scatter_fn *emgmm__scatter_kernel(size_t d)
+{
+    const emgmm__kernel_path *p = &paths[emgmm__kernel_isa()];
+    return in_range(d, p->scatter_min_d, p->scatter_max_d) ? p->scatter
+                                                           : NULL;
+}

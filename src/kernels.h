@@ -1,0 +1,101 @@
+/*
+ * Own E- and M-step kernels for full and tied covariance at moderate
+ * dimensions, where BLAS calls with an inner dimension of a few dozen run
+ * far below their peak. Not installed.
+ *
+ * Paths (cpu.h), one chosen at run time on first use, the widest the CPU
+ * has: portable C (kernels.c), AVX2/FMA (src/x86/kernels_avx2.c) and
+ * AVX-512F (src/x86/kernels_avx512.c), all three from one template
+ * (kernels_tmpl.h) with their own vector width. Each path has the range of d where it measured
+ * faster than the BLAS path (bench/RESULTS.md); outside it, and on a path
+ * without a kernel, estep.c and mstep.c use BLAS as before.
+ *
+ * Determinism: every row's result depends on its own data (the E-step;
+ * the lanes of a vector are independent rows, a short tail is padded) or
+ * on its position in the call (the M-step's lane sums), never on the
+ * thread count. Different paths may differ in the last bits (FMA, order
+ * of the sums).
+ */
+#ifndef EMGMM_KERNELS_H
+#define EMGMM_KERNELS_H
+
+#include "cpu.h"
+
+#include <stddef.h>
+
+/* The largest d any kernel handles (the E-step's per-chunk copy, d x 64
+ * rows, lives on the stack). */
+enum { EMGMM__KERNEL_MAX_D = 64 };
+
+/* E-step, full or tied covariance, d <= EMGMM__KERNEL_MAX_D: for rows
+ * [0, rows) of X and every component c,
+ *   logp[i*k + c] = log_norm[c] - 1/2 ||(x_i - centre)^T U_c - mp_c||^2
+ * with mp_c = mean_proj + c*d and U_c the upper-triangular d x d factor
+ * at u + c*d with leading dimension ldu (full: ldu = k*d), or for tied
+ * (tied != 0) the one factor at u (ldu = d) for every c. */
+typedef void emgmm__logp_fn(const double *X, size_t rows, size_t ldx,
+                            size_t d, size_t k, const double *centre,
+                            const double *u, size_t ldu, int tied,
+                            const double *mean_proj, const double *log_norm,
+                            double *logp);
+
+/* M-step, full (or tied) covariance: for components c in [c0, c1), at
+ * most EMGMM__SCATTER_GROUP of them, adds the lower triangle of
+ *   sum_i resp[i*k + c] (x_i - mu_c)(x_i - mu_c)^T,   mu_c = means + c*d,
+ * over rows [0, n) of X to cov + c*cov_stride (d x d, row-major); with
+ * cov_stride 0 (tied) the components are added one after the other, in
+ * order. work: emgmm__scatter_work_size(d) doubles. */
+typedef void emgmm__scatter_fn(const double *X, size_t n, size_t ldx,
+                               size_t d, const double *resp, size_t k,
+                               size_t c0, size_t c1, const double *means,
+                               double *cov, size_t cov_stride, double *work);
+
+/* Components per scatter call: each pass over a block of rows copies it
+ * once (transposed) for up to this many components. */
+enum { EMGMM__SCATTER_GROUP = 8 };
+
+/* Rows per block of the vector M-step kernels: the two copies (d x rows:
+ * the data, and sqrt(r) (x - mu)) stay within 32 KiB (L1: 48 KiB here).
+ * A multiple of 8. */
+static inline size_t emgmm__scatter_block_rows(size_t d)
+{
+    return d <= 16 ? 64 : 32;
+}
+/* Doubles of work per thread for a scatter call at d, on any path. */
+size_t emgmm__scatter_work_size(size_t d);
+
+typedef struct emgmm__kernel_path {
+    emgmm__logp_fn *logp;       /* NULL: none on this path */
+    emgmm__scatter_fn *scatter; /* NULL: none on this path */
+    /* Where each is used (measured faster than BLAS); empty when
+     * min > max. */
+    size_t logp_min_d, logp_max_d;
+    size_t scatter_min_d, scatter_max_d;
+} emgmm__kernel_path;
+
+/* The kernels of a path, or NULL when this build or CPU cannot run it. */
+const emgmm__kernel_path *emgmm__kernel_path_of(emgmm__isa isa);
+/* The current path (chosen on first use: the widest available). */
+emgmm__isa emgmm__kernel_isa(void);
+/* For tests and benchmarks: switches every later call to `isa`; returns
+ * 0, or -1 (nothing changed) when it is not available. Not to be called
+ * while another thread computes. */
+int emgmm__set_kernel_isa(emgmm__isa isa);
+/* For tests and benchmarks: where the own kernels are used. */
+typedef enum emgmm__kernel_use {
+    EMGMM__KERNELS_OFF = 0,    /* nowhere: BLAS paths at every d */
+    EMGMM__KERNELS_MEASURED,   /* the path's measured ranges (default) */
+    EMGMM__KERNELS_EVERYWHERE  /* 4 <= d <= EMGMM__KERNEL_MAX_D */
+} emgmm__kernel_use;
+void emgmm__set_kernel_use(emgmm__kernel_use use);
+
+/* What estep.c and mstep.c call: the current path's kernel when d is in
+ * its range, else NULL (use BLAS). */
+emgmm__logp_fn *emgmm__logp_kernel(size_t d);
+emgmm__scatter_fn *emgmm__scatter_kernel(size_t d);
+
+/* The kernels of each path (kernels.c, src/x86/). */
+emgmm__logp_fn emgmm__logp_c, emgmm__logp_avx2, emgmm__logp_avx512;
+emgmm__scatter_fn emgmm__scatter_c, emgmm__scatter_avx2, emgmm__scatter_avx512;
+
+#endif

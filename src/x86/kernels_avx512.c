@@ -1,0 +1,50 @@
+/*
+ * The E- and M-step kernels of kernels.h with AVX-512F: eight rows per
+ * vector. Compiled with -mavx512f; called only when the CPU has it
+ * (kernels.c).
+ */
+#include <immintrin.h>
+#include <stddef.h>
+
+#define W 8
+#define VEC __m512d
+#define VLOAD _mm512_loadu_pd
+#define VSTORE _mm512_storeu_pd
+#define VSET1 _mm512_set1_pd
+#define VZERO _mm512_setzero_pd
+#define VADD _mm512_add_pd
+#define VSUB _mm512_sub_pd
+#define VMUL _mm512_mul_pd
+#define VSQRT _mm512_sqrt_pd
+#define VFMA _mm512_fmadd_pd
+#define NAME(x) x##_avx512
+/* 4 x 4 entries: 16 accumulators, 4 + 1 loaded vectors of 32 registers. */
+#define MTA 4
+#define MTB 4
+
+/* The 8 x 8 block at p, transposed: pairs of rows interleaved, then
+ * 128-bit lanes gathered twice (0x88 takes lanes 0 and 2 of each
+ * source, 0xdd lanes 1 and 3). */
+static inline void transpose8(const double *p, size_t ld, __m512d *v)
+{
+    __m512d t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        const __m512d a = _mm512_loadu_pd(p + 2 * i * ld),
+                      b = _mm512_loadu_pd(p + (2 * i + 1) * ld);
+        t[2 * i] = _mm512_unpacklo_pd(a, b);     /* columns 0 2 4 6 */
+        t[2 * i + 1] = _mm512_unpackhi_pd(a, b); /* columns 1 3 5 7 */
+    }
+    for (int o = 0; o < 2; o++) { /* even, odd columns */
+        u[o * 4 + 0] = _mm512_shuffle_f64x2(t[o], t[o + 2], 0x88);
+        u[o * 4 + 1] = _mm512_shuffle_f64x2(t[o], t[o + 2], 0xdd);
+        u[o * 4 + 2] = _mm512_shuffle_f64x2(t[o + 4], t[o + 6], 0x88);
+        u[o * 4 + 3] = _mm512_shuffle_f64x2(t[o + 4], t[o + 6], 0xdd);
+        v[o + 0] = _mm512_shuffle_f64x2(u[o * 4], u[o * 4 + 2], 0x88);
+        v[o + 4] = _mm512_shuffle_f64x2(u[o * 4], u[o * 4 + 2], 0xdd);
+        v[o + 2] = _mm512_shuffle_f64x2(u[o * 4 + 1], u[o * 4 + 3], 0x88);
+        v[o + 6] = _mm512_shuffle_f64x2(u[o * 4 + 1], u[o * 4 + 3], 0xdd);
+    }
+}
+#define TRANSPOSE transpose8
+
+#include "kernels_tmpl.h"
