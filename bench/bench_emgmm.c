@@ -33,6 +33,8 @@
 #include "dataio.h"
 #include "emgmm.h"
 
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -350,8 +352,156 @@ static int mode_ops(int argc, char **argv)
     return 0;
 }
 
+/* splitmix64 and Box-Muller: the synthetic data of `dtype`. */
+static uint64_t sm64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static double gauss(uint64_t *s)
+{
+    double u1 = (double)(sm64(s) >> 11) * 0x1.0p-53;
+    double u2 = (double)(sm64(s) >> 11) * 0x1.0p-53;
+    if (u1 < 1e-300)
+        u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+/*
+ * bench_emgmm dtype float32|float64 N D K ITERS REPEATS THREADS [OFFSET]
+ *     Full-covariance fits of synthetic data (K Gaussians with random
+ *     correlated covariances, means 3 N(0,1) apart, every value shifted
+ *     by OFFSET and rounded to float32, so that both dtypes fit the same
+ *     values) from the same start (the true weights, the means moved by
+ *     half a unit, identity covariances), ITERS iterations (tol 0),
+ *     REPEATS times, with emgmm_fit_f32 or emgmm_fit. The data are made
+ *     in the dtype fitted (no float64 copy for float32), so that the peak
+ *     RSS is that of the dtype. One JSON line, as `fit`.
+ */
+static int mode_dtype(int argc, char **argv)
+{
+    int n_i, d_i, k_i, iters, repeats, threads;
+    if (argc < 9 || argc > 10 ||
+        (strcmp(argv[2], "float32") != 0 && strcmp(argv[2], "float64") != 0) ||
+        parse_int(argv[3], 1, &n_i) || parse_int(argv[4], 1, &d_i) ||
+        parse_int(argv[5], 1, &k_i) || parse_int(argv[6], 1, &iters) ||
+        parse_int(argv[7], 1, &repeats) || parse_int(argv[8], 0, &threads)) {
+        fprintf(stderr, "usage: bench_emgmm dtype float32|float64 N D K "
+                        "ITERS REPEATS THREADS [OFFSET]\n");
+        return 2;
+    }
+    const int f32 = strcmp(argv[2], "float32") == 0;
+    const double offset = argc == 10 ? strtod(argv[9], NULL) : 0.0;
+    const size_t n = (size_t)n_i, d = (size_t)d_i, k = (size_t)k_i;
+    uint64_t seed = 12345;
+    double *mu = malloc(k * d * sizeof *mu);
+    double *a = malloc(k * d * d * sizeof *a);
+    double *z = malloc(d * sizeof *z);
+    double *w = malloc(k * sizeof *w);
+    double *cov = calloc(k * d * d, sizeof *cov);
+    float *xf = f32 ? malloc(n * d * sizeof *xf) : NULL;
+    double *xd = f32 ? NULL : malloc(n * d * sizeof *xd);
+    if (!mu || !a || !z || !w || !cov || (f32 ? !xf : !xd)) {
+        fprintf(stderr, "bench_emgmm: out of memory\n");
+        return 1;
+    }
+    for (size_t c = 0; c < k; c++) {
+        w[c] = 1.0 / (double)k;
+        for (size_t j = 0; j < d; j++)
+            mu[c * d + j] = 3.0 * gauss(&seed);
+        for (size_t i = 0; i < d * d; i++)
+            a[c * d * d + i] = 0.3 * gauss(&seed) / sqrt((double)d);
+        for (size_t j = 0; j < d; j++)
+            a[c * d * d + j * d + j] += 1.0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const size_t c = (size_t)(sm64(&seed) % k);
+        for (size_t j = 0; j < d; j++)
+            z[j] = gauss(&seed);
+        for (size_t r = 0; r < d; r++) {
+            double v = offset + mu[c * d + r];
+            for (size_t t = 0; t < d; t++)
+                v += a[c * d * d + r * d + t] * z[t];
+            if (f32)
+                xf[i * d + r] = (float)v;
+            else
+                xd[i * d + r] = (double)(float)v;
+        }
+    }
+    for (size_t c = 0; c < k; c++) {
+        for (size_t j = 0; j < d; j++) {
+            mu[c * d + j] += offset + 0.5 * gauss(&seed);
+            cov[c * d * d + j * d + j] = 1.0;
+        }
+    }
+    emgmm_model *start = NULL;
+    if (emgmm_model_create(EMGMM_COVARIANCE_FULL, k, d, w, mu, cov, &start,
+                           NULL) != EMGMM_OK) {
+        fprintf(stderr, "bench_emgmm: cannot make the start\n");
+        return 1;
+    }
+    free(a);
+    free(z);
+    free(cov);
+    free(mu);
+    free(w);
+    const long rss_loaded = maxrss_kb();
+    const size_t total = (size_t)iters * (size_t)repeats;
+    double *iter_s = calloc(total, sizeof *iter_s);
+    double *call_s = calloc((size_t)repeats, sizeof *call_s);
+    if (!iter_s || !call_s) {
+        fprintf(stderr, "bench_emgmm: out of memory\n");
+        return 1;
+    }
+    recorder rec = {iter_s, 0, total};
+    emgmm_fit_info info;
+    memset(&info, 0, sizeof info);
+    for (int r = 0; r < repeats; r++) {
+        emgmm_params p;
+        emgmm_params_default(&p);
+        p.init_model = start;
+        p.tol = 0.0;
+        p.max_iter = iters;
+        p.n_threads = threads;
+        p.progress = record;
+        p.progress_data = &rec;
+        emgmm_model *m = NULL;
+        double t0 = now();
+        int rc = f32 ? emgmm_fit_f32(&p, xf, n, d, d, &m, &info)
+                     : emgmm_fit(&p, xd, n, d, d, &m, &info);
+        call_s[r] = now() - t0;
+        if (rc != EMGMM_OK) {
+            fprintf(stderr, "bench_emgmm: fit failed: %s\n",
+                    emgmm_strerror(rc));
+            return 1;
+        }
+        emgmm_free(&m);
+    }
+    printf("{\"dtype\": \"%s\", \"n_samples\": %zu, \"n_features\": %zu, "
+           "\"n_components\": %zu, \"iters\": %d, \"repeats\": %d, "
+           "\"threads\": %d, \"offset\": %g, "
+           "\"seconds_per_iter_median\": %.6g, \"fit_seconds_median\": %.6g, ",
+           argv[2], n, d, k, iters, repeats, threads, offset,
+           median(iter_s, rec.count), median(call_s, (size_t)repeats));
+    print_array("iter_seconds", iter_s, rec.count);
+    printf(", \"score\": %.17g, \"lower_bound\": %.17g, "
+           "\"maxrss_after_data_kb\": %ld, \"maxrss_kb\": %ld}\n",
+           info.log_likelihood, info.lower_bound, rss_loaded, maxrss_kb());
+    free(iter_s);
+    free(call_s);
+    free(xf);
+    free(xd);
+    emgmm_free(&start);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "dtype") == 0)
+        return mode_dtype(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "fit") == 0)
         return mode_fit(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "ops") == 0)
@@ -359,6 +509,8 @@ int main(int argc, char **argv)
     fprintf(stderr,
             "usage: bench_emgmm fit X.npy init.json ITERS REPEATS THREADS "
             "[REG_COVAR]\n"
-            "       bench_emgmm ops X.npy init.json REPEATS THREADS\n");
+            "       bench_emgmm ops X.npy init.json REPEATS THREADS\n"
+            "       bench_emgmm dtype float32|float64 N D K ITERS REPEATS "
+            "THREADS [OFFSET]\n");
     return 2;
 }

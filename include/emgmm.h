@@ -305,6 +305,33 @@ EMGMM_API int emgmm_fit(const emgmm_params *p, const double *X, size_t n,
                         size_t d, size_t ldx, emgmm_model **model,
                         emgmm_fit_info *info);
 
+/**
+ * emgmm_fit on float32 data: X (n x d, row-major, leading dimension ldx)
+ * stays float32 in memory (half the memory of a float64 copy), every sum
+ * and every parameter is float64, and the model is the same object (and
+ * file) as emgmm_fit's. Same parameters, restarts, sample weights,
+ * allreduce and results as emgmm_fit of the same values widened to
+ * double, up to float32 rounding in the largest products:
+ *  - full and tied with d >= 33: the E-step projections (strmm) and the
+ *    centred covariance sums (ssyrk over at most 2048 rows at a time,
+ *    each result added into float64) run in single precision; the means
+ *    are float64 sums. A covariance that is not positive definite after
+ *    the float32 sums is recomputed in float64, so float32 rounding never
+ *    makes a fit fail where emgmm_fit would not;
+ *  - d <= 32, diag and spherical: each block of rows is widened to
+ *    float64 in a per-thread buffer and the float64 kernels run on it.
+ * Initialisation from the data (no init_model) widens the data to
+ * float64 for the duration of the initialisation only. The final mean
+ * log-likelihood agrees with emgmm_fit's from the same start to 1e-6
+ * relative in the tests (see bench/RESULTS.md for the measured figures).
+ * Missing values are not supported: with p->missing, a NaN in X is
+ * EMGMM_ERR_UNSUPPORTED (without p->missing, EMGMM_ERR_NONFINITE as in
+ * emgmm_fit).
+ */
+EMGMM_API int emgmm_fit_f32(const emgmm_params *p, const float *X, size_t n,
+                            size_t d, size_t ldx, emgmm_model **model,
+                            emgmm_fit_info *info);
+
 /** Reads rows [first, first + count) of a data set into rows (count x d,
  *  row-major, contiguous); returns 0, or non-zero on failure. */
 typedef int (*emgmm_rows_fn)(size_t first, size_t count, double *rows,
@@ -426,6 +453,19 @@ EMGMM_API int emgmm_bic(const emgmm_model *m, const double *X, size_t n,
 /** AIC = -2 * total log-likelihood + 2 * p. Lower is better. */
 EMGMM_API int emgmm_aic(const emgmm_model *m, const double *X, size_t n,
                         size_t ldx, double *aic);
+
+/* The same on float32 rows (n x d, leading dimension ldx): the outputs
+ * and the model stay float64; the log-densities are computed as in
+ * emgmm_fit_f32 (float32 projections for full and tied with d >= 33,
+ * float64 on widened blocks otherwise). */
+EMGMM_API int emgmm_predict_f32(const emgmm_model *m, const float *X,
+                                size_t n, size_t ldx, int32_t *labels);
+EMGMM_API int emgmm_predict_proba_f32(const emgmm_model *m, const float *X,
+                                      size_t n, size_t ldx, double *proba);
+EMGMM_API int emgmm_score_samples_f32(const emgmm_model *m, const float *X,
+                                      size_t n, size_t ldx, double *logp);
+EMGMM_API int emgmm_score_f32(const emgmm_model *m, const float *X, size_t n,
+                              size_t ldx, double *mean_log_likelihood);
 
 /**
  * Draws n samples into X (n x d, row-major, contiguous) and, when labels

@@ -13,6 +13,7 @@
  */
 #include "internal.h"
 #include "emgmm_config.h"
+#include "float32.h"
 #include "rng.h"
 
 #include <cblas.h>
@@ -112,6 +113,11 @@ static int check_data(const double *X, size_t n, size_t d, size_t ldx,
  * filled (see missing.c), and their layout. */
 typedef struct fit_data {
     const double *X;
+    /* Float32 data (emgmm_fit_f32): X is NULL and Xf holds the rows; the
+     * steps dispatch to float32.c, with f32 their extra work space. */
+    const float *Xf;
+    int f32_blas_ok;
+    emgmm_f32_work f32;
     size_t n, ldx;
     const double *weight;
     double total_weight;
@@ -144,6 +150,7 @@ typedef struct fit_data {
 
 static void fit_data_free(fit_data *fd)
 {
+    emgmm__f32_work_free(&fd->f32);
     emgmm__free(fd->block);
     emgmm__free(fd->block_resp);
     emgmm__free(fd->block_weight);
@@ -435,7 +442,10 @@ static int e_step(const emgmm_model *m, fit_data *fd, double *resp,
         return e_step_streamed(m, fd, ws, ll);
     int rc = EMGMM_OK;
     double sums[2] = {0.0, 0.0}; /* log-likelihood, failed processes */
-    if (fd->gaps.n_incomplete == 0)
+    if (fd->Xf)
+        sums[0] = emgmm__estep_f32(m, fd->Xf, fd->n, fd->ldx, fd->weight,
+                                   resp, ws, &fd->f32);
+    else if (fd->gaps.n_incomplete == 0)
         sums[0] = emgmm__estep(m, fd->X, fd->n, fd->ldx, fd->weight, resp,
                                ws);
     else
@@ -454,6 +464,9 @@ static int m_step(emgmm_model *m, fit_data *fd, const double *resp,
 {
     if (fd->source)
         return m_step_streamed(m, fd, reg_covar, ws, bad);
+    if (fd->Xf)
+        return emgmm__mstep_f32(m, fd->Xf, fd->n, fd->ldx, resp, reg_covar,
+                                ws, &fd->f32, bad);
     if (fd->gaps.n_incomplete == 0)
         return emgmm__mstep(m, fd->X, fd->n, fd->ldx, resp, reg_covar, ws,
                             bad);
@@ -502,8 +515,17 @@ static int run_em(const emgmm_params *p, int run, fit_data *fd,
         /* Restart first_init + run's stream: restarts run one per call
          * draw the starts of one call's restarts. */
         emgmm__rng_seed(&rng, p->seed, (uint64_t)(p->first_init + run));
-        rc = emgmm__init_resp(p->init, X, n, m->d, ldx, w, m->k,
-                              ws->n_threads, &rng, resp);
+        double *wide = NULL; /* float32 data: widened for the start only */
+        if (fd->Xf) {
+            wide = emgmm__malloc(n, m->d * sizeof(double));
+            if (!wide)
+                return EMGMM_ERR_NOMEM;
+            emgmm__widen_rows(fd->Xf, n, m->d, ldx, wide);
+        }
+        rc = emgmm__init_resp(p->init, wide ? wide : X, n, m->d,
+                              wide ? m->d : ldx, w, m->k, ws->n_threads,
+                              &rng, resp);
+        emgmm__free(wide);
         if (rc != EMGMM_OK)
             return rc;
         if (w) /* the M-step sums weighted responsibilities */
@@ -511,7 +533,10 @@ static int run_em(const emgmm_params *p, int run, fit_data *fd,
                 for (size_t c = 0; c < m->k; c++)
                     resp[i * m->k + c] *= w[i];
         /* With gaps: from the column-mean fill, as k-means saw it. */
-        rc = emgmm__mstep(m, X, n, ldx, resp, p->reg_covar, ws, bad);
+        rc = fd->Xf ? emgmm__mstep_f32(m, fd->Xf, n, ldx, resp,
+                                       p->reg_covar, ws, &fd->f32, bad)
+                    : emgmm__mstep(m, X, n, ldx, resp, p->reg_covar, ws,
+                                   bad);
         if (rc != EMGMM_OK)
             return rc;
     }
@@ -644,6 +669,9 @@ static int fit_run(const emgmm_params *p, fit_data *fd, size_t k, size_t d,
     }
     if (rc == EMGMM_OK)
         rc = emgmm__workspace_alloc(&ws, fd->n, k, d, loop_threads);
+    if (rc == EMGMM_OK && fd->Xf)
+        rc = emgmm__f32_work_alloc(&fd->f32, &ws, fd->n, k, d, type,
+                                   fd->f32_blas_ok);
     if (rc == EMGMM_OK && fd->source) {
         fd->block = emgmm__malloc(ws.block_rows, d * sizeof(double));
         fd->block_resp = emgmm__malloc(ws.block_rows, k * sizeof(double));
@@ -737,11 +765,15 @@ static int open_fit(const emgmm_params *p, int has_data,
     return p && has_data ? EMGMM_OK : EMGMM_ERR_INVALID;
 }
 
-int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
-              size_t ldx, emgmm_model **model, emgmm_fit_info *info)
+/* emgmm_fit and emgmm_fit_f32: the data in X (float64) or Xf (float32,
+ * X NULL). */
+static int fit_memory(const emgmm_params *p, const double *X,
+                      const float *Xf, size_t n, size_t d, size_t ldx,
+                      emgmm_model **model, emgmm_fit_info *info)
 {
     emgmm_fit_info local;
-    if (open_fit(p, X != NULL, model, &info, &local) != EMGMM_OK)
+    if (open_fit(p, X != NULL || Xf != NULL, model, &info, &local) !=
+        EMGMM_OK)
         return EMGMM_ERR_INVALID;
     const double t_start = emgmm__now();
 
@@ -755,7 +787,9 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
     const int distributed = p->allreduce != NULL;
     if (distributed && (!p->init_model || p->n_init != 1))
         return EMGMM_ERR_INVALID; /* the same answer on every process */
-    rc = check_data(X, n, d, ldx, p->missing, distributed);
+    int f32_blas_ok = 0;
+    rc = Xf ? emgmm__check_data_f32(Xf, n, d, ldx, p->missing, &f32_blas_ok)
+            : check_data(X, n, d, ldx, p->missing, distributed);
     double total_weight = (double)n; /* this process's share, for now */
     if (rc == EMGMM_OK && p->sample_weight) {
         total_weight = 0.0;
@@ -766,7 +800,7 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
             total_weight += wi;
         }
     }
-    if (rc == EMGMM_OK && distributed && p->missing)
+    if (rc == EMGMM_OK && distributed && p->missing && X)
         rc = check_observed_somewhere(p, X, n, d, ldx);
     if ((rc = collective(p, rc)) != EMGMM_OK)
         return rc;
@@ -777,9 +811,11 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
      * BLAS; without OpenMP the BLAS's own threads do the work. Either way
      * the two never multiply into more threads than asked for. */
     int loop_threads = emgmm__work_threads(p->n_threads, n, k, d);
-    fit_data fd = {.X = X, .n = n, .ldx = ldx, .weight = p->sample_weight,
+    fit_data fd = {.X = X, .Xf = Xf, .f32_blas_ok = f32_blas_ok, .n = n,
+                   .ldx = ldx, .weight = p->sample_weight,
                    .total_weight = total_weight};
-    if (p->missing)
+    /* Float32 data have no NaN here (refused by the check). */
+    if (p->missing && !Xf)
         rc = prepare_missing(p, X, n, d, ldx, k, type, loop_threads, &fd);
     if (rc == EMGMM_OK && fd.n == 0)
         rc = EMGMM_ERR_INVALID; /* this process has only empty rows */
@@ -804,6 +840,18 @@ int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
 
     return fit_run(p, &fd, k, d, type, loop_threads, rc, t_start, model,
                    info);
+}
+
+int emgmm_fit(const emgmm_params *p, const double *X, size_t n, size_t d,
+              size_t ldx, emgmm_model **model, emgmm_fit_info *info)
+{
+    return fit_memory(p, X, NULL, n, d, ldx, model, info);
+}
+
+int emgmm_fit_f32(const emgmm_params *p, const float *X, size_t n, size_t d,
+                  size_t ldx, emgmm_model **model, emgmm_fit_info *info)
+{
+    return fit_memory(p, NULL, X, n, d, ldx, model, info);
 }
 
 /* What check_streamed learns of the rows in its pass. */

@@ -737,6 +737,129 @@ static void test_fit_same_seed_same_bits(void **state)
     free(b);
 }
 
+static void expect_same_bytes(const char *a, const char *b);
+
+/* A float32 .npy (little endian, C order) of rows x cols values. */
+static void write_npy_f32(const char *path, const float *x, size_t rows,
+                          size_t cols)
+{
+    char header[128];
+    int len = snprintf(header, sizeof header,
+                       "{'descr': '<f4', 'fortran_order': False, "
+                       "'shape': (%zu, %zu), }", rows, cols);
+    const int total = 10 + len + 1; /* magic, version, length, '\n' */
+    const int pad = (64 - total % 64) % 64;
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    const unsigned short hlen = (unsigned short)(len + pad + 1);
+    const unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+                                   (unsigned char)(hlen & 0xff),
+                                   (unsigned char)(hlen >> 8)};
+    assert_int_equal(fwrite(pre, 1, 10, f), 10);
+    assert_int_equal(fwrite(header, 1, (size_t)len, f), (size_t)len);
+    for (int i = 0; i < pad; i++)
+        fputc(' ', f);
+    fputc('\n', f);
+    assert_int_equal(fwrite(x, sizeof(float), rows * cols, f), rows * cols);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* fit --dtype float32 against --dtype float64 from the same --init-model
+ * on the same (float32) values: 36 columns, so the float32 products run
+ * in single precision. The final mean log-likelihoods agree to 1e-7
+ * relative (the tolerance of tests/test_float32.c); a float64 file read
+ * with --dtype float32 is narrowed (here exactly: its values are float32
+ * values); predict and score --dtype float32 agree with float64. */
+static void test_fit_dtype(void **state)
+{
+    (void)state;
+    const size_t n = 600, d = 36;
+    float *xf = malloc(n * d * sizeof(float));
+    double *xd = malloc(n * d * sizeof(double));
+    assert_non_null(xf);
+    assert_non_null(xd);
+    test_rng rng = {777};
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++) {
+            const double c = i < n / 2 ? 0.0 : 4.0 + 0.1 * (double)j;
+            xf[i * d + j] = (float)(1e3 + c + test_rng_normal(&rng));
+            xd[i * d + j] = (double)xf[i * d + j];
+        }
+    write_npy_f32("x32.npy", xf, n, d);
+    char err[256];
+    assert_int_equal(dataio_write_matrix("x64.npy", xd, n, d, err,
+                                         sizeof err), 0);
+    run_result r;
+    RUN(&r, "fit", "x64.npy", "-k", "2", "--max-iter", "2", "-o",
+        "start.json");
+    expect_ok(&r);
+    run_free(&r);
+    double ll[3];
+    const char *const files[3] = {"x32.npy", "x64.npy", "x64.npy"};
+    const char *const types[3] = {"float32", "float32", "float64"};
+    for (int t = 0; t < 3; t++) {
+        char model[32], labels[32];
+        snprintf(model, sizeof model, "m%d.json", t);
+        snprintf(labels, sizeof labels, "l%d.csv", t);
+        RUN(&r, "fit", files[t], "--init-model", "start.json", "--tol", "0",
+            "--max-iter", "8", "--dtype", types[t], "--json", "-o", model,
+            "--labels", labels);
+        expect_ok(&r);
+        json_t *j = parse_json(r.out);
+        assert_int_equal(json_int(j, "n_iter"), 8);
+        ll[t] = json_num(j, "log_likelihood");
+        json_decref(j);
+        run_free(&r);
+    }
+    print_message("dtype: float32 %.17g, float64 %.17g\n", ll[0], ll[2]);
+    assert_memory_equal(&ll[0], &ll[1], sizeof(double)); /* the same values */
+    assert_close(ll[0], ll[2], 1e-7, 0.0);
+    expect_same_bytes("l0.csv", "l2.csv");
+
+    /* predict and score on float32 rows, with the float32 fit's model. */
+    RUN(&r, "predict", "m0.json", "x32.npy", "--dtype", "float32", "-o",
+        "p32.csv");
+    expect_ok(&r);
+    run_free(&r);
+    RUN(&r, "predict", "m0.json", "x64.npy", "-o", "p64.csv");
+    expect_ok(&r);
+    run_free(&r);
+    expect_same_bytes("p32.csv", "p64.csv");
+    expect_same_bytes("p32.csv", "l0.csv");
+    RUN(&r, "score", "m0.json", "x32.npy", "--dtype", "float32", "--json");
+    expect_ok(&r);
+    json_t *j = parse_json(r.out);
+    assert_close(json_num(j, "log_likelihood"), ll[0], 1e-7, 0.0);
+    json_decref(j);
+    run_free(&r);
+
+    /* CSV is read as float64, then narrowed. */
+    RUN(&r, "fit", "data.csv", "-k", "2", "--dtype", "float32", "--json",
+        "-o", "csv.json");
+    expect_ok(&r);
+    json_decref(parse_json(r.out));
+    run_free(&r);
+
+    /* Bad usage: exit 2, one line. */
+    const char *const bad[][8] = {
+        {"fit", "x32.npy", "-k", "2", "--dtype", "float16", NULL},
+        {"fit", "x32.npy", "-k", "2", "--dtype", "float32", "--stream", NULL},
+        {"fit", "data.csv", "-k", "2", "--dtype", "float32", "--missing",
+         NULL},
+        {"predict", "m0.json", "x32.npy", "--dtype", "double", NULL},
+        {"score", "m0.json", "x32.npy", "--dtype", "float32", "--stream",
+         NULL},
+    };
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        run_in(&r, NULL, bad[b]);
+        expect_status(&r, 2);
+        expect_one_error_line(&r);
+        run_free(&r);
+    }
+    free(xf);
+    free(xd);
+}
+
 static void check_verbose(const char *err, int n_init, int n_iter)
 {
     regex_t re;
@@ -4734,6 +4857,7 @@ int main(int argc, char **argv)
         T(test_fit_init_model_round_trip),
         T(test_fit_init_model_takes_c),
         T(test_fit_same_seed_same_bits),
+        T(test_fit_dtype),
         T(test_fit_verbose),
         T(test_fit_stdin_and_raw),
         T(test_fit_stream),

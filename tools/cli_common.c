@@ -133,6 +133,19 @@ static int whole_double(const char *s)
     return *end == '\0';
 }
 
+int cli_parse_dtype(const char *flag, const char *s, int *f32)
+{
+    if (strcmp(s, "float32") == 0)
+        *f32 = 1;
+    else if (strcmp(s, "float64") == 0)
+        *f32 = 0;
+    else
+        return cli_error(EXIT_BAD_USAGE,
+                         "%s: unknown type '%s' (float32 or float64)", flag,
+                         s);
+    return 0;
+}
+
 int cli_parse_int(const char *flag, const char *s, long min, long max,
                   int *out)
 {
@@ -276,6 +289,43 @@ int cli_load_data_named(const char *path, const dataio_read_options *opt,
 int cli_load_model(const char *path, emgmm_model **out)
 {
     return cli_load_model_as(path, EMGMM_COVARIANCE_FULL, out);
+}
+
+int cli_load_model_and_f32(const char *model_path, const char *data_path,
+                           const dataio_read_options *read, emgmm_model **m,
+                           dataio_matrix_f32 *x, dataio_matrix *shape)
+{
+    char err[512] = "";
+    memset(shape, 0, sizeof *shape);
+    int rc = cli_load_model(model_path, m);
+    if (rc != 0)
+        return rc;
+    if (dataio_read_matrix_f32(data_path, read, x, err, sizeof err) != 0)
+        return cli_error(EXIT_BAD_USAGE, "%s",
+                         err[0] ? err : "cannot read the data");
+    shape->rows = x->rows;
+    shape->cols = x->cols;
+    return cli_check_features(data_path, shape, model_path, *m);
+}
+
+int cli_predict_f32(const emgmm_model *m, const dataio_matrix_f32 *x,
+                    int32_t **labels, double **proba)
+{
+    const size_t n = x->rows, k = emgmm_n_components(m);
+    int st = EMGMM_OK;
+    if (labels != NULL) {
+        *labels = malloc((n != 0 ? n : 1) * sizeof **labels);
+        if (*labels == NULL)
+            return cli_error(EXIT_WORK_FAILED, "out of memory");
+        st = emgmm_predict_f32(m, x->data, n, x->cols, *labels);
+    }
+    if (st == EMGMM_OK && proba != NULL) {
+        *proba = malloc((n * k != 0 ? n * k : 1) * sizeof **proba);
+        if (*proba == NULL)
+            return cli_error(EXIT_WORK_FAILED, "out of memory");
+        st = emgmm_predict_proba_f32(m, x->data, n, x->cols, *proba);
+    }
+    return st == EMGMM_OK ? 0 : cli_library_error("predict failed", st);
 }
 
 /* A model file that did not load: "MODEL:LINE:COL: message". */

@@ -71,6 +71,8 @@ int cli_parse_u64(const char *flag, const char *s, uint64_t *out);
 /** A finite double >= min. */
 int cli_parse_double(const char *flag, const char *s, double min,
                      double *out);
+/** "float32" (*f32 = 1) or "float64" (*f32 = 0), for --dtype. */
+int cli_parse_dtype(const char *flag, const char *s, int *f32);
 /** "N,D" with N, D >= 1, for raw float64 input (--shape). */
 int cli_parse_shape(const char *flag, const char *s,
                     dataio_read_options *opt);
@@ -91,6 +93,16 @@ int cli_load_data_named(const char *path, const dataio_read_options *opt,
  *  "emgmm: MODEL: message" without a position). EXIT_BAD_USAGE, or
  *  EXIT_WORK_FAILED when out of memory. */
 int cli_load_model(const char *path, emgmm_model **out);
+/** --dtype float32 (one process): the model and DATA as float32 (see
+ *  dataio_read_matrix_f32), its column count checked against the model;
+ *  shape receives DATA's rows and columns (no data). */
+int cli_load_model_and_f32(const char *model_path, const char *data_path,
+                           const dataio_read_options *read, emgmm_model **m,
+                           dataio_matrix_f32 *x, dataio_matrix *shape);
+/** Labels and/or probabilities (NULL: not wanted) of float32 rows,
+ *  allocated here (free them). */
+int cli_predict_f32(const emgmm_model *m, const dataio_matrix_f32 *x,
+                    int32_t **labels, double **proba);
 /** The same, reading a file without "covariance_type" as `type` (a
  *  start for fit -c TYPE; see emgmm_load_as). */
 int cli_load_model_as(const char *path, emgmm_covariance_type type,

@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 enum { OPT_PROBA = 256, OPT_SHAPE, OPT_JSON, OPT_SEED, OPT_MISSING,
-       OPT_STREAM };
+       OPT_STREAM, OPT_DTYPE };
 
 static const char *const model_and_data[] = {"MODEL", "DATA", NULL};
 static const char *const model_only[] = {"MODEL", NULL};
@@ -53,6 +53,11 @@ static void predict_help(FILE *f)
         "                         memory does not grow with the rows; the\n"
         "                         same labels and probabilities. Under mpirun\n"
         "                         the outputs must be .npy or HDF5\n"
+        "      --dtype TYPE       float64 (default) or float32: hold DATA as\n"
+        "                         float32 (half the memory; float32 files are\n"
+        "                         read as they are, float64 and CSV rounded);\n"
+        "                         the model stays float64. Not with --stream,\n"
+        "                         --missing or under mpirun (yet)\n"
         "  -h, --help             show this help and exit\n"
         "\n"
         "Exit status: 0 success; 1 an output could not be written; 2 bad\n"
@@ -74,11 +79,12 @@ int cmd_predict(int argc, char **argv)
         {"shape", required_argument, NULL, OPT_SHAPE},
         {"missing", no_argument, NULL, OPT_MISSING},
         {"stream", no_argument, NULL, OPT_STREAM},
+        {"dtype", required_argument, NULL, OPT_DTYPE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *labels_path = "-", *proba_path = NULL;
     dataio_read_options read = {0, 0, 0};
-    int c, rc = 0, stream = 0;
+    int c, rc = 0, stream = 0, f32 = 0;
 
     opterr = 0;
     optind = 1;
@@ -90,6 +96,7 @@ int cmd_predict(int argc, char **argv)
         case OPT_SHAPE: rc = cli_parse_shape("--shape", optarg, &read); break;
         case OPT_MISSING: read.allow_missing = 1; break;
         case OPT_STREAM: stream = 1; break;
+        case OPT_DTYPE: rc = cli_parse_dtype("--dtype", optarg, &f32); break;
         case 'h':
             if (cli_mpi_rank() == 0) /* once under mpirun */
                 predict_help(stdout);
@@ -99,6 +106,10 @@ int cmd_predict(int argc, char **argv)
     }
     if (rc == 0)
         rc = cli_positionals("predict", argc, argv, model_and_data);
+    if (rc == 0 && f32 && (stream || read.allow_missing || cli_mpi_active()))
+        rc = cli_error(EXIT_BAD_USAGE, "predict: --dtype float32 is not "
+                       "available with %s", stream ? "--stream"
+                       : read.allow_missing ? "--missing" : "mpirun");
     if (rc != 0)
         return rc;
     const char *model_path = argv[optind], *data_path = argv[optind + 1];
@@ -163,12 +174,20 @@ int cmd_predict(int argc, char **argv)
     const int shared_labels = distributed && cli_is_shared_name(labels_path);
     const int shared_proba = distributed && proba_path != NULL &&
                              cli_is_shared_name(proba_path);
-    rc = cli_load_model_and_block("predict", model_path, data_path, &read,
-                                  &m, &x, &first, &total);
+    dataio_matrix_f32 xf = {NULL, 0, 0}; /* --dtype float32 */
+    if (f32) {
+        rc = cli_load_model_and_f32(model_path, data_path, &read, &m, &xf,
+                                    &x);
+        total = x.rows;
+    } else {
+        rc = cli_load_model_and_block("predict", model_path, data_path,
+                                      &read, &m, &x, &first, &total);
+    }
     if (rc == 0) {
         const size_t k = emgmm_n_components(m);
-        rc = cli_mpi_max(cli_predict(m, &x, &labels,
-                                     proba_path ? &proba : NULL));
+        rc = cli_mpi_max(
+            f32 ? cli_predict_f32(m, &xf, &labels, proba_path ? &proba : NULL)
+                : cli_predict(m, &x, &labels, proba_path ? &proba : NULL));
         if (rc == 0 && !shared_labels &&
             cli_mpi_gather_rows(labels, x.rows, 1, 1,
                                 (void **)&all_labels) != 0)
@@ -206,6 +225,7 @@ int cmd_predict(int argc, char **argv)
     free(all_labels);
     free(all_proba);
     dataio_matrix_free(&x);
+    dataio_matrix_f32_free(&xf);
     emgmm_free(&m);
     return rc;
 }
@@ -312,6 +332,8 @@ static void score_help(FILE *f)
         "                         order, raw float64 with --shape) or read\n"
         "                         the HDF5 dataset a block of rows at a time;\n"
         "                         memory does not grow with the rows\n"
+        "      --dtype TYPE       float64 (default) or float32: hold DATA as\n"
+        "                         float32 (as predict --dtype)\n"
         "  -h, --help             show this help and exit\n"
         "\n"
         "Exit status: 0 success; 2 bad usage or bad input.\n"
@@ -329,10 +351,11 @@ int cmd_score(int argc, char **argv)
         {"shape", required_argument, NULL, OPT_SHAPE},
         {"missing", no_argument, NULL, OPT_MISSING},
         {"stream", no_argument, NULL, OPT_STREAM},
+        {"dtype", required_argument, NULL, OPT_DTYPE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     dataio_read_options read = {0, 0, 0};
-    int c, rc = 0, json = 0, stream = 0;
+    int c, rc = 0, json = 0, stream = 0, f32 = 0;
     size_t all_missing = 0;
 
     opterr = 0;
@@ -344,6 +367,7 @@ int cmd_score(int argc, char **argv)
         case OPT_SHAPE: rc = cli_parse_shape("--shape", optarg, &read); break;
         case OPT_MISSING: read.allow_missing = 1; break;
         case OPT_STREAM: stream = 1; break;
+        case OPT_DTYPE: rc = cli_parse_dtype("--dtype", optarg, &f32); break;
         case 'h':
             if (cli_mpi_rank() == 0) /* once under mpirun */
                 score_help(stdout);
@@ -353,6 +377,10 @@ int cmd_score(int argc, char **argv)
     }
     if (rc == 0)
         rc = cli_positionals("score", argc, argv, model_and_data);
+    if (rc == 0 && f32 && (stream || read.allow_missing || cli_mpi_active()))
+        rc = cli_error(EXIT_BAD_USAGE, "score: --dtype float32 is not "
+                       "available with %s", stream ? "--stream"
+                       : read.allow_missing ? "--missing" : "mpirun");
     if (rc != 0)
         return rc;
 
@@ -364,10 +392,15 @@ int cmd_score(int argc, char **argv)
     size_t first = 0, n_rows = 0;
     dataio_map *map = NULL; /* --stream */
     dataio_shape shape = {0, 0, 0, 0};
+    dataio_matrix_f32 xf = {NULL, 0, 0}; /* --dtype float32 (x: shape) */
     if (stream) {
         rc = cli_open_model_and_map(argv[optind], argv[optind + 1], &read,
                                     &m, &map, &shape);
         n_rows = shape.total_rows;
+    } else if (f32) {
+        rc = cli_load_model_and_f32(argv[optind], argv[optind + 1], &read,
+                                    &m, &xf, &x);
+        n_rows = x.rows;
     } else {
         rc = cli_load_model_and_block("score", argv[optind],
                                       argv[optind + 1], &read, &m, &x,
@@ -390,6 +423,9 @@ int cmd_score(int argc, char **argv)
         } else if (read.allow_missing) {
             st = score_observed(m, &x, &sums[0], &all_missing);
             sums[2] = (double)all_missing;
+        } else if (f32 && x.rows > 0) {
+            st = emgmm_score_f32(m, xf.data, xf.rows, xf.cols, &mean);
+            sums[0] = mean * (double)x.rows;
         } else if (x.rows > 0) {
             st = emgmm_score(m, x.data, x.rows, x.cols, &mean);
             sums[0] = mean * (double)x.rows;
@@ -419,6 +455,7 @@ int cmd_score(int argc, char **argv)
         }
     }
     dataio_map_close(map);
+    dataio_matrix_f32_free(&xf);
     if (cli_mpi_rank() != 0) {
         dataio_matrix_free(&x);
         emgmm_free(&m);

@@ -177,6 +177,26 @@ int dataio_read_lengths(const char *path, size_t **lengths, size_t **lines,
 /** Frees out->data and zeroes *m. */
 void dataio_matrix_free(dataio_matrix *m);
 
+/** A dense row-major matrix of float32 values (free data). */
+typedef struct dataio_matrix_f32 {
+    float *data;
+    size_t rows;
+    size_t cols;
+} dataio_matrix_f32;
+
+/**
+ * dataio_read_matrix into float32 (--dtype float32): the same formats and
+ * checks. .npy in C order, raw data and HDF5 datasets are read a block of
+ * rows at a time (no float64 copy of the whole; float32 files keep their
+ * values exactly); CSV, Fortran-order .npy and standard input are read
+ * whole as float64, then narrowed. Float64 values are rounded to the
+ * nearest float32; one beyond float32's range is an error.
+ */
+int dataio_read_matrix_f32(const char *path,
+                           const dataio_read_options *options,
+                           dataio_matrix_f32 *out, char *err, size_t errlen);
+void dataio_matrix_f32_free(dataio_matrix_f32 *m);
+
 /** Writes rows x cols doubles: .npy ('<f8', C order) when `path` ends in
  *  ".npy", an HDF5 float64 dataset (rows x cols, contiguous) for an HDF5
  *  name (the dataset after ':', else "/data"), else CSV with 17

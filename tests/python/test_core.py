@@ -211,8 +211,13 @@ def test_gil_released_during_fit_and_predict(big):
     many = _core.mixture_create("full", np.full(kk, 1.0 / kk),
                                 big[:: len(big) // kk][:kk].copy(),
                                 np.tile(np.eye(d), (kk, 1, 1)))
+    # One call must last long enough to tell: as many copies of the rows
+    # as about 0.4 s of work takes (the kernels are fast).
     logp = np.empty(len(big))
-    took, pause = _without_gil(lambda: many.score_samples(big, logp),
+    copies = min(_repeat_to(lambda: many.score_samples(big, logp), 0.4), 32)
+    rows = np.tile(big, (copies, 1))
+    logp = np.empty(len(rows))
+    took, pause = _without_gil(lambda: many.score_samples(rows, logp),
                                min_seconds=0.2)
     assert pause < 0.5 * took, (took, pause)
 
