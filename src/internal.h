@@ -11,6 +11,7 @@
  *   mstep.c      weights, means (gemm), covariances (syrk, centred)
  *   init.c       initial responsibilities: kmeans, kmeans++, random, ...
  *   fit.c        the EM loop, restarts, progress
+ *   float32.c    float32 data: E-/M-steps with float32 BLAS (float32.h)
  *   missing.c    EM with missing values (NaN), imputation
  *   predict.c    predict, predict_proba, score*, bic, aic
  *   sample.c     drawing from a model
