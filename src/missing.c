@@ -918,6 +918,9 @@ int emgmm_impute_draws_rows(const emgmm_model *m, const double *X, size_t n,
                             size_t ldx, size_t first_row, size_t total_rows,
                             size_t draw, uint64_t seed, double *out)
 {
+    /* The block must lie within the data set: checked before X is read. */
+    if (first_row > total_rows || n > total_rows - first_row)
+        return EMGMM_ERR_INVALID;
     return impute_draws(m, X, n, ldx, first_row, total_rows, draw, 1, seed,
                         out);
 }
