@@ -92,6 +92,8 @@ int emgmm__workspace_alloc(emgmm_workspace *ws, size_t n, size_t k,
                              (k * d + k) * sizeof(double));
     ws->reduce = NULL;
     ws->reduce_data = NULL;
+    ws->fused_rows = ws->n_slots = ws->slot_size = 0;
+    ws->slots = NULL;
     if (!ws->proj || !ws->centred || !ws->block_ll || !ws->scratch ||
         !ws->sphere || !ws->sums) {
         emgmm__workspace_free(ws);
@@ -108,8 +110,9 @@ void emgmm__workspace_free(emgmm_workspace *ws)
     emgmm__free(ws->scratch);
     emgmm__free(ws->sphere);
     emgmm__free(ws->sums);
+    emgmm__free(ws->slots);
     ws->proj = ws->centred = ws->block_ll = ws->scratch = ws->sphere = NULL;
-    ws->sums = NULL;
+    ws->sums = ws->slots = NULL;
 }
 
 /* Squared norm of y - m over d entries. Four partial sums: the compiler

@@ -5,7 +5,10 @@
  *   M-step  (new parameters)
  *   stop when |L_t - L_{t-1}| < tol, or after max_iter iterations.
  * After the loop one more E-step scores the returned parameters; the best
- * of n_init restarts by that score is kept.
+ * of n_init restarts by that score is kept. With emgmm__set_fused(1) (off
+ * by default: no faster on an idle machine, bench/RESULTS.md), in-memory
+ * float64 fits without gaps make both steps of an iteration in one pass
+ * over X (emgmm__fused_step, mstep.c), with the same loop around it.
  *
  * Everything the loop touches is allocated before it starts, except in
  * a streamed fit with missing values, which lays out the gaps of each
@@ -566,9 +569,16 @@ static int run_em(const emgmm_params *p, int run, fit_data *fd,
     m->fit.seed = p->seed;
     for (int it = first; it <= p->max_iter; it++) {
         double t0 = emgmm__now(), total;
-        rc = e_step(m, fd, resp, ws, &total);
-        if (rc == EMGMM_OK)
-            rc = m_step(m, fd, resp, p->reg_covar, ws, bad);
+        if (ws->slots) {
+            /* Both steps in one pass over X (mstep.c): the E-step's
+             * total of theta_t and theta_{t+1}, as the pair below. */
+            rc = emgmm__fused_step(m, X, n, ldx, w, resp, p->reg_covar, ws,
+                                   &total, bad);
+        } else {
+            rc = e_step(m, fd, resp, ws, &total);
+            if (rc == EMGMM_OK)
+                rc = m_step(m, fd, resp, p->reg_covar, ws, bad);
+        }
         if (rc != EMGMM_OK)
             return rc;
         const double current = total / total_weight;
@@ -669,6 +679,11 @@ static int fit_run(const emgmm_params *p, fit_data *fd, size_t k, size_t d,
     }
     if (rc == EMGMM_OK)
         rc = emgmm__workspace_alloc(&ws, fd->n, k, d, loop_threads);
+    /* The fused iteration: in-memory float64 data without gaps (the
+     * same choice on every process: n_nan is the total). */
+    if (rc == EMGMM_OK && emgmm__fused() && !fd->source && !fd->Xf &&
+        fd->n_nan == 0)
+        rc = emgmm__fused_alloc(&ws, fd->n, type, k, d);
     if (rc == EMGMM_OK && fd->Xf)
         rc = emgmm__f32_work_alloc(&fd->f32, &ws, fd->n, k, d, type,
                                    fd->f32_blas_ok);

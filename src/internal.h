@@ -163,6 +163,15 @@ typedef struct emgmm_workspace {
      * before they are used. NULL: one process. */
     emgmm_allreduce_fn reduce;
     void *reduce_data;
+    /* The fused iteration (emgmm__fused_step; NULL slots: not laid out).
+     * Rows are taken in chunks of fused_rows (a multiple of block_rows);
+     * the chunks are split into n_slots contiguous runs, both set by n,
+     * k, d and the type alone, never by the thread count. Each slot
+     * (slot_size doubles: log-likelihood, N_k, sum r (x - centre), raw
+     * scatter sums) is filled by one thread, in chunk order, and the
+     * slots are added in slot order. */
+    size_t fused_rows, n_slots, slot_size;
+    double *slots;
 } emgmm_workspace;
 
 /* Sums v (count doubles) over the processes of a distributed fit;
@@ -255,6 +264,27 @@ size_t emgmm__mstep_raw_size(emgmm_covariance_type type, size_t k, size_t d);
  * one, plus reg on the diagonal. */
 void emgmm__finish_covariance(double *cov, size_t d, double divisor,
                               double reg);
+
+/* ---- the fused iteration (mstep.c) ---------------------------------- */
+
+/* Lays out ws's slots for the fused iteration on n rows (after
+ * emgmm__workspace_alloc). EMGMM_ERR_NOMEM on failure. */
+int emgmm__fused_alloc(emgmm_workspace *ws, size_t n,
+                       emgmm_covariance_type type, size_t k, size_t d);
+/* One EM iteration in one pass over X (no missing values): the E-step
+ * under m's parameters (responsibilities, times the weights, into resp;
+ * the total log-likelihood, summed over processes, into *ll: the same
+ * bits as emgmm__estep) and the M-step sums, with the scatter centred on
+ * m's current means and corrected exactly to the new ones (see mstep.c);
+ * then m receives the new parameters, as from emgmm__mstep on resp. */
+int emgmm__fused_step(emgmm_model *m, const double *X, size_t n, size_t ldx,
+                      const double *weight, double *resp, double reg_covar,
+                      emgmm_workspace *ws, double *ll, int *bad);
+/* Whether in-memory fits without missing values use the fused iteration
+ * (1) or the separate E- and M-step passes (0). For tests and
+ * benchmarks; not to be changed while a fit runs. */
+void emgmm__set_fused(int on);
+int emgmm__fused(void);
 
 /* ---- missing values (missing.c) ------------------------------------- */
 
