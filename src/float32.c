@@ -629,11 +629,10 @@ int emgmm__mstep_f32(emgmm_model *m, const float *X, size_t n, size_t ldx,
 
 /* ---- predict, score on float32 rows ------------------------------------ */
 
-typedef enum { WANT_LABELS, WANT_PROBA, WANT_LOGP, WANT_TOTAL } want;
 
 /* As predict.c's evaluate, on float32 rows. */
 static int evaluate_f32(const emgmm_model *m, const float *X, size_t n,
-                        size_t ldx, want wt, void *out)
+                        size_t ldx, emgmm_want wt, void *out)
 {
     if (!m || !X || !out || n == 0 || ldx < m->d)
         return EMGMM_ERR_INVALID;
@@ -685,30 +684,16 @@ static int evaluate_f32(const emgmm_model *m, const float *X, size_t n,
         const size_t tid = (size_t)emgmm__thread_id();
         const size_t i0 = (size_t)b * br;
         const size_t rows = n - i0 < br ? n - i0 : br;
-        double *dst = wt == WANT_PROBA ? (double *)out + i0 * k
+        double *dst = wt == EMGMM_WANT_PROBA ? (double *)out + i0 * k
                                        : logp + tid * br * k;
         log_prob_block_f32(m, uf, X + i0 * ldx, rows, ldx,
                            wide + tid * br * d, y ? y + tid * br * d : NULL,
                            proj + tid * br * (k * d + d), dst);
-        if (wt == WANT_LABELS) {
-            int32_t *labels = (int32_t *)out + i0;
-            for (size_t i = 0; i < rows; i++) {
-                size_t best = 0;
-                for (size_t c = 1; c < k; c++)
-                    if (dst[i * k + c] > dst[i * k + best])
-                        best = c;
-                labels[i] = (int32_t)best;
-            }
-        } else if (wt == WANT_TOTAL) {
-            block_ll[b] = emgmm__normalize_log_resp(dst, rows, k, NULL, NULL);
-        } else {
-            double *ln = wt == WANT_LOGP ? (double *)out + i0 : NULL;
-            emgmm__normalize_log_resp(dst, rows, k, NULL, ln);
-        }
+        emgmm__predict_block(wt, dst, rows, k, out, i0, block_ll + b);
     }
     if (threads > 1)
         emgmm__blas_release_one_thread();
-    if (wt == WANT_TOTAL) {
+    if (wt == EMGMM_WANT_TOTAL) {
         double total = 0.0;
         for (size_t b = 0; b < n_blocks; b++)
             total += block_ll[b];
@@ -726,19 +711,19 @@ static int evaluate_f32(const emgmm_model *m, const float *X, size_t n,
 int emgmm_predict_f32(const emgmm_model *m, const float *X, size_t n,
                       size_t ldx, int32_t *labels)
 {
-    return evaluate_f32(m, X, n, ldx, WANT_LABELS, labels);
+    return evaluate_f32(m, X, n, ldx, EMGMM_WANT_LABELS, labels);
 }
 
 int emgmm_predict_proba_f32(const emgmm_model *m, const float *X, size_t n,
                             size_t ldx, double *proba)
 {
-    return evaluate_f32(m, X, n, ldx, WANT_PROBA, proba);
+    return evaluate_f32(m, X, n, ldx, EMGMM_WANT_PROBA, proba);
 }
 
 int emgmm_score_samples_f32(const emgmm_model *m, const float *X, size_t n,
                             size_t ldx, double *logp)
 {
-    return evaluate_f32(m, X, n, ldx, WANT_LOGP, logp);
+    return evaluate_f32(m, X, n, ldx, EMGMM_WANT_LOGP, logp);
 }
 
 int emgmm_score_f32(const emgmm_model *m, const float *X, size_t n,
@@ -747,7 +732,7 @@ int emgmm_score_f32(const emgmm_model *m, const float *X, size_t n,
     if (!mean_log_likelihood)
         return EMGMM_ERR_INVALID;
     double total;
-    int rc = evaluate_f32(m, X, n, ldx, WANT_TOTAL, &total);
+    int rc = evaluate_f32(m, X, n, ldx, EMGMM_WANT_TOTAL, &total);
     if (rc == EMGMM_OK)
         *mean_log_likelihood = total / (double)n;
     return rc;

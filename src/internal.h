@@ -215,6 +215,23 @@ double emgmm__estep(const emgmm_model *m, const double *X, size_t n,
                     size_t ldx, const double *weight, double *resp,
                     emgmm_workspace *ws);
 
+/* ---- the predict family (predict.c; float32.c's _f32 variants) ------- */
+
+/* What a predict-family call makes of each block's weighted
+ * log-densities. */
+typedef enum emgmm_want {
+    EMGMM_WANT_LABELS, /* out: int32 labels (n) */
+    EMGMM_WANT_PROBA,  /* out: posteriors (n x k); the block's logp is
+                          already out + i0 * k */
+    EMGMM_WANT_LOGP,   /* out: log p(x_i) (n) */
+    EMGMM_WANT_TOTAL   /* *block_ll: the block's sum of log p(x_i) */
+} emgmm_want;
+
+/* Turns the weighted log-densities of rows [i0, i0 + rows) (logp,
+ * rows x k) into what w asks for, in out (or *block_ll). */
+void emgmm__predict_block(emgmm_want w, double *logp, size_t rows, size_t k,
+                          void *out, size_t i0, double *block_ll);
+
 /* ---- M-step (mstep.c) ----------------------------------------------- */
 
 /* Sets m's weights, means and covariances from responsibilities (n x k;

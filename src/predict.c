@@ -18,8 +18,6 @@
 #include <omp.h>
 #endif
 
-typedef enum { WANT_LABELS, WANT_PROBA, WANT_LOGP, WANT_TOTAL } want;
-
 static int check(const emgmm_model *m, const double *X, size_t n, size_t ldx,
                  const void *out)
 {
@@ -48,12 +46,34 @@ static int threads_for(const emgmm_model *m, size_t n, size_t n_blocks)
     return t < 1 ? 1 : t;
 }
 
+void emgmm__predict_block(emgmm_want w, double *logp, size_t rows, size_t k,
+                          void *out, size_t i0, double *block_ll)
+{
+    if (w == EMGMM_WANT_LABELS) {
+        /* The argmax of the weighted log-density is the argmax of the
+         * posterior: no normalisation needed. */
+        int32_t *labels = (int32_t *)out + i0;
+        for (size_t i = 0; i < rows; i++) {
+            size_t best = 0;
+            for (size_t c = 1; c < k; c++)
+                if (logp[i * k + c] > logp[i * k + best])
+                    best = c;
+            labels[i] = (int32_t)best;
+        }
+    } else if (w == EMGMM_WANT_TOTAL) {
+        *block_ll = emgmm__normalize_log_resp(logp, rows, k, NULL, NULL);
+    } else {
+        double *ln = w == EMGMM_WANT_LOGP ? (double *)out + i0 : NULL;
+        emgmm__normalize_log_resp(logp, rows, k, NULL, ln);
+    }
+}
+
 /* One pass over row blocks; writes what `w` asks for into out (for
- * WANT_TOTAL, out is one double: the sum of log p(x_i), added up by block
+ * EMGMM_WANT_TOTAL, out is one double: the sum of log p(x_i), added up by block
  * in block order, so the same bits for any thread count and the same sum
  * as the fit's E-step). */
 static int evaluate(const emgmm_model *m, const double *X, size_t n,
-                    size_t ldx, want w, void *out)
+                    size_t ldx, emgmm_want w, void *out)
 {
     int rc = check(m, X, n, ldx, out);
     if (rc != EMGMM_OK)
@@ -66,13 +86,13 @@ static int evaluate(const emgmm_model *m, const double *X, size_t n,
     const int threads = threads_for(m, n, n_blocks);
     const size_t t = (size_t)threads;
     double *proj = emgmm__malloc(t * br, (k * d + d) * sizeof(double));
-    double *logp = w == WANT_PROBA
+    double *logp = w == EMGMM_WANT_PROBA
                        ? NULL
                        : emgmm__malloc(t * br, k * sizeof(double));
     double *block_ll =
-        w == WANT_TOTAL ? emgmm__malloc(n_blocks, sizeof(double)) : NULL;
-    if (!proj || (w != WANT_PROBA && !logp) ||
-        (w == WANT_TOTAL && !block_ll)) {
+        w == EMGMM_WANT_TOTAL ? emgmm__malloc(n_blocks, sizeof(double)) : NULL;
+    if (!proj || (w != EMGMM_WANT_PROBA && !logp) ||
+        (w == EMGMM_WANT_TOTAL && !block_ll)) {
         emgmm__free(proj);
         emgmm__free(logp);
         emgmm__free(block_ll);
@@ -91,31 +111,16 @@ static int evaluate(const emgmm_model *m, const double *X, size_t n,
 #endif
         const size_t i0 = (size_t)b * br;
         const size_t rows = n - i0 < br ? n - i0 : br;
-        double *dst = w == WANT_PROBA ? (double *)out + i0 * k
+        double *dst = w == EMGMM_WANT_PROBA ? (double *)out + i0 * k
                                       : logp + tid * br * k;
         emgmm__log_prob_block(m, X + i0 * ldx, rows, ldx,
                               proj + tid * br * (k * d + d), dst);
-        if (w == WANT_LABELS) {
-            /* The argmax of the weighted log-density is the argmax of the
-             * posterior: no normalisation needed. */
-            int32_t *labels = (int32_t *)out + i0;
-            for (size_t i = 0; i < rows; i++) {
-                size_t best = 0;
-                for (size_t c = 1; c < k; c++)
-                    if (dst[i * k + c] > dst[i * k + best])
-                        best = c;
-                labels[i] = (int32_t)best;
-            }
-        } else if (w == WANT_TOTAL) {
-            block_ll[b] = emgmm__normalize_log_resp(dst, rows, k, NULL, NULL);
-        } else {
-            double *ln = w == WANT_LOGP ? (double *)out + i0 : NULL;
-            emgmm__normalize_log_resp(dst, rows, k, NULL, ln);
-        }
+        emgmm__predict_block(w, dst, rows, k, out, i0,
+                             block_ll ? block_ll + b : NULL);
     }
     if (threads > 1)
         emgmm__blas_release_one_thread();
-    if (w == WANT_TOTAL) {
+    if (w == EMGMM_WANT_TOTAL) {
         double total = 0.0;
         for (size_t b = 0; b < n_blocks; b++)
             total += block_ll[b];
@@ -130,19 +135,19 @@ static int evaluate(const emgmm_model *m, const double *X, size_t n,
 int emgmm_predict(const emgmm_model *m, const double *X, size_t n,
                   size_t ldx, int32_t *labels)
 {
-    return evaluate(m, X, n, ldx, WANT_LABELS, labels);
+    return evaluate(m, X, n, ldx, EMGMM_WANT_LABELS, labels);
 }
 
 int emgmm_predict_proba(const emgmm_model *m, const double *X, size_t n,
                         size_t ldx, double *proba)
 {
-    return evaluate(m, X, n, ldx, WANT_PROBA, proba);
+    return evaluate(m, X, n, ldx, EMGMM_WANT_PROBA, proba);
 }
 
 int emgmm_score_samples(const emgmm_model *m, const double *X, size_t n,
                         size_t ldx, double *logp)
 {
-    return evaluate(m, X, n, ldx, WANT_LOGP, logp);
+    return evaluate(m, X, n, ldx, EMGMM_WANT_LOGP, logp);
 }
 
 /* Total log-likelihood, without an n-sized output array: only one
@@ -150,7 +155,7 @@ int emgmm_score_samples(const emgmm_model *m, const double *X, size_t n,
 static int total_log_likelihood(const emgmm_model *m, const double *X,
                                 size_t n, size_t ldx, double *total)
 {
-    return evaluate(m, X, n, ldx, WANT_TOTAL, total);
+    return evaluate(m, X, n, ldx, EMGMM_WANT_TOTAL, total);
 }
 
 int emgmm_score(const emgmm_model *m, const double *X, size_t n, size_t ldx,
