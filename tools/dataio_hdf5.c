@@ -684,6 +684,27 @@ static int read_rows(hid_t d, const h5_target *t, int rank,
     return -1;
 }
 
+/* Opens t's file and dataset for reading (the only suitable one when t
+ * names none; lengths: 1-D datasets and integers are wanted), and checks
+ * its type and shape. *f and *d are the caller's to close, also on
+ * failure (NO_ID when not opened). */
+static int open_for_reading(h5_target *t, bool lengths, hid_t *f, hid_t *d,
+                            bool *integer, int *rank, hsize_t dims[2],
+                            char *err, size_t errlen)
+{
+    h5_quiet();
+    *f = open_file(t, false, err, errlen);
+    if (*f < 0 || (!t->dataset && pick_dataset(*f, t, lengths, err,
+                                               errlen) != 0))
+        return -1;
+    if ((*d = open_dataset(*f, t, err, errlen)) < 0)
+        return -1;
+    if (check_type(*d, t, lengths, integer, err, errlen) != 0 ||
+        dataset_shape(*d, t, rank, dims, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
 /* ---- Reading ------------------------------------------------------------- */
 
 int dataio_h5_read_matrix(const char *path, size_t file_len,
@@ -692,22 +713,17 @@ int dataio_h5_read_matrix(const char *path, size_t file_len,
                           dataio_matrix *out, size_t *first_row,
                           size_t *total_rows, char *err, size_t errlen)
 {
-    h5_quiet();
     h5_target t;
     if (target_init(&t, path, file_len, dataset, NULL, err, errlen) != 0)
         return -1;
     int rc = -1;
-    hid_t f = open_file(&t, false, err, errlen), d = NO_ID;
+    hid_t f = NO_ID, d = NO_ID;
     double *data = NULL;
-    if (f < 0 || (!t.dataset && pick_dataset(f, &t, false, err, errlen) != 0))
-        goto done;
-    if ((d = open_dataset(f, &t, err, errlen)) < 0)
-        goto done;
     bool integer;
     int rank = 0;
     hsize_t dims[2];
-    if (check_type(d, &t, false, &integer, err, errlen) != 0 ||
-        dataset_shape(d, &t, &rank, dims, err, errlen) != 0)
+    if (open_for_reading(&t, false, &f, &d, &integer, &rank, dims, err,
+                         errlen) != 0)
         goto done;
     const size_t rows = (size_t)dims[0];
     const size_t cols = rank == 2 ? (size_t)dims[1] : 1;
@@ -771,23 +787,18 @@ int dataio_h5_read_lengths(const char *path, size_t file_len,
                            const char *dataset, size_t **lengths, size_t *n,
                            char *err, size_t errlen)
 {
-    h5_quiet();
     h5_target t;
     if (target_init(&t, path, file_len, dataset, NULL, err, errlen) != 0)
         return -1;
     int rc = -1;
-    hid_t f = open_file(&t, false, err, errlen), d = NO_ID;
+    hid_t f = NO_ID, d = NO_ID;
     double *v = NULL;
     size_t *out = NULL;
-    if (f < 0 || (!t.dataset && pick_dataset(f, &t, true, err, errlen) != 0))
-        goto done;
-    if ((d = open_dataset(f, &t, err, errlen)) < 0)
-        goto done;
     bool integer;
     int rank = 0;
     hsize_t dims[2];
-    if (check_type(d, &t, true, &integer, err, errlen) != 0 ||
-        dataset_shape(d, &t, &rank, dims, err, errlen) != 0)
+    if (open_for_reading(&t, true, &f, &d, &integer, &rank, dims, err,
+                         errlen) != 0)
         goto done;
     if (rank == 2 && dims[0] != 1 && dims[1] != 1) {
         dataio_set_error(err, errlen, "%s: the lengths must be a 1-D array "
