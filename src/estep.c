@@ -34,6 +34,7 @@
 #include "internal.h"
 #include "emgmm_config.h"
 #include "kernels.h"
+#include "small.h"
 #include "vexp.h"
 
 #include <cblas.h>
@@ -90,6 +91,16 @@ int emgmm__workspace_alloc(emgmm_workspace *ws, size_t n, size_t k,
     ws->n_sums = (n + ws->sum_rows - 1) / ws->sum_rows;
     ws->sums = emgmm__malloc(ws->n_sums ? ws->n_sums : 1,
                              (k * d + k) * sizeof(double));
+    ws->moments = NULL;
+    ws->moments_ready = 0;
+    if (d <= EMGMM__SMALL_MAX_D && k <= EMGMM__SMALL_MAX_K) {
+        ws->moments = emgmm__malloc(ws->n_blocks ? ws->n_blocks : 1,
+                                    (k * d + k) * sizeof(double));
+        if (!ws->moments) {
+            emgmm__workspace_free(ws);
+            return EMGMM_ERR_NOMEM;
+        }
+    }
     ws->reduce = NULL;
     ws->reduce_data = NULL;
     ws->fused_rows = ws->n_slots = ws->slot_size = 0;
@@ -111,8 +122,10 @@ void emgmm__workspace_free(emgmm_workspace *ws)
     emgmm__free(ws->sphere);
     emgmm__free(ws->sums);
     emgmm__free(ws->slots);
+    emgmm__free(ws->moments);
     ws->proj = ws->centred = ws->block_ll = ws->scratch = ws->sphere = NULL;
-    ws->sums = ws->slots = NULL;
+    ws->sums = ws->slots = ws->moments = NULL;
+    ws->moments_ready = 0;
 }
 
 /* Squared norm of y - m over d entries. Four partial sums: the compiler
@@ -320,12 +333,19 @@ void emgmm__log_prob_block(const emgmm_model *m, const double *X,
     switch (m->type) {
     case EMGMM_COVARIANCE_FULL:
     case EMGMM_COVARIANCE_TIED: {
+        size_t ldu;
+        const double *u = factor_of(m, 0, &ldu);
+        emgmm__small_estep_fn *small = emgmm__small_estep(m->d, m->k);
+        if (small) {
+            small(X, rows, ldx, m->d, m->k, m->centre, u, ldu,
+                  m->type == EMGMM_COVARIANCE_TIED, m->mean_proj,
+                  m->log_norm, NULL, logp, NULL, NULL, NULL, NULL);
+            return;
+        }
         if (log_prob_small(m, X, rows, ldx, logp))
             return;
         emgmm__logp_fn *kernel = emgmm__logp_kernel(m->d);
         if (kernel) {
-            size_t ldu;
-            const double *u = factor_of(m, 0, &ldu);
             kernel(X, rows, ldx, m->d, m->k, m->centre, u, ldu,
                    m->type == EMGMM_COVARIANCE_TIED, m->mean_proj,
                    m->log_norm, logp);
@@ -439,12 +459,41 @@ double emgmm__normalize_log_resp(double *logp, size_t rows, size_t k,
     return total;
 }
 
+double emgmm__estep_block(const emgmm_model *m, const double *X,
+                          size_t rows, size_t ldx, double *proj,
+                          const double *weight, double *resp, double *lse)
+{
+    if (m->type == EMGMM_COVARIANCE_FULL ||
+        m->type == EMGMM_COVARIANCE_TIED) {
+        /* The smallest d: both steps in one kernel, the log-densities
+         * never leave its chunk (small.h). */
+        emgmm__small_estep_fn *small = emgmm__small_estep(m->d, m->k);
+        if (small) {
+            size_t ldu;
+            const double *u = factor_of(m, 0, &ldu);
+            return small(X, rows, ldx, m->d, m->k, m->centre, u, ldu,
+                         m->type == EMGMM_COVARIANCE_TIED, m->mean_proj,
+                         m->log_norm, weight, NULL, resp, lse, NULL, NULL);
+        }
+    }
+    emgmm__log_prob_block(m, X, rows, ldx, proj, resp);
+    return emgmm__normalize_log_resp(resp, rows, m->k, weight, lse);
+}
+
 double emgmm__estep(const emgmm_model *m, const double *X, size_t n,
                     size_t ldx, const double *weight, double *resp,
                     emgmm_workspace *ws)
 {
     const size_t k = m->k, d = m->d, br = ws->block_rows;
     const long n_blocks = (long)ws->n_blocks;
+    emgmm__small_estep_fn *small = NULL;
+    size_t ldu = 0;
+    const double *u = NULL;
+    if (ws->moments && (m->type == EMGMM_COVARIANCE_FULL ||
+                        m->type == EMGMM_COVARIANCE_TIED)) {
+        small = emgmm__small_estep(d, k);
+        u = factor_of(m, 0, &ldu);
+    }
 
 #if EMGMM_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(ws->n_threads) \
@@ -457,12 +506,22 @@ double emgmm__estep(const emgmm_model *m, const double *X, size_t n,
 #endif
         size_t i0 = (size_t)b * br;
         size_t rows = n - i0 < br ? n - i0 : br;
+        const double *w = weight ? weight + i0 : NULL;
+        if (small) {
+            /* With the M-step's first moments of the block. */
+            double *mo = ws->moments + (size_t)b * (k * d + k);
+            ws->block_ll[b] = small(X + i0 * ldx, rows, ldx, d, k,
+                                    m->centre, u, ldu,
+                                    m->type == EMGMM_COVARIANCE_TIED,
+                                    m->mean_proj, m->log_norm, w, NULL,
+                                    resp + i0 * k, NULL, mo + k * d, mo);
+            continue;
+        }
         double *proj = ws->proj + (size_t)t * br * (k * d + d);
-        emgmm__log_prob_block(m, X + i0 * ldx, rows, ldx, proj,
-                              resp + i0 * k);
-        ws->block_ll[b] = emgmm__normalize_log_resp(
-            resp + i0 * k, rows, k, weight ? weight + i0 : NULL, NULL);
+        ws->block_ll[b] = emgmm__estep_block(m, X + i0 * ldx, rows, ldx,
+                                             proj, w, resp + i0 * k, NULL);
     }
+    ws->moments_ready = small != NULL;
 
     /* Summed in block order: the same bits for any thread count. */
     double total = 0.0;

@@ -337,8 +337,8 @@ static int stream_block(const emgmm_model *m, fit_data *fd,
         return emgmm__estep_gaps(m, fd->block, d, w, fd->block_resp, &one,
                                  &fd->block_gaps, ll, NULL);
     }
-    emgmm__log_prob_block(m, fd->block, t, d, ws->proj, fd->block_resp);
-    *ll = emgmm__normalize_log_resp(fd->block_resp, t, k, w, NULL);
+    *ll = emgmm__estep_block(m, fd->block, t, d, ws->proj, w,
+                             fd->block_resp, NULL);
     return EMGMM_OK;
 }
 
@@ -535,7 +535,10 @@ static int run_em(const emgmm_params *p, int run, fit_data *fd,
             for (size_t i = 0; i < n; i++)
                 for (size_t c = 0; c < m->k; c++)
                     resp[i * m->k + c] *= w[i];
-        /* With gaps: from the column-mean fill, as k-means saw it. */
+        /* With gaps: from the column-mean fill, as k-means saw it. These
+         * responsibilities are not an E-step's: its moments (left by the
+         * previous restart's last E-step) do not apply. */
+        ws->moments_ready = 0;
         rc = fd->Xf ? emgmm__mstep_f32(m, fd->Xf, n, ldx, resp,
                                        p->reg_covar, ws, &fd->f32, bad)
                     : emgmm__mstep(m, X, n, ldx, resp, p->reg_covar, ws,

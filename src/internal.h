@@ -158,6 +158,14 @@ typedef struct emgmm_workspace {
      * chunks of k * d + k doubles. */
     size_t sum_rows, n_sums;
     double *sums;
+    /* For the smallest d (small.h): the E-step's kernel also adds up the
+     * M-step's first moments while the responsibilities are in
+     * registers, per block (n_blocks x (k * d + k), laid out as sums);
+     * moments_ready says that they belong to the responsibilities of the
+     * last emgmm__estep, and emgmm__mstep uses them (and clears it) in
+     * place of another pass. NULL where the kernel does not serve. */
+    double *moments;
+    int moments_ready;
     /* Set for a fit spread over several processes (emgmm_params
      * .allreduce): sums of the E- and M-steps are added over all of them
      * before they are used. NULL: one process. */
@@ -208,6 +216,14 @@ void emgmm__log_prob_block(const emgmm_model *m, const double *X,
 double emgmm__normalize_log_resp(double *logp, size_t rows, size_t k,
                                  const double *weight, double *log_norm);
 
+/* One block's E-step: emgmm__log_prob_block into resp, then
+ * emgmm__normalize_log_resp (lse: its log_norm), or for the smallest d
+ * both in one kernel (small.h) with the same per-row results; returns
+ * the block's (weighted) total. */
+double emgmm__estep_block(const emgmm_model *m, const double *X,
+                          size_t rows, size_t ldx, double *proj,
+                          const double *weight, double *resp, double *lse);
+
 /* The whole E-step over X: resp (n x k) receives responsibilities (times
  * the sample weights, when weight is not NULL); returns the (weighted)
  * total log-likelihood. */
@@ -236,7 +252,9 @@ void emgmm__predict_block(emgmm_want w, double *logp, size_t rows, size_t k,
 
 /* Sets m's weights, means and covariances from responsibilities (n x k;
  * already multiplied by the sample weights, if any) and recomputes the
- * derived arrays. Returns EMGMM_ERR_SINGULAR with *bad
+ * derived arrays. Where ws->moments_ready, the first moments are the
+ * E-step's (resp must be that E-step's, unchanged). Returns
+ * EMGMM_ERR_SINGULAR with *bad
  * set if a covariance is not positive definite after adding reg_covar. */
 int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
                  const double *resp, double reg_covar, emgmm_workspace *ws,

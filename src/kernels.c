@@ -108,6 +108,12 @@ void emgmm__set_kernel_use(emgmm__kernel_use u)
     atomic_store_explicit(&use, (int)u, memory_order_relaxed);
 }
 
+emgmm__kernel_use emgmm__kernel_use_now(void)
+{
+    return (emgmm__kernel_use)atomic_load_explicit(&use,
+                                                   memory_order_relaxed);
+}
+
 /* 1 when the kernels serve d: in [lo, hi], or anywhere in their reach
  * when told so. */
 static int in_range(size_t d, size_t lo, size_t hi)

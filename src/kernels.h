@@ -88,6 +88,7 @@ typedef enum emgmm__kernel_use {
     EMGMM__KERNELS_EVERYWHERE  /* 4 <= d <= EMGMM__KERNEL_MAX_D */
 } emgmm__kernel_use;
 void emgmm__set_kernel_use(emgmm__kernel_use use);
+emgmm__kernel_use emgmm__kernel_use_now(void);
 
 /* What estep.c and mstep.c call: the current path's kernel when d is in
  * its range, else NULL (use BLAS). */

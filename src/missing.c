@@ -289,36 +289,14 @@ static void solve_upper_t(const double *L, size_t r, double *v)
     }
 }
 
-/* Blocks up to this size are factored and inverted by the loops below:
+/* Blocks up to this size are inverted by the loops below (and factored
+ * by linalg.c's loops, up to the same size):
  * a pattern's block is usually a few rows wide, and a LAPACK call costs
  * about a microsecond of overhead, more than the work on a 3 x 3 block
  * (measured at 10 % missing, D = 64: 11.9x the complete-data iteration
  * with LAPACK for every block, 6.5x with loops up to 24). Above 8 the
  * loops lose to LAPACK (30 % missing, r near 19: 33x against 23x). */
 enum { SMALL_BLOCK = 8 };
-
-/* Cholesky-Banachiewicz on the lower triangle of a (r x r, row-major):
- * the same arithmetic as potrf, without the call overhead. */
-static int cholesky_small(double *a, size_t r)
-{
-    for (size_t i = 0; i < r; i++) {
-        for (size_t j = 0; j <= i; j++) {
-            double s = a[i * r + j];
-            for (size_t t = 0; t < j; t++)
-                s -= a[i * r + t] * a[j * r + t];
-            if (i == j) {
-                if (!(s > 0.0) || !isfinite(s))
-                    return 1;
-                a[i * r + i] = sqrt(s);
-            } else {
-                a[i * r + j] = s / a[j * r + j];
-            }
-        }
-        for (size_t j = i + 1; j < r; j++)
-            a[i * r + j] = 0.0;
-    }
-    return 0;
-}
 
 /* L (r x r, row-major lower) = Cholesky factor of P[mis, mis]. */
 static int factor_block(const double *P, size_t d, const size_t *mis,
@@ -327,8 +305,7 @@ static int factor_block(const double *P, size_t d, const size_t *mis,
     for (size_t a = 0; a < r; a++)
         for (size_t b = 0; b <= a; b++)
             L[a * r + b] = P[mis[a] * d + mis[b]];
-    return r <= SMALL_BLOCK ? cholesky_small(L, r)
-                            : emgmm__cholesky_lower(L, r);
+    return emgmm__cholesky_lower(L, r); /* loops for small r (linalg.c) */
 }
 
 /* Given L from factor_block, the lower triangle of (L L^T)^-1 in place,

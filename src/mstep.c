@@ -27,6 +27,7 @@
 #include "internal.h"
 #include "emgmm_config.h"
 #include "kernels.h"
+#include "small.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -76,6 +77,13 @@ static int scatter_small(const double *X, size_t n, size_t ldx,
     case 4: scatter_direct(X, n, ldx, resp, k, c, mu, cov, 4); return 1;
     default: return 0;
     }
+}
+
+/* The vector kernel for the full or tied scatter at d, or NULL. */
+static emgmm__scatter_fn *scatter_kernel(size_t d)
+{
+    emgmm__scatter_fn *small = emgmm__small_scatter(d);
+    return small ? small : emgmm__scatter_kernel(d);
 }
 
 /* Adds sum_i r_ic (x_i - mu)(x_i - mu)^T to the lower triangle of cov.
@@ -152,6 +160,11 @@ void emgmm__mstep_sums(const double *X, size_t n, size_t ldx,
                        const double *resp, size_t k, size_t d, double *nk,
                        double *sums)
 {
+    emgmm__small_sums_fn *small = emgmm__small_sums(d, k);
+    if (small) {
+        small(X, n, ldx, d, resp, k, nk, sums);
+        return;
+    }
     for (size_t c = 0; c < k; c++)
         nk[c] = 0.0;
     for (size_t i = 0; i < n; i++)
@@ -332,7 +345,7 @@ void emgmm__mstep_scatter_add(emgmm_model *m, const double *X, size_t n,
     const size_t k = m->k, d = m->d, gr = ws->gather_rows;
     if (m->type == EMGMM_COVARIANCE_FULL ||
         m->type == EMGMM_COVARIANCE_TIED) {
-        emgmm__scatter_fn *kernel = emgmm__scatter_kernel(d);
+        emgmm__scatter_fn *kernel = scatter_kernel(d);
         if (kernel) {
             scatter_with_kernel(kernel, m, X, n, ldx, resp, raw, ws);
             return;
@@ -381,7 +394,27 @@ int emgmm__mstep(emgmm_model *m, const double *X, size_t n, size_t ldx,
                  int *bad)
 {
     double total;
-    int rc = emgmm__mstep_weights_means(m, X, n, ldx, resp, NULL, ws, &total);
+    int rc;
+    if (ws->moments_ready) {
+        /* The E-step's by-product: the blocks' sums added in block order
+         * (the same bits for any thread count). */
+        const size_t k = m->k, d = m->d, stride = k * d + k;
+        double *nk = m->log_norm; /* as emgmm__mstep_weights_means */
+        memcpy(m->means, ws->moments, k * d * sizeof(double));
+        memcpy(nk, ws->moments + k * d, k * sizeof(double));
+        for (size_t b = 1; b < ws->n_blocks; b++) {
+            const double *p = ws->moments + b * stride;
+            for (size_t i = 0; i < k * d; i++)
+                m->means[i] += p[i];
+            for (size_t c = 0; c < k; c++)
+                nk[c] += p[k * d + c];
+        }
+        ws->moments_ready = 0;
+        rc = emgmm__mstep_finish_means(m, ws, &total);
+    } else {
+        rc = emgmm__mstep_weights_means(m, X, n, ldx, resp, NULL, ws,
+                                        &total);
+    }
     if (rc != EMGMM_OK)
         return rc;
     /* Raw (undivided) scatter sums, summed over the processes, then
@@ -515,7 +548,7 @@ static void fused_scatter(const emgmm_model *m, const double *X, size_t n,
     const size_t k = m->k, d = m->d;
     const int tied = m->type == EMGMM_COVARIANCE_TIED;
     if (m->type == EMGMM_COVARIANCE_FULL || tied) {
-        emgmm__scatter_fn *kernel = emgmm__scatter_kernel(d);
+        emgmm__scatter_fn *kernel = scatter_kernel(d);
         if (kernel) {
             for (size_t c0 = 0; c0 < k; c0 += EMGMM__SCATTER_GROUP) {
                 const size_t c1 = k - c0 < EMGMM__SCATTER_GROUP
@@ -557,9 +590,9 @@ static void fused_slot(const emgmm_model *m, const double *X, size_t n,
         for (size_t i0 = c0; i0 < c0 + rows; i0 += br) {
             const size_t nr = c0 + rows - i0 < br ? c0 + rows - i0 : br;
             double *r = resp + i0 * k;
-            emgmm__log_prob_block(m, X + i0 * ldx, nr, ldx, proj, r);
-            ws->block_ll[i0 / br] = emgmm__normalize_log_resp(
-                r, nr, k, weight ? weight + i0 : NULL, NULL);
+            ws->block_ll[i0 / br] =
+                emgmm__estep_block(m, X + i0 * ldx, nr, ldx, proj,
+                                   weight ? weight + i0 : NULL, r, NULL);
             for (size_t i = 0; i < nr; i++)
                 for (size_t c = 0; c < k; c++)
                     nk[c] += r[i * k + c];

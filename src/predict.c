@@ -113,10 +113,18 @@ static int evaluate(const emgmm_model *m, const double *X, size_t n,
         const size_t rows = n - i0 < br ? n - i0 : br;
         double *dst = w == EMGMM_WANT_PROBA ? (double *)out + i0 * k
                                       : logp + tid * br * k;
-        emgmm__log_prob_block(m, X + i0 * ldx, rows, ldx,
-                              proj + tid * br * (k * d + d), dst);
-        emgmm__predict_block(w, dst, rows, k, out, i0,
-                             block_ll ? block_ll + b : NULL);
+        double *pr = proj + tid * br * (k * d + d);
+        if (w == EMGMM_WANT_LABELS) {
+            emgmm__log_prob_block(m, X + i0 * ldx, rows, ldx, pr, dst);
+            emgmm__predict_block(w, dst, rows, k, out, i0, NULL);
+            continue;
+        }
+        /* As the fit's E-step computes them (the same bits). */
+        const double ll = emgmm__estep_block(
+            m, X + i0 * ldx, rows, ldx, pr, NULL, dst,
+            w == EMGMM_WANT_LOGP ? (double *)out + i0 : NULL);
+        if (block_ll)
+            block_ll[b] = ll;
     }
     if (threads > 1)
         emgmm__blas_release_one_thread();
