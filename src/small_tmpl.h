@@ -8,6 +8,10 @@
  *   VGATHER(p, ix, nl)    lane l < nl: p[ix_l]; lanes from nl on: 0, and
  *                         their addresses are not read
  *   VSEL_EQ(a, b, x, y)   per lane: a == b ? x : y
+ *   DEINTERLEAVE(p, D, x) (optional) for W consecutive rows of D doubles
+ *                         at p: x[a] = their coordinate a, for a < D;
+ *                         returns 0 where it does not serve this D (then
+ *                         VGATHER does it)
  *
  * Each function is compiled for d = 1, 2, 3 (the loops over coordinates
  * unroll and everything of a row stays in registers).
@@ -51,6 +55,16 @@ gather_rows(const double *X, size_t ldx, size_t nr, const size_t D,
     const VIDX ix = VIDX_STRIDE(ldx);
     for (size_t g = 0; g < nr; g += W) {
         const size_t nl = nr - g < W ? nr - g : W;
+#ifdef DEINTERLEAVE
+        /* Contiguous rows: a few loads and shuffles beat a gather per
+         * coordinate. */
+        VEC x[3];
+        if (ldx == D && nl == W && DEINTERLEAVE(X + g * ldx, D, x)) {
+            for (size_t a = 0; a < D; a++)
+                VSTORE(S + a * SCH + g, x[a]);
+            continue;
+        }
+#endif
         for (size_t a = 0; a < D; a++)
             VSTORE(S + a * SCH + g, VGATHER(X + g * ldx + a, ix, nl));
     }
@@ -158,7 +172,16 @@ estep_d(const double *X, size_t rows, size_t ldx, const size_t D, size_t k,
             VSTORE(s + g, sum);
             VSTORE(log_s + g, sum);
         }
-        emgmm__vlog(log_s, ng);
+        /* Every row's log p(x) needs its own log. The unweighted total
+         * alone needs one log per lane of the chunk: sum_i log s_i =
+         * log prod_i s_i, a product of at most SCH / W factors in
+         * [1, k] per lane (no overflow for k <= 32), each multiplication
+         * rounding by half an ulp, so the sum is as accurate as the sum
+         * of separate logs. */
+        const int row_logs = lse || weight;
+        VEC prod = VSET1(1.0);
+        if (row_logs)
+            emgmm__vlog(log_s, ng);
         for (size_t g = 0; g < ng; g += W) {
             const size_t nl = nr - g < W ? nr - g : W;
             const size_t i = i0 + g;
@@ -181,12 +204,23 @@ estep_d(const double *X, size_t rows, size_t ldx, const size_t D, size_t k,
                         ax[c][a] = VFMA(r, VLOAD(S + a * SCH + g), ax[c][a]);
                 }
             }
+            if (!row_logs) {
+                /* Padding lanes (w = 0) add nothing. */
+                prod = VMUL(prod, VSEL_EQ(w, zero, VSET1(1.0), VLOAD(s + g)));
+                total = VADD(total, VSEL_EQ(w, zero, zero, am));
+                continue;
+            }
             const VEC l = VSEL_EQ(am, neg_inf, neg_inf,
                                   VADD(am, VLOAD(log_s + g)));
             if (lse)
                 store_strided(l, lse + i, 1, nl);
             /* A row of weight zero is ignored, even at zero density. */
             total = VADD(total, VSEL_EQ(w, zero, zero, VMUL(w, l)));
+        }
+        if (!row_logs) {
+            VSTORE(log_s, prod);
+            emgmm__vlog(log_s, W);
+            total = VADD(total, VLOAD(log_s));
         }
     }
     if (moments)

@@ -35,4 +35,22 @@
 #define VSEL_EQ(a, b, x, y)                                                 \
     _mm256_blendv_pd((y), (x), _mm256_cmp_pd((a), (b), _CMP_EQ_OQ))
 
+/* Lane l of x[a] = p[l*D + a] for D = 1 and 2 (D = 3 is gathered):
+ * the pairs unpacked, then the middle lanes swapped into row order. */
+static inline int deinterleave4(const double *p, size_t D, __m256d *x)
+{
+    switch (D) {
+    case 1: x[0] = _mm256_loadu_pd(p); return 1;
+    case 2: {
+        const __m256d v0 = _mm256_loadu_pd(p), v1 = _mm256_loadu_pd(p + 4);
+        /* unpacklo: rows 0, 2, 1, 3 of coordinate 0; permute: 0, 1, 2, 3 */
+        x[0] = _mm256_permute4x64_pd(_mm256_unpacklo_pd(v0, v1), 0xd8);
+        x[1] = _mm256_permute4x64_pd(_mm256_unpackhi_pd(v0, v1), 0xd8);
+        return 1;
+    }
+    default: return 0;
+    }
+}
+#define DEINTERLEAVE deinterleave4
+
 #include "small_tmpl.h"
