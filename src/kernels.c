@@ -138,17 +138,20 @@ size_t emgmm__scatter_f32_work_size(size_t d)
  * kernels"): the portable E-step is no faster than BLAS (empty range),
  * its M-step beats gather + syrk from 5 to 16 (d = 4 keeps the unrolled
  * loops of mstep.c); the x86 kernels win wherever they reach, except the
- * AVX2 E-step at 64 (level with trmm). */
+ * AVX2 E-step at 64 (level with trmm). Float32: the x86 kernels against
+ * float32 BLAS (strmm, ssyrk with per-row conversions), from 33 on, where
+ * float32.c leaves the widened float64 path; the portable ones are not
+ * used. */
 static const emgmm__kernel_path paths[EMGMM__ISA_COUNT] = {
     [EMGMM__ISA_C] = {emgmm__logp_c, emgmm__scatter_c, 1, 0, 5, 16,
                       emgmm__logp_f32_c, emgmm__scatter_f32_c, 1, 0, 1, 0},
 #if EMGMM_HAVE_X86_KERNELS
     [EMGMM__ISA_AVX2] = {emgmm__logp_avx2, emgmm__scatter_avx2, 4, 48, 4,
                          64, emgmm__logp_f32_avx2, emgmm__scatter_f32_avx2,
-                         4, 64, 4, 64},
+                         33, 64, 33, 64},
     [EMGMM__ISA_AVX512] = {emgmm__logp_avx512, emgmm__scatter_avx512, 4, 64,
                            4, 64, emgmm__logp_f32_avx512,
-                           emgmm__scatter_f32_avx512, 4, 64, 4, 64},
+                           emgmm__scatter_f32_avx512, 33, 64, 33, 64},
 #endif
 };
 
