@@ -3,7 +3,7 @@
  * float32, with every sum and every parameter in float64 and the model
  * the same object (and file) as a float64 fit's.
  *
- * Two paths:
+ * Three paths:
  *
  * - Widened (diag, spherical, and full/tied with d < 33): each block of
  *   rows is converted to float64 in a per-thread buffer (exact) and the
@@ -11,8 +11,35 @@
  *   (float32) values up to the order of some additions; the memory is
  *   still halved (only a block per thread is ever float64).
  *
+ * - Float32 kernels (full and tied, 33 <= d <= 64 where kernels.h's
+ *   ranges say so: AVX2, AVX-512): the float64 kernels' template with
+ *   float32 products, rows in vector lanes and no conversion pass. The
+ *   same analysis as the BLAS path below, with these differences:
+ *   E-step, full: the row is shifted by chi_c = float32(mu_c) in float32
+ *   (error <= u |x - chi_c|, and |chi_c - mu_c| <= u |mu_c|), and the
+ *   projection starts from (mu_c - chi_c)^T U_c (computed in float64,
+ *   rounded), so y = (x - mu_c)^T U_c with d + 1 float32 terms: the bound
+ *   is (gamma_{d+1} + 2u) (|x - chi_c| + |mu_c - chi_c|)^T |U_c|, that of
+ *   the BLAS path with one more term. Tied: shifted by float32(centre),
+ *   the projected means (mu_c - float32(centre))^T U in float64. Every
+ *   square is widened and summed in float64. M-step: rows z = sqrt(r /
+ *   N_c) (x - mu_c), x - mu_c formed as (x - chi_c) - float32(mu_c -
+ *   chi_c) (error within 2u |x - mu_c| + u^2 |mu_c|, the last term below
+ *   float32's resolution of the data themselves), responsibilities with
+ *   r / N_c < FLT_MIN dropped (each such row adds less than FLT_MIN |x -
+ *   mu|^2 to sums of the covariance's size; float32 would hold it
+ *   subnormal). Each vector lane sums at most 256 rows in float32
+ *   (kernels_tmpl.h, MIX_LANE_ROWS) before adding into float64 partial
+ *   sums: |error| <= gamma_256 |Z|^T |Z| = 1.5e-5 as a bound (about
+ *   16 u = 1e-6 typically) of the lane's share, below the BLAS path's
+ *   gamma_2048; the lanes and blocks are then added in float64 in a
+ *   fixed order. The float32 products of rounded rows are no longer one
+ *   Gram matrix, so positive definiteness rests on the same check and
+ *   float64 retry as below (well_conditioned). A non-finite log-density
+ *   or sum falls back to the widened path, as for BLAS.
+ *
  * - Float32 BLAS (full and tied, d >= 33, where the O(d^2) work per row
- *   and component dominates):
+ *   and component dominates, outside the kernels' range):
  *
  *   E-step. For component c (full), z = x - mu_c is formed in float64
  *   (x is exact, mu_c float64) and rounded to float32, then projected by
