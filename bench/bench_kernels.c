@@ -2,7 +2,8 @@
  * The E- and M-step kernels alone, own kernels (each path the CPU has)
  * against the BLAS path, one thread (run with OPENBLAS_NUM_THREADS=1):
  *
- *   bench_kernels [N [K [REPEATS [TYPE [D]]]]]  (defaults 50000 8 7 full)
+ *   bench_kernels [N [K [REPEATS [TYPE [D [DTYPE]]]]]]
+ *                                 (defaults 50000 8 7 full, all, float64)
  *
  * For each d in 4 8 12 16 24 32 48 64 (or D alone): a random model of K
  * components of TYPE (full or tied) on N random rows; the median over
@@ -11,11 +12,17 @@
  * Markdown table. The kernels are used at every d they reach
  * (EMGMM__KERNEL_MAX_D), whatever the ranges chosen from these figures
  * (src/kernels.c).
+ * DTYPE float32: the float32 steps instead (float32.c: emgmm__estep_f32
+ * and the whole emgmm__mstep_f32, means and factorisation included) on
+ * the same values rounded to float32, for d in 40 48 64 (where float32.c
+ * chooses between its kernels and float32 BLAS); "BLAS" is then the
+ * float32 BLAS path.
  * The times are the thread's CPU time (CLOCK_THREAD_CPUTIME_ID), which
  * leaves out the time a busy machine holds the thread off the core, and
  * the rounds alternate the paths, so that a noisy neighbour hits them
  * alike.
  */
+#include "float32.h"
 #include "internal.h"
 #include "kernels.h"
 
@@ -68,14 +75,19 @@ int main(int argc, char **argv)
     const emgmm_covariance_type type =
         argc > 4 && strcmp(argv[4], "tied") == 0 ? EMGMM_COVARIANCE_TIED
                                                  : EMGMM_COVARIANCE_FULL;
-    static const size_t dims[] = {4, 8, 12, 16, 24, 32, 48, 64};
+    static const size_t dims64[] = {4, 8, 12, 16, 24, 32, 48, 64};
+    static const size_t dims32[] = {40, 48, 64};
+    const int f32 = argc > 6 && strcmp(argv[6], "float32") == 0;
+    const size_t *dims = f32 ? dims32 : dims64;
+    const size_t n_dims = f32 ? 3 : 8;
     int have[PATHS] = {1};
     for (int p = 1; p < PATHS; p++)
         have[p] = emgmm__kernel_path_of((emgmm__isa)(p - 1)) != NULL;
 
-    printf("N=%zu K=%zu %s, one thread, median of %d, CPU ms (E-step / M-step "
-           "scatter)\n\n| d | BLAS |",
-           n, k, type == EMGMM_COVARIANCE_TIED ? "tied" : "full", reps);
+    printf("N=%zu K=%zu %s %s, one thread, median of %d, CPU ms (E-step / "
+           "M-step %s)\n\n| d | BLAS |",
+           n, k, type == EMGMM_COVARIANCE_TIED ? "tied" : "full",
+           f32 ? "float32" : "float64", reps, f32 ? "whole" : "scatter");
     for (int p = 1; p < PATHS; p++)
         if (have[p])
             printf(" %s |", emgmm__isa_name((emgmm__isa)(p - 1)));
@@ -86,7 +98,7 @@ int main(int argc, char **argv)
     printf("\n");
 
     const size_t only = argc > 5 ? (size_t)atol(argv[5]) : 0;
-    for (size_t di = 0; di < sizeof dims / sizeof *dims; di++) {
+    for (size_t di = 0; di < n_dims; di++) {
         const size_t d = only ? only : dims[di];
         if (only && di > 0)
             break;
@@ -117,6 +129,18 @@ int main(int argc, char **argv)
             return 1;
         emgmm__estep(m, X, n, d, NULL, resp, &ws);
         double *raw = calloc(cs, sizeof(double));
+        float *Xf = NULL;
+        emgmm_f32_work fw = {0};
+        if (f32) {
+            Xf = malloc(n * d * sizeof(float));
+            if (!Xf)
+                return 1;
+            for (size_t i = 0; i < n * d; i++)
+                Xf[i] = (float)X[i];
+            if (emgmm__f32_work_alloc(&fw, &ws, n, k, d, type, 1) !=
+                EMGMM_OK)
+                return 1;
+        }
 
         double te[PATHS][64], tm[PATHS][64];
         const int r_max = reps > 64 ? 64 : reps;
@@ -128,12 +152,21 @@ int main(int argc, char **argv)
                                             : EMGMM__KERNELS_OFF);
                 if (p > 0)
                     emgmm__set_kernel_isa((emgmm__isa)(p - 1));
-                double t0 = cpu_now();
-                emgmm__estep(m, X, n, d, NULL, resp, &ws);
-                double t1 = cpu_now();
-                memset(raw, 0, cs * sizeof(double));
-                emgmm__mstep_scatter_add(m, X, n, d, resp, raw, &ws);
-                double t2 = cpu_now();
+                double t0 = cpu_now(), t1, t2;
+                if (f32) {
+                    emgmm__estep_f32(m, Xf, n, d, NULL, resp, &ws, &fw);
+                    t1 = cpu_now();
+                    int bad = -1;
+                    if (emgmm__mstep_f32(m, Xf, n, d, resp, 1e-6, &ws, &fw,
+                                         &bad) != EMGMM_OK)
+                        return 1;
+                } else {
+                    emgmm__estep(m, X, n, d, NULL, resp, &ws);
+                    t1 = cpu_now();
+                    memset(raw, 0, cs * sizeof(double));
+                    emgmm__mstep_scatter_add(m, X, n, d, resp, raw, &ws);
+                }
+                t2 = cpu_now();
                 te[p][r] = t1 - t0;
                 tm[p][r] = t2 - t1;
             }
@@ -144,6 +177,9 @@ int main(int argc, char **argv)
                        1e3 * median(tm[p], (size_t)r_max));
         printf("\n");
         fflush(stdout);
+        if (f32)
+            emgmm__f32_work_free(&fw);
+        free(Xf);
         emgmm__workspace_free(&ws);
         emgmm_free(&m);
         free(X);

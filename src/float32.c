@@ -3,7 +3,7 @@
  * float32, with every sum and every parameter in float64 and the model
  * the same object (and file) as a float64 fit's.
  *
- * Two paths:
+ * Three paths:
  *
  * - Widened (diag, spherical, and full/tied with d < 33): each block of
  *   rows is converted to float64 in a per-thread buffer (exact) and the
@@ -11,8 +11,35 @@
  *   (float32) values up to the order of some additions; the memory is
  *   still halved (only a block per thread is ever float64).
  *
+ * - Float32 kernels (full and tied, 33 <= d <= 64 where kernels.h's
+ *   ranges say so: AVX2, AVX-512): the float64 kernels' template with
+ *   float32 products, rows in vector lanes and no conversion pass. The
+ *   same analysis as the BLAS path below, with these differences:
+ *   E-step, full: the row is shifted by chi_c = float32(mu_c) in float32
+ *   (error <= u |x - chi_c|, and |chi_c - mu_c| <= u |mu_c|), and the
+ *   projection starts from (mu_c - chi_c)^T U_c (computed in float64,
+ *   rounded), so y = (x - mu_c)^T U_c with d + 1 float32 terms: the bound
+ *   is (gamma_{d+1} + 2u) (|x - chi_c| + |mu_c - chi_c|)^T |U_c|, that of
+ *   the BLAS path with one more term. Tied: shifted by float32(centre),
+ *   the projected means (mu_c - float32(centre))^T U in float64. Every
+ *   square is widened and summed in float64. M-step: rows z = sqrt(r /
+ *   N_c) (x - mu_c), x - mu_c formed as (x - chi_c) - float32(mu_c -
+ *   chi_c) (error within 2u |x - mu_c| + u^2 |mu_c|, the last term below
+ *   float32's resolution of the data themselves), responsibilities with
+ *   r / N_c < FLT_MIN dropped (each such row adds less than FLT_MIN |x -
+ *   mu|^2 to sums of the covariance's size; float32 would hold it
+ *   subnormal). Each vector lane sums at most 256 rows in float32
+ *   (kernels_tmpl.h, MIX_LANE_ROWS) before adding into float64 partial
+ *   sums: |error| <= gamma_256 |Z|^T |Z| = 1.5e-5 as a bound (about
+ *   16 u = 1e-6 typically) of the lane's share, below the BLAS path's
+ *   gamma_2048; the lanes and blocks are then added in float64 in a
+ *   fixed order. The float32 products of rounded rows are no longer one
+ *   Gram matrix, so positive definiteness rests on the same check and
+ *   float64 retry as below (well_conditioned). A non-finite log-density
+ *   or sum falls back to the widened path, as for BLAS.
+ *
  * - Float32 BLAS (full and tied, d >= 33, where the O(d^2) work per row
- *   and component dominates):
+ *   and component dominates, outside the kernels' range):
  *
  *   E-step. For component c (full), z = x - mu_c is formed in float64
  *   (x is exact, mu_c float64) and rounded to float32, then projected by
@@ -60,6 +87,7 @@
  */
 #include "float32.h"
 #include "emgmm_config.h"
+#include "kernels.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -187,6 +215,10 @@ void emgmm__f32_work_free(emgmm_f32_work *w)
     emgmm__free(w->u);
     emgmm__free(w->partial);
     emgmm__free(w->nk);
+    emgmm__free(w->shift);
+    emgmm__free(w->init_proj);
+    emgmm__free(w->tied_proj);
+    emgmm__free(w->kwork);
     memset(w, 0, sizeof *w);
 }
 
@@ -208,6 +240,13 @@ static int uses_blas(emgmm_covariance_type type, size_t d)
     return (type == EMGMM_COVARIANCE_FULL ||
             type == EMGMM_COVARIANCE_TIED) &&
            d >= EMGMM__F32_BLAS_MIN_D;
+}
+
+/* Whether the float32 kernels may serve this fit (whether they do is
+ * decided per step: kernels.h's ranges and the current path). */
+static int may_use_kernels(emgmm_covariance_type type, size_t d)
+{
+    return uses_blas(type, d) && d <= EMGMM__KERNEL_MAX_D;
 }
 
 int emgmm__f32_work_alloc(emgmm_f32_work *w, const emgmm_workspace *ws,
@@ -241,6 +280,15 @@ int emgmm__f32_work_alloc(emgmm_f32_work *w, const emgmm_workspace *ws,
         w->u = emgmm__malloc(factor_floats(type, k, d), sizeof(float));
         ok = w->y && w->c && w->u;
     }
+    if (ok && w->blas && may_use_kernels(type, d)) {
+        w->kern = 1;
+        w->shift = emgmm__malloc(k * d, sizeof(float));
+        w->init_proj = emgmm__malloc(k * d, sizeof(float));
+        w->tied_proj = emgmm__malloc(k * d, sizeof(double));
+        w->kwork_stride = emgmm__scatter_f32_work_size(d);
+        w->kwork = emgmm__malloc(t * w->kwork_stride, sizeof(double));
+        ok = w->shift && w->init_proj && w->tied_proj && w->kwork;
+    }
     if (!ok) {
         emgmm__f32_work_free(w);
         return EMGMM_ERR_NOMEM;
@@ -263,6 +311,44 @@ static int round_factors(const emgmm_model *m, float *u)
         u[i] = (float)v;
     }
     return ok;
+}
+
+int emgmm__f32_kernel_model(const emgmm_model *m, float *u, float *shift,
+                            float *init_proj, double *tied_proj)
+{
+    const size_t k = m->k, d = m->d;
+    if (!round_factors(m, u))
+        return 0;
+    if (m->type == EMGMM_COVARIANCE_TIED) {
+        /* (mu_c - shift)^T U = mean_proj_c + (centre - shift)^T U: the
+         * model's own projection and a correction below float32's
+         * resolution of the centre. */
+        for (size_t a = 0; a < d; a++)
+            shift[a] = (float)m->centre[a];
+        for (size_t c = 0; c < k; c++)
+            for (size_t b = 0; b < d; b++) {
+                double v = m->mean_proj[c * d + b];
+                for (size_t a = 0; a <= b; a++)
+                    v += (m->centre[a] - (double)shift[a]) *
+                         m->prec[a * d + b];
+                tied_proj[c * d + b] = v;
+            }
+        return 1;
+    }
+    const size_t kd = k * d;
+    for (size_t c = 0; c < k; c++) {
+        const double *mu = m->means + c * d, *uc = m->prec + c * d;
+        float *sc = shift + c * d;
+        for (size_t a = 0; a < d; a++)
+            sc[a] = (float)mu[a];
+        for (size_t b = 0; b < d; b++) {
+            double v = 0.0;
+            for (size_t a = 0; a <= b; a++)
+                v += (mu[a] - (double)sc[a]) * uc[a * kd + b];
+            init_proj[c * d + b] = (float)v;
+        }
+    }
+    return 1;
 }
 
 /* Sum of squares of y (float32) in float64, eight partial sums (one
@@ -349,14 +435,34 @@ static int log_prob_blas(const emgmm_model *m, const float *u,
     return 1;
 }
 
-/* Weighted log-densities of a block of float32 rows into logp (rows x k).
- * u: the rounded factors, or NULL for the widened path. */
-static void log_prob_block_f32(const emgmm_model *m, const float *u,
-                               const float *X, size_t rows, size_t ldx,
-                               double *wide, float *y, double *proj,
-                               double *logp)
+/* The float32 kernel on a block; 0 if a result was not finite. */
+static int log_prob_kernel(const emgmm_model *m, const emgmm_f32_work *w,
+                           emgmm__logp_f32_fn *kernel, const float *X,
+                           size_t rows, size_t ldx, double *logp)
 {
-    if (u && log_prob_blas(m, u, X, rows, ldx, y, logp))
+    const size_t k = m->k, d = m->d;
+    const int tied = m->type == EMGMM_COVARIANCE_TIED;
+    kernel(X, rows, ldx, d, k, tied ? w->shift : NULL,
+           tied ? NULL : w->shift, w->u, tied ? d : k * d, tied,
+           w->init_proj, w->tied_proj, m->log_norm, logp);
+    int ok = 1;
+    for (size_t i = 0; i < rows * k; i++)
+        ok &= logp[i] <= DBL_MAX && logp[i] >= -DBL_MAX;
+    return ok;
+}
+
+/* Weighted log-densities of a block of float32 rows into logp (rows x k).
+ * u: the rounded factors, or NULL for the widened path; kernel (with
+ * w's kernel model): the float32 kernel, or NULL for float32 BLAS. */
+static void log_prob_block_f32(const emgmm_model *m, const float *u,
+                               emgmm__logp_f32_fn *kernel,
+                               const emgmm_f32_work *w, const float *X,
+                               size_t rows, size_t ldx, double *wide,
+                               float *y, double *proj, double *logp)
+{
+    if (u && kernel && log_prob_kernel(m, w, kernel, X, rows, ldx, logp))
+        return;
+    if (u && !kernel && log_prob_blas(m, u, X, rows, ldx, y, logp))
         return;
     emgmm__widen_rows(X, rows, m->d, ldx, wide);
     emgmm__log_prob_block(m, wide, rows, m->d, proj, logp);
@@ -368,7 +474,13 @@ double emgmm__estep_f32(const emgmm_model *m, const float *X, size_t n,
 {
     const size_t k = m->k, d = m->d, br = ws->block_rows;
     const long n_blocks = (long)ws->n_blocks;
-    w->u_ok = w->blas && round_factors(m, w->u);
+    emgmm__logp_f32_fn *kernel =
+        w->kern ? emgmm__logp_f32_kernel(d) : NULL;
+    if (kernel)
+        w->u_ok = emgmm__f32_kernel_model(m, w->u, w->shift, w->init_proj,
+                                          w->tied_proj);
+    else
+        w->u_ok = w->blas && round_factors(m, w->u);
     const float *u = w->u_ok ? w->u : NULL;
 
 #if EMGMM_HAVE_OPENMP
@@ -379,7 +491,7 @@ double emgmm__estep_f32(const emgmm_model *m, const float *X, size_t n,
         const size_t t = (size_t)emgmm__thread_id();
         const size_t i0 = (size_t)b * br;
         const size_t rows = n - i0 < br ? n - i0 : br;
-        log_prob_block_f32(m, u, X + i0 * ldx, rows, ldx,
+        log_prob_block_f32(m, u, kernel, w, X + i0 * ldx, rows, ldx,
                            w->wide + t * w->wide_rows * d,
                            w->y ? w->y + t * w->y_rows * d : NULL,
                            ws->proj + t * br * (k * d + d), resp + i0 * k);
@@ -512,6 +624,58 @@ static int scatter_group_f32(const emgmm_model *m, const float *X, size_t n,
     return ok;
 }
 
+/* Whether the float64 sums (lower triangles) of `count` d x d matrices
+ * at acc are finite. */
+static int lower_finite(const double *acc, size_t count, size_t d)
+{
+    int ok = 1;
+    for (size_t c = 0; c < count; c++)
+        for (size_t a = 0; a < d; a++)
+            for (size_t b = 0; b <= a; b++)
+                ok &= isfinite(acc[c * d * d + a * d + b]) != 0;
+    return ok;
+}
+
+/* The float32 scatter kernel (kernels.h), grouped as mstep.c groups the
+ * float64 one; 0 if a sum was not finite. */
+static int scatter_kernel_f32(emgmm__scatter_f32_fn *kernel, emgmm_model *m,
+                              const float *X, size_t n, size_t ldx,
+                              const double *resp, double total, double *raw,
+                              emgmm_workspace *ws, emgmm_f32_work *w)
+{
+    const size_t k = m->k, d = m->d;
+    if (m->type == EMGMM_COVARIANCE_TIED) {
+        double scale[EMGMM__SCATTER_GROUP];
+        for (size_t g = 0; g < EMGMM__SCATTER_GROUP; g++)
+            scale[g] = total;
+        for (size_t c0 = 0; c0 < k; c0 += EMGMM__SCATTER_GROUP) {
+            const size_t c1 =
+                k - c0 < EMGMM__SCATTER_GROUP ? k : c0 + EMGMM__SCATTER_GROUP;
+            kernel(X, n, ldx, d, resp, k, c0, c1, m->means, scale, raw, 0,
+                   w->kwork);
+        }
+        return lower_finite(raw, 1, d);
+    }
+    const size_t threads = (size_t)ws->n_threads;
+    size_t group = (k + threads - 1) / threads;
+    if (group > EMGMM__SCATTER_GROUP)
+        group = EMGMM__SCATTER_GROUP;
+    const long n_groups = (long)((k + group - 1) / group);
+#if EMGMM_HAVE_OPENMP
+#pragma omp parallel for schedule(static) num_threads(ws->n_threads) \
+    if (ws->n_threads > 1)
+#endif
+    for (long g = 0; g < n_groups; g++) {
+        const size_t t = (size_t)emgmm__thread_id();
+        const size_t c0 = (size_t)g * group;
+        const size_t c1 = k - c0 < group ? k : c0 + group;
+        /* N_c (in log_norm until mstep_finish) as the scale */
+        kernel(X, n, ldx, d, resp, k, c0, c1, m->means, m->log_norm + c0,
+               raw, d * d, w->kwork + t * w->kwork_stride);
+    }
+    return lower_finite(raw, k, d);
+}
+
 /* The float32 scatter (full, tied); 0 if it must be redone in float64.
  * Components in groups of at most F32_GROUP (one pass over the rows per
  * group); full: the groups spread over threads, small enough that every
@@ -522,6 +686,11 @@ static int scatter_f32(emgmm_model *m, const float *X, size_t n, size_t ldx,
                        emgmm_workspace *ws, emgmm_f32_work *w)
 {
     const size_t k = m->k, d = m->d;
+    emgmm__scatter_f32_fn *kernel =
+        w->kern ? emgmm__scatter_f32_kernel(d) : NULL;
+    if (kernel)
+        return scatter_kernel_f32(kernel, m, X, n, ldx, resp, total, raw, ws,
+                                  w);
     if (m->type == EMGMM_COVARIANCE_TIED) {
         double scale[F32_GROUP];
         for (size_t g = 0; g < F32_GROUP; g++)
@@ -686,7 +855,7 @@ static int evaluate_f32(const emgmm_model *m, const float *X, size_t n,
         const size_t rows = n - i0 < br ? n - i0 : br;
         double *dst = wt == EMGMM_WANT_PROBA ? (double *)out + i0 * k
                                        : logp + tid * br * k;
-        log_prob_block_f32(m, uf, X + i0 * ldx, rows, ldx,
+        log_prob_block_f32(m, uf, NULL, NULL, X + i0 * ldx, rows, ldx,
                            wide + tid * br * d, y ? y + tid * br * d : NULL,
                            proj + tid * br * (k * d + d), dst);
         emgmm__predict_block(wt, dst, rows, k, out, i0, block_ll + b);

@@ -12,9 +12,10 @@
 #include "internal.h"
 
 /* Full and tied from this dimension on: single-precision BLAS (strmm,
- * ssyrk). Below it, and for diag and spherical, each block of rows is
- * widened to float64 in a per-thread buffer and the float64 kernels run
- * on it (above the range of the own float64 kernels, kernels.h). */
+ * ssyrk), or the float32 kernels (kernels.h) where they reach and
+ * measured faster. Below it, and for diag and spherical, each block of
+ * rows is widened to float64 in a per-thread buffer and the float64
+ * kernels run on it. */
 enum { EMGMM__F32_BLAS_MIN_D = 33 };
 
 /* What a float32 fit needs besides the workspace, allocated once. */
@@ -35,6 +36,14 @@ typedef struct emgmm_f32_work {
     float *u;          /* full: d x (k*d), tied: d x d: the precision
                           factors rounded to float32, per E-step */
     int u_ok;          /* the factors fit float32 (else: widened path) */
+    int kern;          /* 1: full/tied, d within the float32 kernels'
+                          reach (kernels.h) and the data's spread as for
+                          `blas`: the buffers below are allocated */
+    float *shift;      /* full: k x d, tied: d: the kernels' shifts */
+    float *init_proj;  /* full: k x d: the projections' start */
+    double *tied_proj; /* tied: k x d: the projected means */
+    double *kwork;     /* n_threads x kwork_stride: scatter kernel work */
+    size_t kwork_stride;
     double *partial;   /* n_parts x (k + k*d): partial M-step sums */
     size_t n_parts;
     double *nk;        /* k: N_k kept for a float64 retry */
@@ -57,6 +66,16 @@ void emgmm__f32_work_free(emgmm_f32_work *w);
  * (rows x d doubles, contiguous). Exact. */
 void emgmm__widen_rows(const float *X, size_t rows, size_t d, size_t ldx,
                        double *out);
+
+/* The model in the form the float32 E-step kernels take (kernels.h):
+ * u, the precision factors rounded to float32 (as m->prec); full:
+ * shift = mu_c rounded to float32, init_proj = (mu_c - shift_c)^T U_c
+ * (computed in float64, then rounded); tied: shift = the centre rounded
+ * to float32, tied_proj = (mu_c - shift)^T U in float64. Returns 0 when a
+ * factor would overflow or fall below float32's normal range (then the
+ * widened path is taken). */
+int emgmm__f32_kernel_model(const emgmm_model *m, float *u, float *shift,
+                            float *init_proj, double *tied_proj);
 
 /* emgmm__estep on float32 rows. */
 double emgmm__estep_f32(const emgmm_model *m, const float *X, size_t n,

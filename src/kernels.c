@@ -26,6 +26,8 @@ static inline vd2 vset2(double x) { return (vd2){x, x}; }
 static inline vd2 vzero2(void) { return (vd2){0.0, 0.0}; }
 static inline vd2 vsqrt2(vd2 v) { return (vd2){sqrt(v[0]), sqrt(v[1])}; }
 
+#define T double
+#define MIXED 0
 #define W 2
 #define VEC vd2
 #define VLOAD vload2
@@ -37,8 +39,70 @@ static inline vd2 vsqrt2(vd2 v) { return (vd2){sqrt(v[0]), sqrt(v[1])}; }
 #define VMUL(a, b) ((a) * (b))
 #define VSQRT vsqrt2
 #define VFMA(a, b, c) ((a) * (b) + (c))
+#define SW W
+#define SVEC VEC
+#define SLOAD VLOAD
+#define SSTORE VSTORE
+#define SSET1 VSET1
+#define SZERO VZERO
+#define SADD VADD
+#define SSUB VSUB
+#define SMUL VMUL
+#define SFMA VFMA
+#define WIDEN(v, s) ((s)[0] = (v))
 #define NAME(x) x##_c
 /* 2 x 4 entries: 8 accumulators, 4 + 1 loaded vectors of 16 registers. */
+#define MTA 2
+#define MTB 4
+
+#include "kernels_tmpl.h"
+
+/* Float32: generic vectors of four floats, the sums in two vectors of
+ * two doubles. */
+typedef float vf4 __attribute__((vector_size(4 * sizeof(float))));
+static inline vf4 vload4f(const float *p)
+{
+    vf4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void vstore4f(float *p, vf4 v) { memcpy(p, &v, sizeof v); }
+static inline vf4 vset4f(float x) { return (vf4){x, x, x, x}; }
+static inline vf4 vzero4f(void) { return (vf4){0.0f, 0.0f, 0.0f, 0.0f}; }
+static inline vf4 vsqrt4f(vf4 v)
+{
+    return (vf4){sqrtf(v[0]), sqrtf(v[1]), sqrtf(v[2]), sqrtf(v[3])};
+}
+
+#define T float
+#define MIXED 1
+#define W 4
+#define VEC vf4
+#define VLOAD vload4f
+#define VSTORE vstore4f
+#define VSET1 vset4f
+#define VZERO vzero4f
+#define VADD(a, b) ((a) + (b))
+#define VSUB(a, b) ((a) - (b))
+#define VMUL(a, b) ((a) * (b))
+#define VSQRT vsqrt4f
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define SW 2
+#define SVEC vd2
+#define SLOAD vload2
+#define SSTORE vstore2
+#define SSET1 vset2
+#define SZERO vzero2
+#define SADD(a, b) ((a) + (b))
+#define SSUB(a, b) ((a) - (b))
+#define SMUL(a, b) ((a) * (b))
+#define SFMA(a, b, c) ((a) * (b) + (c))
+#define WIDEN(v, s)                                                         \
+    do {                                                                    \
+        (s)[0] = (vd2){(double)(v)[0], (double)(v)[1]};                     \
+        (s)[1] = (vd2){(double)(v)[2], (double)(v)[3]};                     \
+    } while (0)
+#define NAME(x) x##_f32_c
 #define MTA 2
 #define MTB 4
 
@@ -55,18 +119,39 @@ size_t emgmm__scatter_work_size(size_t d)
            40 + 8;
 }
 
+size_t emgmm__scatter_f32_work_size(size_t d)
+{
+    /* As above in float32 (twice the rows per block, up to 16 lanes),
+     * plus the float64 partial sums. The lower triangle's tiles (MTA,
+     * MTB <= 4) hold at most dp (dp + 12) / 2 entries. */
+    const size_t dp = (d + 3) / 4 * 4,
+                 br = 2 * emgmm__scatter_block_rows(d);
+    const size_t per = dp * (dp + 12) / 2 * 16;
+    const size_t bytes =
+        64 + sizeof(float) * (2 * (dp * br + 80) + EMGMM__SCATTER_GROUP * br +
+                              80 + EMGMM__SCATTER_GROUP * per) +
+        sizeof(double) * EMGMM__SCATTER_GROUP * per;
+    return (bytes + sizeof(double) - 1) / sizeof(double);
+}
+
 /* The measured ranges (bench/bench_kernels, bench/RESULTS.md, "Own
  * kernels"): the portable E-step is no faster than BLAS (empty range),
  * its M-step beats gather + syrk from 5 to 16 (d = 4 keeps the unrolled
  * loops of mstep.c); the x86 kernels win wherever they reach, except the
- * AVX2 E-step at 64 (level with trmm). */
+ * AVX2 E-step at 64 (level with trmm). Float32: the x86 kernels against
+ * float32 BLAS (strmm, ssyrk with per-row conversions), from 33 on, where
+ * float32.c leaves the widened float64 path; the portable ones are not
+ * used. */
 static const emgmm__kernel_path paths[EMGMM__ISA_COUNT] = {
-    [EMGMM__ISA_C] = {emgmm__logp_c, emgmm__scatter_c, 1, 0, 5, 16},
+    [EMGMM__ISA_C] = {emgmm__logp_c, emgmm__scatter_c, 1, 0, 5, 16,
+                      emgmm__logp_f32_c, emgmm__scatter_f32_c, 1, 0, 1, 0},
 #if EMGMM_HAVE_X86_KERNELS
     [EMGMM__ISA_AVX2] = {emgmm__logp_avx2, emgmm__scatter_avx2, 4, 48, 4,
-                         64},
+                         64, emgmm__logp_f32_avx2, emgmm__scatter_f32_avx2,
+                         33, 64, 33, 64},
     [EMGMM__ISA_AVX512] = {emgmm__logp_avx512, emgmm__scatter_avx512, 4, 64,
-                           4, 64},
+                           4, 64, emgmm__logp_f32_avx512,
+                           emgmm__scatter_f32_avx512, 33, 64, 33, 64},
 #endif
 };
 
@@ -139,4 +224,19 @@ emgmm__scatter_fn *emgmm__scatter_kernel(size_t d)
     const emgmm__kernel_path *p = &paths[emgmm__kernel_isa()];
     return in_range(d, p->scatter_min_d, p->scatter_max_d) ? p->scatter
                                                            : NULL;
+}
+
+emgmm__logp_f32_fn *emgmm__logp_f32_kernel(size_t d)
+{
+    const emgmm__kernel_path *p = &paths[emgmm__kernel_isa()];
+    return in_range(d, p->logp_f32_min_d, p->logp_f32_max_d) ? p->logp_f32
+                                                             : NULL;
+}
+
+emgmm__scatter_f32_fn *emgmm__scatter_f32_kernel(size_t d)
+{
+    const emgmm__kernel_path *p = &paths[emgmm__kernel_isa()];
+    return in_range(d, p->scatter_f32_min_d, p->scatter_f32_max_d)
+               ? p->scatter_f32
+               : NULL;
 }

@@ -6,7 +6,8 @@
  * Paths (cpu.h), one chosen at run time on first use, the widest the CPU
  * has: portable C (kernels.c), AVX2/FMA (src/x86/kernels_avx2.c) and
  * AVX-512F (src/x86/kernels_avx512.c), all three from one template
- * (kernels_tmpl.h) with their own vector width. Each path has the range of d where it measured
+ * (kernels_tmpl.h) with their own vector width, each for float64 and
+ * for float32 data. Each path has the range of d where it measured
  * faster than the BLAS path (bench/RESULTS.md); outside it, and on a path
  * without a kernel, estep.c and mstep.c use BLAS as before.
  *
@@ -50,6 +51,34 @@ typedef void emgmm__scatter_fn(const double *X, size_t n, size_t ldx,
                                size_t c0, size_t c1, const double *means,
                                double *cov, size_t cov_stride, double *work);
 
+/* Float32 data (float32.c), the same kernels with float32 products and
+ * float64 sums (kernels_tmpl.h):
+ *
+ * E-step: rows shifted by `shift` (d values; NULL: none) and, for full
+ * covariance with comp_shift, by comp_shift + c*d for component c; then
+ *   full: logp[i*k + c] = log_norm[c] - 1/2 ||x^T U_c - init_proj_c||^2
+ *   tied: logp[i*k + c] = log_norm[c] - 1/2 ||x^T U - mean_proj_c||^2
+ * (x the shifted row, init_proj_c = init_proj + c*d in float32,
+ * mean_proj_c = mean_proj + c*d in float64, U as for emgmm__logp_fn in
+ * float32). The squares are summed in float64. */
+typedef void emgmm__logp_f32_fn(const float *X, size_t rows, size_t ldx,
+                                size_t d, size_t k, const float *shift,
+                                const float *comp_shift, const float *u,
+                                size_t ldu, int tied, const float *init_proj,
+                                const double *mean_proj,
+                                const double *log_norm, double *logp);
+
+/* M-step: as emgmm__scatter_fn, each row's responsibility divided by
+ * scale[c - c0] in the float32 products and the float64 sums multiplied
+ * back by it (scale: the component's N_c, or for tied the total, keeps
+ * the float32 values near the covariance's scale). work:
+ * emgmm__scatter_f32_work_size(d) doubles. */
+typedef void emgmm__scatter_f32_fn(const float *X, size_t n, size_t ldx,
+                                   size_t d, const double *resp, size_t k,
+                                   size_t c0, size_t c1, const double *means,
+                                   const double *scale, double *cov,
+                                   size_t cov_stride, double *work);
+
 /* Components per scatter call: each pass over a block of rows copies it
  * once (transposed) for up to this many components. */
 enum { EMGMM__SCATTER_GROUP = 8 };
@@ -63,6 +92,9 @@ static inline size_t emgmm__scatter_block_rows(size_t d)
 }
 /* Doubles of work per thread for a scatter call at d, on any path. */
 size_t emgmm__scatter_work_size(size_t d);
+/* Doubles of work per thread for a float32 scatter call at d, on any
+ * path. */
+size_t emgmm__scatter_f32_work_size(size_t d);
 
 typedef struct emgmm__kernel_path {
     emgmm__logp_fn *logp;       /* NULL: none on this path */
@@ -71,6 +103,12 @@ typedef struct emgmm__kernel_path {
      * min > max. */
     size_t logp_min_d, logp_max_d;
     size_t scatter_min_d, scatter_max_d;
+    /* The float32 kernels and their ranges (against float32.c's other
+     * paths: float32 BLAS, or widened rows and the float64 kernels). */
+    emgmm__logp_f32_fn *logp_f32;
+    emgmm__scatter_f32_fn *scatter_f32;
+    size_t logp_f32_min_d, logp_f32_max_d;
+    size_t scatter_f32_min_d, scatter_f32_max_d;
 } emgmm__kernel_path;
 
 /* The kernels of a path, or NULL when this build or CPU cannot run it. */
@@ -94,9 +132,16 @@ emgmm__kernel_use emgmm__kernel_use_now(void);
  * its range, else NULL (use BLAS). */
 emgmm__logp_fn *emgmm__logp_kernel(size_t d);
 emgmm__scatter_fn *emgmm__scatter_kernel(size_t d);
+/* The same for float32.c. */
+emgmm__logp_f32_fn *emgmm__logp_f32_kernel(size_t d);
+emgmm__scatter_f32_fn *emgmm__scatter_f32_kernel(size_t d);
 
 /* The kernels of each path (kernels.c, src/x86/). */
 emgmm__logp_fn emgmm__logp_c, emgmm__logp_avx2, emgmm__logp_avx512;
 emgmm__scatter_fn emgmm__scatter_c, emgmm__scatter_avx2, emgmm__scatter_avx512;
+emgmm__logp_f32_fn emgmm__logp_f32_c, emgmm__logp_f32_avx2,
+    emgmm__logp_f32_avx512;
+emgmm__scatter_f32_fn emgmm__scatter_f32_c, emgmm__scatter_f32_avx2,
+    emgmm__scatter_f32_avx512;
 
 #endif

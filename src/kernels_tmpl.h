@@ -1,21 +1,30 @@
 /*
  * The E- and M-step kernels of kernels.h, written once for any vector
- * width. Included by x86/kernels_avx2.c and x86/kernels_avx512.c, each
- * compiled with its instruction set's flags, and by kernels.c (the
- * portable path: the compiler's generic vectors of two doubles), after
- * defining:
- *   W                     doubles per vector (lanes = rows)
+ * width and for float64 or float32 data. Included by
+ * x86/kernels_avx2.c and x86/kernels_avx512.c, each compiled with its
+ * instruction set's flags, and by kernels.c (the portable path: the
+ * compiler's generic vectors), once per element type, after defining:
+ *   T                     the data's element type (double or float)
+ *   MIXED                 1 when T is float: sums go to float64 vectors
+ *   W                     elements of T per vector (lanes = rows)
  *   VEC                   the vector type
- *   VLOAD, VSTORE         unaligned load / store of W doubles
+ *   VLOAD, VSTORE         unaligned load / store of W elements
  *   VSET1, VZERO          broadcast, zero
  *   VADD, VSUB, VMUL,
  *   VSQRT                 elementwise
  *   VFMA(a, b, c)         a * b + c (one rounding where the ISA has FMA)
- *   NAME(x)               x with the path's suffix
+ *   SW, SVEC, SLOAD,
+ *   SSTORE, SSET1, SZERO,
+ *   SADD, SSUB, SMUL,
+ *   SFMA                  the same for the float64 sums (SW lanes; for
+ *                         T = double, the V ops themselves)
+ *   WIDEN(v, s)           s[0 .. W/SW-1] = the lanes of v in float64
+ *   NAME(x)               x with the path's (and type's) suffix
  *   MTA, MTB              M-step tile: MTA x MTB matrix entries, each a
  *                         vector of per-lane partial sums in a register
  *   TRANSPOSE(p, ld, v)   (optional) v[j] = column j of the W x W block
  *                         at p (row stride ld)
+ * It undefines them at the end, so that a file can include it again.
  *
  * Register blocking, E-step: a chunk of rows is copied transposed
  * (structure of arrays: one row of the copy per coordinate, lanes = data
@@ -33,26 +42,43 @@
  * partial sums in registers: MTA + MTB loads for MTA * MTB FMAs. The
  * partial sums (one per lane) live in `work` between blocks and are added
  * horizontally, in a fixed order, once at the end.
+ *
+ * Float32 (MIXED): the products are float32 and every sum that leaves a
+ * register for long is float64 (float32.c states the error bounds):
+ * - E-step, full: the rows are shifted per component, by the float32
+ *   value chi_c of mu_c, and the projection starts from (mu_c - chi_c)^T
+ *   U_c (the caller's float64 value, rounded), so that y = (x - mu_c)^T
+ *   U_c keeps its digits relative to the component's own spread; tied:
+ *   shifted once by the float32 value of the centre, as in float64. The
+ *   squares are widened to float64 before they are added.
+ * - M-step: w = sqrt(r / N_c) (x - mu_c), with x - mu_c formed as
+ *   (x - chi_c) - float32(mu_c - chi_c); each lane's float32 partial sums
+ *   take at most MIX_LANE_ROWS rows before they are added into float64
+ *   partial sums (and set to zero); the float64 sums are scaled back by
+ *   N_c at the end.
  */
 #include "kernels.h"
 
+#include <float.h>
 #include <stdint.h>
 #include <string.h>
 
 /* Output columns per E-step tile: 8 accumulators plus a coordinate and a
  * broadcast fit the 16 registers of AVX2 as well as AVX-512's 32. */
 #define ET 8
-/* Rows per chunk of the E-step copy: d x 64 doubles (16 KiB at d = 32,
- * 32 KiB at 64), which stays in L1 while every component runs over it. */
+/* Rows per chunk of the E-step copy: d x 64 elements (at most 32 KiB),
+ * which stays in L1 while every component runs over it. */
 #define CH 64
+/* Float64 vectors per vector of T. */
+#define HW (W / SW)
 
 /* dst[a*ldd + l] = X[l*ldx + a] - shift[a] (shift NULL: 0) for rows l <
  * nr and coordinates a < d. Whole W x W tiles go through TRANSPOSE (W
  * row loads, shuffles, W stores: a scalar copy would cost a load and a
  * store per entry); the edges are copied one entry at a time. */
-static inline void transpose_rows(const double *X, size_t ldx, size_t nr,
-                                  size_t d, const double *shift,
-                                  double *dst, size_t ldd)
+static inline void NAME(transpose_rows)(const T *X, size_t ldx, size_t nr,
+                                        size_t d, const T *shift, T *dst,
+                                        size_t ldd)
 {
     size_t l0 = 0;
 #ifdef TRANSPOSE
@@ -67,157 +93,183 @@ static inline void transpose_rows(const double *X, size_t ldx, size_t nr,
         }
         for (size_t l = l0; l < l0 + W; l++)
             for (size_t a = a0; a < d; a++)
-                dst[a * ldd + l] = X[l * ldx + a] - (shift ? shift[a] : 0.0);
+                dst[a * ldd + l] = X[l * ldx + a] - (shift ? shift[a] : 0);
     }
 #endif
     for (size_t l = l0; l < nr; l++)
         for (size_t a = 0; a < d; a++)
-            dst[a * ldd + l] = X[l * ldx + a] - (shift ? shift[a] : 0.0);
+            dst[a * ldd + l] = X[l * ldx + a] - (shift ? shift[a] : 0);
 }
 
 /* acc[j] += sum over a < b0 + T, a <= b0 + j, of x_a U[a][b0 + j]. S is
- * the chunk copy at the lanes' offset. T is a constant once inlined, so
+ * the chunk copy at the lanes' offset. NT is a constant once inlined, so
  * that the loops over j unroll and acc stays in registers. */
 static inline __attribute__((always_inline)) void
-project_tile(const double *S, const double *u, size_t ldu, size_t b0,
-             const size_t T, VEC *acc)
+NAME(project_tile)(const T *S, const T *u, size_t ldu, size_t b0,
+                   const size_t NT, VEC *acc)
 {
     for (size_t a = 0; a < b0; a++) {
         const VEC x = VLOAD(S + a * CH);
-        const double *ua = u + a * ldu + b0;
+        const T *ua = u + a * ldu + b0;
 #pragma GCC unroll 8
-        for (size_t j = 0; j < T; j++)
+        for (size_t j = 0; j < NT; j++)
             acc[j] = VFMA(x, VSET1(ua[j]), acc[j]);
     }
 #pragma GCC unroll 8
-    for (size_t t = 0; t < T; t++) {
+    for (size_t t = 0; t < NT; t++) {
         const VEC x = VLOAD(S + (b0 + t) * CH);
-        const double *ua = u + (b0 + t) * ldu + b0;
+        const T *ua = u + (b0 + t) * ldu + b0;
 #pragma GCC unroll 8
-        for (size_t j = t; j < T; j++)
+        for (size_t j = t; j < NT; j++)
             acc[j] = VFMA(x, VSET1(ua[j]), acc[j]);
     }
 }
 
-/* Full covariance: columns b0 .. b0+T-1 of y = -mp + x^T U (the order of
- * the direct loops of estep.c), squared into s0 (even j) and s1 (odd). */
+/* Full covariance: columns b0 .. b0+NT-1 of y = -mp + x^T U (the order of
+ * the direct loops of estep.c), squared (in float64) into s0 (even j)
+ * and s1 (odd). */
 static inline __attribute__((always_inline)) void
-full_tile(const double *S, const double *u, size_t ldu, const double *mp,
-          size_t b0, const size_t T, VEC *s0, VEC *s1)
+NAME(full_tile)(const T *S, const T *u, size_t ldu, const T *mp, size_t b0,
+                const size_t NT, SVEC *s0, SVEC *s1)
 {
     VEC acc[ET];
 #pragma GCC unroll 8
-    for (size_t j = 0; j < T; j++)
+    for (size_t j = 0; j < NT; j++)
         acc[j] = VSET1(-mp[b0 + j]);
-    project_tile(S, u, ldu, b0, T, acc);
+    NAME(project_tile)(S, u, ldu, b0, NT, acc);
 #pragma GCC unroll 8
-    for (size_t j = 0; j < T; j++) {
-        if (j % 2 == 0)
-            *s0 = VFMA(acc[j], acc[j], *s0);
-        else
-            *s1 = VFMA(acc[j], acc[j], *s1);
+    for (size_t j = 0; j < NT; j++) {
+        SVEC h[HW];
+        WIDEN(acc[j], h);
+        for (size_t q = 0; q < HW; q++) {
+            if (j % 2 == 0)
+                s0[q] = SFMA(h[q], h[q], s0[q]);
+            else
+                s1[q] = SFMA(h[q], h[q], s1[q]);
+        }
     }
 }
 
-/* ||y||^2 for the W rows at S against one component. */
-static VEC full_group(const double *S, size_t d, const double *u, size_t ldu,
-                      const double *mp)
+/* ||y||^2 for the W rows at S against one component, into s. */
+static void NAME(full_group)(const T *S, size_t d, const T *u, size_t ldu,
+                             const T *mp, SVEC *s)
 {
-    VEC s0 = VZERO(), s1 = VZERO();
+    SVEC s0[HW], s1[HW];
+    for (size_t q = 0; q < HW; q++)
+        s0[q] = s1[q] = SZERO();
     size_t b0 = 0;
     for (; b0 + ET <= d; b0 += ET)
-        full_tile(S, u, ldu, mp, b0, ET, &s0, &s1);
+        NAME(full_tile)(S, u, ldu, mp, b0, ET, s0, s1);
     switch (d - b0) {
-#define TAIL(T)                                                             \
-    case T: full_tile(S, u, ldu, mp, b0, T, &s0, &s1); break;
+#define TAIL(NT)                                                            \
+    case NT: NAME(full_tile)(S, u, ldu, mp, b0, NT, s0, s1); break;
         TAIL(1) TAIL(2) TAIL(3) TAIL(4) TAIL(5) TAIL(6) TAIL(7)
 #undef TAIL
     default: break;
     }
-    return VADD(s0, s1);
+    for (size_t q = 0; q < HW; q++)
+        s[q] = SADD(s0[q], s1[q]);
 }
 
 /* Tied: the projection x^T U alone (the same for every component) into
  * y[0 .. d-1]. */
 static inline __attribute__((always_inline)) void
-tied_tile(const double *S, const double *u, size_t ldu, size_t b0,
-          const size_t T, VEC *y)
+NAME(tied_tile)(const T *S, const T *u, size_t ldu, size_t b0,
+                const size_t NT, VEC *y)
 {
     VEC acc[ET];
 #pragma GCC unroll 8
-    for (size_t j = 0; j < T; j++)
+    for (size_t j = 0; j < NT; j++)
         acc[j] = VZERO();
-    project_tile(S, u, ldu, b0, T, acc);
+    NAME(project_tile)(S, u, ldu, b0, NT, acc);
 #pragma GCC unroll 8
-    for (size_t j = 0; j < T; j++)
+    for (size_t j = 0; j < NT; j++)
         y[b0 + j] = acc[j];
 }
 
-static void tied_project(const double *S, size_t d, const double *u,
-                         size_t ldu, VEC *y)
+static void NAME(tied_project)(const T *S, size_t d, const T *u, size_t ldu,
+                               VEC *y)
 {
     size_t b0 = 0;
     for (; b0 + ET <= d; b0 += ET)
-        tied_tile(S, u, ldu, b0, ET, y);
+        NAME(tied_tile)(S, u, ldu, b0, ET, y);
     switch (d - b0) {
-#define TAIL(T)                                                             \
-    case T: tied_tile(S, u, ldu, b0, T, y); break;
+#define TAIL(NT)                                                            \
+    case NT: NAME(tied_tile)(S, u, ldu, b0, NT, y); break;
         TAIL(1) TAIL(2) TAIL(3) TAIL(4) TAIL(5) TAIL(6) TAIL(7)
 #undef TAIL
     default: break;
     }
 }
 
-/* The W lanes of v into logp rows i0 .. i0+nl-1, column c. */
-static inline void store_lanes(VEC v, double *logp, size_t k, size_t c,
-                               size_t nl)
+/* The W lanes of v (HW float64 vectors) into logp rows 0 .. nl-1,
+ * column c. */
+static inline void NAME(store_lanes)(const SVEC *v, double *logp, size_t k,
+                                     size_t c, size_t nl)
 {
     double t[W];
-    VSTORE(t, v);
+    for (size_t q = 0; q < HW; q++)
+        SSTORE(t + q * SW, v[q]);
     for (size_t l = 0; l < nl; l++)
         logp[l * k + c] = t[l];
 }
 
-void NAME(emgmm__logp)(const double *X, size_t rows, size_t ldx, size_t d,
-                       size_t k, const double *centre, const double *u,
-                       size_t ldu, int tied, const double *mean_proj,
-                       const double *log_norm, double *logp)
+/* The E-step of kernels.h (emgmm__logp_fn) with the shifts made explicit:
+ * the chunk copy is shifted by `shift`; with comp_shift (full only),
+ * component c's rows are shifted again by comp_shift + c*d before its
+ * projection. Full: y_c starts from -init_proj_c; tied: the squares are
+ * of y - mean_proj_c, in float64. */
+static inline void NAME(logp_shifted)(const T *X, size_t rows, size_t ldx,
+                                      size_t d, size_t k, const T *shift,
+                                      const T *comp_shift, const T *u,
+                                      size_t ldu, int tied,
+                                      const T *init_proj,
+                                      const double *mean_proj,
+                                      const double *log_norm, double *logp)
 {
-    _Alignas(64) double S[EMGMM__KERNEL_MAX_D * CH];
+    _Alignas(64) T S[EMGMM__KERNEL_MAX_D * CH];
+    _Alignas(64) T Sc[EMGMM__KERNEL_MAX_D * CH];
     VEC y[EMGMM__KERNEL_MAX_D];
-    const VEC half = VSET1(0.5);
+    SVEC yw[EMGMM__KERNEL_MAX_D][HW];
+    const SVEC half = SSET1(0.5);
     for (size_t i0 = 0; i0 < rows; i0 += CH) {
         const size_t nr = rows - i0 < CH ? rows - i0 : CH;
         const size_t ng = (nr + W - 1) / W * W;
-        /* Shifted by the centre before the projection: data far from the
-         * origin keep their digits (see estep.c). */
-        transpose_rows(X + i0 * ldx, ldx, nr, d, centre, S, CH);
+        /* Shifted before the projection: data far from the origin keep
+         * their digits (see estep.c). */
+        NAME(transpose_rows)(X + i0 * ldx, ldx, nr, d, shift, S, CH);
         /* Padding lanes: any finite value, their results are dropped. */
         for (size_t a = 0; a < d; a++)
             for (size_t l = nr; l < ng; l++)
-                S[a * CH + l] = 0.0;
+                S[a * CH + l] = 0;
         double *out = logp + i0 * k;
         if (tied) {
             for (size_t g = 0; g < ng; g += W) {
                 const size_t nl = nr - g < W ? nr - g : W;
-                tied_project(S + g, d, u, ldu, y);
+                NAME(tied_project)(S + g, d, u, ldu, y);
+                for (size_t b = 0; b < d; b++)
+                    WIDEN(y[b], yw[b]);
                 for (size_t c = 0; c < k; c++) {
                     const double *mp = mean_proj + c * d;
-                    VEC s0 = VZERO(), s1 = VZERO();
-                    size_t b = 0;
-                    for (; b + 2 <= d; b += 2) {
-                        const VEC t0 = VSUB(y[b], VSET1(mp[b]));
-                        const VEC t1 = VSUB(y[b + 1], VSET1(mp[b + 1]));
-                        s0 = VFMA(t0, t0, s0);
-                        s1 = VFMA(t1, t1, s1);
+                    SVEC lp[HW];
+                    for (size_t q = 0; q < HW; q++) {
+                        SVEC s0 = SZERO(), s1 = SZERO();
+                        size_t b = 0;
+                        for (; b + 2 <= d; b += 2) {
+                            const SVEC t0 = SSUB(yw[b][q], SSET1(mp[b]));
+                            const SVEC t1 =
+                                SSUB(yw[b + 1][q], SSET1(mp[b + 1]));
+                            s0 = SFMA(t0, t0, s0);
+                            s1 = SFMA(t1, t1, s1);
+                        }
+                        if (b < d) {
+                            const SVEC t0 = SSUB(yw[b][q], SSET1(mp[b]));
+                            s0 = SFMA(t0, t0, s0);
+                        }
+                        lp[q] = SSUB(SSET1(log_norm[c]),
+                                     SMUL(half, SADD(s0, s1)));
                     }
-                    if (b < d) {
-                        const VEC t0 = VSUB(y[b], VSET1(mp[b]));
-                        s0 = VFMA(t0, t0, s0);
-                    }
-                    const VEC lp = VSUB(VSET1(log_norm[c]),
-                                        VMUL(half, VADD(s0, s1)));
-                    store_lanes(lp, out + g * k, k, c, nl);
+                    NAME(store_lanes)(lp, out + g * k, k, c, nl);
                 }
             }
             continue;
@@ -225,13 +277,26 @@ void NAME(emgmm__logp)(const double *X, size_t rows, size_t ldx, size_t d,
         /* Component by component: U_c (8 KiB at d = 32, 32 KiB at 64)
          * stays in cache while the chunk's rows run against it. */
         for (size_t c = 0; c < k; c++) {
-            const double *uc = u + c * d, *mp = mean_proj + c * d;
-            const VEC norm = VSET1(log_norm[c]);
+            const T *uc = u + c * d, *mp = init_proj + c * d;
+            const T *Sx = S;
+            if (comp_shift) {
+                const T *cs = comp_shift + c * d;
+                for (size_t a = 0; a < d; a++) {
+                    const VEC sa = VSET1(cs[a]);
+                    for (size_t l = 0; l < ng; l += W)
+                        VSTORE(Sc + a * CH + l,
+                               VSUB(VLOAD(S + a * CH + l), sa));
+                }
+                Sx = Sc;
+            }
+            const SVEC norm = SSET1(log_norm[c]);
             for (size_t g = 0; g < ng; g += W) {
                 const size_t nl = nr - g < W ? nr - g : W;
-                const VEC s = full_group(S + g, d, uc, ldu, mp);
-                store_lanes(VSUB(norm, VMUL(half, s)), out + g * k, k, c,
-                            nl);
+                SVEC s[HW];
+                NAME(full_group)(Sx + g, d, uc, ldu, mp, s);
+                for (size_t q = 0; q < HW; q++)
+                    s[q] = SSUB(norm, SMUL(half, s[q]));
+                NAME(store_lanes)(s, out + g * k, k, c, nl);
             }
         }
     }
@@ -240,7 +305,7 @@ void NAME(emgmm__logp)(const double *X, size_t rows, size_t ldx, size_t d,
 /* Lower-triangle tiles of the M-step at padded dimension dp (a multiple
  * of MTA and MTB): row block ai meets column blocks bj with
  * bj*MTB <= ai*MTA + MTA - 1. */
-static size_t scatter_tiles(size_t dp)
+static size_t NAME(scatter_tiles)(size_t dp)
 {
     size_t nt = 0;
     for (size_t ai = 0; ai < dp / MTA; ai++) {
@@ -250,27 +315,71 @@ static size_t scatter_tiles(size_t dp)
     return nt;
 }
 
-void NAME(emgmm__scatter)(const double *X, size_t n, size_t ldx, size_t d,
-                          const double *resp, size_t k, size_t c0, size_t c1,
-                          const double *means, double *cov, size_t cov_stride,
-                          double *work)
+/* Rows per block of the M-step: the two d x rows copies within 32 KiB
+ * (float32 rows are half the size: twice the rows). */
+#define BLOCK_ROWS(d) (emgmm__scatter_block_rows(d) * (sizeof(double) / sizeof(T)))
+/* Spacing between the copies: dp * br elements is a multiple of 4 KiB;
+ * 320 more bytes, so that a load from one is not taken for a dependence
+ * on a recent store to another at the same offset modulo 4 KiB (which
+ * stalls the load). */
+#define COPY_PAD (320 / sizeof(T))
+
+#if MIXED
+/* Rows per lane a float32 partial sum of the M-step takes before it is
+ * added into float64 (float32.c: the error bound). */
+enum { MIX_LANE_ROWS = 256 };
+
+/* Bytes of work for NAME(emgmm__scatter) at d. */
+static inline size_t NAME(scatter_work_bytes)(size_t d)
 {
-    const size_t dp = (d + 3) / 4 * 4, br = emgmm__scatter_block_rows(d);
-    const size_t nt = scatter_tiles(dp), per = nt * MTA * MTB * W;
-    /* The copies are dp * br doubles, a multiple of 4 KiB; spaced by
-     * 320 more bytes, so that a load from one is not taken for a
-     * dependence on a recent store to another at the same offset modulo
-     * 4 KiB (which stalls the load). */
-    const size_t cs = dp * br + 40;
+    const size_t dp = (d + 3) / 4 * 4, br = BLOCK_ROWS(d);
+    const size_t per = NAME(scatter_tiles)(dp) * MTA * MTB * W;
+    return 64 + sizeof(T) * (2 * (dp * br + COPY_PAD) +
+                             EMGMM__SCATTER_GROUP * br + COPY_PAD +
+                             EMGMM__SCATTER_GROUP * per) +
+           sizeof(double) * EMGMM__SCATTER_GROUP * per;
+}
+#endif
+
+/* The M-step of kernels.h (emgmm__scatter_fn); MIXED: each row weighted
+ * by r / scale[c - c0], the sums multiplied back by scale[c - c0]. */
+static inline void NAME(scatter_scaled)(const T *X, size_t n, size_t ldx,
+                                        size_t d, const double *resp,
+                                        size_t k, size_t c0, size_t c1,
+                                        const double *means,
+                                        const double *scale, double *cov,
+                                        size_t cov_stride, void *work)
+{
+    const size_t dp = (d + 3) / 4 * 4, br = BLOCK_ROWS(d);
+    const size_t nt = NAME(scatter_tiles)(dp), per = nt * MTA * MTB * W;
+    const size_t cs = dp * br + COPY_PAD;
     /* On a cache line (64 bytes): an unaligned vector load that spans
      * two lines costs twice. */
-    double *xs = (double *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
-    double *wz = xs + cs, *rt = wz + cs,
-           *acc = rt + EMGMM__SCATTER_GROUP * br + 40;
-    memset(acc, 0, (c1 - c0) * per * sizeof(double));
+    T *xs = (T *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
+    T *wz = xs + cs, *rt = wz + cs,
+      *acc = rt + EMGMM__SCATTER_GROUP * br + COPY_PAD;
+    memset(acc, 0, (c1 - c0) * per * sizeof(T));
+#if MIXED
+    double *acc64 = (double *)(acc + EMGMM__SCATTER_GROUP * per);
+    memset(acc64, 0, (c1 - c0) * per * sizeof(double));
+    const size_t flush_blocks = MIX_LANE_ROWS * W / br;
+    T mu_hi[EMGMM__SCATTER_GROUP][EMGMM__KERNEL_MAX_D],
+        mu_lo[EMGMM__SCATTER_GROUP][EMGMM__KERNEL_MAX_D];
+    double inv[EMGMM__SCATTER_GROUP];
+    for (size_t c = c0; c < c1; c++) {
+        for (size_t a = 0; a < d; a++) {
+            const double m = means[c * d + a];
+            mu_hi[c - c0][a] = (T)m;
+            mu_lo[c - c0][a] = (T)(m - (double)mu_hi[c - c0][a]);
+        }
+        inv[c - c0] = 1.0 / scale[c - c0];
+    }
+#else
+    (void)scale;
+#endif
     /* Coordinates d .. dp-1 are zero and stay so: their tiles add 0. */
-    memset(wz + d * br, 0, (dp - d) * br * sizeof(double));
-    for (size_t i0 = 0; i0 < n; i0 += br) {
+    memset(wz + d * br, 0, (dp - d) * br * sizeof(T));
+    for (size_t i0 = 0, blk = 0; i0 < n; i0 += br, blk++) {
         const size_t nr = n - i0 < br ? n - i0 : br;
         const size_t ng = (nr + W - 1) / W * W;
         /* The group's responsibilities, transposed first: by the time
@@ -278,29 +387,56 @@ void NAME(emgmm__scatter)(const double *X, size_t n, size_t ldx, size_t d,
          * the store buffer (a vector load that needs several pending
          * scalar stores stalls). Padding lanes add nothing. */
         for (size_t l = 0; l < nr; l++)
-            for (size_t c = c0; c < c1; c++)
+            for (size_t c = c0; c < c1; c++) {
+#if MIXED
+                /* r / N_c, whose sum over the rows is 1: the float32
+                 * products stay near the covariance's scale. Below
+                 * FLT_MIN it is dropped: float32 would hold it as a
+                 * subnormal (imprecise, and a micro-code assist per
+                 * operation), and the row adds less than FLT_MIN |x -
+                 * mu|^2 to a sum near the covariance. */
+                const double r = resp[(i0 + l) * k + c];
+                const double v = r < DBL_MIN ? 0.0 : r * inv[c - c0];
+                rt[(c - c0) * br + l] = v < FLT_MIN ? 0 : (T)v;
+#else
                 rt[(c - c0) * br + l] = resp[(i0 + l) * k + c];
+#endif
+            }
         for (size_t c = c0; c < c1; c++)
             for (size_t l = nr; l < ng; l++)
-                rt[(c - c0) * br + l] = 0.0;
-        transpose_rows(X + i0 * ldx, ldx, nr, d, NULL, xs, br);
+                rt[(c - c0) * br + l] = 0;
+        NAME(transpose_rows)(X + i0 * ldx, ldx, nr, d, NULL, xs, br);
         for (size_t a = 0; a < d; a++)
             for (size_t l = nr; l < ng; l++)
-                xs[a * br + l] = 0.0;
+                xs[a * br + l] = 0;
+#if MIXED
+        const int flush = (blk + 1) % flush_blocks == 0 || i0 + br >= n;
+#endif
         for (size_t c = c0; c < c1; c++) {
-            const double *mu = means + c * d, *r = rt + (c - c0) * br;
+            const double *mu = means + c * d;
+            const T *r = rt + (c - c0) * br;
             /* w = sqrt(r) (x - mu), as the gathered rows of mstep.c's
              * syrk: centred on the new mean first (two-pass; the
              * one-pass E[x x^T] - mu mu^T loses every digit far from the
              * origin), and one copy serves both sides of w w^T. */
             for (size_t g = 0; g < ng; g += W) {
                 const VEC sr = VSQRT(VLOAD(r + g));
-                for (size_t a = 0; a < d; a++)
-                    VSTORE(wz + a * br + g,
-                           VMUL(sr, VSUB(VLOAD(xs + a * br + g),
-                                         VSET1(mu[a]))));
+                for (size_t a = 0; a < d; a++) {
+#if MIXED
+                    /* x - mu as (x - hi) - lo: float32 rounding of the
+                     * difference, not of mu. */
+                    const VEC z =
+                        VSUB(VSUB(VLOAD(xs + a * br + g),
+                                  VSET1(mu_hi[c - c0][a])),
+                             VSET1(mu_lo[c - c0][a]));
+#else
+                    const VEC z = VSUB(VLOAD(xs + a * br + g), VSET1(mu[a]));
+#endif
+                    VSTORE(wz + a * br + g, VMUL(sr, z));
+                }
             }
-            double *ac = acc + (c - c0) * per;
+            (void)mu;
+            T *ac = acc + (c - c0) * per;
             for (size_t ai = 0; ai < dp / MTA; ai++) {
                 size_t nb = (ai * MTA + MTA - 1) / MTB + 1;
                 if (nb > dp / MTB)
@@ -310,8 +446,8 @@ void NAME(emgmm__scatter)(const double *X, size_t n, size_t ldx, size_t d,
                     for (size_t p = 0; p < MTA; p++)
                         for (size_t q = 0; q < MTB; q++)
                             t[p][q] = VLOAD(ac + (p * MTB + q) * W);
-                    const double *za = wz + ai * MTA * br,
-                                 *zb = wz + bj * MTB * br;
+                    const T *za = wz + ai * MTA * br,
+                            *zb = wz + bj * MTB * br;
                     for (size_t g = 0; g < ng; g += W) {
                         VEC vb[MTB];
                         for (size_t q = 0; q < MTB; q++)
@@ -322,6 +458,21 @@ void NAME(emgmm__scatter)(const double *X, size_t n, size_t ldx, size_t d,
                                 t[p][q] = VFMA(va, vb[q], t[p][q]);
                         }
                     }
+#if MIXED
+                    if (flush) {
+                        double *a64 = acc64 + (size_t)(ac - acc);
+                        for (size_t p = 0; p < MTA; p++)
+                            for (size_t q = 0; q < MTB; q++) {
+                                SVEC h[HW];
+                                WIDEN(t[p][q], h);
+                                double *e = a64 + (p * MTB + q) * W;
+                                for (size_t hq = 0; hq < HW; hq++)
+                                    SSTORE(e + hq * SW,
+                                           SADD(SLOAD(e + hq * SW), h[hq]));
+                                t[p][q] = VZERO();
+                            }
+                    }
+#endif
                     for (size_t p = 0; p < MTA; p++)
                         for (size_t q = 0; q < MTB; q++)
                             VSTORE(ac + (p * MTB + q) * W, t[p][q]);
@@ -331,7 +482,12 @@ void NAME(emgmm__scatter)(const double *X, size_t n, size_t ldx, size_t d,
     }
     /* The lanes' partial sums, added pairwise in a fixed order. */
     for (size_t c = c0; c < c1; c++) {
+#if MIXED
+        const double *ac = acc64 + (c - c0) * per;
+        const double sc = scale[c - c0];
+#else
         const double *ac = acc + (c - c0) * per;
+#endif
         double *cc = cov + c * cov_stride;
         for (size_t ai = 0; ai < dp / MTA; ai++) {
             size_t nb = (ai * MTA + MTA - 1) / MTB + 1;
@@ -348,11 +504,85 @@ void NAME(emgmm__scatter)(const double *X, size_t n, size_t ldx, size_t d,
                         for (size_t h = W / 2; h > 0; h /= 2)
                             for (size_t l = 0; l < h; l++)
                                 v[l] += v[l + h];
+#if MIXED
+                        cc[a * d + b] += sc * v[0];
+#else
                         cc[a * d + b] += v[0];
+#endif
                     }
         }
     }
 }
 
+#if MIXED
+void NAME(emgmm__logp)(const float *X, size_t rows, size_t ldx, size_t d,
+                       size_t k, const float *shift, const float *comp_shift,
+                       const float *u, size_t ldu, int tied,
+                       const float *init_proj, const double *mean_proj,
+                       const double *log_norm, double *logp)
+{
+    NAME(logp_shifted)(X, rows, ldx, d, k, shift, comp_shift, u, ldu, tied,
+                       init_proj, mean_proj, log_norm, logp);
+}
+
+void NAME(emgmm__scatter)(const float *X, size_t n, size_t ldx, size_t d,
+                          const double *resp, size_t k, size_t c0, size_t c1,
+                          const double *means, const double *scale,
+                          double *cov, size_t cov_stride, double *work)
+{
+    NAME(scatter_scaled)(X, n, ldx, d, resp, k, c0, c1, means, scale, cov,
+                         cov_stride, work);
+}
+#else
+void NAME(emgmm__logp)(const double *X, size_t rows, size_t ldx, size_t d,
+                       size_t k, const double *centre, const double *u,
+                       size_t ldu, int tied, const double *mean_proj,
+                       const double *log_norm, double *logp)
+{
+    NAME(logp_shifted)(X, rows, ldx, d, k, centre, NULL, u, ldu, tied,
+                       mean_proj, mean_proj, log_norm, logp);
+}
+
+void NAME(emgmm__scatter)(const double *X, size_t n, size_t ldx, size_t d,
+                          const double *resp, size_t k, size_t c0, size_t c1,
+                          const double *means, double *cov, size_t cov_stride,
+                          double *work)
+{
+    NAME(scatter_scaled)(X, n, ldx, d, resp, k, c0, c1, means, NULL, cov,
+                         cov_stride, work);
+}
+#endif
+
 #undef ET
 #undef CH
+#undef HW
+#undef BLOCK_ROWS
+#undef COPY_PAD
+#undef T
+#undef MIXED
+#undef W
+#undef VEC
+#undef VLOAD
+#undef VSTORE
+#undef VSET1
+#undef VZERO
+#undef VADD
+#undef VSUB
+#undef VMUL
+#undef VSQRT
+#undef VFMA
+#undef SW
+#undef SVEC
+#undef SLOAD
+#undef SSTORE
+#undef SSET1
+#undef SZERO
+#undef SADD
+#undef SSUB
+#undef SMUL
+#undef SFMA
+#undef WIDEN
+#undef NAME
+#undef MTA
+#undef MTB
+#undef TRANSPOSE

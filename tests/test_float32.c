@@ -14,6 +14,7 @@
  */
 #include "float32.h"
 #include "internal.h"
+#include "kernels.h"
 #include "test_util.h"
 
 #include <float.h>
@@ -170,18 +171,49 @@ static const emgmm_covariance_type all_types[4] = {
     EMGMM_COVARIANCE_FULL, EMGMM_COVARIANCE_TIED, EMGMM_COVARIANCE_DIAG,
     EMGMM_COVARIANCE_SPHERICAL};
 
-/* d = 40, above EMGMM__F32_BLAS_MIN_D: full and tied on float32 BLAS. */
+/* d = 40, above EMGMM__F32_BLAS_MIN_D: full and tied on float32 BLAS
+ * (kernels off), then on the float32 kernels of every path the CPU has
+ * (the same tolerance: their error bounds are those of the BLAS path, see
+ * float32.c). */
 static void test_blas_path_matches_float64(void **state)
 {
     (void)state;
     const double offsets[3] = {0.0, 1e3, 1e6};
-    for (int o = 0; o < 3; o++)
-        for (int t = 0; t < 4; t++) {
-            const int blas = t < 2;
-            compare_fits(2500, 40, 3, offsets[o], all_types[t],
-                         100 + (uint64_t)(o * 4 + t),
-                         blas ? TOL_BLAS : TOL_WIDE);
-        }
+    const emgmm__isa saved = emgmm__kernel_isa();
+    for (int path = -1; path < EMGMM__ISA_COUNT; path++) {
+        if (path < 0)
+            emgmm__set_kernel_use(EMGMM__KERNELS_OFF);
+        else if (emgmm__set_kernel_isa((emgmm__isa)path) != 0)
+            continue;
+        else
+            emgmm__set_kernel_use(EMGMM__KERNELS_EVERYWHERE);
+        print_message("%s\n", path < 0 ? "float32 BLAS"
+                                        : emgmm__isa_name((emgmm__isa)path));
+        for (int o = 0; o < 3; o++)
+            for (int t = 0; t < 4; t++) {
+                const int blas = t < 2;
+                if (path >= 0 && !blas)
+                    continue;
+                compare_fits(2500, 40, 3, offsets[o], all_types[t],
+                             100 + (uint64_t)(o * 4 + t),
+                             blas ? TOL_BLAS : TOL_WIDE);
+            }
+    }
+    emgmm__set_kernel_use(EMGMM__KERNELS_MEASURED);
+    assert_int_equal(emgmm__set_kernel_isa(saved), 0);
+}
+
+/* d = 64, the float32 kernels' widest (this CPU's path, measured
+ * ranges), near and far from the origin. */
+static void test_kernel_path_d64_matches_float64(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 2; t++) {
+        compare_fits(3000, 64, 4, 0.0, all_types[t], 150 + (uint64_t)t,
+                     TOL_BLAS);
+        compare_fits(3000, 64, 4, 1e6, all_types[t], 160 + (uint64_t)t,
+                     TOL_BLAS);
+    }
 }
 
 /* Small d: widened blocks, float64 kernels. */
@@ -348,7 +380,8 @@ static void test_near_singular_stays_positive_definite(void **state)
     free(xd);
 }
 
-/* 1 and 2 threads: the same bits. */
+/* 1 and 2 threads: the same bits, with float32 BLAS (kernels off) and
+ * with the kernels of every path the CPU has. */
 static void test_threads_same_bits(void **state)
 {
     (void)state;
@@ -356,6 +389,14 @@ static void test_threads_same_bits(void **state)
     float *xf;
     double *xd;
     make_data(n, d, k, 10.0, 500, &xf, &xd);
+    const emgmm__isa saved = emgmm__kernel_isa();
+    for (int path = -1; path < EMGMM__ISA_COUNT; path++) {
+    if (path < 0)
+        emgmm__set_kernel_use(EMGMM__KERNELS_OFF);
+    else if (emgmm__set_kernel_isa((emgmm__isa)path) != 0)
+        continue;
+    else
+        emgmm__set_kernel_use(EMGMM__KERNELS_EVERYWHERE);
     for (int t = 0; t < 4; t++) {
         emgmm_model *start = start_model(xd, n, d, k, all_types[t]);
         emgmm_model *m[2] = {NULL, NULL};
@@ -382,6 +423,9 @@ static void test_threads_same_bits(void **state)
         emgmm_free(&m[1]);
         emgmm_free(&start);
     }
+    }
+    emgmm__set_kernel_use(EMGMM__KERNELS_MEASURED);
+    assert_int_equal(emgmm__set_kernel_isa(saved), 0);
     free(xf);
     free(xd);
 }
@@ -492,6 +536,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blas_path_matches_float64),
+        cmocka_unit_test(test_kernel_path_d64_matches_float64),
         cmocka_unit_test(test_widened_path_matches_float64),
         cmocka_unit_test(test_init_restarts_weights),
         cmocka_unit_test(test_near_singular_stays_positive_definite),

@@ -6,6 +6,7 @@
 #include "test_util.h"
 #include "naive.h"
 
+#include "float32.h"
 #include "internal.h"
 #include "kernels.h"
 #include "vexp.h"
@@ -737,6 +738,219 @@ static void test_scatter_kernel_every_path(void **state)
     }
 }
 
+/* ---- float32 kernels (kernels.h), every path the CPU has -------------- */
+
+/* Unit roundoff of float32. */
+#define U32 0x1p-24
+
+/* The float32 E-step kernel of every path against the naive float64
+ * density of the same (float32) values, for every d in its reach, full
+ * and tied, K = 1, 3, 8, ragged row counts, a row stride wider than d and
+ * data offset by 1e6. Tolerance: float32.c's bound with the row's own
+ * numbers. The projection's float32 error is at most eps g_b per column,
+ * eps = (d + 4) u (d + 1 accumulated terms, the rounding of the shifted
+ * row and of U), g_b = sum_a |x_a - shift_a| |U_ab| (+ |init_proj_b|),
+ * so the squared norm is off by at most 2 ||y|| eps ||g|| + (eps ||g||)^2
+ * and the log-density by half that; the float64 parts (the reference's
+ * included) add a relative 1e-9 far from the origin, 1e-11 near it. */
+static void test_logp_f32_kernel_every_path(void **state)
+{
+    (void)state;
+    static const size_t ks[] = {1, 3, 8};
+    static const size_t ns[] = {1, 17, 133};
+    for (int isa = 0; isa < EMGMM__ISA_COUNT; isa++) {
+        const emgmm__kernel_path *path = emgmm__kernel_path_of((emgmm__isa)isa);
+        if (!path || !path->logp_f32)
+            continue;
+        for (size_t d = 4; d <= EMGMM__KERNEL_MAX_D; d++)
+            for (size_t ik = 0; ik < 3; ik++)
+                for (int ty = 0; ty < 2; ty++)
+                    for (int far = 0; far < 2; far++) {
+                        const size_t k = ks[ik], n = ns[(d + ik) % 3];
+                        const size_t ldx = d + (size_t)far;
+                        const int tied = all_types[ty] == EMGMM_COVARIANCE_TIED;
+                        problem p;
+                        make_typed_problem(&p, n, d, k, far ? 1e6 : 0.0,
+                                           3000 + d * 10 + ik,
+                                           all_types[ty]);
+                        float *xf = malloc(n * ldx * sizeof(float));
+                        for (size_t i = 0; i < n; i++)
+                            for (size_t a = 0; a < d; a++) {
+                                xf[i * ldx + a] = (float)p.X[i * d + a];
+                                p.X[i * d + a] = xf[i * ldx + a];
+                            }
+                        const size_t ldu = tied ? d : k * d;
+                        float *u = malloc(d * ldu * sizeof(float));
+                        float *shift = malloc(k * d * sizeof(float));
+                        float *init = malloc(k * d * sizeof(float));
+                        double *tproj = malloc(k * d * sizeof(double));
+                        assert_int_equal(emgmm__f32_kernel_model(p.m, u, shift,
+                                                                 init, tproj),
+                                         1);
+                        double *logp = malloc(n * k * sizeof(double));
+                        path->logp_f32(xf, n, ldx, d, k, tied ? shift : NULL,
+                                       tied ? NULL : shift, u, ldu, tied, init,
+                                       tproj, p.m->log_norm, logp);
+                        double *inv = malloc(d * d * sizeof(double));
+                        const double eps = (double)(d + 4) * U32;
+                        for (size_t c = 0; c < k; c++) {
+                            const double log_det =
+                                naive_inverse(p.sigma + c * d * d, d, inv);
+                            const double *uc = p.m->prec + (tied ? 0 : c * d);
+                            const float *sc = shift + (tied ? 0 : c * d);
+                            for (size_t i = 0; i < n; i++) {
+                                const double *x = p.X + i * d;
+                                const double ref = naive_log_density_inv(
+                                    x, p.mu + c * d, inv, log_det, p.w[c], d);
+                                double yy = 0.0, gg = 0.0;
+                                for (size_t b = 0; b < d; b++) {
+                                    double y = 0.0, g = 0.0;
+                                    for (size_t a = 0; a <= b; a++) {
+                                        y += (x[a] - p.mu[c * d + a]) *
+                                             uc[a * ldu + b];
+                                        g += fabs(x[a] - (double)sc[a]) *
+                                             fabs(uc[a * ldu + b]);
+                                    }
+                                    if (!tied)
+                                        g += fabs((double)init[c * d + b]);
+                                    yy += y * y;
+                                    gg += g * g;
+                                }
+                                const double bound =
+                                    sqrt(yy) * eps * sqrt(gg) +
+                                    0.5 * eps * eps * gg;
+                                assert_close(logp[i * k + c], ref, 0.0,
+                                             bound + (far ? 1e-9 : 1e-11) *
+                                                         (1.0 + fabs(ref)));
+                            }
+                        }
+                        free(inv);
+                        free(logp);
+                        free(u);
+                        free(shift);
+                        free(init);
+                        free(tproj);
+                        free(xf);
+                        free_problem(&p);
+                    }
+    }
+}
+
+/* The float32 M-step kernel of every path against the naive centred
+ * scatter (long double) of the same values, as the float64 one is tested
+ * (full in groups, tied into one matrix, zero responsibilities, offset
+ * 1e6), with the scale of float32.c (N_c; tied: the total). Tolerance:
+ * each product w_a w_b carries the roundings of r / N_c, its square root,
+ * the two subtractions and the product (within 8 u of its size), and each
+ * lane's float32 sum takes at most ceil(n / 4) of them (4: the fewest
+ * lanes of any path; fewer than MIX_LANE_ROWS here), so an entry is off
+ * by at most (ceil(n / 4) + 12) u times sum r |z_a z_b|. */
+static void test_scatter_f32_kernel_every_path(void **state)
+{
+    (void)state;
+    static const size_t ks[] = {1, 3, 8};
+    static const size_t ns[] = {5, 133, 301};
+    for (int isa = 0; isa < EMGMM__ISA_COUNT; isa++) {
+        const emgmm__kernel_path *path = emgmm__kernel_path_of((emgmm__isa)isa);
+        if (!path || !path->scatter_f32)
+            continue;
+        for (size_t d = 4; d <= EMGMM__KERNEL_MAX_D; d++)
+            for (size_t ik = 0; ik < 3; ik++)
+                for (int far = 0; far < 2; far++) {
+                    const size_t k = ks[ik], n = ns[(d + ik) % 3];
+                    test_rng r = {91 + d * 7 + ik};
+                    float *xf = malloc(n * d * sizeof(float));
+                    double *X = malloc(n * d * sizeof(double));
+                    double *resp = malloc(n * k * sizeof(double));
+                    double *mu = malloc(k * d * sizeof(double));
+                    double *nk = calloc(k, sizeof(double));
+                    double tscale[EMGMM__SCATTER_GROUP];
+                    for (size_t i = 0; i < n * d; i++) {
+                        xf[i] = (float)((far ? 1e6 : 0.0) +
+                                        3.0 * test_rng_normal(&r));
+                        X[i] = xf[i];
+                    }
+                    for (size_t i = 0; i < n * k; i++)
+                        resp[i] = i % 7 == 3 ? 0.0 : test_rng_uniform(&r);
+                    double total = 0.0;
+                    for (size_t c = 0; c < k; c++) {
+                        for (size_t i = 0; i < n; i++)
+                            nk[c] += resp[i * k + c];
+                        total += nk[c];
+                        for (size_t a = 0; a < d; a++) {
+                            double sx = 0.0;
+                            for (size_t i = 0; i < n; i++)
+                                sx += resp[i * k + c] * X[i * d + a];
+                            mu[c * d + a] = nk[c] > 0.0 ? sx / nk[c] : X[a];
+                        }
+                    }
+                    for (size_t g = 0; g < EMGMM__SCATTER_GROUP; g++)
+                        tscale[g] = total;
+                    double *work = malloc(emgmm__scatter_f32_work_size(d) *
+                                          sizeof(double));
+                    double *cov = malloc(k * d * d * sizeof(double));
+                    double *tied = malloc(d * d * sizeof(double));
+                    for (size_t i = 0; i < k * d * d; i++)
+                        cov[i] = (i % d) > (i / d) % d ? 7.0 : 0.0;
+                    for (size_t i = 0; i < d * d; i++)
+                        tied[i] = i % d > i / d ? 7.0 : 0.0;
+                    for (size_t c0 = 0; c0 < k; c0 += 3)
+                        path->scatter_f32(xf, n, d, d, resp, k, c0,
+                                          c0 + 3 < k ? c0 + 3 : k, mu,
+                                          nk + c0, cov, d * d, work);
+                    for (size_t c0 = 0; c0 < k; c0 += EMGMM__SCATTER_GROUP)
+                        path->scatter_f32(xf, n, d, d, resp, k, c0,
+                                          c0 + EMGMM__SCATTER_GROUP < k
+                                              ? c0 + EMGMM__SCATTER_GROUP
+                                              : k,
+                                          mu, tscale, tied, 0, work);
+                    const double rel = (double)((n + 3) / 4 + 12) * U32;
+                    double *ref = malloc(d * d * sizeof(double));
+                    double *mag = malloc(d * d * sizeof(double));
+                    double *tref = calloc(d * d, sizeof(double));
+                    double *tmag = calloc(d * d, sizeof(double));
+                    for (size_t c = 0; c < k; c++) {
+                        naive_scatter(X, n, d, resp + c, k, mu + c * d, ref,
+                                      mag);
+                        const double *got = cov + c * d * d;
+                        for (size_t a = 0; a < d; a++)
+                            for (size_t b = 0; b < d; b++) {
+                                tref[a * d + b] += ref[a * d + b];
+                                tmag[a * d + b] += mag[a * d + b];
+                                if (b > a)
+                                    assert_true(got[a * d + b] == 7.0);
+                                else
+                                    assert_close(got[a * d + b],
+                                                 ref[a * d + b], 0.0,
+                                                 rel * mag[a * d + b] +
+                                                     1e-300);
+                            }
+                    }
+                    for (size_t a = 0; a < d; a++)
+                        for (size_t b = 0; b < d; b++) {
+                            if (b > a)
+                                assert_true(tied[a * d + b] == 7.0);
+                            else
+                                assert_close(tied[a * d + b], tref[a * d + b],
+                                             0.0,
+                                             rel * tmag[a * d + b] + 1e-300);
+                        }
+                    free(xf);
+                    free(X);
+                    free(resp);
+                    free(mu);
+                    free(nk);
+                    free(work);
+                    free(cov);
+                    free(tied);
+                    free(ref);
+                    free(mag);
+                    free(tref);
+                    free(tmag);
+                }
+    }
+}
+
 /* On every path, with its kernels at every d they reach: the E-step (responsibilities, total) and the M-step
  * (weights, means, covariances) give the same bits for 1 and 2 threads,
  * full and tied. */
@@ -990,6 +1204,8 @@ int main(void)
         cmocka_unit_test(test_precision_factor),
         cmocka_unit_test(test_logp_kernel_every_path),
         cmocka_unit_test(test_scatter_kernel_every_path),
+        cmocka_unit_test(test_logp_f32_kernel_every_path),
+        cmocka_unit_test(test_scatter_f32_kernel_every_path),
         cmocka_unit_test(test_kernels_threads_every_path),
         cmocka_unit_test(test_mstep_kernels_and_blas),
     };

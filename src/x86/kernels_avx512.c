@@ -1,11 +1,13 @@
 /*
  * The E- and M-step kernels of kernels.h with AVX-512F: eight rows per
- * vector. Compiled with -mavx512f; called only when the CPU has it
+ * vector for float64 data, sixteen for float32. Compiled with -mavx512f; called only when the CPU has it
  * (kernels.c).
  */
 #include <immintrin.h>
 #include <stddef.h>
 
+#define T double
+#define MIXED 0
 #define W 8
 #define VEC __m512d
 #define VLOAD _mm512_loadu_pd
@@ -17,6 +19,17 @@
 #define VMUL _mm512_mul_pd
 #define VSQRT _mm512_sqrt_pd
 #define VFMA _mm512_fmadd_pd
+#define SW W
+#define SVEC VEC
+#define SLOAD VLOAD
+#define SSTORE VSTORE
+#define SSET1 VSET1
+#define SZERO VZERO
+#define SADD VADD
+#define SSUB VSUB
+#define SMUL VMUL
+#define SFMA VFMA
+#define WIDEN(v, s) ((s)[0] = (v))
 #define NAME(x) x##_avx512
 /* 4 x 4 entries: 16 accumulators, 4 + 1 loaded vectors of 32 registers. */
 #define MTA 4
@@ -46,5 +59,42 @@ static inline void transpose8(const double *p, size_t ld, __m512d *v)
     }
 }
 #define TRANSPOSE transpose8
+
+#include "kernels_tmpl.h"
+
+/* Float32: sixteen rows per vector, the sums in two vectors of float64
+ * (the high half through a 256-bit extract, which AVX-512F has). */
+#define T float
+#define MIXED 1
+#define W 16
+#define VEC __m512
+#define VLOAD _mm512_loadu_ps
+#define VSTORE _mm512_storeu_ps
+#define VSET1 _mm512_set1_ps
+#define VZERO _mm512_setzero_ps
+#define VADD _mm512_add_ps
+#define VSUB _mm512_sub_ps
+#define VMUL _mm512_mul_ps
+#define VSQRT _mm512_sqrt_ps
+#define VFMA _mm512_fmadd_ps
+#define SW 8
+#define SVEC __m512d
+#define SLOAD _mm512_loadu_pd
+#define SSTORE _mm512_storeu_pd
+#define SSET1 _mm512_set1_pd
+#define SZERO _mm512_setzero_pd
+#define SADD _mm512_add_pd
+#define SSUB _mm512_sub_pd
+#define SMUL _mm512_mul_pd
+#define SFMA _mm512_fmadd_pd
+#define WIDEN(v, s)                                                         \
+    do {                                                                    \
+        (s)[0] = _mm512_cvtps_pd(_mm512_castps512_ps256(v));                \
+        (s)[1] = _mm512_cvtps_pd(_mm256_castpd_ps(                          \
+            _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));               \
+    } while (0)
+#define NAME(x) x##_f32_avx512
+#define MTA 4
+#define MTB 4
 
 #include "kernels_tmpl.h"
