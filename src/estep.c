@@ -34,7 +34,6 @@
 #include "internal.h"
 #include "emgmm_config.h"
 #include "kernels.h"
-#include "small.h"
 #include "vexp.h"
 
 #include <cblas.h>
@@ -466,7 +465,7 @@ double emgmm__estep_block(const emgmm_model *m, const double *X,
     if (m->type == EMGMM_COVARIANCE_FULL ||
         m->type == EMGMM_COVARIANCE_TIED) {
         /* The smallest d: both steps in one kernel, the log-densities
-         * never leave its chunk (small.h). */
+         * never leave its chunk (kernels.h). */
         emgmm__small_estep_fn *small = emgmm__small_estep(m->d, m->k);
         if (small) {
             size_t ldu;

@@ -158,7 +158,7 @@ typedef struct emgmm_workspace {
      * chunks of k * d + k doubles. */
     size_t sum_rows, n_sums;
     double *sums;
-    /* For the smallest d (small.h): the E-step's kernel also adds up the
+    /* For the smallest d (kernels.h): the E-step's kernel also adds up the
      * M-step's first moments while the responsibilities are in
      * registers, per block (n_blocks x (k * d + k), laid out as sums);
      * moments_ready says that they belong to the responsibilities of the
@@ -218,7 +218,7 @@ double emgmm__normalize_log_resp(double *logp, size_t rows, size_t k,
 
 /* One block's E-step: emgmm__log_prob_block into resp, then
  * emgmm__normalize_log_resp (lse: its log_norm), or for the smallest d
- * both in one kernel (small.h) with the same per-row results; returns
+ * both in one kernel (kernels.h) with the same per-row results; returns
  * the block's (weighted) total. */
 double emgmm__estep_block(const emgmm_model *m, const double *X,
                           size_t rows, size_t ldx, double *proj,

@@ -25,6 +25,19 @@ static inline void vstore2(double *p, vd2 v) { memcpy(p, &v, sizeof v); }
 static inline vd2 vset2(double x) { return (vd2){x, x}; }
 static inline vd2 vzero2(void) { return (vd2){0.0, 0.0}; }
 static inline vd2 vsqrt2(vd2 v) { return (vd2){sqrt(v[0]), sqrt(v[1])}; }
+static inline vd2 vmax2(vd2 a, vd2 b)
+{
+    return (vd2){a[0] > b[0] ? a[0] : b[0], a[1] > b[1] ? a[1] : b[1]};
+}
+static inline vd2 vgather2(const double *p, size_t stride, size_t nl)
+{
+    return (vd2){p[0], nl > 1 ? p[stride] : 0.0};
+}
+static inline vd2 vsel_eq2(vd2 a, vd2 b, vd2 x, vd2 y)
+{
+    return (vd2){a[0] == b[0] ? x[0] : y[0], a[1] == b[1] ? x[1] : y[1]};
+}
+
 
 #define T double
 #define MIXED 0
@@ -55,6 +68,15 @@ static inline vd2 vsqrt2(vd2 v) { return (vd2){sqrt(v[0]), sqrt(v[1])}; }
 #define MTA 2
 #define MTB 4
 
+/* The kernels for d <= 3 (kernels.h) use, besides: */
+#define VDIV(a, b) ((a) / (b))
+#define VMAX vmax2
+#define VIDX size_t
+#define VIDX_STRIDE(s) ((size_t)(s))
+#define VGATHER vgather2
+#define VSEL_EQ vsel_eq2
+
+#include "small_tmpl.h"
 #include "kernels_tmpl.h"
 
 /* Float32: generic vectors of four floats, the sums in two vectors of
@@ -144,14 +166,20 @@ size_t emgmm__scatter_f32_work_size(size_t d)
  * used. */
 static const emgmm__kernel_path paths[EMGMM__ISA_COUNT] = {
     [EMGMM__ISA_C] = {emgmm__logp_c, emgmm__scatter_c, 1, 0, 5, 16,
-                      emgmm__logp_f32_c, emgmm__scatter_f32_c, 1, 0, 1, 0},
+                      emgmm__logp_f32_c, emgmm__scatter_f32_c, 1, 0, 1, 0,
+                      emgmm__small_estep_c, emgmm__small_sums_c,
+                      emgmm__small_scatter_c},
 #if EMGMM_HAVE_X86_KERNELS
     [EMGMM__ISA_AVX2] = {emgmm__logp_avx2, emgmm__scatter_avx2, 4, 48, 4,
                          64, emgmm__logp_f32_avx2, emgmm__scatter_f32_avx2,
-                         33, 64, 33, 64},
+                         33, 64, 33, 64, emgmm__small_estep_avx2,
+                         emgmm__small_sums_avx2, emgmm__small_scatter_avx2},
     [EMGMM__ISA_AVX512] = {emgmm__logp_avx512, emgmm__scatter_avx512, 4, 64,
                            4, 64, emgmm__logp_f32_avx512,
-                           emgmm__scatter_f32_avx512, 33, 64, 33, 64},
+                           emgmm__scatter_f32_avx512, 33, 64, 33, 64,
+                           emgmm__small_estep_avx512,
+                           emgmm__small_sums_avx512,
+                           emgmm__small_scatter_avx512},
 #endif
 };
 
@@ -191,12 +219,6 @@ int emgmm__set_kernel_isa(emgmm__isa isa)
 void emgmm__set_kernel_use(emgmm__kernel_use u)
 {
     atomic_store_explicit(&use, (int)u, memory_order_relaxed);
-}
-
-emgmm__kernel_use emgmm__kernel_use_now(void)
-{
-    return (emgmm__kernel_use)atomic_load_explicit(&use,
-                                                   memory_order_relaxed);
 }
 
 /* 1 when the kernels serve d: in [lo, hi], or anywhere in their reach
@@ -239,4 +261,31 @@ emgmm__scatter_f32_fn *emgmm__scatter_f32_kernel(size_t d)
     return in_range(d, p->scatter_f32_min_d, p->scatter_f32_max_d)
                ? p->scatter_f32
                : NULL;
+}
+
+/* The kernels follow the path and the switch of kernels.h. */
+static int serves(size_t d)
+{
+    return d >= 1 && d <= EMGMM__SMALL_MAX_D &&
+           atomic_load_explicit(&use, memory_order_relaxed) !=
+               EMGMM__KERNELS_OFF;
+}
+
+emgmm__small_estep_fn *emgmm__small_estep(size_t d, size_t k)
+{
+    return serves(d) && k <= EMGMM__SMALL_MAX_K
+               ? paths[emgmm__kernel_isa()].small_estep
+               : NULL;
+}
+
+emgmm__small_sums_fn *emgmm__small_sums(size_t d, size_t k)
+{
+    return serves(d) && k <= EMGMM__SMALL_MAX_K
+               ? paths[emgmm__kernel_isa()].small_sums
+               : NULL;
+}
+
+emgmm__scatter_fn *emgmm__small_scatter(size_t d)
+{
+    return serves(d) ? paths[emgmm__kernel_isa()].small_scatter : NULL;
 }

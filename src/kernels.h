@@ -96,6 +96,63 @@ size_t emgmm__scatter_work_size(size_t d);
  * path. */
 size_t emgmm__scatter_f32_work_size(size_t d);
 
+/* ---- kernels for the smallest dimensions, 1 <= d <= 3 ----------------
+ *
+ * Full and tied covariance (the M-step's first moments for every type),
+ * where a whole EM iteration costs a few microseconds and every
+ * instruction per row counts.
+ *
+ * At these widths a row carries two or three numbers, so BLAS calls cost
+ * more in set-up than in work, and per-row scalar code spends most of its
+ * instructions on bookkeeping. These kernels put rows in vector lanes:
+ * coordinates and responsibilities are gathered into lanes, the
+ * log-densities of all components stay in a chunk of structure-of-arrays
+ * memory, and the log-sum-exp runs on whole vectors (vexp.h), so that the
+ * E-step produces responsibilities in one pass over a chunk.
+ *
+ * The same paths as above, from their own template (small_tmpl.h,
+ * included next to kernels_tmpl.h), following the current kernel path
+ * (emgmm__kernel_isa), and switched off with the other kernels by
+ * emgmm__set_kernel_use(EMGMM__KERNELS_OFF) (then estep.c and mstep.c use
+ * their per-row loops, which are also the tests' naive twins).
+ *
+ * Determinism: each row's log-density and responsibilities depend on the
+ * row alone and the path. Totals (the log-likelihood of a call, the
+ * first moments, the scatter) are summed per lane, lanes fixed by the row's
+ * position in the call, then across lanes in a fixed order: the same bits
+ * for the same call on one path, whatever the thread count.
+ */
+
+/* The largest d and k these kernels take (the E-step's log-densities of
+ * a chunk, k x 64 doubles, live on the stack). */
+enum { EMGMM__SMALL_MAX_D = 3, EMGMM__SMALL_MAX_K = 32 };
+
+/* E-step, full or tied covariance (arguments as emgmm__logp_fn). With
+ * resp NULL: the log-densities into logp (rows x k), as emgmm__logp_fn.
+ * Otherwise logp is not used, and for every row
+ *   resp[i*k + c] = w_i p(c | x_i)        (w_i = weight[i], or 1)
+ *   lse[i] = log sum_c exp(logp_ic)       (lse may be NULL)
+ * exactly as emgmm__normalize_log_resp computes them from the same
+ * log-densities; returns sum_i w_i lse_i (rows of weight 0 left out),
+ * summed per lane. With nk and xsum not NULL (and resp), also the
+ * M-step's first moments of these responsibilities, as
+ * emgmm__small_sums_fn would sum them. */
+typedef double emgmm__small_estep_fn(const double *X, size_t rows,
+                                     size_t ldx, size_t d, size_t k,
+                                     const double *centre, const double *u,
+                                     size_t ldu, int tied,
+                                     const double *mean_proj,
+                                     const double *log_norm,
+                                     const double *weight, double *logp,
+                                     double *resp, double *lse, double *nk,
+                                     double *xsum);
+
+/* The M-step's first moments (emgmm__mstep_sums): nk[c] = sum_i r_ic,
+ * sums[c*d + a] = sum_i r_ic x_ia over rows [0, n). */
+typedef void emgmm__small_sums_fn(const double *X, size_t n, size_t ldx,
+                                  size_t d, const double *resp, size_t k,
+                                  double *nk, double *sums);
+
 typedef struct emgmm__kernel_path {
     emgmm__logp_fn *logp;       /* NULL: none on this path */
     emgmm__scatter_fn *scatter; /* NULL: none on this path */
@@ -109,6 +166,10 @@ typedef struct emgmm__kernel_path {
     emgmm__scatter_f32_fn *scatter_f32;
     size_t logp_f32_min_d, logp_f32_max_d;
     size_t scatter_f32_min_d, scatter_f32_max_d;
+    /* The kernels for d <= 3, used wherever they reach. */
+    emgmm__small_estep_fn *small_estep;
+    emgmm__small_sums_fn *small_sums;
+    emgmm__scatter_fn *small_scatter;
 } emgmm__kernel_path;
 
 /* The kernels of a path, or NULL when this build or CPU cannot run it. */
@@ -126,7 +187,6 @@ typedef enum emgmm__kernel_use {
     EMGMM__KERNELS_EVERYWHERE  /* 4 <= d <= EMGMM__KERNEL_MAX_D */
 } emgmm__kernel_use;
 void emgmm__set_kernel_use(emgmm__kernel_use use);
-emgmm__kernel_use emgmm__kernel_use_now(void);
 
 /* What estep.c and mstep.c call: the current path's kernel when d is in
  * its range, else NULL (use BLAS). */
@@ -136,6 +196,14 @@ emgmm__scatter_fn *emgmm__scatter_kernel(size_t d);
 emgmm__logp_f32_fn *emgmm__logp_f32_kernel(size_t d);
 emgmm__scatter_f32_fn *emgmm__scatter_f32_kernel(size_t d);
 
+/* The current path's kernels for d <= 3 and k, or NULL (use the general
+ * code). */
+emgmm__small_estep_fn *emgmm__small_estep(size_t d, size_t k);
+emgmm__small_sums_fn *emgmm__small_sums(size_t d, size_t k);
+/* The scatter (an emgmm__scatter_fn, any k: components come in groups
+ * of at most EMGMM__SCATTER_GROUP), or NULL. */
+emgmm__scatter_fn *emgmm__small_scatter(size_t d);
+
 /* The kernels of each path (kernels.c, src/x86/). */
 emgmm__logp_fn emgmm__logp_c, emgmm__logp_avx2, emgmm__logp_avx512;
 emgmm__scatter_fn emgmm__scatter_c, emgmm__scatter_avx2, emgmm__scatter_avx512;
@@ -143,5 +211,11 @@ emgmm__logp_f32_fn emgmm__logp_f32_c, emgmm__logp_f32_avx2,
     emgmm__logp_f32_avx512;
 emgmm__scatter_f32_fn emgmm__scatter_f32_c, emgmm__scatter_f32_avx2,
     emgmm__scatter_f32_avx512;
+emgmm__small_estep_fn emgmm__small_estep_c, emgmm__small_estep_avx2,
+    emgmm__small_estep_avx512;
+emgmm__small_sums_fn emgmm__small_sums_c, emgmm__small_sums_avx2,
+    emgmm__small_sums_avx512;
+emgmm__scatter_fn emgmm__small_scatter_c, emgmm__small_scatter_avx2,
+    emgmm__small_scatter_avx512;
 
 #endif

@@ -27,7 +27,6 @@
 #include "internal.h"
 #include "emgmm_config.h"
 #include "kernels.h"
-#include "small.h"
 
 #include <cblas.h>
 #include <float.h>

@@ -1,8 +1,9 @@
 /*
- * The kernels of small.h, written once for any vector width. Included by
- * x86/small_avx2.c, x86/small_avx512.c and small.c after defining W, VEC,
- * VLOAD, VSTORE, VSET1, VZERO, VADD, VSUB, VMUL, VFMA and NAME as for
- * kernels_tmpl.h, and
+ * The kernels for d <= 3 of kernels.h, written once for any vector width. Included,
+ * next to kernels_tmpl.h's float64 kernels and with the same definitions
+ * of W, VEC, VLOAD, VSTORE, VSET1, VZERO, VADD, VSUB, VMUL, VFMA and
+ * NAME, by x86/kernels_avx2.c, x86/kernels_avx512.c and kernels.c, which
+ * also define
  *   VDIV, VMAX            elementwise
  *   VIDX, VIDX_STRIDE(s)  an index vector type, and {0, s, 2s, ...}
  *   VGATHER(p, ix, nl)    lane l < nl: p[ix_l]; lanes from nl on: 0, and
@@ -16,7 +17,7 @@
  * Each function is compiled for d = 1, 2, 3 (the loops over coordinates
  * unroll and everything of a row stays in registers).
  */
-#include "small.h"
+#include "kernels.h"
 #include "vexp.h"
 
 #include <math.h>
@@ -365,3 +366,10 @@ void NAME(emgmm__small_scatter)(const double *X, size_t n, size_t ldx,
 }
 
 #undef SCH
+#undef VDIV
+#undef VMAX
+#undef VIDX
+#undef VIDX_STRIDE
+#undef VGATHER
+#undef VSEL_EQ
+#undef DEINTERLEAVE

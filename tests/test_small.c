@@ -1,5 +1,5 @@
 /*
- * The kernels for the smallest dimensions (small.h, d <= 3) on every path
+ * The kernels for the smallest dimensions (kernels.h, d <= 3) on every path
  * the CPU runs, against naive formulas (explicit inverses, long double
  * sums) and against the per-row code they replace, including data far
  * from the origin; and whole fits with them against fits without.
@@ -9,7 +9,6 @@
 
 #include "internal.h"
 #include "kernels.h"
-#include "small.h"
 
 #include <stdlib.h>
 #include <string.h>
