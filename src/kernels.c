@@ -159,8 +159,10 @@ size_t emgmm__scatter_f32_work_size(size_t d)
 /* The measured ranges (bench/bench_kernels, bench/RESULTS.md, "Own
  * kernels"): the portable E-step is no faster than BLAS (empty range),
  * its M-step beats gather + syrk from 5 to 16 (d = 4 keeps the unrolled
- * loops of mstep.c); the x86 kernels win wherever they reach, except the
- * AVX2 E-step at 64 (level with trmm). Float32: the x86 kernels against
+ * loops of mstep.c); the x86 kernels win wherever they reach (the AVX2
+ * E-step at 64 since its tiles cover two row groups: 47 against trmm's
+ * 63 ms). The kernels for d <= 3 beat the per-row loops on every path.
+ * Float32: the x86 kernels against
  * float32 BLAS (strmm, ssyrk with per-row conversions), from 33 on, where
  * float32.c leaves the widened float64 path; the portable ones are not
  * used. */
@@ -170,7 +172,7 @@ static const emgmm__kernel_path paths[EMGMM__ISA_COUNT] = {
                       emgmm__small_estep_c, emgmm__small_sums_c,
                       emgmm__small_scatter_c},
 #if EMGMM_HAVE_X86_KERNELS
-    [EMGMM__ISA_AVX2] = {emgmm__logp_avx2, emgmm__scatter_avx2, 4, 48, 4,
+    [EMGMM__ISA_AVX2] = {emgmm__logp_avx2, emgmm__scatter_avx2, 4, 64, 4,
                          64, emgmm__logp_f32_avx2, emgmm__scatter_f32_avx2,
                          33, 64, 33, 64, emgmm__small_estep_avx2,
                          emgmm__small_sums_avx2, emgmm__small_scatter_avx2},

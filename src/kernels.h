@@ -83,12 +83,16 @@ typedef void emgmm__scatter_f32_fn(const float *X, size_t n, size_t ldx,
  * once (transposed) for up to this many components. */
 enum { EMGMM__SCATTER_GROUP = 8 };
 
-/* Rows per block of the vector M-step kernels: the two copies (d x rows:
- * the data, and sqrt(r) (x - mu)) stay within 32 KiB (L1: 48 KiB here).
- * A multiple of 8. */
+/* Rows per block of the vector M-step kernels (a multiple of 8). Each
+ * tile's partial sums are loaded and stored once per block, so longer
+ * blocks cost fewer of those; at d = 64 the copy that the tiles read
+ * (sqrt(r) (x - mu), d x rows) then fills 32 KiB of L1 (48 KiB here),
+ * and 64 rows measured faster than 32 for d >= 32 (AVX-512 and AVX2;
+ * 128 was no faster, and slower with AVX2: bench_kernels). */
 static inline size_t emgmm__scatter_block_rows(size_t d)
 {
-    return d <= 16 ? 64 : 32;
+    (void)d;
+    return 64;
 }
 /* Doubles of work per thread for a scatter call at d, on any path. */
 size_t emgmm__scatter_work_size(size_t d);

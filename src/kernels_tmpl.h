@@ -63,9 +63,18 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Output columns per E-step tile: 8 accumulators plus a coordinate and a
- * broadcast fit the 16 registers of AVX2 as well as AVX-512's 32. */
+/* Output columns per E-step tile (a path may set fewer): 8 accumulators
+ * plus a coordinate and a broadcast fit the 16 registers of AVX2 as well
+ * as AVX-512's 32. */
+#ifndef ET
 #define ET 8
+#endif
+/* Row groups per E-step tile (full covariance): each broadcast entry of
+ * U_c serves this many vectors of rows. Set per path where the registers
+ * allow (ER x ET accumulators). */
+#ifndef ER
+#define ER 1
+#endif
 /* Rows per chunk of the E-step copy: d x 64 elements (at most 32 KiB),
  * which stays in L1 while every component runs over it. */
 #define CH 64
@@ -101,74 +110,109 @@ static inline void NAME(transpose_rows)(const T *X, size_t ldx, size_t nr,
             dst[a * ldd + l] = X[l * ldx + a] - (shift ? shift[a] : 0);
 }
 
-/* acc[j] += sum over a < b0 + T, a <= b0 + j, of x_a U[a][b0 + j]. S is
- * the chunk copy at the lanes' offset. NT is a constant once inlined, so
- * that the loops over j unroll and acc stays in registers. */
+/* acc[r][j] += sum over a < b0 + NT, a <= b0 + j, of x_a U[a][b0 + j]
+ * for the R row groups at S + r*W (the chunk copy at the lanes' offset).
+ * NT and R are constants once inlined, so that the loops over j and r
+ * unroll and acc stays in registers. With R groups, each broadcast entry
+ * of U serves R FMAs: R + NT loads for R * NT FMAs. */
 static inline __attribute__((always_inline)) void
 NAME(project_tile)(const T *S, const T *u, size_t ldu, size_t b0,
-                   const size_t NT, VEC *acc)
+                   const size_t NT, const size_t R, VEC (*acc)[ET])
 {
     for (size_t a = 0; a < b0; a++) {
-        const VEC x = VLOAD(S + a * CH);
+        VEC x[ER];
+        for (size_t r = 0; r < R; r++)
+            x[r] = VLOAD(S + a * CH + r * W);
         const T *ua = u + a * ldu + b0;
 #pragma GCC unroll 8
-        for (size_t j = 0; j < NT; j++)
-            acc[j] = VFMA(x, VSET1(ua[j]), acc[j]);
+        for (size_t j = 0; j < NT; j++) {
+            const VEC uj = VSET1(ua[j]);
+            for (size_t r = 0; r < R; r++)
+                acc[r][j] = VFMA(x[r], uj, acc[r][j]);
+        }
     }
 #pragma GCC unroll 8
     for (size_t t = 0; t < NT; t++) {
-        const VEC x = VLOAD(S + (b0 + t) * CH);
+        VEC x[ER];
+        for (size_t r = 0; r < R; r++)
+            x[r] = VLOAD(S + (b0 + t) * CH + r * W);
         const T *ua = u + (b0 + t) * ldu + b0;
 #pragma GCC unroll 8
-        for (size_t j = t; j < NT; j++)
-            acc[j] = VFMA(x, VSET1(ua[j]), acc[j]);
-    }
-}
-
-/* Full covariance: columns b0 .. b0+NT-1 of y = -mp + x^T U (the order of
- * the direct loops of estep.c), squared (in float64) into s0 (even j)
- * and s1 (odd). */
-static inline __attribute__((always_inline)) void
-NAME(full_tile)(const T *S, const T *u, size_t ldu, const T *mp, size_t b0,
-                const size_t NT, SVEC *s0, SVEC *s1)
-{
-    VEC acc[ET];
-#pragma GCC unroll 8
-    for (size_t j = 0; j < NT; j++)
-        acc[j] = VSET1(-mp[b0 + j]);
-    NAME(project_tile)(S, u, ldu, b0, NT, acc);
-#pragma GCC unroll 8
-    for (size_t j = 0; j < NT; j++) {
-        SVEC h[HW];
-        WIDEN(acc[j], h);
-        for (size_t q = 0; q < HW; q++) {
-            if (j % 2 == 0)
-                s0[q] = SFMA(h[q], h[q], s0[q]);
-            else
-                s1[q] = SFMA(h[q], h[q], s1[q]);
+        for (size_t j = t; j < NT; j++) {
+            const VEC uj = VSET1(ua[j]);
+            for (size_t r = 0; r < R; r++)
+                acc[r][j] = VFMA(x[r], uj, acc[r][j]);
         }
     }
 }
 
-/* ||y||^2 for the W rows at S against one component, into s. */
-static void NAME(full_group)(const T *S, size_t d, const T *u, size_t ldu,
-                             const T *mp, SVEC *s)
+/* Full covariance: columns b0 .. b0+NT-1 of y = -mp + x^T U (the order of
+ * the direct loops of estep.c) for R row groups, squared (in float64)
+ * into s0[r] (even j) and s1[r] (odd). */
+static inline __attribute__((always_inline)) void
+NAME(full_tile)(const T *S, const T *u, size_t ldu, const T *mp, size_t b0,
+                const size_t NT, const size_t R, SVEC (*s0)[HW],
+                SVEC (*s1)[HW])
 {
-    SVEC s0[HW], s1[HW];
-    for (size_t q = 0; q < HW; q++)
-        s0[q] = s1[q] = SZERO();
+    VEC acc[ER][ET];
+    for (size_t r = 0; r < R; r++)
+#pragma GCC unroll 8
+        for (size_t j = 0; j < NT; j++)
+            acc[r][j] = VSET1(-mp[b0 + j]);
+    NAME(project_tile)(S, u, ldu, b0, NT, R, acc);
+    for (size_t r = 0; r < R; r++)
+#pragma GCC unroll 8
+        for (size_t j = 0; j < NT; j++) {
+            SVEC h[HW];
+            WIDEN(acc[r][j], h);
+            for (size_t q = 0; q < HW; q++) {
+                if (j % 2 == 0)
+                    s0[r][q] = SFMA(h[q], h[q], s0[r][q]);
+                else
+                    s1[r][q] = SFMA(h[q], h[q], s1[r][q]);
+            }
+        }
+}
+
+/* ||y||^2 for the R groups of W rows at S against one component, into
+ * s[r]. */
+static inline __attribute__((always_inline)) void
+NAME(full_groups)(const T *S, size_t d, const T *u, size_t ldu,
+                  const T *mp, const size_t R, SVEC (*s)[HW])
+{
+    SVEC s0[ER][HW], s1[ER][HW];
+    for (size_t r = 0; r < R; r++)
+        for (size_t q = 0; q < HW; q++)
+            s0[r][q] = s1[r][q] = SZERO();
     size_t b0 = 0;
     for (; b0 + ET <= d; b0 += ET)
-        NAME(full_tile)(S, u, ldu, mp, b0, ET, s0, s1);
+        NAME(full_tile)(S, u, ldu, mp, b0, ET, R, s0, s1);
     switch (d - b0) {
+/* (Cases from ET on cannot occur; they are compiled for a valid size.) */
 #define TAIL(NT)                                                            \
-    case NT: NAME(full_tile)(S, u, ldu, mp, b0, NT, s0, s1); break;
+    case NT:                                                                \
+        NAME(full_tile)(S, u, ldu, mp, b0, NT < ET ? NT : ET - 1, R, s0,    \
+                        s1);                                                \
+        break;
         TAIL(1) TAIL(2) TAIL(3) TAIL(4) TAIL(5) TAIL(6) TAIL(7)
 #undef TAIL
     default: break;
     }
-    for (size_t q = 0; q < HW; q++)
-        s[q] = SADD(s0[q], s1[q]);
+    for (size_t r = 0; r < R; r++)
+        for (size_t q = 0; q < HW; q++)
+            s[r][q] = SADD(s0[r][q], s1[r][q]);
+}
+
+/* One group, and ER groups at once (each compiled for its count). */
+static void NAME(full_group)(const T *S, size_t d, const T *u, size_t ldu,
+                             const T *mp, SVEC (*s)[HW])
+{
+    NAME(full_groups)(S, d, u, ldu, mp, 1, s);
+}
+static void NAME(full_group_er)(const T *S, size_t d, const T *u,
+                                size_t ldu, const T *mp, SVEC (*s)[HW])
+{
+    NAME(full_groups)(S, d, u, ldu, mp, ER, s);
 }
 
 /* Tied: the projection x^T U alone (the same for every component) into
@@ -177,14 +221,14 @@ static inline __attribute__((always_inline)) void
 NAME(tied_tile)(const T *S, const T *u, size_t ldu, size_t b0,
                 const size_t NT, VEC *y)
 {
-    VEC acc[ET];
+    VEC acc[1][ET];
 #pragma GCC unroll 8
     for (size_t j = 0; j < NT; j++)
-        acc[j] = VZERO();
-    NAME(project_tile)(S, u, ldu, b0, NT, acc);
+        acc[0][j] = VZERO();
+    NAME(project_tile)(S, u, ldu, b0, NT, 1, acc);
 #pragma GCC unroll 8
     for (size_t j = 0; j < NT; j++)
-        y[b0 + j] = acc[j];
+        y[b0 + j] = acc[0][j];
 }
 
 static void NAME(tied_project)(const T *S, size_t d, const T *u, size_t ldu,
@@ -195,7 +239,7 @@ static void NAME(tied_project)(const T *S, size_t d, const T *u, size_t ldu,
         NAME(tied_tile)(S, u, ldu, b0, ET, y);
     switch (d - b0) {
 #define TAIL(NT)                                                            \
-    case NT: NAME(tied_tile)(S, u, ldu, b0, NT, y); break;
+    case NT: NAME(tied_tile)(S, u, ldu, b0, NT < ET ? NT : ET - 1, y); break;
         TAIL(1) TAIL(2) TAIL(3) TAIL(4) TAIL(5) TAIL(6) TAIL(7)
 #undef TAIL
     default: break;
@@ -290,13 +334,20 @@ static inline void NAME(logp_shifted)(const T *X, size_t rows, size_t ldx,
                 Sx = Sc;
             }
             const SVEC norm = SSET1(log_norm[c]);
-            for (size_t g = 0; g < ng; g += W) {
-                const size_t nl = nr - g < W ? nr - g : W;
-                SVEC s[HW];
-                NAME(full_group)(Sx + g, d, uc, ldu, mp, s);
-                for (size_t q = 0; q < HW; q++)
-                    s[q] = SSUB(norm, SMUL(half, s[q]));
-                NAME(store_lanes)(s, out + g * k, k, c, nl);
+            for (size_t g = 0; g < ng;) {
+                /* ER groups at a time where the chunk has them. */
+                const size_t groups = g + ER * W <= ng ? ER : 1;
+                SVEC s[ER][HW];
+                if (groups == 1)
+                    NAME(full_group)(Sx + g, d, uc, ldu, mp, s);
+                else
+                    NAME(full_group_er)(Sx + g, d, uc, ldu, mp, s);
+                for (size_t r = 0; r < groups; r++, g += W) {
+                    const size_t nl = nr - g < W ? nr - g : W;
+                    for (size_t q = 0; q < HW; q++)
+                        s[r][q] = SSUB(norm, SMUL(half, s[r][q]));
+                    NAME(store_lanes)(s[r], out + g * k, k, c, nl);
+                }
             }
         }
     }
@@ -554,6 +605,7 @@ void NAME(emgmm__scatter)(const double *X, size_t n, size_t ldx, size_t d,
 #endif
 
 #undef ET
+#undef ER
 #undef CH
 #undef HW
 #undef BLOCK_ROWS

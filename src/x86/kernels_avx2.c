@@ -30,6 +30,10 @@
 #define SFMA VFMA
 #define WIDEN(v, s) ((s)[0] = (v))
 #define NAME(x) x##_avx2
+/* E-step tiles of 2 row groups x 6 columns: 12 accumulators, 2 rows and
+ * a broadcast of 16 registers. */
+#define ER 2
+#define ET 6
 /* 2 x 4 entries: 8 accumulators, 4 + 1 loaded vectors of 16 registers. */
 #define MTA 2
 #define MTB 4
@@ -121,6 +125,8 @@ static inline int deinterleave4(const double *p, size_t D, __m256d *x)
         (s)[1] = _mm256_cvtps_pd(_mm256_extractf128_ps((v), 1));            \
     } while (0)
 #define NAME(x) x##_f32_avx2
+#define ER 2
+#define ET 6
 #define MTA 2
 #define MTB 4
 

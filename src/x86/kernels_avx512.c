@@ -31,6 +31,9 @@
 #define SFMA VFMA
 #define WIDEN(v, s) ((s)[0] = (v))
 #define NAME(x) x##_avx512
+/* E-step tiles of 2 row groups x 8 columns: 16 accumulators, 2 rows and
+ * a broadcast of 32 registers. */
+#define ER 2
 /* 4 x 4 entries: 16 accumulators, 4 + 1 loaded vectors of 32 registers. */
 #define MTA 4
 #define MTB 4
@@ -149,6 +152,7 @@ static inline int deinterleave8(const double *p, size_t D, __m512d *x)
             _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));               \
     } while (0)
 #define NAME(x) x##_f32_avx512
+#define ER 2
 #define MTA 4
 #define MTB 4
 
