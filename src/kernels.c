@@ -64,6 +64,11 @@ static inline vd2 vsel_eq2(vd2 a, vd2 b, vd2 x, vd2 y)
 #define SFMA VFMA
 #define WIDEN(v, s) ((s)[0] = (v))
 #define NAME(x) x##_c
+/* M-step tiles of the kernel by rows: 2 entries by 4 vectors; it beats
+ * the lane kernel from d = 8 (bench_kernels). */
+#define RTA 2
+#define RTB 4
+#define ROWS_MIN_D 8
 /* 2 x 4 entries: 8 accumulators, 4 + 1 loaded vectors of 16 registers. */
 #define MTA 2
 #define MTB 4
@@ -125,6 +130,10 @@ static inline vf4 vsqrt4f(vf4 v)
         (s)[1] = (vd2){(double)(v)[2], (double)(v)[3]};                     \
     } while (0)
 #define NAME(x) x##_f32_c
+/* By rows: 4 entries by 2 vectors, never chosen (slower than the lane
+ * kernel at every d measured, 33 to 64). */
+#define RTA 4
+#define RTB 2
 #define MTA 2
 #define MTB 4
 
@@ -135,7 +144,9 @@ size_t emgmm__scatter_work_size(size_t d)
     /* The vector kernels (kernels_tmpl.h): two d x rows copies (with
      * some space between them, from a cache line boundary), the
      * responsibilities of a group of components, and per
-     * component at most dp^2 partial sums of up to 8 lanes. */
+     * component at most dp^2 partial sums of up to 8 lanes; more than the
+     * kernel by rows needs (a block of rows, one dp x dp matrix per
+     * component). */
     const size_t dp = (d + 3) / 4 * 4, br = emgmm__scatter_block_rows(d);
     return 2 * (dp * br + 40) + EMGMM__SCATTER_GROUP * (br + dp * dp * 8) +
            40 + 8;

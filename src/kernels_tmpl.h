@@ -392,6 +392,176 @@ static inline size_t NAME(scatter_work_bytes)(size_t d)
 }
 #endif
 
+/* ---- the M-step at larger d: rows as the sum's index ----------------
+ *
+ * Above a few dozen dimensions the lane kernel below spends its time on
+ * its partial sums: W per matrix entry (131 KiB per component at d = 64,
+ * beyond L1), loaded and stored on every block. Here the sum runs over
+ * rows inside a tile, as in a matrix product: the block's rows w =
+ * sqrt(r) (x - mu) are laid out row by row (dp = d rounded up to whole
+ * vectors, the padding zero), and an RTA x RTB-vector tile of the lower
+ * triangle stays in registers over all the block's rows, taking per row
+ * RTA broadcasts and RTB vector loads for RTA * RTB FMAs. Each entry is
+ * one sum over the rows in order (float64: in its tile, then in the
+ * component's dp x dp matrix between blocks; float32: per block, then
+ * added into the float64 matrix, so a float32 sum takes at most a
+ * block's rows). For float64, lo = 0 and x - mu is as in the lane
+ * kernel. */
+
+/* The dp x dp sums' tile at rows a0 .. a0+RTA-1, columns b0 .. b0 +
+ * NV*W - 1, plus the block's rows z (nr x dp). NV is a constant once
+ * inlined. */
+static inline __attribute__((always_inline)) void
+NAME(rows_tile)(const T *z, size_t nr, size_t dp, size_t a0, size_t b0,
+                const size_t NV, double *sum)
+{
+    VEC t[RTA][RTB];
+    for (size_t p = 0; p < RTA; p++)
+        for (size_t v = 0; v < NV; v++)
+#if MIXED
+            t[p][v] = VZERO();
+#else
+            t[p][v] = VLOAD(sum + (a0 + p) * dp + b0 + v * W);
+#endif
+    /* One pointer each for the broadcasts and the loads, so that every
+     * address is the pointer plus a constant. */
+    const T *za = z + a0, *zb = z + b0;
+    for (size_t i = 0; i < nr; i++, za += dp, zb += dp) {
+        VEC vb[RTB];
+        for (size_t v = 0; v < NV; v++)
+            vb[v] = VLOAD(zb + v * W);
+        for (size_t p = 0; p < RTA; p++) {
+            const VEC va = VSET1(za[p]);
+            for (size_t v = 0; v < NV; v++)
+                t[p][v] = VFMA(va, vb[v], t[p][v]);
+        }
+    }
+    for (size_t p = 0; p < RTA; p++)
+        for (size_t v = 0; v < NV; v++) {
+            double *e = sum + (a0 + p) * dp + b0 + v * W;
+#if MIXED
+            SVEC h[HW];
+            WIDEN(t[p][v], h);
+            for (size_t q = 0; q < HW; q++)
+                SSTORE(e + q * SW, SADD(SLOAD(e + q * SW), h[q]));
+#else
+            VSTORE(e, t[p][v]);
+#endif
+        }
+}
+
+/* From this d on, the M-step uses the kernel below instead of the lane
+ * kernel (set per path from bench_kernels; by default never). */
+#ifndef ROWS_MIN_D
+#define ROWS_MIN_D (EMGMM__KERNEL_MAX_D + 1)
+#endif
+
+/* Doubles of work for NAME(scatter_rows) at d. */
+static inline size_t NAME(rows_work)(size_t d)
+{
+    const size_t dp = (d + W - 1) / W * W;
+    return 8 + (BLOCK_ROWS(d) * dp * sizeof(T) + sizeof(double) - 1) /
+                   sizeof(double) +
+           EMGMM__SCATTER_GROUP * dp * dp;
+}
+
+static void NAME(scatter_rows)(const T *X, size_t n, size_t ldx, size_t d,
+                               const double *resp, size_t k, size_t c0,
+                               size_t c1, const double *means,
+                               const double *scale, double *cov,
+                               size_t cov_stride, void *work)
+{
+    /* RTA divides W, so it divides dp: tiles never leave the matrix. */
+    const size_t dp = (d + W - 1) / W * W, br = BLOCK_ROWS(d),
+                 dv = d / W * W;
+    double *sums = (double *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
+    T *z = (T *)(sums + EMGMM__SCATTER_GROUP * dp * dp);
+    memset(sums, 0, (c1 - c0) * dp * dp * sizeof(double));
+    for (size_t i0 = 0; i0 < n; i0 += br) {
+        const size_t nr = n - i0 < br ? n - i0 : br;
+        for (size_t c = c0; c < c1; c++) {
+            /* w = sqrt(r) (x - mu), centred on the new mean first
+             * (two-pass, see the lane kernel below). MIXED: r / N_c, and
+             * x - mu as (x - hi) - lo, as there (float32.c). */
+            _Alignas(64) T hi[EMGMM__KERNEL_MAX_D];
+#if MIXED
+            _Alignas(64) T lo[EMGMM__KERNEL_MAX_D];
+#endif
+            for (size_t a = 0; a < d; a++) {
+                const double m = means[c * d + a];
+                hi[a] = (T)m;
+#if MIXED
+                lo[a] = (T)(m - (double)hi[a]);
+#endif
+            }
+#if MIXED
+            const double inv = 1.0 / scale[c - c0];
+#else
+            (void)scale;
+#endif
+            for (size_t i = 0; i < nr; i++) {
+                const T *x = X + (i0 + i) * ldx;
+                T *zi = z + i * dp;
+                const double r = resp[(i0 + i) * k + c];
+#if MIXED
+                const double v = r < DBL_MIN ? 0.0 : r * inv;
+                const T sr = v < FLT_MIN ? 0 : (T)sqrt(v);
+#else
+                const T sr = sqrt(r);
+#endif
+                const VEC vs = VSET1(sr);
+                size_t a = 0;
+#if MIXED
+                for (; a < dv; a += W)
+                    VSTORE(zi + a,
+                           VMUL(vs, VSUB(VSUB(VLOAD(x + a), VLOAD(hi + a)),
+                                         VLOAD(lo + a))));
+                for (; a < d; a++)
+                    zi[a] = sr * ((x[a] - hi[a]) - lo[a]);
+#else
+                for (; a < dv; a += W)
+                    VSTORE(zi + a, VMUL(vs, VSUB(VLOAD(x + a), VLOAD(hi + a))));
+                for (; a < d; a++)
+                    zi[a] = sr * (x[a] - hi[a]);
+#endif
+                for (; a < dp; a++)
+                    zi[a] = 0;
+            }
+            double *sum = sums + (c - c0) * dp * dp;
+            for (size_t a0 = 0; a0 < d; a0 += RTA) {
+                /* Columns 0 .. a0+RTA-1 (the lower triangle), in tiles of
+                 * RTB vectors and a shorter last one. */
+                const size_t nvec = (a0 + RTA + W - 1) / W;
+                size_t v0 = 0;
+                for (; v0 + RTB <= nvec; v0 += RTB)
+                    NAME(rows_tile)(z, nr, dp, a0, v0 * W, RTB, sum);
+                switch (nvec - v0) {
+/* (Cases from RTB on cannot occur; they are compiled for a valid size.) */
+#define NV_TAIL(NV)                                                         \
+    case NV:                                                                \
+        NAME(rows_tile)(z, nr, dp, a0, v0 * W, NV < RTB ? NV : 1, sum);     \
+        break;
+                    NV_TAIL(1) NV_TAIL(2) NV_TAIL(3) NV_TAIL(4)
+#undef NV_TAIL
+                default: break;
+                }
+            }
+        }
+    }
+    for (size_t c = c0; c < c1; c++) {
+        const double *sum = sums + (c - c0) * dp * dp;
+#if MIXED
+        const double sc = scale[c - c0];
+#else
+        const double sc = 1.0;
+#endif
+        double *cc = cov + c * cov_stride;
+        for (size_t a = 0; a < d; a++)
+            for (size_t b = 0; b <= a; b++)
+                cc[a * d + b] += sc * sum[a * dp + b];
+    }
+}
+
 /* The M-step of kernels.h (emgmm__scatter_fn); MIXED: each row weighted
  * by r / scale[c - c0], the sums multiplied back by scale[c - c0]. */
 static inline void NAME(scatter_scaled)(const T *X, size_t n, size_t ldx,
@@ -401,6 +571,11 @@ static inline void NAME(scatter_scaled)(const T *X, size_t n, size_t ldx,
                                         const double *scale, double *cov,
                                         size_t cov_stride, void *work)
 {
+    if (d >= ROWS_MIN_D) {
+        NAME(scatter_rows)(X, n, ldx, d, resp, k, c0, c1, means, scale, cov,
+                           cov_stride, work);
+        return;
+    }
     const size_t dp = (d + 3) / 4 * 4, br = BLOCK_ROWS(d);
     const size_t nt = NAME(scatter_tiles)(dp), per = nt * MTA * MTB * W;
     const size_t cs = dp * br + COPY_PAD;
@@ -637,4 +812,7 @@ void NAME(emgmm__scatter)(const double *X, size_t n, size_t ldx, size_t d,
 #undef NAME
 #undef MTA
 #undef MTB
+#undef RTA
+#undef RTB
+#undef ROWS_MIN_D
 #undef TRANSPOSE

@@ -30,6 +30,12 @@
 #define SFMA VFMA
 #define WIDEN(v, s) ((s)[0] = (v))
 #define NAME(x) x##_avx2
+/* M-step tiles of the kernel by rows (kernels_tmpl.h): 4 entries by 3
+ * vectors, 12 accumulators; it beats the lane kernel from d = 24
+ * (bench_kernels). */
+#define RTA 4
+#define RTB 3
+#define ROWS_MIN_D 24
 /* E-step tiles of 2 row groups x 6 columns: 12 accumulators, 2 rows and
  * a broadcast of 16 registers. */
 #define ER 2
@@ -125,6 +131,10 @@ static inline int deinterleave4(const double *p, size_t D, __m256d *x)
         (s)[1] = _mm256_cvtps_pd(_mm256_extractf128_ps((v), 1));            \
     } while (0)
 #define NAME(x) x##_f32_avx2
+/* As above; by rows wherever float32 uses these kernels (d >= 33). */
+#define RTA 4
+#define RTB 3
+#define ROWS_MIN_D 33
 #define ER 2
 #define ET 6
 #define MTA 2

@@ -31,6 +31,12 @@
 #define SFMA VFMA
 #define WIDEN(v, s) ((s)[0] = (v))
 #define NAME(x) x##_avx512
+/* M-step tiles of the kernel by rows (kernels_tmpl.h): 8 entries by 3
+ * vectors, 24 accumulators; it beats the lane kernel from d = 32
+ * (bench_kernels). */
+#define RTA 8
+#define RTB 3
+#define ROWS_MIN_D 32
 /* E-step tiles of 2 row groups x 8 columns: 16 accumulators, 2 rows and
  * a broadcast of 32 registers. */
 #define ER 2
@@ -152,6 +158,10 @@ static inline int deinterleave8(const double *p, size_t D, __m512d *x)
             _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));               \
     } while (0)
 #define NAME(x) x##_f32_avx512
+/* As above; by rows from d = 48 (bench_kernels, float32). */
+#define RTA 8
+#define RTB 3
+#define ROWS_MIN_D 48
 #define ER 2
 #define MTA 4
 #define MTB 4
