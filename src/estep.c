@@ -75,7 +75,7 @@ int emgmm__workspace_alloc(emgmm_workspace *ws, size_t n, size_t k,
     /* Each thread's slice of `centred` also serves the M-step kernels
      * (kernels.h) where d is in their reach. */
     ws->centred_stride = ws->gather_rows * d;
-    if (d <= EMGMM__KERNEL_MAX_D &&
+    if (d <= EMGMM__SCATTER_MAX_D &&
         emgmm__scatter_work_size(d) > ws->centred_stride)
         ws->centred_stride = emgmm__scatter_work_size(d);
     ws->proj = emgmm__malloc(t * ws->block_rows, (k * d + d) * sizeof(double));

@@ -243,10 +243,11 @@ static int uses_blas(emgmm_covariance_type type, size_t d)
 }
 
 /* Whether the float32 kernels may serve this fit (whether they do is
- * decided per step: kernels.h's ranges and the current path). */
+ * decided per step: kernels.h's ranges and the current path; the E-step
+ * kernel reaches EMGMM__KERNEL_MAX_D, the M-step's EMGMM__SCATTER_MAX_D). */
 static int may_use_kernels(emgmm_covariance_type type, size_t d)
 {
-    return uses_blas(type, d) && d <= EMGMM__KERNEL_MAX_D;
+    return uses_blas(type, d) && d <= EMGMM__SCATTER_MAX_D;
 }
 
 int emgmm__f32_work_alloc(emgmm_f32_work *w, const emgmm_workspace *ws,

@@ -148,6 +148,8 @@ size_t emgmm__scatter_work_size(size_t d)
      * kernel by rows needs (a block of rows, one dp x dp matrix per
      * component). */
     const size_t dp = (d + 3) / 4 * 4, br = emgmm__scatter_block_rows(d);
+    if (d > EMGMM__KERNEL_MAX_D) /* the kernel by rows alone */
+        return 8 + br * (dp + 16) + EMGMM__SCATTER_GROUP * (dp + 4) * (dp + 4);
     return 2 * (dp * br + 40) + EMGMM__SCATTER_GROUP * (br + dp * dp * 8) +
            40 + 8;
 }
@@ -159,6 +161,10 @@ size_t emgmm__scatter_f32_work_size(size_t d)
      * MTB <= 4) hold at most dp (dp + 12) / 2 entries. */
     const size_t dp = (d + 3) / 4 * 4,
                  br = 2 * emgmm__scatter_block_rows(d);
+    if (d > EMGMM__KERNEL_MAX_D) /* the kernel by rows alone */
+        return 8 + (br * (dp + 32) * sizeof(float) + sizeof(double) - 1) /
+                       sizeof(double) +
+               EMGMM__SCATTER_GROUP * (dp + 12) * (dp + 12);
     const size_t per = dp * (dp + 12) / 2 * 16;
     const size_t bytes =
         64 + sizeof(float) * (2 * (dp * br + 80) + EMGMM__SCATTER_GROUP * br +
@@ -172,11 +178,13 @@ size_t emgmm__scatter_f32_work_size(size_t d)
  * its M-step beats gather + syrk from 5 to 16 (d = 4 keeps the unrolled
  * loops of mstep.c); the x86 kernels win wherever they reach (the AVX2
  * E-step at 64 since its tiles cover two row groups: 47 against trmm's
- * 63 ms). The kernels for d <= 3 beat the per-row loops on every path.
+ * 63 ms; the M-step up to 256 with the kernel by rows). The kernels for
+ * d <= 3 beat the per-row loops on every path.
  * Float32: the x86 kernels against
  * float32 BLAS (strmm, ssyrk with per-row conversions), from 33 on, where
- * float32.c leaves the widened float64 path; the portable ones are not
- * used. */
+ * float32.c leaves the widened float64 path, the M-step up to 256
+ * (AVX-512; level with ssyrk there) or 128 (AVX2; slower than ssyrk at
+ * 256); the portable ones are not used. */
 static const emgmm__kernel_path paths[EMGMM__ISA_COUNT] = {
     [EMGMM__ISA_C] = {emgmm__logp_c, emgmm__scatter_c, 1, 0, 5, 16,
                       emgmm__logp_f32_c, emgmm__scatter_f32_c, 1, 0, 1, 0,
@@ -184,12 +192,12 @@ static const emgmm__kernel_path paths[EMGMM__ISA_COUNT] = {
                       emgmm__small_scatter_c},
 #if EMGMM_HAVE_X86_KERNELS
     [EMGMM__ISA_AVX2] = {emgmm__logp_avx2, emgmm__scatter_avx2, 4, 64, 4,
-                         64, emgmm__logp_f32_avx2, emgmm__scatter_f32_avx2,
-                         33, 64, 33, 64, emgmm__small_estep_avx2,
+                         256, emgmm__logp_f32_avx2, emgmm__scatter_f32_avx2,
+                         33, 64, 33, 128, emgmm__small_estep_avx2,
                          emgmm__small_sums_avx2, emgmm__small_scatter_avx2},
     [EMGMM__ISA_AVX512] = {emgmm__logp_avx512, emgmm__scatter_avx512, 4, 64,
-                           4, 64, emgmm__logp_f32_avx512,
-                           emgmm__scatter_f32_avx512, 33, 64, 33, 64,
+                           4, 256, emgmm__logp_f32_avx512,
+                           emgmm__scatter_f32_avx512, 33, 64, 33, 256,
                            emgmm__small_estep_avx512,
                            emgmm__small_sums_avx512,
                            emgmm__small_scatter_avx512},
@@ -235,14 +243,14 @@ void emgmm__set_kernel_use(emgmm__kernel_use u)
 }
 
 /* 1 when the kernels serve d: in [lo, hi], or anywhere in their reach
- * when told so. */
-static int in_range(size_t d, size_t lo, size_t hi)
+ * (4 .. reach) when told so. */
+static int in_range(size_t d, size_t lo, size_t hi, size_t reach)
 {
     switch (atomic_load_explicit(&use, memory_order_relaxed)) {
     case EMGMM__KERNELS_OFF:
         return 0;
     case EMGMM__KERNELS_EVERYWHERE:
-        return d >= 4 && d <= EMGMM__KERNEL_MAX_D;
+        return d >= 4 && d <= reach;
     default:
         return d >= lo && d <= hi;
     }
@@ -251,27 +259,34 @@ static int in_range(size_t d, size_t lo, size_t hi)
 emgmm__logp_fn *emgmm__logp_kernel(size_t d)
 {
     const emgmm__kernel_path *p = &paths[emgmm__kernel_isa()];
-    return in_range(d, p->logp_min_d, p->logp_max_d) ? p->logp : NULL;
+    return in_range(d, p->logp_min_d, p->logp_max_d, EMGMM__KERNEL_MAX_D)
+               ? p->logp
+               : NULL;
 }
 
 emgmm__scatter_fn *emgmm__scatter_kernel(size_t d)
 {
     const emgmm__kernel_path *p = &paths[emgmm__kernel_isa()];
-    return in_range(d, p->scatter_min_d, p->scatter_max_d) ? p->scatter
-                                                           : NULL;
+    return in_range(d, p->scatter_min_d, p->scatter_max_d,
+                    EMGMM__SCATTER_MAX_D)
+               ? p->scatter
+               : NULL;
 }
 
 emgmm__logp_f32_fn *emgmm__logp_f32_kernel(size_t d)
 {
     const emgmm__kernel_path *p = &paths[emgmm__kernel_isa()];
-    return in_range(d, p->logp_f32_min_d, p->logp_f32_max_d) ? p->logp_f32
-                                                             : NULL;
+    return in_range(d, p->logp_f32_min_d, p->logp_f32_max_d,
+                    EMGMM__KERNEL_MAX_D)
+               ? p->logp_f32
+               : NULL;
 }
 
 emgmm__scatter_f32_fn *emgmm__scatter_f32_kernel(size_t d)
 {
     const emgmm__kernel_path *p = &paths[emgmm__kernel_isa()];
-    return in_range(d, p->scatter_f32_min_d, p->scatter_f32_max_d)
+    return in_range(d, p->scatter_f32_min_d, p->scatter_f32_max_d,
+                    EMGMM__SCATTER_MAX_D)
                ? p->scatter_f32
                : NULL;
 }

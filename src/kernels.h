@@ -27,6 +27,9 @@
 /* The largest d any kernel handles (the E-step's per-chunk copy, d x 64
  * rows, lives on the stack). */
 enum { EMGMM__KERNEL_MAX_D = 64 };
+/* The largest d the float64 M-step kernels handle (above
+ * EMGMM__KERNEL_MAX_D, the kernel by rows alone). */
+enum { EMGMM__SCATTER_MAX_D = 256 };
 
 /* E-step, full or tied covariance, d <= EMGMM__KERNEL_MAX_D: for rows
  * [0, rows) of X and every component c,
@@ -83,7 +86,8 @@ typedef void emgmm__scatter_f32_fn(const float *X, size_t n, size_t ldx,
  * once (transposed) for up to this many components. */
 enum { EMGMM__SCATTER_GROUP = 8 };
 
-/* Rows per block of the vector M-step kernels (a multiple of 8). Each
+/* Rows per block of the vector M-step kernels (a multiple of 8). Up to
+ * d = 64, each
  * tile's partial sums are loaded and stored once per block, so longer
  * blocks cost fewer of those; at d = 64 the copy that the tiles read
  * (sqrt(r) (x - mu), d x rows) then fills 32 KiB of L1 (48 KiB here),
@@ -91,8 +95,12 @@ enum { EMGMM__SCATTER_GROUP = 8 };
  * 128 was no faster, and slower with AVX2: bench_kernels). */
 static inline size_t emgmm__scatter_block_rows(size_t d)
 {
-    (void)d;
-    return 64;
+    if (d <= 64)
+        return 64;
+    /* Beyond, the kernel by rows keeps its block of rows (d x rows) in
+     * 32 KiB. */
+    const size_t rows = 32768 / d / 8 * 8;
+    return rows < 8 ? 8 : rows;
 }
 /* Doubles of work per thread for a scatter call at d, on any path. */
 size_t emgmm__scatter_work_size(size_t d);
@@ -188,7 +196,7 @@ int emgmm__set_kernel_isa(emgmm__isa isa);
 typedef enum emgmm__kernel_use {
     EMGMM__KERNELS_OFF = 0,    /* nowhere: BLAS paths at every d */
     EMGMM__KERNELS_MEASURED,   /* the path's measured ranges (default) */
-    EMGMM__KERNELS_EVERYWHERE  /* 4 <= d <= EMGMM__KERNEL_MAX_D */
+    EMGMM__KERNELS_EVERYWHERE  /* 4 <= d <= the kernel's reach (MAX_D) */
 } emgmm__kernel_use;
 void emgmm__set_kernel_use(emgmm__kernel_use use);
 

@@ -409,11 +409,11 @@ static inline size_t NAME(scatter_work_bytes)(size_t d)
  * kernel. */
 
 /* The dp x dp sums' tile at rows a0 .. a0+RTA-1, columns b0 .. b0 +
- * NV*W - 1, plus the block's rows z (nr x dp). NV is a constant once
- * inlined. */
+ * NV*W - 1, plus the block's rows z (nr rows, stride ldz). NV is a
+ * constant once inlined. */
 static inline __attribute__((always_inline)) void
-NAME(rows_tile)(const T *z, size_t nr, size_t dp, size_t a0, size_t b0,
-                const size_t NV, double *sum)
+NAME(rows_tile)(const T *z, size_t nr, size_t ldz, size_t dp, size_t a0,
+                size_t b0, const size_t NV, double *sum)
 {
     VEC t[RTA][RTB];
     for (size_t p = 0; p < RTA; p++)
@@ -426,7 +426,7 @@ NAME(rows_tile)(const T *z, size_t nr, size_t dp, size_t a0, size_t b0,
     /* One pointer each for the broadcasts and the loads, so that every
      * address is the pointer plus a constant. */
     const T *za = z + a0, *zb = z + b0;
-    for (size_t i = 0; i < nr; i++, za += dp, zb += dp) {
+    for (size_t i = 0; i < nr; i++, za += ldz, zb += ldz) {
         VEC vb[RTB];
         for (size_t v = 0; v < NV; v++)
             vb[v] = VLOAD(zb + v * W);
@@ -456,15 +456,6 @@ NAME(rows_tile)(const T *z, size_t nr, size_t dp, size_t a0, size_t b0,
 #define ROWS_MIN_D (EMGMM__KERNEL_MAX_D + 1)
 #endif
 
-/* Doubles of work for NAME(scatter_rows) at d. */
-static inline size_t NAME(rows_work)(size_t d)
-{
-    const size_t dp = (d + W - 1) / W * W;
-    return 8 + (BLOCK_ROWS(d) * dp * sizeof(T) + sizeof(double) - 1) /
-                   sizeof(double) +
-           EMGMM__SCATTER_GROUP * dp * dp;
-}
-
 static void NAME(scatter_rows)(const T *X, size_t n, size_t ldx, size_t d,
                                const double *resp, size_t k, size_t c0,
                                size_t c1, const double *means,
@@ -474,6 +465,10 @@ static void NAME(scatter_rows)(const T *X, size_t n, size_t ldx, size_t d,
     /* RTA divides W, so it divides dp: tiles never leave the matrix. */
     const size_t dp = (d + W - 1) / W * W, br = BLOCK_ROWS(d),
                  dv = d / W * W;
+    /* The rows' stride: one vector more where dp spans whole multiples
+     * of 256 bytes, so that consecutive rows do not fall on the same few
+     * L1 sets (which made the portable path 40 times slower at d = 256). */
+    const size_t ldz = dp * sizeof(T) % 256 == 0 ? dp + W : dp;
     double *sums = (double *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
     T *z = (T *)(sums + EMGMM__SCATTER_GROUP * dp * dp);
     memset(sums, 0, (c1 - c0) * dp * dp * sizeof(double));
@@ -483,9 +478,9 @@ static void NAME(scatter_rows)(const T *X, size_t n, size_t ldx, size_t d,
             /* w = sqrt(r) (x - mu), centred on the new mean first
              * (two-pass, see the lane kernel below). MIXED: r / N_c, and
              * x - mu as (x - hi) - lo, as there (float32.c). */
-            _Alignas(64) T hi[EMGMM__KERNEL_MAX_D];
+            _Alignas(64) T hi[EMGMM__SCATTER_MAX_D];
 #if MIXED
-            _Alignas(64) T lo[EMGMM__KERNEL_MAX_D];
+            _Alignas(64) T lo[EMGMM__SCATTER_MAX_D];
 #endif
             for (size_t a = 0; a < d; a++) {
                 const double m = means[c * d + a];
@@ -499,9 +494,12 @@ static void NAME(scatter_rows)(const T *X, size_t n, size_t ldx, size_t d,
 #else
             (void)scale;
 #endif
+            /* Only the rows with a responsibility: a row of r = 0 adds
+             * exactly nothing, and with well separated components most
+             * rows have r = 0 for most components. */
+            size_t m = 0;
             for (size_t i = 0; i < nr; i++) {
                 const T *x = X + (i0 + i) * ldx;
-                T *zi = z + i * dp;
                 const double r = resp[(i0 + i) * k + c];
 #if MIXED
                 const double v = r < DBL_MIN ? 0.0 : r * inv;
@@ -509,6 +507,9 @@ static void NAME(scatter_rows)(const T *X, size_t n, size_t ldx, size_t d,
 #else
                 const T sr = sqrt(r);
 #endif
+                if (sr == 0)
+                    continue;
+                T *zi = z + m++ * ldz;
                 const VEC vs = VSET1(sr);
                 size_t a = 0;
 #if MIXED
@@ -534,12 +535,13 @@ static void NAME(scatter_rows)(const T *X, size_t n, size_t ldx, size_t d,
                 const size_t nvec = (a0 + RTA + W - 1) / W;
                 size_t v0 = 0;
                 for (; v0 + RTB <= nvec; v0 += RTB)
-                    NAME(rows_tile)(z, nr, dp, a0, v0 * W, RTB, sum);
+                    NAME(rows_tile)(z, m, ldz, dp, a0, v0 * W, RTB, sum);
                 switch (nvec - v0) {
 /* (Cases from RTB on cannot occur; they are compiled for a valid size.) */
 #define NV_TAIL(NV)                                                         \
     case NV:                                                                \
-        NAME(rows_tile)(z, nr, dp, a0, v0 * W, NV < RTB ? NV : 1, sum);     \
+        NAME(rows_tile)(z, m, ldz, dp, a0, v0 * W, NV < RTB ? NV : 1,      \
+                        sum);                                               \
         break;
                     NV_TAIL(1) NV_TAIL(2) NV_TAIL(3) NV_TAIL(4)
 #undef NV_TAIL
@@ -571,7 +573,7 @@ static inline void NAME(scatter_scaled)(const T *X, size_t n, size_t ldx,
                                         const double *scale, double *cov,
                                         size_t cov_stride, void *work)
 {
-    if (d >= ROWS_MIN_D) {
+    if (d >= ROWS_MIN_D || d > EMGMM__KERNEL_MAX_D) {
         NAME(scatter_rows)(X, n, ldx, d, resp, k, c0, c1, means, scale, cov,
                            cov_stride, work);
         return;
