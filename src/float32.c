@@ -28,9 +28,10 @@
  *   float32's resolution of the data themselves), responsibilities with
  *   r / N_c < FLT_MIN dropped (each such row adds less than FLT_MIN |x -
  *   mu|^2 to sums of the covariance's size; float32 would hold it
- *   subnormal). Each vector lane sums at most 256 rows in float32
- *   (kernels_tmpl.h, MIX_LANE_ROWS) before adding into float64 partial
- *   sums: |error| <= gamma_256 |Z|^T |Z| = 1.5e-5 as a bound (about
+ *   subnormal). Each float32 partial sum (a vector lane in the lane
+ *   kernel, a matrix entry of a tile in the kernel by rows) takes at
+ *   most 256 rows (kernels_tmpl.h, MIX_LANE_ROWS) before it is added
+ *   into float64 sums: |error| <= gamma_256 |Z|^T |Z| = 1.5e-5 as a bound (about
  *   16 u = 1e-6 typically) of the lane's share, below the BLAS path's
  *   gamma_2048; the lanes and blocks are then added in float64 in a
  *   fixed order. The float32 products of rounded rows are no longer one

@@ -463,8 +463,15 @@ static void NAME(scatter_rows)(const T *X, size_t n, size_t ldx, size_t d,
                                size_t cov_stride, void *work)
 {
     /* RTA divides W, so it divides dp: tiles never leave the matrix. */
-    const size_t dp = (d + W - 1) / W * W, br = BLOCK_ROWS(d),
-                 dv = d / W * W;
+#if MIXED
+    /* Each float32 tile sum takes one block's rows: at most
+     * MIX_LANE_ROWS, the bound of float32.c's error analysis. */
+    const size_t br = BLOCK_ROWS(d) < MIX_LANE_ROWS ? BLOCK_ROWS(d)
+                                                    : MIX_LANE_ROWS;
+#else
+    const size_t br = BLOCK_ROWS(d);
+#endif
+    const size_t dp = (d + W - 1) / W * W, dv = d / W * W;
     /* The rows' stride: one vector more where dp spans whole multiples
      * of 256 bytes, so that consecutive rows do not fall on the same few
      * L1 sets (which made the portable path 40 times slower at d = 256). */
