@@ -658,10 +658,7 @@ static int scatter_kernel_f32(emgmm__scatter_f32_fn *kernel, emgmm_model *m,
         }
         return lower_finite(raw, 1, d);
     }
-    const size_t threads = (size_t)ws->n_threads;
-    size_t group = (k + threads - 1) / threads;
-    if (group > EMGMM__SCATTER_GROUP)
-        group = EMGMM__SCATTER_GROUP;
+    const size_t group = emgmm__scatter_group(k, ws->n_threads);
     const long n_groups = (long)((k + group - 1) / group);
 #if EMGMM_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(ws->n_threads) \

@@ -86,6 +86,15 @@ typedef void emgmm__scatter_f32_fn(const float *X, size_t n, size_t ldx,
  * once (transposed) for up to this many components. */
 enum { EMGMM__SCATTER_GROUP = 8 };
 
+/* Components per call for full covariance, spread over n_threads: small
+ * enough that every thread gets a group, at most EMGMM__SCATTER_GROUP. */
+static inline size_t emgmm__scatter_group(size_t k, int n_threads)
+{
+    const size_t t = n_threads > 1 ? (size_t)n_threads : 1;
+    const size_t group = (k + t - 1) / t;
+    return group < EMGMM__SCATTER_GROUP ? group : EMGMM__SCATTER_GROUP;
+}
+
 /* Rows per block of the vector M-step kernels (a multiple of 8). Up to
  * d = 64, each
  * tile's partial sums are loaded and stored once per block, so longer

@@ -316,10 +316,7 @@ static void scatter_with_kernel(emgmm__scatter_fn *kernel,
         }
         return;
     }
-    const size_t threads = (size_t)ws->n_threads;
-    size_t group = (k + threads - 1) / threads;
-    if (group > EMGMM__SCATTER_GROUP)
-        group = EMGMM__SCATTER_GROUP;
+    const size_t group = emgmm__scatter_group(k, ws->n_threads);
     const long n_groups = (long)((k + group - 1) / group);
 #if EMGMM_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(ws->n_threads) \
