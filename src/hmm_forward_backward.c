@@ -291,8 +291,14 @@ static double rescue_row(const emgmm_hmm *m, const double *x,
         if (pred[j] > 0.0 && logp[j] + log(pred[j]) > s)
             s = logp[j] + log(pred[j]);
     double *b = w->frame + t * k, c = 0.0;
+    /* Zero density under every reachable state (s = -inf; for data far
+     * beyond the model's scale the densities underflow): the row tells
+     * nothing, alpha keeps the prediction, and the log-likelihood is
+     * -inf (as the mixture's E-step spreads such a row evenly), instead
+     * of NaN from -inf - -inf. */
+    const int none = s == -INFINITY;
     for (size_t j = 0; j < k; j++) {
-        b[j] = pred[j] > 0.0 ? exp(logp[j] - s) : 0.0;
+        b[j] = pred[j] > 0.0 ? (none ? 1.0 : exp(logp[j] - s)) : 0.0;
         c += pred[j] * b[j];
     }
     w->shift[t] = s;

@@ -199,6 +199,45 @@ static int record(const emgmm_hmm_iteration *it, void *user)
 /* Without priors (covars_prior 0), Baum-Welch never lowers the
  * likelihood; with the default tol it stops when the gain falls below
  * 1e-2. From the library's own initialisation. */
+/* A row of zero density under every state (its log-densities all -inf:
+ * here the squared distance overflows): the sequence's log-likelihood is
+ * -inf, not NaN, and the posteriors stay a distribution (the row carries
+ * no information: alpha keeps the prediction). */
+static void test_zero_density_row(void **state)
+{
+    (void)state;
+    naive_hmm h = random_model(EMGMM_COVARIANCE_SPHERICAL, 43);
+    const size_t k = 3, d = 3, n = 24;
+    for (size_t j = 0; j < k; j++)
+        h.cov[j] = 1e-200; /* spherical: one variance per state */
+    for (size_t i = 0; i < k * d; i++)
+        h.mu[i] = 0.0;
+    double *X = calloc(n * d, sizeof(double));
+    X[5 * d] = 1e60; /* |x - mu| / sigma = 1e160: its square overflows */
+    emgmm_hmm *m = to_model(&h);
+    double ll, proba[24 * 3];
+    int32_t states[24];
+    assert_int_equal(emgmm_hmm_score(m, X, n, d, LEN, 3, &ll), EMGMM_OK);
+    assert_true(isinf(ll) && ll < 0);
+    assert_int_equal(emgmm_hmm_predict_proba(m, X, n, d, LEN, 3, proba),
+                     EMGMM_OK);
+    for (size_t i = 0; i < n; i++) {
+        double sum = 0.0;
+        for (size_t j = 0; j < k; j++) {
+            assert_true(proba[i * k + j] >= 0.0 && proba[i * k + j] <= 1.0);
+            sum += proba[i * k + j];
+        }
+        assert_close(sum, 1.0, 1e-12, 0.0);
+    }
+    assert_int_equal(emgmm_hmm_decode(m, X, n, d, LEN, 3, states, &ll),
+                     EMGMM_OK);
+    for (size_t i = 0; i < n; i++)
+        assert_true(states[i] >= 0 && (size_t)states[i] < k);
+    emgmm_hmm_free(&m);
+    free(X);
+    naive_free(&h);
+}
+
 static void test_monotone_and_converges(void **state)
 {
     (void)state;
@@ -889,6 +928,7 @@ int main(void)
         cmocka_unit_test(test_baum_welch_matches_textbook),
         cmocka_unit_test(test_structural_zeros),
         cmocka_unit_test(test_no_underflow),
+        cmocka_unit_test(test_zero_density_row),
         cmocka_unit_test(test_monotone_and_converges),
         cmocka_unit_test(test_recovers_known_model),
         cmocka_unit_test(test_same_bits_any_threads),
