@@ -376,20 +376,10 @@ static size_t NAME(scatter_tiles)(size_t dp)
 #define COPY_PAD (320 / sizeof(T))
 
 #if MIXED
-/* Rows per lane a float32 partial sum of the M-step takes before it is
- * added into float64 (float32.c: the error bound). */
+/* Rows a float32 partial sum of the M-step (a lane of the lane kernel, a
+ * tile entry of the kernel by rows) takes before it is added into
+ * float64 (float32.c: the error bound). */
 enum { MIX_LANE_ROWS = 256 };
-
-/* Bytes of work for NAME(emgmm__scatter) at d. */
-static inline size_t NAME(scatter_work_bytes)(size_t d)
-{
-    const size_t dp = (d + 3) / 4 * 4, br = BLOCK_ROWS(d);
-    const size_t per = NAME(scatter_tiles)(dp) * MTA * MTB * W;
-    return 64 + sizeof(T) * (2 * (dp * br + COPY_PAD) +
-                             EMGMM__SCATTER_GROUP * br + COPY_PAD +
-                             EMGMM__SCATTER_GROUP * per) +
-           sizeof(double) * EMGMM__SCATTER_GROUP * per;
-}
 #endif
 
 /* ---- the M-step at larger d: rows as the sum's index ----------------
